@@ -1,0 +1,47 @@
+# jwtgate — every command a developer or CI needs. `make test` runs every test; `make run`
+# starts the demo gateway. Both work on a fresh machine (rustup installs the pinned toolchain).
+
+WASM        := target/wasm32-wasip1/release/jwtgate.wasm
+HOST_TARGET := $(CURDIR)/target/host
+CORPUS      := target/corpus/cases.json
+VENV_PY     := .venv/bin/python
+export JWTGATE_WASM   := $(CURDIR)/$(WASM)
+export JWTGATE_CORPUS := $(CURDIR)/$(CORPUS)
+
+.PHONY: build test test-core test-host corpus lint run fuzz clean size
+
+## build: the release filter, target/wasm32-wasip1/release/jwtgate.wasm
+build:
+	cargo build --release --target wasm32-wasip1
+	@echo "jwtgate.wasm: $$(stat -c %s $(WASM)) bytes"
+
+## test: core unit tests, lint, the wasm build, the PyJWT corpus and the in-host tests
+test: test-core lint build corpus test-host
+
+test-core:
+	cargo test
+
+## corpus: keys and tokens from PyJWT (an independent implementation) into target/corpus/
+corpus:
+	bash tests/corpus/setup.sh
+	mkdir -p $(dir $(CORPUS))
+	$(VENV_PY) tests/corpus/gen.py $(CORPUS)
+
+## test-host: the built jwtgate.wasm inside proxy-wasm-host (a third-party host on wasmtime)
+test-host:
+	cd tests/host && CARGO_TARGET_DIR=$(HOST_TARGET) cargo test --release
+
+lint:
+	cargo fmt --all -- --check
+	cargo clippy --all-targets -- -D warnings
+	cargo clippy --release --target wasm32-wasip1 -- -D warnings
+
+## run: the demo gateway on 127.0.0.1:8080 running the real jwtgate.wasm
+run: build
+	cd tests/host && CARGO_TARGET_DIR=$(HOST_TARGET) cargo run --release --bin jwtgate-demo -- $(ARGS)
+
+size: build
+	@ls -l $(WASM)
+
+clean:
+	cargo clean

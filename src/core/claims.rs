@@ -1,0 +1,346 @@
+//! Claim checks after the signature verified: time (`exp`, `nbf`, `iat`) with clock skew,
+//! `iss`, `aud`, `require_expiration`, `max_lifetime`; and reading claims by dotted path for
+//! `claim_to_headers`.
+
+use serde_json::{Map, Value};
+
+use super::rejection::Rejection;
+
+/// What a provider demands of a token's registered claims.
+#[derive(Debug, Clone, Default)]
+pub struct ClaimPolicy {
+    pub issuer: Option<String>,
+    pub audiences: Vec<String>,
+    pub clock_skew_seconds: u64,
+    pub require_expiration: bool,
+    pub max_lifetime_seconds: Option<u64>,
+}
+
+impl ClaimPolicy {
+    /// Checks `claims` at host time `now` (unix seconds). Order: types, time, issuer, audience,
+    /// so an audience (403) answer is only given for an otherwise valid token.
+    pub fn check(&self, claims: &Map<String, Value>, now: u64) -> Result<(), Rejection> {
+        let exp = numeric_date(claims, "exp")?;
+        let nbf = numeric_date(claims, "nbf")?;
+        let iat = numeric_date(claims, "iat")?;
+        let now = now as f64;
+        let skew = self.clock_skew_seconds as f64;
+
+        // RFC 7519 §4.1.4: valid only *before* exp; with skew: now < exp + skew.
+        if let Some(exp) = exp {
+            if now >= exp + skew {
+                return Err(Rejection::Expired);
+            }
+        } else if self.require_expiration || self.max_lifetime_seconds.is_some() {
+            return Err(Rejection::MissingExpiration);
+        }
+        // RFC 7519 §4.1.5: valid on or after nbf; with skew: nbf <= now + skew.
+        if let Some(nbf) = nbf {
+            if nbf > now + skew {
+                return Err(Rejection::NotYetValid);
+            }
+        }
+        if let (Some(max), Some(exp)) = (self.max_lifetime_seconds, exp) {
+            // Lifetime from issuance (iat, else nbf); a token with neither is judged from now.
+            let start = iat.or(nbf).unwrap_or(now);
+            if exp - start > max as f64 {
+                return Err(Rejection::LifetimeTooLong);
+            }
+        }
+        if let Some(issuer) = &self.issuer {
+            match claims.get("iss") {
+                Some(Value::String(iss)) if iss == issuer => {}
+                Some(Value::String(_)) | None => return Err(Rejection::IssuerMismatch),
+                Some(_) => return Err(Rejection::MalformedClaims),
+            }
+        } else if claims.get("iss").is_some_and(|v| !v.is_string()) {
+            return Err(Rejection::MalformedClaims);
+        }
+        self.check_audience(claims.get("aud"))
+    }
+
+    fn check_audience(&self, aud: Option<&Value>) -> Result<(), Rejection> {
+        let accepted = |a: &str| self.audiences.iter().any(|want| want == a);
+        match aud {
+            None if self.audiences.is_empty() => Ok(()),
+            None => Err(Rejection::AudienceNotAllowed),
+            Some(Value::String(a)) => {
+                if self.audiences.is_empty() || accepted(a) {
+                    Ok(())
+                } else {
+                    Err(Rejection::AudienceNotAllowed)
+                }
+            }
+            Some(Value::Array(items)) => {
+                let mut any = self.audiences.is_empty();
+                for item in items {
+                    match item {
+                        Value::String(a) => any |= accepted(a),
+                        _ => return Err(Rejection::MalformedClaims),
+                    }
+                }
+                if any {
+                    Ok(())
+                } else {
+                    Err(Rejection::AudienceNotAllowed)
+                }
+            }
+            Some(_) => Err(Rejection::MalformedClaims),
+        }
+    }
+}
+
+/// A NumericDate claim: absent, or a JSON number. Strings, booleans, null are malformed.
+fn numeric_date(claims: &Map<String, Value>, name: &str) -> Result<Option<f64>, Rejection> {
+    match claims.get(name) {
+        None => Ok(None),
+        Some(Value::Number(n)) => n.as_f64().map(Some).ok_or(Rejection::MalformedClaims),
+        Some(_) => Err(Rejection::MalformedClaims),
+    }
+}
+
+/// Looks a claim up by name: first as a literal top-level name (claim names like
+/// `https://example.com/roles` contain dots), then as a dotted path into nested objects
+/// (`realm_access.roles`).
+pub fn lookup<'c>(claims: &'c Map<String, Value>, name: &str) -> Option<&'c Value> {
+    if let Some(value) = claims.get(name) {
+        return Some(value);
+    }
+    let mut parts = name.split('.');
+    let mut current = claims.get(parts.next()?)?;
+    for part in parts {
+        current = current.as_object()?.get(part)?;
+    }
+    Some(current)
+}
+
+/// The text of a claim for an HTTP header: strings raw, numbers and booleans as JSON text,
+/// arrays and objects as compact JSON. `None` for null, or when the text would not be a safe
+/// header value (control characters could split headers in some hosts).
+pub fn header_text(value: &Value) -> Option<String> {
+    let text = match value {
+        Value::Null => return None,
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
+    };
+    if text.bytes().any(|b| (b < 0x20 && b != b'\t') || b == 0x7f) {
+        return None;
+    }
+    Some(text)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    const NOW: u64 = 1_700_000_000;
+
+    fn claims(v: Value) -> Map<String, Value> {
+        v.as_object().unwrap().clone()
+    }
+
+    fn policy() -> ClaimPolicy {
+        ClaimPolicy {
+            clock_skew_seconds: 60,
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn exp_at_the_skew_edge() {
+        let p = policy();
+        let at = |exp: u64| p.check(&claims(json!({ "exp": exp })), NOW);
+        assert_eq!(at(NOW - 59), Ok(()));
+        assert_eq!(at(NOW - 60), Err(Rejection::Expired));
+        assert_eq!(at(NOW - 61), Err(Rejection::Expired));
+        assert_eq!(at(NOW + 3600), Ok(()));
+    }
+
+    #[test]
+    fn exp_without_skew_is_exclusive() {
+        let p = ClaimPolicy::default();
+        assert_eq!(
+            p.check(&claims(json!({"exp": NOW})), NOW),
+            Err(Rejection::Expired)
+        );
+        assert_eq!(p.check(&claims(json!({"exp": NOW + 1})), NOW), Ok(()));
+    }
+
+    #[test]
+    fn nbf_at_the_skew_edge() {
+        let p = policy();
+        let at = |nbf: u64| p.check(&claims(json!({ "nbf": nbf })), NOW);
+        assert_eq!(at(NOW + 60), Ok(()));
+        assert_eq!(at(NOW + 61), Err(Rejection::NotYetValid));
+    }
+
+    #[test]
+    fn fractional_and_extreme_dates_do_not_overflow() {
+        let p = policy();
+        assert_eq!(p.check(&claims(json!({"exp": 1e300})), NOW), Ok(()));
+        assert_eq!(
+            p.check(&claims(json!({"exp": -1e300})), NOW),
+            Err(Rejection::Expired)
+        );
+        assert_eq!(
+            p.check(&claims(json!({"exp": u64::MAX})), u64::MAX),
+            Err(Rejection::Expired)
+        );
+        assert_eq!(
+            p.check(&claims(json!({"exp": (NOW - 60) as f64 + 0.5})), NOW),
+            Ok(())
+        );
+    }
+
+    #[test]
+    fn dates_must_be_numbers() {
+        let p = policy();
+        for c in [
+            json!({"exp": "1700000100"}),
+            json!({"nbf": "1"}),
+            json!({"iat": true}),
+            json!({"exp": null}),
+        ] {
+            assert_eq!(
+                p.check(&claims(c.clone()), NOW),
+                Err(Rejection::MalformedClaims),
+                "{c}"
+            );
+        }
+    }
+
+    #[test]
+    fn require_expiration() {
+        let p = ClaimPolicy {
+            require_expiration: true,
+            ..policy()
+        };
+        assert_eq!(
+            p.check(&claims(json!({})), NOW),
+            Err(Rejection::MissingExpiration)
+        );
+        assert_eq!(p.check(&claims(json!({"exp": NOW + 1})), NOW), Ok(()));
+    }
+
+    #[test]
+    fn max_lifetime_from_iat_nbf_or_now() {
+        let p = ClaimPolicy {
+            max_lifetime_seconds: Some(3600),
+            ..policy()
+        };
+        let check = |c: Value| p.check(&claims(c), NOW);
+        assert_eq!(check(json!({"iat": NOW, "exp": NOW + 3600})), Ok(()));
+        assert_eq!(
+            check(json!({"iat": NOW, "exp": NOW + 3601})),
+            Err(Rejection::LifetimeTooLong)
+        );
+        assert_eq!(
+            check(json!({"nbf": NOW, "exp": NOW + 3601})),
+            Err(Rejection::LifetimeTooLong)
+        );
+        assert_eq!(
+            check(json!({"exp": NOW + 3601})),
+            Err(Rejection::LifetimeTooLong)
+        );
+        assert_eq!(check(json!({"exp": NOW + 3000})), Ok(()));
+        assert_eq!(
+            check(json!({"iat": NOW})),
+            Err(Rejection::MissingExpiration)
+        );
+    }
+
+    #[test]
+    fn issuer_exact_and_required_when_configured() {
+        let p = ClaimPolicy {
+            issuer: Some("https://issuer.test".into()),
+            ..policy()
+        };
+        assert_eq!(
+            p.check(&claims(json!({"iss": "https://issuer.test"})), NOW),
+            Ok(())
+        );
+        assert_eq!(
+            p.check(&claims(json!({"iss": "https://issuer.test/"})), NOW),
+            Err(Rejection::IssuerMismatch)
+        );
+        assert_eq!(
+            p.check(&claims(json!({})), NOW),
+            Err(Rejection::IssuerMismatch)
+        );
+        assert_eq!(
+            p.check(&claims(json!({"iss": 1})), NOW),
+            Err(Rejection::MalformedClaims)
+        );
+    }
+
+    #[test]
+    fn audience_any_of_string_or_array() {
+        let p = ClaimPolicy {
+            audiences: vec!["api".into(), "web".into()],
+            ..policy()
+        };
+        let check = |c: Value| p.check(&claims(c), NOW);
+        assert_eq!(check(json!({"aud": "api"})), Ok(()));
+        assert_eq!(check(json!({"aud": ["x", "web"]})), Ok(()));
+        assert_eq!(
+            check(json!({"aud": ["x"]})),
+            Err(Rejection::AudienceNotAllowed)
+        );
+        assert_eq!(
+            check(json!({"aud": []})),
+            Err(Rejection::AudienceNotAllowed)
+        );
+        assert_eq!(check(json!({})), Err(Rejection::AudienceNotAllowed));
+        assert_eq!(
+            check(json!({"aud": "API"})),
+            Err(Rejection::AudienceNotAllowed)
+        );
+        assert_eq!(
+            check(json!({"aud": ["api", 1]})),
+            Err(Rejection::MalformedClaims)
+        );
+    }
+
+    #[test]
+    fn audience_is_checked_after_time() {
+        let p = ClaimPolicy {
+            audiences: vec!["api".into()],
+            ..policy()
+        };
+        assert_eq!(
+            p.check(&claims(json!({"aud": "x", "exp": NOW - 100})), NOW),
+            Err(Rejection::Expired)
+        );
+    }
+
+    #[test]
+    fn lookup_literal_then_dotted() {
+        let c = claims(json!({
+            "sub": "alice",
+            "realm_access": {"roles": ["a", "b"]},
+            "https://example.com/roles": ["x"],
+            "a": {"b": {"c": 7}}
+        }));
+        assert_eq!(lookup(&c, "sub"), Some(&json!("alice")));
+        assert_eq!(lookup(&c, "realm_access.roles"), Some(&json!(["a", "b"])));
+        assert_eq!(lookup(&c, "https://example.com/roles"), Some(&json!(["x"])));
+        assert_eq!(lookup(&c, "a.b.c"), Some(&json!(7)));
+        assert_eq!(lookup(&c, "a.x"), None);
+        assert_eq!(lookup(&c, "sub.x"), None);
+    }
+
+    #[test]
+    fn header_text_forms() {
+        assert_eq!(header_text(&json!("alice")).as_deref(), Some("alice"));
+        assert_eq!(header_text(&json!(42)).as_deref(), Some("42"));
+        assert_eq!(header_text(&json!(true)).as_deref(), Some("true"));
+        assert_eq!(
+            header_text(&json!(["a", "b"])).as_deref(),
+            Some(r#"["a","b"]"#)
+        );
+        assert_eq!(header_text(&json!({"k": 1})).as_deref(), Some(r#"{"k":1}"#));
+        assert_eq!(header_text(&json!(null)), None);
+        assert_eq!(header_text(&json!("a\r\nx-admin: 1")), None);
+    }
+}

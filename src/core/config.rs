@@ -1,0 +1,529 @@
+//! The configuration: JSON shaped like Envoy's `jwt_authn` `JwtAuthentication`, parsed once in
+//! `on_configure` into a validated [`Gateway`]. Unknown fields are errors; every error names the
+//! field path (`providers.auth0.keys[0].secret: …`).
+
+use std::collections::BTreeMap;
+
+use serde::Deserialize;
+use serde_json::Value;
+
+use super::algorithm::Alg;
+use super::claims::ClaimPolicy;
+use super::extract::Source;
+use super::gateway::{Gateway, Provider, Rule};
+use super::keys::{Key, SecretEncoding};
+use super::matcher::PathMatch;
+use super::strict_json;
+use super::token::DEFAULT_MAX_TOKEN_BYTES;
+
+/// Envoy's default `clock_skew_seconds`.
+const DEFAULT_CLOCK_SKEW_SECONDS: u64 = 60;
+/// Largest accepted `max_token_bytes`: keeps hostile headers cheap.
+const MAX_TOKEN_BYTES_LIMIT: usize = 64 * 1024;
+
+/// A configuration error: where, and what is wrong.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigError {
+    pub path: String,
+    pub message: String,
+}
+
+impl std::fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if self.path.is_empty() {
+            write!(f, "{}", self.message)
+        } else {
+            write!(f, "{}: {}", self.path, self.message)
+        }
+    }
+}
+
+fn err(path: impl Into<String>, message: impl Into<String>) -> ConfigError {
+    ConfigError {
+        path: path.into(),
+        message: message.into(),
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawConfig {
+    #[serde(default)]
+    providers: BTreeMap<String, RawProvider>,
+    #[serde(default)]
+    rules: Vec<RawRule>,
+    /// Extension: `realm` in `WWW-Authenticate`.
+    #[serde(default)]
+    realm: Option<String>,
+    /// Extension: longest token accepted, checked before parsing.
+    #[serde(default)]
+    max_token_bytes: Option<usize>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawProvider {
+    #[serde(default)]
+    issuer: Option<String>,
+    #[serde(default)]
+    audiences: Vec<String>,
+    #[serde(default)]
+    local_jwks: Option<RawDataSource>,
+    /// Extension: inline secrets and PEM keys (the seeds' `auth_jwt_key`).
+    #[serde(default)]
+    keys: Vec<RawKey>,
+    #[serde(default)]
+    from_headers: Vec<RawHeader>,
+    #[serde(default)]
+    from_cookies: Vec<String>,
+    #[serde(default)]
+    from_params: Vec<String>,
+    #[serde(default)]
+    forward: bool,
+    #[serde(default)]
+    forward_payload_header: Option<String>,
+    #[serde(default)]
+    pad_forward_payload_header: bool,
+    #[serde(default)]
+    claim_to_headers: Vec<RawClaimToHeader>,
+    #[serde(default)]
+    clock_skew_seconds: Option<u64>,
+    #[serde(default)]
+    require_expiration: bool,
+    #[serde(default)]
+    max_lifetime: Option<RawDuration>,
+    #[serde(default)]
+    remote_jwks: Option<Value>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawDataSource {
+    #[serde(default)]
+    inline_string: Option<String>,
+    #[serde(default)]
+    inline_bytes: Option<String>,
+    #[serde(default)]
+    filename: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawKey {
+    #[serde(default)]
+    kid: Option<String>,
+    #[serde(default)]
+    alg: Option<String>,
+    #[serde(default)]
+    secret: Option<String>,
+    #[serde(default)]
+    encoding: Option<SecretEncoding>,
+    #[serde(default)]
+    pem: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawHeader {
+    name: String,
+    #[serde(default)]
+    value_prefix: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawClaimToHeader {
+    header_name: String,
+    claim_name: String,
+}
+
+/// A protobuf JSON `Duration` ("300s", "1.5s") or plain seconds.
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum RawDuration {
+    Seconds(u64),
+    Text(String),
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawRule {
+    #[serde(rename = "match")]
+    route: RawMatch,
+    #[serde(default)]
+    requires: Option<RawRequirement>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawMatch {
+    #[serde(default)]
+    prefix: Option<String>,
+    #[serde(default)]
+    path: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawRequirement {
+    provider_name: String,
+}
+
+impl Gateway {
+    /// Parses and validates a configuration. Any error means nothing may pass.
+    pub fn from_json(bytes: &[u8]) -> Result<Gateway, ConfigError> {
+        if bytes.iter().all(u8::is_ascii_whitespace) {
+            return Err(err("", "the configuration is empty"));
+        }
+        // Strict first: a provider written twice must not silently replace the first.
+        let value = strict_json::parse(bytes).map_err(|e| err("", format!("invalid JSON: {e}")))?;
+        let raw: RawConfig = serde_path_to_error::deserialize(value).map_err(|e| {
+            let path = e.path().to_string();
+            err(
+                if path == "." { String::new() } else { path },
+                e.inner().to_string(),
+            )
+        })?;
+        compile(raw)
+    }
+}
+
+fn compile(raw: RawConfig) -> Result<Gateway, ConfigError> {
+    let realm = raw.realm.unwrap_or_else(|| "jwtgate".into());
+    if realm.is_empty()
+        || realm
+            .bytes()
+            .any(|b| b == b'"' || b == b'\\' || b < 0x20 || b == 0x7f)
+    {
+        return Err(err(
+            "realm",
+            "must be non-empty printable text without quotes or backslashes",
+        ));
+    }
+    let max_token_bytes = raw.max_token_bytes.unwrap_or(DEFAULT_MAX_TOKEN_BYTES);
+    if !(64..=MAX_TOKEN_BYTES_LIMIT).contains(&max_token_bytes) {
+        return Err(err(
+            "max_token_bytes",
+            format!("must be between 64 and {MAX_TOKEN_BYTES_LIMIT}"),
+        ));
+    }
+
+    let mut providers = Vec::with_capacity(raw.providers.len());
+    for (name, p) in raw.providers {
+        providers.push(compile_provider(&format!("providers.{name}"), name, p)?);
+    }
+
+    let mut managed_headers: Vec<String> = providers
+        .iter()
+        .flat_map(|p| {
+            p.claim_to_headers
+                .iter()
+                .map(|(header, _)| header.clone())
+                .chain(p.forward_payload_header.clone())
+        })
+        .collect();
+    managed_headers.sort();
+    managed_headers.dedup();
+    for p in &providers {
+        for source in &p.sources {
+            if let Source::Header { name, .. } = source {
+                if managed_headers.contains(name) {
+                    return Err(err(
+                        format!("providers.{}.from_headers", p.name),
+                        format!("header `{name}` is also set by claim_to_headers or forward_payload_header"),
+                    ));
+                }
+            }
+        }
+    }
+
+    let mut rules = Vec::with_capacity(raw.rules.len());
+    for (i, r) in raw.rules.into_iter().enumerate() {
+        let at = format!("rules[{i}]");
+        let path = match (r.route.prefix, r.route.path) {
+            (Some(prefix), None) => {
+                PathMatch::Prefix(check_route_path(&format!("{at}.match.prefix"), prefix)?)
+            }
+            (None, Some(path)) => {
+                PathMatch::Exact(check_route_path(&format!("{at}.match.path"), path)?)
+            }
+            _ => {
+                return Err(err(
+                    format!("{at}.match"),
+                    "set exactly one of `prefix` or `path`",
+                ))
+            }
+        };
+        let requires = match r.requires {
+            None => None,
+            Some(req) => Some(
+                providers
+                    .iter()
+                    .position(|p| p.name == req.provider_name)
+                    .ok_or_else(|| {
+                        err(
+                            format!("{at}.requires.provider_name"),
+                            format!("no provider named `{}`", req.provider_name),
+                        )
+                    })?,
+            ),
+        };
+        rules.push(Rule { path, requires });
+    }
+
+    Ok(Gateway {
+        providers,
+        rules,
+        realm,
+        max_token_bytes,
+        managed_headers,
+    })
+}
+
+fn check_route_path(at: &str, path: String) -> Result<String, ConfigError> {
+    if !path.starts_with('/') {
+        return Err(err(at, "must start with `/`"));
+    }
+    Ok(path)
+}
+
+fn compile_provider(at: &str, name: String, p: RawProvider) -> Result<Provider, ConfigError> {
+    if p.remote_jwks.is_some() {
+        return Err(err(
+            format!("{at}.remote_jwks"),
+            "not supported yet; use local_jwks or keys",
+        ));
+    }
+    if let Some(issuer) = &p.issuer {
+        if issuer.is_empty() {
+            return Err(err(
+                format!("{at}.issuer"),
+                "must not be empty (omit it to skip the check)",
+            ));
+        }
+    }
+    let mut keys = Vec::new();
+    if let Some(jwks) = p.local_jwks {
+        keys.extend(jwks_keys(&format!("{at}.local_jwks"), jwks)?);
+    }
+    for (i, k) in p.keys.into_iter().enumerate() {
+        keys.push(inline_key(&format!("{at}.keys[{i}]"), k)?);
+    }
+    if keys.is_empty() {
+        return Err(err(at, "no usable key: set `local_jwks` or `keys`"));
+    }
+
+    let mut sources = Vec::new();
+    for (i, h) in p.from_headers.into_iter().enumerate() {
+        let name = header_name(&format!("{at}.from_headers[{i}].name"), &h.name)?;
+        sources.push(Source::Header {
+            name,
+            prefix: h.value_prefix.unwrap_or_default(),
+        });
+    }
+    for (i, c) in p.from_cookies.into_iter().enumerate() {
+        if c.is_empty() || c.contains([';', '=', ' ']) {
+            return Err(err(format!("{at}.from_cookies[{i}]"), "not a cookie name"));
+        }
+        sources.push(Source::Cookie(c));
+    }
+    for (i, q) in p.from_params.into_iter().enumerate() {
+        if q.is_empty() || q.contains(['&', '=', '#']) {
+            return Err(err(
+                format!("{at}.from_params[{i}]"),
+                "not a query parameter name",
+            ));
+        }
+        sources.push(Source::Param(q));
+    }
+    if sources.is_empty() {
+        sources = Source::default_sources();
+    }
+
+    let forward_payload_header = p
+        .forward_payload_header
+        .map(|h| settable_header(&format!("{at}.forward_payload_header"), &h))
+        .transpose()?;
+    let mut claim_to_headers = Vec::new();
+    for (i, c) in p.claim_to_headers.into_iter().enumerate() {
+        let header = settable_header(
+            &format!("{at}.claim_to_headers[{i}].header_name"),
+            &c.header_name,
+        )?;
+        if c.claim_name.is_empty() {
+            return Err(err(
+                format!("{at}.claim_to_headers[{i}].claim_name"),
+                "must not be empty",
+            ));
+        }
+        claim_to_headers.push((header, c.claim_name));
+    }
+
+    let max_lifetime_seconds = p
+        .max_lifetime
+        .map(|d| duration_seconds(&format!("{at}.max_lifetime"), d))
+        .transpose()?;
+
+    Ok(Provider {
+        name,
+        policy: ClaimPolicy {
+            issuer: p.issuer,
+            audiences: p.audiences,
+            clock_skew_seconds: p.clock_skew_seconds.unwrap_or(DEFAULT_CLOCK_SKEW_SECONDS),
+            require_expiration: p.require_expiration,
+            max_lifetime_seconds,
+        },
+        keys,
+        sources,
+        forward: p.forward,
+        forward_payload_header,
+        pad_forward_payload_header: p.pad_forward_payload_header,
+        claim_to_headers,
+    })
+}
+
+fn jwks_keys(at: &str, source: RawDataSource) -> Result<Vec<Key>, ConfigError> {
+    let text = match (source.inline_string, source.inline_bytes, source.filename) {
+        (Some(s), None, None) => s,
+        (None, Some(b64), None) => {
+            use base64::Engine;
+            let bytes = base64::engine::general_purpose::STANDARD
+                .decode(b64.trim())
+                .map_err(|_| err(format!("{at}.inline_bytes"), "not valid base64"))?;
+            String::from_utf8(bytes).map_err(|_| err(format!("{at}.inline_bytes"), "not UTF-8"))?
+        }
+        (None, None, Some(_)) => {
+            return Err(err(
+                format!("{at}.filename"),
+                "a wasm filter cannot read files; use inline_string",
+            ))
+        }
+        _ => {
+            return Err(err(
+                at,
+                "set exactly one of `inline_string` or `inline_bytes`",
+            ))
+        }
+    };
+    let jwks = strict_json::parse(text.as_bytes()).map_err(|e| {
+        err(
+            format!("{at}.inline_string"),
+            format!("invalid JWKS JSON: {e}"),
+        )
+    })?;
+    let list = match &jwks {
+        Value::Object(map) => match map.get("keys") {
+            Some(Value::Array(list)) => list.clone(),
+            // A single JWK is accepted as a one-key set, as Envoy does.
+            None if map.contains_key("kty") => vec![jwks.clone()],
+            _ => {
+                return Err(err(
+                    format!("{at}.inline_string"),
+                    "a JWKS needs a `keys` array",
+                ))
+            }
+        },
+        _ => {
+            return Err(err(
+                format!("{at}.inline_string"),
+                "a JWKS must be a JSON object",
+            ))
+        }
+    };
+    let mut keys = Vec::new();
+    for (i, jwk) in list.iter().enumerate() {
+        let Value::Object(jwk) = jwk else {
+            return Err(err(format!("{at}.keys[{i}]"), "a JWK must be an object"));
+        };
+        match Key::from_jwk(jwk) {
+            Ok(Some(key)) => keys.push(key),
+            Ok(None) => {} // not a signature key jwtgate uses: skipped, as Envoy does
+            Err(e) => return Err(err(format!("{at}.keys[{i}]"), e)),
+        }
+    }
+    if keys.is_empty() {
+        return Err(err(at, "the JWKS has no usable signature key"));
+    }
+    Ok(keys)
+}
+
+fn inline_key(at: &str, k: RawKey) -> Result<Key, ConfigError> {
+    let alg = match &k.alg {
+        None => None,
+        Some(name) => Some(Alg::from_name(name).ok_or_else(|| {
+            err(
+                format!("{at}.alg"),
+                format!("`{name}` is not a supported algorithm"),
+            )
+        })?),
+    };
+    match (k.secret, k.pem) {
+        (Some(secret), None) => {
+            let alg = alg.ok_or_else(|| err(format!("{at}.alg"), "required with `secret`"))?;
+            Key::from_secret(
+                k.kid,
+                alg,
+                &secret,
+                k.encoding.unwrap_or(SecretEncoding::Utf8),
+            )
+            .map_err(|e| err(format!("{at}.secret"), e))
+        }
+        (None, Some(pem)) => {
+            if k.encoding.is_some() {
+                return Err(err(format!("{at}.encoding"), "only applies to `secret`"));
+            }
+            Key::from_pem(k.kid, alg, &pem).map_err(|e| err(format!("{at}.pem"), e))
+        }
+        _ => Err(err(at, "set exactly one of `secret` or `pem`")),
+    }
+}
+
+/// Header names are lower-case HTTP tokens.
+fn header_name(at: &str, name: &str) -> Result<String, ConfigError> {
+    let valid = !name.is_empty()
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b));
+    if !valid {
+        return Err(err(at, format!("`{name}` is not a valid header name")));
+    }
+    Ok(name.to_ascii_lowercase())
+}
+
+/// A header the filter may set: not a pseudo-header nor one that frames or routes the request.
+fn settable_header(at: &str, name: &str) -> Result<String, ConfigError> {
+    let name = header_name(at, name)?;
+    const RESERVED: [&str; 9] = [
+        "host",
+        "authorization",
+        "cookie",
+        "content-length",
+        "content-type",
+        "transfer-encoding",
+        "connection",
+        "te",
+        "upgrade",
+    ];
+    if RESERVED.contains(&name.as_str()) {
+        return Err(err(at, format!("`{name}` cannot be set by the filter")));
+    }
+    Ok(name)
+}
+
+fn duration_seconds(at: &str, d: RawDuration) -> Result<u64, ConfigError> {
+    match d {
+        RawDuration::Seconds(s) => Ok(s),
+        RawDuration::Text(text) => {
+            let number = text
+                .strip_suffix('s')
+                .ok_or_else(|| err(at, "a duration is written like \"300s\""))?;
+            let seconds: f64 = number
+                .parse()
+                .map_err(|_| err(at, "a duration is written like \"300s\""))?;
+            if !seconds.is_finite() || seconds < 0.0 {
+                return Err(err(at, "must be a non-negative duration"));
+            }
+            Ok(seconds.floor() as u64)
+        }
+    }
+}

@@ -1,0 +1,339 @@
+//! Where a provider looks for its token: headers (with a scheme prefix such as `Bearer `),
+//! cookies and query parameters, in that order. Also how to remove the token once verified
+//! (`forward: false`).
+
+use super::request::{HeaderOp, Request};
+
+/// One configured token location.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Source {
+    /// Header `name` (lower-case); the value must start with `prefix`, compared
+    /// case-insensitively (RFC 9110 §11.1: auth schemes are case-insensitive; Envoy compares
+    /// `value_prefix` case-sensitively and so misses `bearer …`).
+    Header {
+        name: String,
+        prefix: String,
+    },
+    Cookie(String),
+    Param(String),
+}
+
+impl Source {
+    /// The default when a provider names no location: `Authorization: Bearer <token>`.
+    /// Unlike Envoy, the `access_token` query parameter is not a default: URLs end up in logs
+    /// and caches (RFC 6750 §5.3); configure `from_params` to opt in.
+    pub fn default_sources() -> Vec<Source> {
+        vec![Source::Header {
+            name: "authorization".into(),
+            prefix: "Bearer ".into(),
+        }]
+    }
+}
+
+/// A token found in a request, and where.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Found<'s> {
+    pub token: String,
+    pub source: &'s Source,
+}
+
+/// The first token found in `sources` order. A header whose value does not carry the prefix
+/// (e.g. `Authorization: Basic …`) holds no token for this source.
+pub fn find<'s>(sources: &'s [Source], req: &Request<'_>) -> Option<Found<'s>> {
+    sources.iter().find_map(|source| {
+        let token = match source {
+            Source::Header { name, prefix } => req
+                .header_values(name)
+                .find_map(|value| strip_prefix_ci(value, prefix)),
+            Source::Cookie(name) => req
+                .header_values("cookie")
+                .find_map(|header| cookie_value(header, name)),
+            Source::Param(name) => req.query().and_then(|q| query_value(q, name)),
+        }?;
+        Some(Found { token, source })
+    })
+}
+
+/// `value` after `prefix` (ASCII case-insensitive). A prefix ending in a space accepts any run
+/// of spaces/tabs there, and a bare scheme (`Bearer`) yields an empty token, which then fails as
+/// malformed instead of being treated as "no token".
+fn strip_prefix_ci(value: &str, prefix: &str) -> Option<String> {
+    let value = value.trim_matches([' ', '\t']);
+    let scheme = prefix.trim_end_matches([' ', '\t']);
+    let head = value.get(..scheme.len())?;
+    if !head.eq_ignore_ascii_case(scheme) {
+        return None;
+    }
+    let rest = value.get(scheme.len()..)?;
+    if scheme.len() == prefix.len() {
+        return Some(rest.to_string());
+    }
+    if !rest.is_empty() && !rest.starts_with([' ', '\t']) {
+        return None; // "Bearerx…" is another scheme
+    }
+    Some(rest.trim_start_matches([' ', '\t']).to_string())
+}
+
+fn cookie_value(header: &str, name: &str) -> Option<String> {
+    header.split(';').find_map(|pair| {
+        let (n, v) = pair.trim().split_once('=')?;
+        (n.trim() == name).then(|| {
+            let v = v.trim();
+            v.strip_prefix('"')
+                .and_then(|v| v.strip_suffix('"'))
+                .unwrap_or(v)
+                .to_string()
+        })
+    })
+}
+
+fn query_value(query: &str, name: &str) -> Option<String> {
+    query.split('&').find_map(|pair| {
+        let (n, v) = pair.split_once('=').unwrap_or((pair, ""));
+        (percent_decode(n) == name).then(|| percent_decode(v))
+    })
+}
+
+/// Percent-decodes `%XX` (invalid escapes stay literal). `+` is left alone: it is not part of
+/// any base64url token, so a `+` in a token fails verification rather than becoming a space.
+pub fn percent_decode(s: &str) -> String {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while let Some(&b) = bytes.get(i) {
+        if b == b'%' {
+            let hex = bytes
+                .get(i + 1..i + 3)
+                .and_then(|h| std::str::from_utf8(h).ok());
+            if let Some(v) = hex.and_then(|h| u8::from_str_radix(h, 16).ok()) {
+                out.push(v);
+                i += 3;
+                continue;
+            }
+        }
+        out.push(b);
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// The request changes that remove a verified token from where it was found
+/// (`forward: false`, Envoy's default).
+pub fn removal(found: &Found<'_>, req: &Request<'_>) -> Option<HeaderOp> {
+    match found.source {
+        Source::Header { name, .. } => Some(HeaderOp::Remove(name.clone())),
+        Source::Cookie(name) => {
+            let kept: Vec<&str> = req
+                .header_values("cookie")
+                .flat_map(|h| h.split(';'))
+                .map(str::trim)
+                .filter(|pair| {
+                    !pair.is_empty()
+                        && pair.split_once('=').map_or(pair.trim(), |(n, _)| n.trim()) != name
+                })
+                .collect();
+            Some(if kept.is_empty() {
+                HeaderOp::Remove("cookie".into())
+            } else {
+                HeaderOp::Set("cookie".into(), kept.join("; "))
+            })
+        }
+        Source::Param(name) => {
+            let (path, query) = req.path.split_once('?')?;
+            let kept: Vec<&str> = query
+                .split('&')
+                .filter(|pair| {
+                    let n = pair.split_once('=').map_or(*pair, |(n, _)| n);
+                    !pair.is_empty() && percent_decode(n) != *name
+                })
+                .collect();
+            let new_path = if kept.is_empty() {
+                path.to_string()
+            } else {
+                format!("{path}?{}", kept.join("&"))
+            };
+            Some(HeaderOp::Set(":path".into(), new_path))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn headers(list: &[(&str, &str)]) -> Vec<(String, String)> {
+        list.iter()
+            .map(|(n, v)| (n.to_string(), v.to_string()))
+            .collect()
+    }
+
+    fn req<'a>(path: &'a str, h: &'a [(String, String)]) -> Request<'a> {
+        Request {
+            method: "GET",
+            path,
+            headers: h,
+        }
+    }
+
+    fn bearer() -> Vec<Source> {
+        Source::default_sources()
+    }
+
+    #[test]
+    fn bearer_scheme_is_case_insensitive() {
+        for value in [
+            "Bearer abc",
+            "bearer abc",
+            "BEARER abc",
+            "bEaReR   abc",
+            "Bearer\tabc",
+            " Bearer abc ",
+        ] {
+            let h = headers(&[("Authorization", value)]);
+            let sources = bearer();
+            let found = find(&sources, &req("/", &h)).unwrap();
+            assert_eq!(found.token, "abc", "{value:?}");
+        }
+    }
+
+    #[test]
+    fn other_schemes_are_not_tokens() {
+        for value in ["Basic dXNlcjpwYXNz", "Bearerabc", "Token abc", "", "Bear"] {
+            let h = headers(&[("authorization", value)]);
+            let sources = bearer();
+            assert_eq!(find(&sources, &req("/", &h)), None, "{value:?}");
+        }
+    }
+
+    #[test]
+    fn bare_scheme_gives_an_empty_token() {
+        for value in ["Bearer", "Bearer ", "bearer   "] {
+            let h = headers(&[("authorization", value)]);
+            let sources = bearer();
+            assert_eq!(
+                find(&sources, &req("/", &h)).unwrap().token,
+                "",
+                "{value:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn configured_value_prefix_is_case_insensitive_too() {
+        let sources = vec![Source::Header {
+            name: "x-token".into(),
+            prefix: "JWT=".into(),
+        }];
+        let h = headers(&[("X-Token", "jwt=abc")]);
+        assert_eq!(find(&sources, &req("/", &h)).unwrap().token, "abc");
+        let no_prefix = vec![Source::Header {
+            name: "x-token".into(),
+            prefix: String::new(),
+        }];
+        assert_eq!(find(&no_prefix, &req("/", &h)).unwrap().token, "jwt=abc");
+    }
+
+    #[test]
+    fn second_header_value_is_searched() {
+        let h = headers(&[("authorization", "Basic x"), ("authorization", "Bearer t")]);
+        let sources = bearer();
+        assert_eq!(find(&sources, &req("/", &h)).unwrap().token, "t");
+    }
+
+    #[test]
+    fn cookies_by_exact_name() {
+        let sources = vec![Source::Cookie("session".into())];
+        let h = headers(&[("cookie", "a=1; xsession=no; session=\"tok\"; b=2")]);
+        assert_eq!(find(&sources, &req("/", &h)).unwrap().token, "tok");
+        let h = headers(&[("cookie", "a=1"), ("Cookie", "session=t2")]);
+        assert_eq!(find(&sources, &req("/", &h)).unwrap().token, "t2");
+        let h = headers(&[("cookie", "sessions=x")]);
+        assert_eq!(find(&sources, &req("/", &h)), None);
+    }
+
+    #[test]
+    fn params_by_name_percent_decoded() {
+        let sources = vec![Source::Param("access_token".into())];
+        let h = headers(&[]);
+        assert_eq!(
+            find(&sources, &req("/x?a=1&access_token=a%2Eb.c&z", &h))
+                .unwrap()
+                .token,
+            "a.b.c"
+        );
+        assert_eq!(find(&sources, &req("/x?access_tokens=1", &h)), None);
+        assert_eq!(find(&sources, &req("/x", &h)), None);
+        assert_eq!(
+            find(&sources, &req("/x?access_token=t#frag", &h))
+                .unwrap()
+                .token,
+            "t"
+        );
+    }
+
+    #[test]
+    fn order_is_headers_then_as_configured() {
+        let sources = vec![
+            Source::Header {
+                name: "authorization".into(),
+                prefix: "Bearer ".into(),
+            },
+            Source::Param("t".into()),
+        ];
+        let h = headers(&[("authorization", "Bearer fromheader")]);
+        assert_eq!(
+            find(&sources, &req("/?t=fromparam", &h)).unwrap().token,
+            "fromheader"
+        );
+        let h = headers(&[]);
+        assert_eq!(
+            find(&sources, &req("/?t=fromparam", &h)).unwrap().token,
+            "fromparam"
+        );
+    }
+
+    #[test]
+    fn removal_from_each_source() {
+        let sources = vec![Source::Cookie("s".into()), Source::Param("t".into())];
+        let h = headers(&[("cookie", "a=1; s=tok; b=2")]);
+        let r = req("/p?x=1&t=tok&y=2", &h);
+        let found = find(&sources, &r).unwrap();
+        assert_eq!(
+            removal(&found, &r),
+            Some(HeaderOp::Set("cookie".into(), "a=1; b=2".into()))
+        );
+        let h = headers(&[("cookie", "s=tok")]);
+        let r = req("/p?x=1&t=tok&y=2", &h);
+        let found = find(&sources, &r).unwrap();
+        assert_eq!(removal(&found, &r), Some(HeaderOp::Remove("cookie".into())));
+        let h = headers(&[]);
+        let r = req("/p?x=1&t=tok&y=2", &h);
+        let found = find(&sources, &r).unwrap();
+        assert_eq!(
+            removal(&found, &r),
+            Some(HeaderOp::Set(":path".into(), "/p?x=1&y=2".into()))
+        );
+        let r = req("/p?t=tok", &h);
+        let found = find(&sources, &r).unwrap();
+        assert_eq!(
+            removal(&found, &r),
+            Some(HeaderOp::Set(":path".into(), "/p".into()))
+        );
+        let h = headers(&[("authorization", "Bearer x")]);
+        let r = req("/", &h);
+        let b = bearer();
+        let found = find(&b, &r).unwrap();
+        assert_eq!(
+            removal(&found, &r),
+            Some(HeaderOp::Remove("authorization".into()))
+        );
+    }
+
+    #[test]
+    fn percent_decode_handles_bad_escapes() {
+        assert_eq!(percent_decode("a%2eb"), "a.b");
+        assert_eq!(percent_decode("%"), "%");
+        assert_eq!(percent_decode("%zz%4"), "%zz%4");
+        assert_eq!(percent_decode("%ff"), "\u{fffd}");
+    }
+}

@@ -1,0 +1,730 @@
+//! Configuration → decision, end to end in the core, for every algorithm and security rule.
+//! Tokens here come from jwt-compact's signers; the independent PyJWT corpus runs in-host
+//! (tests/host).
+
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
+use jwt_compact::Algorithm;
+use p256::pkcs8::EncodePublicKey;
+use rsa::pkcs8::DecodePrivateKey;
+use serde_json::{json, Value};
+
+use super::*;
+use crate::crypto::{Es384, Es512};
+
+const NOW: u64 = 1_700_000_000;
+const HS256_SECRET: &str = "0123456789abcdef0123456789abcdef";
+
+fn b64(bytes: &[u8]) -> String {
+    URL_SAFE_NO_PAD.encode(bytes)
+}
+
+/// Test signing keys for every family, deterministic.
+struct Keys {
+    rsa: rsa::RsaPrivateKey,
+    p256: p256::ecdsa::SigningKey,
+    p384: p384::ecdsa::SigningKey,
+    p521: p521::ecdsa::SigningKey,
+    ed25519: ed25519_dalek::SigningKey,
+}
+
+fn keys() -> Keys {
+    let mut p521_raw = [0u8; 66];
+    p521_raw[65] = 5;
+    Keys {
+        rsa: rsa::RsaPrivateKey::from_pkcs8_pem(include_str!("testdata/rsa2048-test-only.pem"))
+            .unwrap(),
+        p256: p256::ecdsa::SigningKey::from_slice(&[1u8; 32]).unwrap(),
+        p384: p384::ecdsa::SigningKey::from_slice(&[2u8; 48]).unwrap(),
+        p521: p521::ecdsa::SigningKey::from_slice(&p521_raw).unwrap(),
+        ed25519: ed25519_dalek::SigningKey::from_bytes(&[3u8; 32]),
+    }
+}
+
+impl Keys {
+    fn public_pem(&self, alg: &str) -> String {
+        let le = p256::pkcs8::LineEnding::LF;
+        match &alg[..2] {
+            "RS" | "PS" => rsa::RsaPublicKey::from(&self.rsa)
+                .to_public_key_pem(le)
+                .unwrap(),
+            "ES" if alg == "ES256" => self.p256.verifying_key().to_public_key_pem(le).unwrap(),
+            "ES" if alg == "ES384" => self.p384.verifying_key().to_public_key_pem(le).unwrap(),
+            "ES" => p521::PublicKey::from_secret_scalar(self.p521.as_nonzero_scalar())
+                .to_public_key_pem(le)
+                .unwrap(),
+            "Ed" => self.ed25519.verifying_key().to_public_key_pem(le).unwrap(),
+            other => panic!("{other}"),
+        }
+    }
+
+    fn public_jwk(&self, alg: &str) -> Value {
+        use rsa::traits::PublicKeyParts;
+        let ec =
+            |crv: &str, x: &[u8], y: &[u8]| json!({"kty":"EC","crv":crv,"x":b64(x),"y":b64(y)});
+        match alg {
+            "ES256" => {
+                let p = self.p256.verifying_key().to_encoded_point(false);
+                ec("P-256", p.x().unwrap(), p.y().unwrap())
+            }
+            "ES384" => {
+                let p = self.p384.verifying_key().to_encoded_point(false);
+                ec("P-384", p.x().unwrap(), p.y().unwrap())
+            }
+            "ES512" => {
+                let p = p521::ecdsa::VerifyingKey::from(&self.p521).to_encoded_point(false);
+                ec("P-521", p.x().unwrap(), p.y().unwrap())
+            }
+            "EdDSA" => {
+                json!({"kty":"OKP","crv":"Ed25519","x":b64(self.ed25519.verifying_key().as_bytes())})
+            }
+            _ if alg.starts_with("HS") => json!({"kty":"oct","k":b64(&hs_secret(alg)),"alg":alg}),
+            _ => {
+                json!({"kty":"RSA","n":b64(&self.rsa.n().to_bytes_be()),"e":b64(&self.rsa.e().to_bytes_be())})
+            }
+        }
+    }
+
+    fn sign(&self, alg: &str, message: &[u8]) -> Vec<u8> {
+        use jwt_compact::alg::*;
+        use jwt_compact::AlgorithmSignature;
+        let bytes = |s: &dyn Fn() -> Vec<u8>| s();
+        match alg {
+            "HS256" => Hs256
+                .sign(&Hs256Key::new(hs_secret(alg)), message)
+                .as_bytes()
+                .to_vec(),
+            "HS384" => Hs384
+                .sign(&Hs384Key::new(hs_secret(alg)), message)
+                .as_bytes()
+                .to_vec(),
+            "HS512" => Hs512
+                .sign(&Hs512Key::new(hs_secret(alg)), message)
+                .as_bytes()
+                .to_vec(),
+            "ES256" => bytes(&|| Es256.sign(&self.p256, message).as_bytes().to_vec()),
+            "ES384" => Es384.sign(&self.p384, message).as_bytes().to_vec(),
+            "ES512" => Es512.sign(&self.p521, message).as_bytes().to_vec(),
+            "EdDSA" => Ed25519.sign(&self.ed25519, message).as_bytes().to_vec(),
+            rsa_alg => Rsa::with_name(rsa_alg)
+                .sign(&self.rsa, message)
+                .as_bytes()
+                .to_vec(),
+        }
+    }
+
+    fn token(&self, alg: &str, header: Value, claims: Value) -> String {
+        let mut header = header;
+        header["alg"] = json!(alg);
+        self.token_raw(alg, &header.to_string(), &claims.to_string())
+    }
+
+    fn token_raw(&self, sign_alg: &str, header: &str, claims: &str) -> String {
+        let input = format!("{}.{}", b64(header.as_bytes()), b64(claims.as_bytes()));
+        let sig = self.sign(sign_alg, input.as_bytes());
+        format!("{input}.{}", b64(&sig))
+    }
+}
+
+fn hs_secret(alg: &str) -> Vec<u8> {
+    match alg {
+        "HS384" => vec![b'x'; 48],
+        "HS512" => vec![b'y'; 64],
+        _ => HS256_SECRET.as_bytes().to_vec(),
+    }
+}
+
+const ALGS: [&str; 13] = [
+    "HS256", "HS384", "HS512", "RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256",
+    "ES384", "ES512", "EdDSA",
+];
+
+fn provider_with_key(keys: &Keys, alg: &str, via_jwks: bool) -> Value {
+    let mut provider = json!({
+        "issuer": "https://issuer.test",
+        "audiences": ["api"],
+        "claim_to_headers": [{"header_name": "x-user-id", "claim_name": "sub"}],
+    });
+    if via_jwks {
+        let mut jwk = keys.public_jwk(alg);
+        jwk["kid"] = json!("k1");
+        provider["local_jwks"] = json!({"inline_string": json!({"keys": [jwk]}).to_string()});
+    } else if alg.starts_with("HS") {
+        provider["keys"] = json!([{"kid": "k1", "alg": alg, "secret": String::from_utf8(hs_secret(alg)).unwrap()}]);
+    } else {
+        provider["keys"] = json!([{"kid": "k1", "alg": alg, "pem": keys.public_pem(alg)}]);
+    }
+    provider
+}
+
+fn gateway(config: Value) -> Gateway {
+    Gateway::from_json(config.to_string().as_bytes()).unwrap_or_else(|e| panic!("{e}"))
+}
+
+fn single(keys: &Keys, alg: &str, via_jwks: bool) -> Gateway {
+    gateway(json!({
+        "providers": {"p": provider_with_key(keys, alg, via_jwks)},
+        "rules": [{"match": {"prefix": "/public"}}, {"match": {"prefix": "/"}, "requires": {"provider_name": "p"}}],
+    }))
+}
+
+fn claims() -> Value {
+    json!({"iss": "https://issuer.test", "aud": "api", "sub": "alice", "exp": NOW + 300})
+}
+
+fn run(gw: &Gateway, path: &str, headers: &[(&str, &str)]) -> Verdict {
+    let headers: Vec<(String, String)> = headers
+        .iter()
+        .map(|(n, v)| (n.to_string(), v.to_string()))
+        .collect();
+    gw.decide(
+        &Request {
+            method: "GET",
+            path,
+            headers: &headers,
+        },
+        NOW,
+    )
+}
+
+fn bearer(token: &str) -> String {
+    format!("Bearer {token}")
+}
+
+fn assert_rejected(v: &Verdict, want: Rejection) {
+    assert_eq!(v.rejection, Some(want), "{v:?}");
+    match &v.decision {
+        Decision::Respond(resp) => assert_eq!(resp.status, want.status()),
+        other => panic!("expected a local response, got {other:?}"),
+    }
+}
+
+fn forwarded(v: &Verdict) -> &Vec<HeaderOp> {
+    match &v.decision {
+        Decision::Forward(ops) => ops,
+        other => panic!("expected forward, got {other:?} ({:?})", v.rejection),
+    }
+}
+
+#[test]
+fn every_algorithm_verifies_from_pem_and_from_jwks() {
+    let k = keys();
+    for alg in ALGS {
+        for via_jwks in [false, true] {
+            let gw = single(&k, alg, via_jwks);
+            let token = k.token(alg, json!({"kid": "k1"}), claims());
+            let v = run(&gw, "/api", &[("authorization", &bearer(&token))]);
+            let ops = forwarded(&v);
+            assert!(
+                ops.contains(&HeaderOp::Set("x-user-id".into(), "alice".into())),
+                "{alg} {ops:?}"
+            );
+            assert!(
+                ops.contains(&HeaderOp::Remove("authorization".into())),
+                "{alg}"
+            );
+        }
+    }
+}
+
+#[test]
+fn every_algorithm_rejects_a_flipped_signature_bit() {
+    let k = keys();
+    for alg in ALGS {
+        let gw = single(&k, alg, false);
+        let token = k.token(alg, json!({}), claims());
+        let (input, sig) = token.rsplit_once('.').unwrap();
+        let mut raw = URL_SAFE_NO_PAD.decode(sig).unwrap();
+        for bit in [0usize, 7, raw.len() * 4, raw.len() * 8 - 1] {
+            raw[bit / 8] ^= 1 << (bit % 8);
+            let forged = format!("{input}.{}", b64(&raw));
+            let v = run(&gw, "/api", &[("authorization", &bearer(&forged))]);
+            assert_rejected(&v, Rejection::InvalidSignature);
+            raw[bit / 8] ^= 1 << (bit % 8);
+        }
+        // A flipped payload byte breaks the signature too.
+        let (h, rest) = token.split_once('.').unwrap();
+        let (_p, s) = rest.split_once('.').unwrap();
+        let other = b64(
+            json!({"iss": "https://issuer.test", "aud": "api", "sub": "admin", "exp": NOW + 300})
+                .to_string()
+                .as_bytes(),
+        );
+        let v = run(
+            &gw,
+            "/api",
+            &[("authorization", &bearer(&format!("{h}.{other}.{s}")))],
+        );
+        assert_rejected(&v, Rejection::InvalidSignature);
+    }
+}
+
+#[test]
+fn key_decides_the_algorithm() {
+    let k = keys();
+    // RS384 token against an RS256-only key.
+    let gw = single(&k, "RS256", false);
+    let t = k.token("RS384", json!({}), claims());
+    assert_rejected(
+        &run(&gw, "/api", &[("authorization", &bearer(&t))]),
+        Rejection::KeyNotFound,
+    );
+    // ES256 token against a P-384 key.
+    let gw = single(&k, "ES384", false);
+    let t = k.token("ES256", json!({}), claims());
+    assert_rejected(
+        &run(&gw, "/api", &[("authorization", &bearer(&t))]),
+        Rejection::KeyNotFound,
+    );
+    // An RSA JWK without alg allows the whole RSA family, and nothing else.
+    let gw = single(&k, "RS256", true);
+    for alg in ["RS384", "PS512"] {
+        let t = k.token(alg, json!({}), claims());
+        assert!(
+            run(&gw, "/api", &[("authorization", &bearer(&t))])
+                .rejection
+                .is_none(),
+            "{alg}"
+        );
+    }
+}
+
+#[test]
+fn hs256_signed_with_the_rsa_public_key_is_refused() {
+    let k = keys();
+    let gw = single(&k, "RS256", false);
+    let pem = k.public_pem("RS256");
+    let input = format!(
+        "{}.{}",
+        b64(br#"{"alg":"HS256"}"#),
+        b64(claims().to_string().as_bytes())
+    );
+    use jwt_compact::AlgorithmSignature;
+    let sig = jwt_compact::alg::Hs256
+        .sign(
+            &jwt_compact::alg::Hs256Key::new(pem.as_bytes()),
+            input.as_bytes(),
+        )
+        .as_bytes()
+        .to_vec();
+    let t = format!("{input}.{}", b64(&sig));
+    assert_rejected(
+        &run(&gw, "/api", &[("authorization", &bearer(&t))]),
+        Rejection::KeyNotFound,
+    );
+}
+
+#[test]
+fn alg_none_in_every_spelling_is_refused() {
+    let k = keys();
+    let gw = single(&k, "HS256", false);
+    for alg in ["none", "None", "NONE", "nOnE"] {
+        let input = format!(
+            "{}.{}",
+            b64(format!(r#"{{"alg":"{alg}"}}"#).as_bytes()),
+            b64(claims().to_string().as_bytes())
+        );
+        for t in [format!("{input}."), format!("{input}.{}", b64(b"x"))] {
+            let v = run(&gw, "/api", &[("authorization", &bearer(&t))]);
+            assert!(
+                matches!(
+                    v.rejection,
+                    Some(Rejection::MalformedToken | Rejection::UnsupportedAlgorithm)
+                ),
+                "{t}"
+            );
+            assert_eq!(v.rejection.unwrap().status(), 401);
+        }
+    }
+}
+
+#[test]
+fn ecdsa_zero_and_der_signatures_are_refused() {
+    let k = keys();
+    let gw = single(&k, "ES256", false);
+    let t = k.token("ES256", json!({}), claims());
+    let (input, _) = t.rsplit_once('.').unwrap();
+    let zero = format!("{input}.{}", b64(&[0u8; 64]));
+    assert_rejected(
+        &run(&gw, "/api", &[("authorization", &bearer(&zero))]),
+        Rejection::InvalidSignature,
+    );
+    let sig = k.sign("ES256", input.as_bytes());
+    let der = p256::ecdsa::Signature::from_slice(&sig).unwrap().to_der();
+    let der_token = format!("{input}.{}", b64(der.as_bytes()));
+    assert_rejected(
+        &run(&gw, "/api", &[("authorization", &bearer(&der_token))]),
+        Rejection::InvalidSignature,
+    );
+}
+
+#[test]
+fn kid_selects_keys_exactly() {
+    let k = keys();
+    let gw = single(&k, "HS256", false);
+    let t = k.token("HS256", json!({"kid": "k2"}), claims());
+    assert_rejected(
+        &run(&gw, "/api", &[("authorization", &bearer(&t))]),
+        Rejection::KeyNotFound,
+    );
+    let t = k.token("HS256", json!({"kid": "K1"}), claims());
+    assert_rejected(
+        &run(&gw, "/api", &[("authorization", &bearer(&t))]),
+        Rejection::KeyNotFound,
+    );
+    // No kid in the token: every key that allows the alg is tried.
+    let t = k.token("HS256", json!({}), claims());
+    assert!(run(&gw, "/api", &[("authorization", &bearer(&t))])
+        .rejection
+        .is_none());
+}
+
+#[test]
+fn claims_are_checked_after_the_signature() {
+    let k = keys();
+    let gw = single(&k, "ES256", false);
+    let case = |c: Value| {
+        let t = k.token("ES256", json!({}), c);
+        run(&gw, "/api", &[("authorization", &bearer(&t))])
+    };
+    let mut c = claims();
+    c["exp"] = json!(NOW - 61);
+    assert_rejected(&case(c.clone()), Rejection::Expired);
+    c["exp"] = json!(NOW - 59);
+    assert!(case(c.clone()).rejection.is_none());
+    c["nbf"] = json!(NOW + 61);
+    assert_rejected(&case(c.clone()), Rejection::NotYetValid);
+    let mut c = claims();
+    c["iss"] = json!("https://evil.test");
+    assert_rejected(&case(c), Rejection::IssuerMismatch);
+    let mut c = claims();
+    c["aud"] = json!(["other"]);
+    let v = case(c);
+    assert_rejected(&v, Rejection::AudienceNotAllowed);
+    let Decision::Respond(resp) = &v.decision else {
+        unreachable!()
+    };
+    assert_eq!(resp.status, 403);
+    let mut c = claims();
+    c["exp"] = json!("1700000300");
+    assert_rejected(&case(c), Rejection::MalformedClaims);
+}
+
+#[test]
+fn duplicate_claims_with_a_valid_signature_are_refused() {
+    let k = keys();
+    let gw = single(&k, "HS256", false);
+    let t = k.token_raw(
+        "HS256",
+        r#"{"alg":"HS256"}"#,
+        &format!(
+            r#"{{"iss":"https://issuer.test","aud":"api","sub":"alice","sub":"admin","exp":{}}}"#,
+            NOW + 300
+        ),
+    );
+    assert_rejected(
+        &run(&gw, "/api", &[("authorization", &bearer(&t))]),
+        Rejection::MalformedClaims,
+    );
+}
+
+#[test]
+fn missing_token_gets_a_bare_challenge() {
+    let k = keys();
+    let gw = single(&k, "HS256", false);
+    for headers in [vec![], vec![("authorization", "Basic dXNlcjpwYXNz")]] {
+        let v = run(&gw, "/api", &headers);
+        assert_rejected(&v, Rejection::MissingToken);
+        let Decision::Respond(resp) = &v.decision else {
+            unreachable!()
+        };
+        assert!(resp
+            .headers
+            .contains(&("www-authenticate".into(), "Bearer realm=\"jwtgate\"".into())));
+    }
+    let v = run(&gw, "/api", &[("authorization", "Bearer ")]);
+    assert_rejected(&v, Rejection::MalformedToken);
+}
+
+#[test]
+fn spoofed_claim_headers_are_removed_everywhere() {
+    let k = keys();
+    let gw = single(&k, "HS256", false);
+    let v = run(&gw, "/public/x", &[("X-User-Id", "admin")]);
+    assert_eq!(forwarded(&v), &vec![HeaderOp::Remove("x-user-id".into())]);
+    let t = k.token("HS256", json!({}), claims());
+    let v = run(
+        &gw,
+        "/api",
+        &[("x-user-id", "admin"), ("authorization", &bearer(&t))],
+    );
+    let ops = forwarded(&v);
+    assert_eq!(ops.first(), Some(&HeaderOp::Remove("x-user-id".into())));
+    assert_eq!(
+        ops.last(),
+        Some(&HeaderOp::Set("x-user-id".into(), "alice".into()))
+    );
+    // A failed request never forwards, so nothing spoofed reaches upstream either.
+    let v = run(&gw, "/api", &[("x-user-id", "admin")]);
+    assert_rejected(&v, Rejection::MissingToken);
+}
+
+#[test]
+fn forwarding_options() {
+    let k = keys();
+    let mut provider = provider_with_key(&k, "HS256", false);
+    provider["forward"] = json!(true);
+    provider["forward_payload_header"] = json!("x-jwt-payload");
+    provider["pad_forward_payload_header"] = json!(true);
+    provider["claim_to_headers"] = json!([
+        {"header_name": "x-roles", "claim_name": "realm_access.roles"},
+        {"header_name": "x-admin", "claim_name": "admin"},
+        {"header_name": "x-absent", "claim_name": "nope"},
+    ]);
+    let gw = gateway(
+        json!({"providers": {"p": provider}, "rules": [{"match": {"prefix": "/"}, "requires": {"provider_name": "p"}}]}),
+    );
+    let mut c = claims();
+    c["realm_access"] = json!({"roles": ["a", "b"]});
+    c["admin"] = json!(false);
+    c["sub"] = json!("al");
+    let t = k.token("HS256", json!({}), c);
+    let payload = t.split('.').nth(1).unwrap();
+    let v = run(&gw, "/", &[("authorization", &bearer(&t))]);
+    let ops = forwarded(&v);
+    assert!(
+        !ops.contains(&HeaderOp::Remove("authorization".into())),
+        "forward: true keeps it"
+    );
+    let padded = format!("{payload}{}", "=".repeat((4 - payload.len() % 4) % 4));
+    assert!(ops.contains(&HeaderOp::Set("x-jwt-payload".into(), padded)));
+    assert!(ops.contains(&HeaderOp::Set("x-roles".into(), r#"["a","b"]"#.into())));
+    assert!(ops.contains(&HeaderOp::Set("x-admin".into(), "false".into())));
+    assert!(!ops
+        .iter()
+        .any(|op| matches!(op, HeaderOp::Set(n, _) if n == "x-absent")));
+}
+
+#[test]
+fn routes_first_match_wins_and_unmatched_pass() {
+    let k = keys();
+    let gw = gateway(json!({
+        "providers": {"p": provider_with_key(&k, "HS256", false)},
+        "rules": [
+            {"match": {"path": "/health"}},
+            {"match": {"prefix": "/api"}, "requires": {"provider_name": "p"}},
+        ],
+    }));
+    assert!(run(&gw, "/health", &[]).rejection.is_none());
+    let v = run(&gw, "/health/x", &[]);
+    assert!(
+        v.rejection.is_none() && v.rule.is_none(),
+        "exact path does not match below it"
+    );
+    assert_rejected(&run(&gw, "/api/x", &[]), Rejection::MissingToken);
+    assert_rejected(&run(&gw, "/x/../api/x", &[]), Rejection::MissingToken);
+    assert_rejected(&run(&gw, "//api", &[]), Rejection::MissingToken);
+    let v = run(&gw, "/other", &[]);
+    assert!(v.rejection.is_none() && v.rule.is_none());
+}
+
+#[test]
+fn token_from_cookie_and_param_removed_when_not_forwarded() {
+    let k = keys();
+    let mut provider = provider_with_key(&k, "HS256", false);
+    provider["from_cookies"] = json!(["session"]);
+    provider["from_params"] = json!(["access_token"]);
+    let gw = gateway(
+        json!({"providers": {"p": provider}, "rules": [{"match": {"prefix": "/"}, "requires": {"provider_name": "p"}}]}),
+    );
+    let t = k.token("HS256", json!({}), claims());
+    // With from_* configured, the default Authorization source is not used.
+    assert_rejected(
+        &run(&gw, "/", &[("authorization", &bearer(&t))]),
+        Rejection::MissingToken,
+    );
+    let cookie = format!("a=1; session={t}");
+    let ops = forwarded(&run(&gw, "/", &[("cookie", &cookie)])).clone();
+    assert!(ops.contains(&HeaderOp::Set("cookie".into(), "a=1".into())));
+    let path = format!("/x?access_token={t}&b=2");
+    let ops = forwarded(&run(&gw, &path, &[])).clone();
+    assert!(ops.contains(&HeaderOp::Set(":path".into(), "/x?b=2".into())));
+}
+
+#[test]
+fn oversized_token_is_refused_before_parsing() {
+    let k = keys();
+    let gw = single(&k, "HS256", false);
+    let mut c = claims();
+    c["pad"] = json!("a".repeat(9000));
+    let t = k.token("HS256", json!({}), c);
+    assert_rejected(
+        &run(&gw, "/api", &[("authorization", &bearer(&t))]),
+        Rejection::TokenTooLarge,
+    );
+}
+
+#[test]
+fn log_line_never_contains_token_or_query() {
+    let k = keys();
+    let gw = single(&k, "HS256", false);
+    let t = k.token("HS256", json!({"kid": "k1"}), json!({"exp": 1}));
+    let path = format!("/api?access_token={t}");
+    let v = run(&gw, &path, &[("authorization", &bearer(&t))]);
+    let line = v.log_line("GET", &path);
+    assert!(
+        line.contains("reason=expired") || line.contains("reason=issuer_mismatch"),
+        "{line}"
+    );
+    assert!(
+        !line.contains(&t) && !line.contains("access_token"),
+        "{line}"
+    );
+}
+
+#[test]
+fn configuration_errors_name_the_field() {
+    let k = keys();
+    let good = || json!({"providers": {"p": provider_with_key(&k, "HS256", false)}, "rules": []});
+    let cases: Vec<(Value, &str)> = vec![
+        (
+            json!({"providers": {"p": {"bogus": 1}}}),
+            "providers.p.bogus",
+        ),
+        (json!({"provider": {}}), "provider"),
+        (
+            json!({"providers": {"p": {"keys": [{"alg": "HS256", "secret": "short"}]}}}),
+            "providers.p.keys[0].secret",
+        ),
+        (
+            json!({"providers": {"p": {"keys": [{"alg": "HS512", "secret": HS256_SECRET}]}}}),
+            "providers.p.keys[0].secret",
+        ),
+        (
+            json!({"providers": {"p": {"keys": [{"alg": "none", "secret": HS256_SECRET}]}}}),
+            "providers.p.keys[0].alg",
+        ),
+        (
+            json!({"providers": {"p": {"keys": [{"alg": "RS256", "secret": HS256_SECRET}]}}}),
+            "providers.p.keys[0].secret",
+        ),
+        (
+            json!({"providers": {"p": {"keys": [{"alg": "HS256", "pem": k.public_pem("RS256")}]}}}),
+            "providers.p.keys[0].pem",
+        ),
+        (
+            json!({"providers": {"p": {"keys": [{"pem": include_str!("testdata/rsa2048-test-only.pem")}]}}}),
+            "providers.p.keys[0].pem",
+        ),
+        (
+            json!({"providers": {"p": {"keys": [{"pem": include_str!("testdata/rsa1024-test-only.pub.pem")}]}}}),
+            "providers.p.keys[0].pem",
+        ),
+        (
+            json!({"providers": {"p": {"keys": [{"alg": "HS256", "secret": "zz", "encoding": "hex"}]}}}),
+            "providers.p.keys[0].secret",
+        ),
+        (json!({"providers": {"p": {"keys": []}}}), "providers.p"),
+        (
+            json!({"providers": {"p": {"local_jwks": {"inline_string": "{\"keys\":[]}"}}}}),
+            "providers.p.local_jwks",
+        ),
+        (
+            json!({"providers": {"p": {"local_jwks": {"filename": "/etc/jwks.json"}}}}),
+            "providers.p.local_jwks.filename",
+        ),
+        (
+            json!({"providers": {"p": {"remote_jwks": {}}}}),
+            "providers.p.remote_jwks",
+        ),
+        (
+            json!({"providers": {"p": {"local_jwks": {"inline_string": "{\"keys\":[{\"kty\":\"RSA\",\"n\":\"AQAB\",\"e\":\"AQAB\",\"d\":\"AQAB\"}]}"}}}}),
+            "providers.p.local_jwks.keys[0]",
+        ),
+        (
+            json!({"rules": [{"match": {"prefix": "/"}, "requires": {"provider_name": "nope"}}]}),
+            "rules[0].requires.provider_name",
+        ),
+        (
+            json!({"rules": [{"match": {"prefix": "/", "path": "/"}}]}),
+            "rules[0].match",
+        ),
+        (
+            json!({"rules": [{"match": {"prefix": "api"}}]}),
+            "rules[0].match.prefix",
+        ),
+        (json!({"realm": "a\"b"}), "realm"),
+        (json!({"max_token_bytes": 1}), "max_token_bytes"),
+    ];
+    for (config, path) in cases {
+        let e = Gateway::from_json(config.to_string().as_bytes()).unwrap_err();
+        assert_eq!(e.path, path, "{config} -> {e}");
+    }
+    let mut bad = good();
+    bad["providers"]["p"]["claim_to_headers"] =
+        json!([{"header_name": "Host", "claim_name": "sub"}]);
+    assert_eq!(
+        Gateway::from_json(bad.to_string().as_bytes())
+            .unwrap_err()
+            .path,
+        "providers.p.claim_to_headers[0].header_name"
+    );
+    let mut bad = good();
+    bad["providers"]["p"]["max_lifetime"] = json!("ten");
+    assert_eq!(
+        Gateway::from_json(bad.to_string().as_bytes())
+            .unwrap_err()
+            .path,
+        "providers.p.max_lifetime"
+    );
+    assert!(Gateway::from_json(b"").is_err());
+    assert!(Gateway::from_json(b"{\"providers\":{},\"providers\":{}}").is_err());
+    assert!(Gateway::from_json(good().to_string().as_bytes()).is_ok());
+}
+
+#[test]
+fn secret_encodings() {
+    for (secret, encoding) in [
+        (
+            "3031323334353637383961626364656630313233343536373839616263646566",
+            "hex",
+        ),
+        ("MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=", "base64"),
+        ("MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY", "base64url"),
+        (HS256_SECRET, "utf8"),
+    ] {
+        let k = keys();
+        let gw = gateway(json!({
+            "providers": {"p": {"keys": [{"alg": "HS256", "secret": secret, "encoding": encoding}]}},
+            "rules": [{"match": {"prefix": "/"}, "requires": {"provider_name": "p"}}],
+        }));
+        let t = k.token("HS256", json!({}), json!({"exp": NOW + 10}));
+        assert!(
+            run(&gw, "/", &[("authorization", &bearer(&t))])
+                .rejection
+                .is_none(),
+            "{encoding}"
+        );
+    }
+}
+
+#[test]
+fn jwks_skips_keys_it_does_not_use() {
+    let k = keys();
+    let mut rsa = k.public_jwk("RS256");
+    rsa["kid"] = json!("sig");
+    let jwks = json!({"keys": [
+        {"kty": "RSA", "use": "enc", "n": "AQAB", "e": "AQAB"},
+        {"kty": "EC", "crv": "secp256k1", "x": "AA", "y": "AA"},
+        {"kty": "RSA", "alg": "RSA-OAEP", "n": "AQAB", "e": "AQAB"},
+        rsa,
+    ]});
+    let gw = gateway(json!({
+        "providers": {"p": {"local_jwks": {"inline_string": jwks.to_string()}}},
+        "rules": [{"match": {"prefix": "/"}, "requires": {"provider_name": "p"}}],
+    }));
+    let t = k.token("RS256", json!({"kid": "sig"}), json!({}));
+    assert!(run(&gw, "/", &[("authorization", &bearer(&t))])
+        .rejection
+        .is_none());
+}

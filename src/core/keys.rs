@@ -1,0 +1,365 @@
+//! Verification keys from the configuration: HMAC secrets, PEM public keys and JWKs. A key knows
+//! its family and, when configured, its exact algorithm; the token's `alg` can only pick among
+//! what the key allows.
+
+use base64::Engine;
+use jwt_compact::alg::{
+    Ed25519, Es256, Hs256, Hs256Key, Hs384, Hs384Key, Hs512, Hs512Key, Rsa, RsaPublicKey,
+};
+use jwt_compact::{Algorithm, AlgorithmSignature};
+use rsa::pkcs1::DecodeRsaPublicKey;
+use rsa::pkcs8::DecodePublicKey;
+use rsa::traits::PublicKeyParts;
+use serde_json::{Map, Value};
+
+use super::algorithm::{Alg, Family};
+use super::token::b64url_decode;
+use crate::crypto::{Es384, Es512};
+
+/// RFC 7518 §6.2.1.2: EC coordinates are exactly the field size, left-padded; the point must
+/// be on the curve (from_encoded_point checks).
+macro_rules! ec_key {
+    ($curve:ident, $x:expr, $y:expr, $len:expr) => {{
+        let (x, y): (&[u8], &[u8]) = ($x, $y);
+        if x.len() != $len || y.len() != $len {
+            None
+        } else {
+            let mut fx = $curve::FieldBytes::default();
+            let mut fy = $curve::FieldBytes::default();
+            fx.copy_from_slice(x);
+            fy.copy_from_slice(y);
+            let point = $curve::EncodedPoint::from_affine_coordinates(&fx, &fy, false);
+            $curve::ecdsa::VerifyingKey::from_encoded_point(&point).ok()
+        }
+    }};
+}
+
+/// Smallest RSA modulus accepted (RFC 7518 §3.3). The rsa crate caps at 4096 bits.
+const MIN_RSA_BITS: usize = 2048;
+
+/// One verification key.
+#[derive(Clone)]
+pub struct Key {
+    pub kid: Option<String>,
+    /// The exact algorithm, when the configuration or the JWK names one.
+    pub alg: Option<Alg>,
+    material: Material,
+}
+
+#[derive(Clone)]
+enum Material {
+    Hmac(Vec<u8>),
+    Rsa(Box<RsaPublicKey>),
+    P256(p256::ecdsa::VerifyingKey),
+    P384(p384::ecdsa::VerifyingKey),
+    P521(Box<p521::ecdsa::VerifyingKey>),
+    Ed25519(ed25519_dalek::VerifyingKey),
+}
+
+impl std::fmt::Debug for Key {
+    // Never print key material (HMAC secrets) into logs.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Key")
+            .field("kid", &self.kid)
+            .field("alg", &self.alg.map(Alg::name))
+            .field("family", &self.family())
+            .finish()
+    }
+}
+
+/// How an inline HMAC secret is written in the configuration (the seeds' `auth_jwt_key` forms).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SecretEncoding {
+    Utf8,
+    Hex,
+    Base64,
+    Base64url,
+}
+
+impl Key {
+    pub fn family(&self) -> Family {
+        match self.material {
+            Material::Hmac(_) => Family::Hmac,
+            Material::Rsa(_) => Family::Rsa,
+            Material::P256(_) => Family::P256,
+            Material::P384(_) => Family::P384,
+            Material::P521(_) => Family::P521,
+            Material::Ed25519(_) => Family::Ed25519,
+        }
+    }
+
+    /// Whether a token signed with `alg` may be checked with this key.
+    pub fn allows(&self, alg: Alg) -> bool {
+        if alg.family() != self.family() || self.alg.is_some_and(|own| own != alg) {
+            return false;
+        }
+        match &self.material {
+            Material::Hmac(secret) => secret.len() >= alg.min_hmac_secret_len(),
+            _ => true,
+        }
+    }
+
+    /// Verifies `signature` over `signing_input` (`header.payload` as sent). Callers check
+    /// `allows(alg)` first; a mismatched pair simply fails.
+    pub fn verify(&self, alg: Alg, signing_input: &[u8], signature: &[u8]) -> bool {
+        if !self.allows(alg) {
+            return false;
+        }
+        match (&self.material, alg) {
+            (Material::Hmac(secret), Alg::Hs256) => {
+                check(&Hs256, &Hs256Key::new(secret), signature, signing_input)
+            }
+            (Material::Hmac(secret), Alg::Hs384) => {
+                check(&Hs384, &Hs384Key::new(secret), signature, signing_input)
+            }
+            (Material::Hmac(secret), Alg::Hs512) => {
+                check(&Hs512, &Hs512Key::new(secret), signature, signing_input)
+            }
+            (Material::Rsa(key), _) => {
+                // PKCS#1 v1.5 and PSS signatures are exactly the modulus length.
+                if signature.len() != key.size() {
+                    return false;
+                }
+                let rsa = match alg {
+                    Alg::Rs256 => Rsa::rs256(),
+                    Alg::Rs384 => Rsa::rs384(),
+                    Alg::Rs512 => Rsa::rs512(),
+                    Alg::Ps256 => Rsa::ps256(),
+                    Alg::Ps384 => Rsa::ps384(),
+                    Alg::Ps512 => Rsa::ps512(),
+                    _ => return false,
+                };
+                check(&rsa, key.as_ref(), signature, signing_input)
+            }
+            (Material::P256(key), Alg::Es256) => check(&Es256, key, signature, signing_input),
+            (Material::P384(key), Alg::Es384) => check(&Es384, key, signature, signing_input),
+            (Material::P521(key), Alg::Es512) => {
+                check(&Es512, key.as_ref(), signature, signing_input)
+            }
+            (Material::Ed25519(key), Alg::EdDsa) => check(&Ed25519, key, signature, signing_input),
+            _ => false,
+        }
+    }
+
+    /// An inline HMAC secret (extension: the seeds' `auth_jwt_key` + `auth_jwt_alg`).
+    pub fn from_secret(
+        kid: Option<String>,
+        alg: Alg,
+        secret: &str,
+        encoding: SecretEncoding,
+    ) -> Result<Key, String> {
+        if alg.family() != Family::Hmac {
+            return Err(format!(
+                "alg {} needs a public key (`pem`), not a `secret`",
+                alg.name()
+            ));
+        }
+        let bytes = match encoding {
+            SecretEncoding::Utf8 => secret.as_bytes().to_vec(),
+            SecretEncoding::Hex => decode_hex(secret).ok_or("secret is not valid hex")?,
+            SecretEncoding::Base64 => base64::engine::general_purpose::STANDARD
+                .decode(secret.trim())
+                .or_else(|_| base64::engine::general_purpose::STANDARD_NO_PAD.decode(secret.trim()))
+                .map_err(|_| "secret is not valid base64")?,
+            SecretEncoding::Base64url => base64::engine::general_purpose::URL_SAFE_NO_PAD
+                .decode(secret.trim().trim_end_matches('='))
+                .map_err(|_| "secret is not valid base64url")?,
+        };
+        hmac_key(kid, Some(alg), bytes)
+    }
+
+    /// A PEM public key: SPKI (`BEGIN PUBLIC KEY`: RSA, P-256, P-384, P-521 or Ed25519) or
+    /// PKCS#1 (`BEGIN RSA PUBLIC KEY`). `alg`, when given, must fit the key.
+    pub fn from_pem(kid: Option<String>, alg: Option<Alg>, pem: &str) -> Result<Key, String> {
+        let pem = pem.trim();
+        if pem.contains("PRIVATE KEY") {
+            return Err("a private key was given; configure the public key".into());
+        }
+        if pem.contains("BEGIN CERTIFICATE") {
+            return Err("certificates are not supported; configure the public key PEM".into());
+        }
+        let material = if pem.starts_with("-----BEGIN RSA PUBLIC KEY-----") {
+            Material::Rsa(Box::new(
+                RsaPublicKey::from_pkcs1_pem(pem).map_err(|e| format!("bad PKCS#1 PEM: {e}"))?,
+            ))
+        } else if pem.starts_with("-----BEGIN PUBLIC KEY-----") {
+            spki_material(pem)?
+        } else {
+            return Err("not a PEM public key (expected BEGIN PUBLIC KEY)".into());
+        };
+        finish(kid, alg, material)
+    }
+
+    /// One JWK from a JWKS. `Ok(None)`: a key jwtgate does not use (encryption keys, other
+    /// curves, unknown algorithms), skipped so the rest of the set still works.
+    pub fn from_jwk(jwk: &Map<String, Value>) -> Result<Option<Key>, String> {
+        let text = |name: &str| -> Result<Option<&str>, String> {
+            match jwk.get(name) {
+                None => Ok(None),
+                Some(Value::String(s)) => Ok(Some(s.as_str())),
+                Some(_) => Err(format!("`{name}` must be a string")),
+            }
+        };
+        let bytes = |name: &str| -> Result<Vec<u8>, String> {
+            let s = text(name)?.ok_or_else(|| format!("`{name}` is missing"))?;
+            b64url_decode(s).ok_or_else(|| format!("`{name}` is not canonical base64url"))
+        };
+        let kid = text("kid")?.map(str::to_owned);
+        if text("use")?.is_some_and(|u| u != "sig") {
+            return Ok(None);
+        }
+        if let Some(Value::Array(ops)) = jwk.get("key_ops") {
+            if !ops.iter().any(|op| op == "verify") {
+                return Ok(None);
+            }
+        }
+        let alg = match text("alg")? {
+            None => None,
+            Some(name) => match Alg::from_name(name) {
+                Some(alg) => Some(alg),
+                None => return Ok(None),
+            },
+        };
+        let kty = text("kty")?.ok_or("`kty` is missing")?;
+        if kty != "oct"
+            && ["d", "p", "q", "dp", "dq", "qi"]
+                .iter()
+                .any(|f| jwk.contains_key(*f))
+        {
+            return Err("contains private key material; publish only public keys".into());
+        }
+        let material = match kty {
+            "oct" => return hmac_key(kid, alg, bytes("k")?).map(Some),
+            "RSA" => {
+                let n = rsa::BigUint::from_bytes_be(&bytes("n")?);
+                let e = rsa::BigUint::from_bytes_be(&bytes("e")?);
+                Material::Rsa(Box::new(
+                    RsaPublicKey::new(n, e).map_err(|e| format!("bad RSA key: {e}"))?,
+                ))
+            }
+            "EC" => {
+                let (x, y) = (bytes("x")?, bytes("y")?);
+                match text("crv")? {
+                    Some("P-256") => {
+                        Material::P256(ec_key!(p256, &x, &y, 32).ok_or("x/y is not a P-256 point")?)
+                    }
+                    Some("P-384") => {
+                        Material::P384(ec_key!(p384, &x, &y, 48).ok_or("x/y is not a P-384 point")?)
+                    }
+                    Some("P-521") => Material::P521(Box::new(
+                        ec_key!(p521, &x, &y, 66).ok_or("x/y is not a P-521 point")?,
+                    )),
+                    _ => return Ok(None),
+                }
+            }
+            "OKP" => match text("crv")? {
+                Some("Ed25519") => Material::Ed25519(ed25519_key(&bytes("x")?)?),
+                _ => return Ok(None),
+            },
+            _ => return Ok(None),
+        };
+        finish(kid, alg, material).map(Some)
+    }
+}
+
+fn check<A: Algorithm>(alg: &A, key: &A::VerifyingKey, signature: &[u8], message: &[u8]) -> bool {
+    if let Some(len) = A::Signature::LENGTH {
+        if signature.len() != len.get() {
+            return false;
+        }
+    }
+    match A::Signature::try_from_slice(signature) {
+        Ok(sig) => alg.verify_signature(&sig, key, message),
+        Err(_) => false,
+    }
+}
+
+fn hmac_key(kid: Option<String>, alg: Option<Alg>, secret: Vec<u8>) -> Result<Key, String> {
+    let min = match alg {
+        Some(alg) if alg.family() != Family::Hmac => {
+            return Err(format!("alg {} does not fit an HMAC secret", alg.name()))
+        }
+        Some(alg) => alg.min_hmac_secret_len(),
+        None => Alg::Hs256.min_hmac_secret_len(),
+    };
+    if secret.len() < min {
+        return Err(format!(
+            "HMAC secret is {} bytes; at least {min} are required for {}",
+            secret.len(),
+            alg.map_or("HS256", Alg::name)
+        ));
+    }
+    Ok(Key {
+        kid,
+        alg,
+        material: Material::Hmac(secret),
+    })
+}
+
+fn finish(kid: Option<String>, alg: Option<Alg>, material: Material) -> Result<Key, String> {
+    if let Material::Rsa(key) = &material {
+        let bits = key.n().bits();
+        if bits < MIN_RSA_BITS {
+            return Err(format!(
+                "RSA modulus is {bits} bits; at least {MIN_RSA_BITS} are required"
+            ));
+        }
+    }
+    let key = Key {
+        kid,
+        alg: None,
+        material,
+    };
+    if let Some(alg) = alg {
+        if alg.family() != key.family() {
+            return Err(format!("alg {} does not fit this key type", alg.name()));
+        }
+    }
+    Ok(Key { alg, ..key })
+}
+
+fn spki_material(pem: &str) -> Result<Material, String> {
+    if let Ok(key) = RsaPublicKey::from_public_key_pem(pem) {
+        return Ok(Material::Rsa(Box::new(key)));
+    }
+    if let Ok(key) = p256::PublicKey::from_public_key_pem(pem) {
+        return Ok(Material::P256(key.into()));
+    }
+    if let Ok(key) = p384::PublicKey::from_public_key_pem(pem) {
+        return Ok(Material::P384(key.into()));
+    }
+    if let Ok(key) = p521::PublicKey::from_public_key_pem(pem) {
+        let key = p521::ecdsa::VerifyingKey::from_affine(*key.as_affine())
+            .map_err(|_| "bad P-521 public key")?;
+        return Ok(Material::P521(Box::new(key)));
+    }
+    if let Ok(key) = ed25519_dalek::VerifyingKey::from_public_key_pem(pem) {
+        return ed25519_key(key.as_bytes()).map(Material::Ed25519);
+    }
+    Err("PEM public key is not RSA, P-256, P-384, P-521 or Ed25519".into())
+}
+
+fn ed25519_key(x: &[u8]) -> Result<ed25519_dalek::VerifyingKey, String> {
+    let bytes: [u8; 32] = x.try_into().map_err(|_| "Ed25519 key must be 32 bytes")?;
+    let key = ed25519_dalek::VerifyingKey::from_bytes(&bytes)
+        .map_err(|_| "not an Ed25519 point".to_string())?;
+    if key.is_weak() {
+        return Err("Ed25519 key is a small-order point".into());
+    }
+    Ok(key)
+}
+
+fn decode_hex(s: &str) -> Option<Vec<u8>> {
+    let s = s.trim();
+    if !s.len().is_multiple_of(2) {
+        return None;
+    }
+    s.as_bytes()
+        .chunks(2)
+        .map(|pair| {
+            let text = std::str::from_utf8(pair).ok()?;
+            u8::from_str_radix(text, 16).ok()
+        })
+        .collect()
+}

@@ -1,0 +1,144 @@
+//! Route matching: which rule applies to a request. Matching sees a normalized path so that
+//! `/public/../admin`, `//admin` or `/%61dmin` cannot slip past a rule for `/admin`; the path
+//! forwarded upstream is never changed by this.
+
+/// How a rule matches the request path (Envoy's `RouteMatch`, the `prefix` and `path` forms).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PathMatch {
+    Prefix(String),
+    Exact(String),
+}
+
+impl PathMatch {
+    /// `normalized` must come from [`normalize_path`].
+    pub fn matches(&self, normalized: &str) -> bool {
+        match self {
+            PathMatch::Prefix(prefix) => normalized.starts_with(prefix.as_str()),
+            PathMatch::Exact(path) => normalized == path,
+        }
+    }
+}
+
+/// The path used for matching: query and fragment dropped, `%XX` of unreserved characters
+/// decoded (RFC 3986 §6.2.2.2), repeated slashes merged, `.` and `..` segments removed
+/// (§5.2.4). Encoded `/`, `\` and other reserved escapes stay encoded.
+pub fn normalize_path(raw: &str) -> String {
+    let path = raw.split(['?', '#']).next().unwrap_or("");
+    let decoded = decode_unreserved(path);
+    let mut out: Vec<&str> = Vec::new();
+    for segment in decoded.split('/') {
+        match segment {
+            "" | "." => {}
+            ".." => {
+                out.pop();
+            }
+            s => out.push(s),
+        }
+    }
+    let trailing_slash = decoded.ends_with('/')
+        || decoded.ends_with("/.")
+        || decoded.ends_with("/..")
+        || decoded == "."
+        || decoded == "..";
+    let mut normalized = String::with_capacity(decoded.len() + 1);
+    for s in &out {
+        normalized.push('/');
+        normalized.push_str(s);
+    }
+    if normalized.is_empty() || trailing_slash {
+        normalized.push('/');
+    }
+    normalized
+}
+
+fn decode_unreserved(path: &str) -> String {
+    let bytes = path.as_bytes();
+    let mut out = String::with_capacity(path.len());
+    let mut i = 0;
+    while let Some(&b) = bytes.get(i) {
+        if b == b'%' {
+            let decoded = bytes
+                .get(i + 1..i + 3)
+                .and_then(|h| std::str::from_utf8(h).ok())
+                .and_then(|h| u8::from_str_radix(h, 16).ok())
+                .filter(|c| c.is_ascii_alphanumeric() || b"-._~".contains(c));
+            if let Some(c) = decoded {
+                out.push(char::from(c));
+                i += 3;
+                continue;
+            }
+        }
+        // Non-ASCII bytes are copied through as the original UTF-8 sequence.
+        let len = utf8_len(b);
+        out.push_str(path.get(i..i + len).unwrap_or("\u{fffd}"));
+        i += len;
+    }
+    out
+}
+
+fn utf8_len(first: u8) -> usize {
+    match first {
+        0xf0..=0xff => 4,
+        0xe0..=0xef => 3,
+        0xc0..=0xdf => 2,
+        _ => 1,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn normalization_table() {
+        for (raw, want) in [
+            ("/", "/"),
+            ("", "/"),
+            ("/api", "/api"),
+            ("/api/", "/api/"),
+            ("/api?x=/public", "/api"),
+            ("/public/../admin", "/admin"),
+            ("/public/%2e%2e/admin", "/admin"),
+            ("/public/%2E%2E/admin", "/admin"),
+            ("//admin", "/admin"),
+            ("/a/./b//c", "/a/b/c"),
+            ("/%61dmin", "/admin"),
+            ("/a%2Fb", "/a%2Fb"),
+            ("/../../etc", "/etc"),
+            ("/a/b/..", "/a/"),
+            ("/caf\u{e9}/x", "/caf\u{e9}/x"),
+            ("/x#frag", "/x"),
+        ] {
+            assert_eq!(normalize_path(raw), want, "{raw:?}");
+        }
+    }
+
+    #[test]
+    fn prefix_and_exact() {
+        let p = PathMatch::Prefix("/api".into());
+        assert!(p.matches("/api"));
+        assert!(p.matches("/api/x"));
+        assert!(
+            p.matches("/apix"),
+            "Envoy prefix semantics: plain string prefix"
+        );
+        assert!(!p.matches("/API"));
+        let e = PathMatch::Exact("/health".into());
+        assert!(e.matches("/health"));
+        assert!(!e.matches("/health/"));
+    }
+
+    #[test]
+    fn traversal_cannot_reach_a_protected_prefix_through_a_public_one() {
+        let public = PathMatch::Prefix("/public".into());
+        assert!(!public.matches(&normalize_path("/public/../admin")));
+        assert!(!public.matches(&normalize_path("/public/%2e%2e/admin")));
+    }
+
+    #[test]
+    fn hostile_bytes_do_not_panic() {
+        for raw in ["%", "%e", "/%", "/\u{1F600}%", "/%c3", "/\u{ff}%2", "/%%%%"] {
+            let _ = normalize_path(raw);
+        }
+    }
+}

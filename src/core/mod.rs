@@ -1,0 +1,23 @@
+//! The pure core: configuration, keys, token extraction, verification, claim checks and the
+//! decision. Nothing here knows about proxy-wasm; the host glue carries requests in and
+//! decisions out.
+
+pub mod algorithm;
+pub mod claims;
+pub mod config;
+pub mod extract;
+pub mod gateway;
+pub mod keys;
+pub mod matcher;
+pub mod rejection;
+pub mod request;
+pub mod strict_json;
+pub mod token;
+
+pub use config::ConfigError;
+pub use gateway::{Decision, Gateway, Verdict};
+pub use rejection::{LocalResponse, Rejection};
+pub use request::{HeaderOp, Request};
+
+#[cfg(test)]
+mod gateway_tests;

@@ -1,0 +1,229 @@
+//! Every reason a request is refused, in one place: the status, the RFC 6750 error code, the
+//! client-facing text, the log/metric name. Logs, responses and metrics all derive from it.
+
+/// Why a request was refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Rejection {
+    /// The route requires a token and the request carries none in any configured location.
+    MissingToken,
+    /// The token is longer than `max_token_bytes` (checked before any parsing).
+    TokenTooLarge,
+    /// Not three non-empty base64url segments, or non-canonical base64url.
+    MalformedToken,
+    /// The JOSE header is not a strict JSON object or has a field of the wrong type.
+    MalformedHeader,
+    /// `alg` is missing, `none` in any spelling, or not one of the 13 supported algorithms.
+    UnsupportedAlgorithm,
+    /// The header has `crit` (no extension is understood) or `b64: false`.
+    UnsupportedCritical,
+    /// No configured key has the token's `kid` (if any) and allows the token's `alg`.
+    KeyNotFound,
+    /// The signature does not verify with any candidate key.
+    InvalidSignature,
+    /// The payload is not a strict JSON object, or a registered claim has the wrong type.
+    MalformedClaims,
+    /// `exp` + clock skew is not after now.
+    Expired,
+    /// `nbf` is after now + clock skew.
+    NotYetValid,
+    /// `require_expiration` (or `max_lifetime`) is set and the token has no `exp`.
+    MissingExpiration,
+    /// The token's lifetime is longer than `max_lifetime`.
+    LifetimeTooLong,
+    /// `iss` is missing or differs from the provider's `issuer`.
+    IssuerMismatch,
+    /// `aud` is missing or has none of the provider's `audiences` (Envoy answers 403).
+    AudienceNotAllowed,
+    /// The filter's configuration is invalid: fail closed.
+    ConfigInvalid,
+}
+
+impl Rejection {
+    /// HTTP status of the local response.
+    pub fn status(self) -> u32 {
+        match self {
+            Rejection::AudienceNotAllowed => 403,
+            Rejection::ConfigInvalid => 500,
+            _ => 401,
+        }
+    }
+
+    /// RFC 6750 error code for `WWW-Authenticate`; `None` when the request had no credentials
+    /// (RFC 6750 §3.1: no error code then) or the failure is the server's.
+    pub fn bearer_error(self) -> Option<&'static str> {
+        match self {
+            Rejection::MissingToken | Rejection::ConfigInvalid => None,
+            Rejection::AudienceNotAllowed => Some("insufficient_scope"),
+            _ => Some("invalid_token"),
+        }
+    }
+
+    /// The `error` field of the JSON body.
+    pub fn body_error(self) -> &'static str {
+        match self {
+            Rejection::MissingToken => "unauthorized",
+            Rejection::ConfigInvalid => "server_error",
+            other => other.bearer_error().unwrap_or("unauthorized"),
+        }
+    }
+
+    /// Generic text for the client: classes of failure, never token content.
+    pub fn description(self) -> &'static str {
+        match self {
+            Rejection::MissingToken => "a bearer token is required",
+            Rejection::TokenTooLarge => "the token is too large",
+            Rejection::MalformedToken | Rejection::MalformedHeader | Rejection::MalformedClaims => {
+                "the token is malformed"
+            }
+            Rejection::UnsupportedAlgorithm | Rejection::UnsupportedCritical => {
+                "the token uses an unsupported algorithm or extension"
+            }
+            Rejection::KeyNotFound | Rejection::InvalidSignature => {
+                "the token signature could not be verified"
+            }
+            Rejection::Expired => "the token has expired",
+            Rejection::NotYetValid => "the token is not yet valid",
+            Rejection::MissingExpiration | Rejection::LifetimeTooLong => {
+                "the token lifetime is not accepted"
+            }
+            Rejection::IssuerMismatch => "the token issuer is not accepted",
+            Rejection::AudienceNotAllowed => "the token audience is not accepted",
+            Rejection::ConfigInvalid => "the authentication gateway is misconfigured",
+        }
+    }
+
+    /// Stable snake_case name for logs and metrics.
+    pub fn name(self) -> &'static str {
+        match self {
+            Rejection::MissingToken => "missing_token",
+            Rejection::TokenTooLarge => "token_too_large",
+            Rejection::MalformedToken => "malformed_token",
+            Rejection::MalformedHeader => "malformed_header",
+            Rejection::UnsupportedAlgorithm => "unsupported_algorithm",
+            Rejection::UnsupportedCritical => "unsupported_critical",
+            Rejection::KeyNotFound => "key_not_found",
+            Rejection::InvalidSignature => "invalid_signature",
+            Rejection::MalformedClaims => "malformed_claims",
+            Rejection::Expired => "expired",
+            Rejection::NotYetValid => "not_yet_valid",
+            Rejection::MissingExpiration => "missing_expiration",
+            Rejection::LifetimeTooLong => "lifetime_too_long",
+            Rejection::IssuerMismatch => "issuer_mismatch",
+            Rejection::AudienceNotAllowed => "audience_not_allowed",
+            Rejection::ConfigInvalid => "config_invalid",
+        }
+    }
+
+    /// All variants, for tests and metric registration.
+    pub const ALL: [Rejection; 16] = [
+        Rejection::MissingToken,
+        Rejection::TokenTooLarge,
+        Rejection::MalformedToken,
+        Rejection::MalformedHeader,
+        Rejection::UnsupportedAlgorithm,
+        Rejection::UnsupportedCritical,
+        Rejection::KeyNotFound,
+        Rejection::InvalidSignature,
+        Rejection::MalformedClaims,
+        Rejection::Expired,
+        Rejection::NotYetValid,
+        Rejection::MissingExpiration,
+        Rejection::LifetimeTooLong,
+        Rejection::IssuerMismatch,
+        Rejection::AudienceNotAllowed,
+        Rejection::ConfigInvalid,
+    ];
+}
+
+/// A local response the host should send instead of forwarding the request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LocalResponse {
+    pub status: u32,
+    pub headers: Vec<(String, String)>,
+    pub body: String,
+}
+
+impl LocalResponse {
+    /// The RFC 6750 answer for `rejection`, with `realm` in `WWW-Authenticate`.
+    pub fn for_rejection(rejection: Rejection, realm: &str) -> LocalResponse {
+        let mut headers = Vec::with_capacity(3);
+        if rejection.status() != 500 {
+            let challenge = match rejection.bearer_error() {
+                Some(code) => format!(
+                    "Bearer realm=\"{realm}\", error=\"{code}\", error_description=\"{}\"",
+                    rejection.description()
+                ),
+                None => format!("Bearer realm=\"{realm}\""),
+            };
+            headers.push(("www-authenticate".to_string(), challenge));
+        }
+        headers.push(("content-type".to_string(), "application/json".to_string()));
+        headers.push(("cache-control".to_string(), "no-store".to_string()));
+        let body = serde_json::json!({
+            "error": rejection.body_error(),
+            "error_description": rejection.description(),
+        })
+        .to_string();
+        LocalResponse {
+            status: rejection.status(),
+            headers,
+            body,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_rejection_has_distinct_name_and_sane_status() {
+        let mut names: Vec<_> = Rejection::ALL.iter().map(|r| r.name()).collect();
+        names.sort_unstable();
+        names.dedup();
+        assert_eq!(names.len(), Rejection::ALL.len());
+        for r in Rejection::ALL {
+            assert!(matches!(r.status(), 401 | 403 | 500), "{r:?}");
+            assert!(!r.description().is_empty());
+        }
+    }
+
+    #[test]
+    fn missing_token_challenge_has_no_error_code() {
+        let resp = LocalResponse::for_rejection(Rejection::MissingToken, "api");
+        assert_eq!(resp.status, 401);
+        assert_eq!(
+            resp.headers[0],
+            ("www-authenticate".into(), "Bearer realm=\"api\"".into())
+        );
+        let body: serde_json::Value = serde_json::from_str(&resp.body).unwrap();
+        assert_eq!(body["error"], "unauthorized");
+    }
+
+    #[test]
+    fn invalid_token_challenge_names_the_error() {
+        let resp = LocalResponse::for_rejection(Rejection::Expired, "api");
+        assert_eq!(resp.status, 401);
+        assert_eq!(
+            resp.headers[0].1,
+            "Bearer realm=\"api\", error=\"invalid_token\", error_description=\"the token has expired\""
+        );
+        let body: serde_json::Value = serde_json::from_str(&resp.body).unwrap();
+        assert_eq!(body["error"], "invalid_token");
+        assert_eq!(body["error_description"], "the token has expired");
+    }
+
+    #[test]
+    fn audience_rejection_is_403_insufficient_scope() {
+        let resp = LocalResponse::for_rejection(Rejection::AudienceNotAllowed, "api");
+        assert_eq!(resp.status, 403);
+        assert!(resp.headers[0].1.contains("error=\"insufficient_scope\""));
+    }
+
+    #[test]
+    fn config_error_is_500_without_challenge() {
+        let resp = LocalResponse::for_rejection(Rejection::ConfigInvalid, "api");
+        assert_eq!(resp.status, 500);
+        assert!(resp.headers.iter().all(|(n, _)| n != "www-authenticate"));
+    }
+}
