@@ -91,16 +91,14 @@ impl HttpContext for JwtgateHttp {
             }
         };
         let headers = self.get_http_request_headers();
-        let pseudo = |name: &str| {
-            headers
-                .iter()
-                .find(|(n, _)| n == name)
-                .map(|(_, v)| v.clone())
-        };
-        let path = pseudo(":path")
+        // Pseudo-headers one by one: ngx_wasm_module answers `:path` and `:method` lookups but
+        // leaves them out of the header list.
+        let path = self
+            .get_http_request_header(":path")
             .or_else(|| self.property_text(&["request", "path"]))
             .unwrap_or_else(|| "/".into());
-        let method = pseudo(":method")
+        let method = self
+            .get_http_request_header(":method")
             .or_else(|| self.property_text(&["request", "method"]))
             .unwrap_or_default();
         // Time only from the host (proxy_get_current_time_nanoseconds), never a WASI clock.
