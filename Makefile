@@ -10,6 +10,8 @@ export JWTGATE_CORPUS := $(CURDIR)/$(CORPUS)
 
 .PHONY: build test test-core test-host corpus lint run fuzz clean size
 
+FUZZ_SECONDS ?= 60
+
 ## build: the release filter, target/wasm32-wasip1/release/jwtgate.wasm
 build:
 	cargo build --release --target wasm32-wasip1
@@ -39,6 +41,15 @@ lint:
 ## run: the demo gateway on 127.0.0.1:8080 running the real jwtgate.wasm
 run: build
 	cd tests/host && CARGO_TARGET_DIR=$(HOST_TARGET) cargo run --release --bin jwtgate-demo -- $(ARGS)
+
+## fuzz: each cargo-fuzz target for FUZZ_SECONDS (nightly); seeds in tests/fuzz/seeds
+fuzz:
+	command -v cargo-fuzz >/dev/null || cargo +nightly install cargo-fuzz --locked
+	for t in token config request; do \
+	  mkdir -p tests/fuzz/corpus/$$t && \
+	  cargo +nightly fuzz run --fuzz-dir tests/fuzz -O $$t tests/fuzz/corpus/$$t tests/fuzz/seeds/$$t -- \
+	    -max_total_time=$(FUZZ_SECONDS) -max_len=16384 -rss_limit_mb=1024 -print_final_stats=1 || exit 1; \
+	done
 
 size: build
 	@ls -l $(WASM)
