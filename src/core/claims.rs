@@ -17,8 +17,10 @@ pub struct ClaimPolicy {
 }
 
 impl ClaimPolicy {
-    /// Checks `claims` at host time `now` (unix seconds). Order: types, time, issuer, audience,
-    /// so an audience (403) answer is only given for an otherwise valid token.
+    /// Checks `claims` at host time `now` (unix seconds): types, time, issuer. The audience is
+    /// checked by the requirement ([`ClaimPolicy::check_audience`]) so that
+    /// `provider_and_audiences` can override it, and so a 403 is only given for an otherwise
+    /// valid token.
     pub fn check(&self, claims: &Map<String, Value>, now: u64) -> Result<(), Rejection> {
         let exp = numeric_date(claims, "exp")?;
         let nbf = numeric_date(claims, "nbf")?;
@@ -56,23 +58,29 @@ impl ClaimPolicy {
         } else if claims.get("iss").is_some_and(|v| !v.is_string()) {
             return Err(Rejection::MalformedClaims);
         }
-        self.check_audience(claims.get("aud"))
+        match claims.get("aud") {
+            None | Some(Value::String(_)) => Ok(()),
+            Some(Value::Array(items)) if items.iter().all(Value::is_string) => Ok(()),
+            Some(_) => Err(Rejection::MalformedClaims),
+        }
     }
 
-    fn check_audience(&self, aud: Option<&Value>) -> Result<(), Rejection> {
-        let accepted = |a: &str| self.audiences.iter().any(|want| want == a);
+    /// `aud` (string or array of strings) must contain one of `audiences`; no audiences
+    /// configured: any `aud` is fine.
+    pub fn check_audience(audiences: &[String], aud: Option<&Value>) -> Result<(), Rejection> {
+        let accepted = |a: &str| audiences.iter().any(|want| want == a);
         match aud {
-            None if self.audiences.is_empty() => Ok(()),
+            None if audiences.is_empty() => Ok(()),
             None => Err(Rejection::AudienceNotAllowed),
             Some(Value::String(a)) => {
-                if self.audiences.is_empty() || accepted(a) {
+                if audiences.is_empty() || accepted(a) {
                     Ok(())
                 } else {
                     Err(Rejection::AudienceNotAllowed)
                 }
             }
             Some(Value::Array(items)) => {
-                let mut any = self.audiences.is_empty();
+                let mut any = audiences.is_empty();
                 for item in items {
                     match item {
                         Value::String(a) => any |= accepted(a),
@@ -276,11 +284,8 @@ mod tests {
 
     #[test]
     fn audience_any_of_string_or_array() {
-        let p = ClaimPolicy {
-            audiences: vec!["api".into(), "web".into()],
-            ..policy()
-        };
-        let check = |c: Value| p.check(&claims(c), NOW);
+        let audiences = vec!["api".to_string(), "web".to_string()];
+        let check = |c: Value| ClaimPolicy::check_audience(&audiences, claims(c).get("aud"));
         assert_eq!(check(json!({"aud": "api"})), Ok(()));
         assert_eq!(check(json!({"aud": ["x", "web"]})), Ok(()));
         assert_eq!(
@@ -303,15 +308,19 @@ mod tests {
     }
 
     #[test]
-    fn audience_is_checked_after_time() {
-        let p = ClaimPolicy {
-            audiences: vec!["api".into()],
-            ..policy()
-        };
+    fn audience_type_is_checked_with_the_other_claims() {
+        let p = policy();
         assert_eq!(
-            p.check(&claims(json!({"aud": "x", "exp": NOW - 100})), NOW),
-            Err(Rejection::Expired)
+            p.check(&claims(json!({"aud": 1})), NOW),
+            Err(Rejection::MalformedClaims)
         );
+        assert_eq!(
+            p.check(&claims(json!({"aud": ["a", 1]})), NOW),
+            Err(Rejection::MalformedClaims)
+        );
+        assert_eq!(p.check(&claims(json!({"aud": ["a"]})), NOW), Ok(()));
+        assert_eq!(ClaimPolicy::check_audience(&[], None), Ok(()));
+        assert_eq!(ClaimPolicy::check_audience(&[], Some(&json!("x"))), Ok(()));
     }
 
     #[test]

@@ -8,11 +8,16 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use super::algorithm::Alg;
+use super::authorize::{ClaimOp, Condition};
 use super::claims::ClaimPolicy;
 use super::extract::Source;
-use super::gateway::{Gateway, Provider, Rule};
+use super::failure::{FailurePolicy, Redirect};
+use super::gateway::{Gateway, Rule};
 use super::keys::{Key, SecretEncoding};
-use super::matcher::PathMatch;
+use super::matcher::{HeaderMatch, HeaderMatchKind, PathMatch, RouteMatch};
+use super::provider::Provider;
+use super::rejection::Rejection;
+use super::requirement::Requirement;
 use super::strict_json;
 use super::token::DEFAULT_MAX_TOKEN_BYTES;
 
@@ -20,6 +25,8 @@ use super::token::DEFAULT_MAX_TOKEN_BYTES;
 const DEFAULT_CLOCK_SKEW_SECONDS: u64 = 60;
 /// Largest accepted `max_token_bytes`: keeps hostile headers cheap.
 const MAX_TOKEN_BYTES_LIMIT: usize = 64 * 1024;
+/// Deepest requirement tree accepted (`requires_any` / `requires_all` nesting).
+const MAX_REQUIREMENT_DEPTH: usize = 8;
 
 /// A configuration error: where, and what is wrong.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -58,6 +65,39 @@ struct RawConfig {
     /// Extension: longest token accepted, checked before parsing.
     #[serde(default)]
     max_token_bytes: Option<usize>,
+    #[serde(default)]
+    bypass_cors_preflight: bool,
+    #[serde(default)]
+    strip_failure_response: bool,
+    #[serde(default)]
+    stat_prefix: Option<String>,
+    /// Extension: how refusals are answered unless a rule says otherwise.
+    #[serde(default)]
+    failure_response: Option<RawFailureResponse>,
+    /// Extension: report-only for every rule.
+    #[serde(default)]
+    dry_run: bool,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawFailureResponse {
+    #[serde(default)]
+    status: Option<u32>,
+    #[serde(default)]
+    content_type: Option<String>,
+    #[serde(default)]
+    body: Option<String>,
+    #[serde(default)]
+    redirect: Option<RawRedirect>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawRedirect {
+    url: String,
+    #[serde(default)]
+    param: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -152,6 +192,10 @@ struct RawRule {
     route: RawMatch,
     #[serde(default)]
     requires: Option<RawRequirement>,
+    #[serde(default)]
+    failure_response: Option<RawFailureResponse>,
+    #[serde(default)]
+    dry_run: Option<bool>,
 }
 
 #[derive(Deserialize)]
@@ -161,12 +205,97 @@ struct RawMatch {
     prefix: Option<String>,
     #[serde(default)]
     path: Option<String>,
+    #[serde(default)]
+    safe_regex: Option<RawRegex>,
+    #[serde(default)]
+    headers: Vec<RawHeaderMatcher>,
+    /// Extension: request methods (upper-case); Envoy writes these as a `:method` header match.
+    #[serde(default)]
+    methods: Vec<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawRegex {
+    regex: String,
+    /// Envoy's engine marker; accepted and ignored.
+    #[serde(default)]
+    #[allow(dead_code)]
+    google_re2: Option<Value>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawHeaderMatcher {
+    name: String,
+    #[serde(default)]
+    present_match: Option<bool>,
+    #[serde(default)]
+    exact_match: Option<String>,
+    #[serde(default)]
+    invert_match: bool,
 }
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawRequirement {
+    #[serde(default)]
+    provider_name: Option<String>,
+    #[serde(default)]
+    provider_and_audiences: Option<RawProviderAndAudiences>,
+    #[serde(default)]
+    requires_any: Option<RawRequirementList>,
+    #[serde(default)]
+    requires_all: Option<RawRequirementList>,
+    #[serde(default)]
+    allow_missing: Option<Value>,
+    #[serde(default)]
+    allow_missing_or_failed: Option<Value>,
+    /// Extension: conditions on the verified claims (with `provider_name` /
+    /// `provider_and_audiences`).
+    #[serde(default)]
+    claims: Vec<RawCondition>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawProviderAndAudiences {
     provider_name: String,
+    #[serde(default)]
+    audiences: Vec<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawRequirementList {
+    requirements: Vec<RawRequirement>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawCondition {
+    claim: String,
+    #[serde(default)]
+    equals: Option<Value>,
+    #[serde(default)]
+    one_of: Option<Vec<Value>>,
+    #[serde(default)]
+    contains: Option<Value>,
+    #[serde(default)]
+    all_of: Option<Vec<Value>>,
+    #[serde(default)]
+    present: Option<bool>,
+    #[serde(default)]
+    gt: Option<f64>,
+    #[serde(default)]
+    gte: Option<f64>,
+    #[serde(default)]
+    lt: Option<f64>,
+    #[serde(default)]
+    lte: Option<f64>,
+    /// 403 (default) or 401, as the seed's `auth_jwt_require … error=401|403`.
+    #[serde(default)]
+    status: Option<u32>,
 }
 
 impl Gateway {
@@ -237,38 +366,44 @@ fn compile(raw: RawConfig) -> Result<Gateway, ConfigError> {
         }
     }
 
+    let stat_prefix = raw.stat_prefix.unwrap_or_else(|| "jwtgate".into());
+    if stat_prefix.is_empty()
+        || !stat_prefix
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b))
+    {
+        return Err(err("stat_prefix", "use letters, digits, `.`, `_` and `-`"));
+    }
+    let global_failure = match raw.failure_response {
+        Some(f) => failure_policy("failure_response", f, raw.strip_failure_response)?,
+        None => FailurePolicy {
+            strip: raw.strip_failure_response,
+            ..FailurePolicy::default()
+        },
+    };
+
     let mut rules = Vec::with_capacity(raw.rules.len());
     for (i, r) in raw.rules.into_iter().enumerate() {
         let at = format!("rules[{i}]");
-        let path = match (r.route.prefix, r.route.path) {
-            (Some(prefix), None) => {
-                PathMatch::Prefix(check_route_path(&format!("{at}.match.prefix"), prefix)?)
-            }
-            (None, Some(path)) => {
-                PathMatch::Exact(check_route_path(&format!("{at}.match.path"), path)?)
-            }
-            _ => {
-                return Err(err(
-                    format!("{at}.match"),
-                    "set exactly one of `prefix` or `path`",
-                ))
-            }
+        let route = route_match(&format!("{at}.match"), r.route)?;
+        let requires = r
+            .requires
+            .map(|req| requirement(&format!("{at}.requires"), req, &providers, 0))
+            .transpose()?;
+        let failure = match r.failure_response {
+            Some(f) => failure_policy(
+                &format!("{at}.failure_response"),
+                f,
+                raw.strip_failure_response,
+            )?,
+            None => global_failure.clone(),
         };
-        let requires = match r.requires {
-            None => None,
-            Some(req) => Some(
-                providers
-                    .iter()
-                    .position(|p| p.name == req.provider_name)
-                    .ok_or_else(|| {
-                        err(
-                            format!("{at}.requires.provider_name"),
-                            format!("no provider named `{}`", req.provider_name),
-                        )
-                    })?,
-            ),
-        };
-        rules.push(Rule { path, requires });
+        rules.push(Rule {
+            route,
+            requires,
+            failure,
+            dry_run: r.dry_run.unwrap_or(raw.dry_run),
+        });
     }
 
     Ok(Gateway {
@@ -277,6 +412,237 @@ fn compile(raw: RawConfig) -> Result<Gateway, ConfigError> {
         realm,
         max_token_bytes,
         managed_headers,
+        bypass_cors_preflight: raw.bypass_cors_preflight,
+        stat_prefix,
+    })
+}
+
+fn route_match(at: &str, m: RawMatch) -> Result<RouteMatch, ConfigError> {
+    let path = match (m.prefix, m.path, m.safe_regex) {
+        (Some(prefix), None, None) => {
+            PathMatch::Prefix(check_route_path(&format!("{at}.prefix"), prefix)?)
+        }
+        (None, Some(path), None) => {
+            PathMatch::Exact(check_route_path(&format!("{at}.path"), path)?)
+        }
+        (None, None, Some(re)) => PathMatch::Regex(
+            // Envoy's safe_regex must match the whole path.
+            regex_lite::Regex::new(&format!("^(?:{})$", re.regex)).map_err(|e| {
+                err(
+                    format!("{at}.safe_regex.regex"),
+                    format!("invalid regex: {e}"),
+                )
+            })?,
+        ),
+        _ => {
+            return Err(err(
+                at,
+                "set exactly one of `prefix`, `path` or `safe_regex`",
+            ))
+        }
+    };
+    let mut methods = Vec::with_capacity(m.methods.len());
+    for (i, method) in m.methods.into_iter().enumerate() {
+        if method.is_empty() || !method.bytes().all(|b| b.is_ascii_uppercase()) {
+            return Err(err(
+                format!("{at}.methods[{i}]"),
+                "methods are upper-case, like GET",
+            ));
+        }
+        methods.push(method);
+    }
+    let mut headers = Vec::with_capacity(m.headers.len());
+    for (i, h) in m.headers.into_iter().enumerate() {
+        let hat = format!("{at}.headers[{i}]");
+        let kind = match (h.present_match, h.exact_match) {
+            (Some(p), None) => HeaderMatchKind::Present(p),
+            (None, Some(v)) => HeaderMatchKind::Exact(v),
+            (None, None) => HeaderMatchKind::Present(true),
+            _ => return Err(err(hat, "set one of `present_match` or `exact_match`")),
+        };
+        headers.push(HeaderMatch {
+            name: header_name(&format!("{hat}.name"), &h.name)?,
+            kind,
+            invert: h.invert_match,
+        });
+    }
+    Ok(RouteMatch {
+        path,
+        methods,
+        headers,
+    })
+}
+
+fn requirement(
+    at: &str,
+    r: RawRequirement,
+    providers: &[Provider],
+    depth: usize,
+) -> Result<Requirement, ConfigError> {
+    if depth > MAX_REQUIREMENT_DEPTH {
+        return Err(err(
+            at,
+            format!("nested deeper than {MAX_REQUIREMENT_DEPTH} levels"),
+        ));
+    }
+    let provider_index = |field: &str, name: &str| {
+        providers
+            .iter()
+            .position(|p| p.name == name)
+            .ok_or_else(|| {
+                err(
+                    format!("{at}.{field}"),
+                    format!("no provider named `{name}`"),
+                )
+            })
+    };
+    let list = |field: &str, list: RawRequirementList| -> Result<Vec<Requirement>, ConfigError> {
+        if list.requirements.is_empty() {
+            return Err(err(
+                format!("{at}.{field}.requirements"),
+                "must not be empty",
+            ));
+        }
+        list.requirements
+            .into_iter()
+            .enumerate()
+            .map(|(i, r)| {
+                requirement(
+                    &format!("{at}.{field}.requirements[{i}]"),
+                    r,
+                    providers,
+                    depth + 1,
+                )
+            })
+            .collect()
+    };
+    let set = [
+        r.provider_name.is_some(),
+        r.provider_and_audiences.is_some(),
+        r.requires_any.is_some(),
+        r.requires_all.is_some(),
+        r.allow_missing.is_some(),
+        r.allow_missing_or_failed.is_some(),
+    ]
+    .iter()
+    .filter(|b| **b)
+    .count();
+    if set != 1 {
+        return Err(err(
+            at,
+            "set exactly one of `provider_name`, `provider_and_audiences`, `requires_any`, `requires_all`, `allow_missing`, `allow_missing_or_failed`",
+        ));
+    }
+    let takes_claims = r.provider_name.is_some() || r.provider_and_audiences.is_some();
+    if !takes_claims && !r.claims.is_empty() {
+        return Err(err(
+            format!("{at}.claims"),
+            "only applies with `provider_name` or `provider_and_audiences`",
+        ));
+    }
+    let mut claims = Vec::with_capacity(r.claims.len());
+    for (i, c) in r.claims.into_iter().enumerate() {
+        claims.push(condition(&format!("{at}.claims[{i}]"), c)?);
+    }
+    Ok(if let Some(name) = r.provider_name {
+        Requirement::Provider {
+            provider: provider_index("provider_name", &name)?,
+            audiences: None,
+            claims,
+        }
+    } else if let Some(pa) = r.provider_and_audiences {
+        Requirement::Provider {
+            provider: provider_index("provider_and_audiences.provider_name", &pa.provider_name)?,
+            audiences: Some(pa.audiences),
+            claims,
+        }
+    } else if let Some(any) = r.requires_any {
+        Requirement::Any(list("requires_any", any)?)
+    } else if let Some(all) = r.requires_all {
+        Requirement::All(list("requires_all", all)?)
+    } else if r.allow_missing.is_some() {
+        Requirement::AllowMissing
+    } else {
+        Requirement::AllowMissingOrFailed
+    })
+}
+
+fn condition(at: &str, c: RawCondition) -> Result<Condition, ConfigError> {
+    if c.claim.is_empty() {
+        return Err(err(format!("{at}.claim"), "must not be empty"));
+    }
+    let mut ops = Vec::new();
+    ops.extend(c.equals.map(ClaimOp::Equals));
+    ops.extend(c.one_of.map(ClaimOp::OneOf));
+    ops.extend(c.contains.map(ClaimOp::Contains));
+    ops.extend(c.all_of.map(ClaimOp::AllOf));
+    ops.extend(c.present.map(ClaimOp::Present));
+    ops.extend(c.gt.map(ClaimOp::Gt));
+    ops.extend(c.gte.map(ClaimOp::Gte));
+    ops.extend(c.lt.map(ClaimOp::Lt));
+    ops.extend(c.lte.map(ClaimOp::Lte));
+    let (Some(op), 1) = (ops.pop(), ops.len() + 1) else {
+        return Err(err(
+            at,
+            "set exactly one of `equals`, `one_of`, `contains`, `all_of`, `present`, `gt`, `gte`, `lt`, `lte`",
+        ));
+    };
+    let rejection = match c.status {
+        None | Some(403) => Rejection::ClaimsForbidden,
+        Some(401) => Rejection::ClaimsRejected,
+        Some(_) => return Err(err(format!("{at}.status"), "must be 401 or 403")),
+    };
+    Ok(Condition {
+        claim: c.claim,
+        op,
+        rejection,
+    })
+}
+
+fn failure_policy(
+    at: &str,
+    f: RawFailureResponse,
+    strip: bool,
+) -> Result<FailurePolicy, ConfigError> {
+    if let Some(status) = f.status {
+        if !(400..=599).contains(&status) {
+            return Err(err(format!("{at}.status"), "must be a 4xx or 5xx status"));
+        }
+    }
+    if let Some(ct) = &f.content_type {
+        if ct.is_empty() || ct.bytes().any(|b| b < 0x20 || b == 0x7f) {
+            return Err(err(
+                format!("{at}.content_type"),
+                "not a valid content type",
+            ));
+        }
+    }
+    let redirect = match f.redirect {
+        None => None,
+        Some(r) => {
+            let printable = |s: &str| !s.is_empty() && s.bytes().all(|b| b > 0x20 && b != 0x7f);
+            if !printable(&r.url) {
+                return Err(err(
+                    format!("{at}.redirect.url"),
+                    "must be a URL without spaces",
+                ));
+            }
+            let param = r.param.unwrap_or_else(|| "redirect".into());
+            if !printable(&param) || param.contains(['&', '=', '#', '?']) {
+                return Err(err(
+                    format!("{at}.redirect.param"),
+                    "not a query parameter name",
+                ));
+            }
+            Some(Redirect { url: r.url, param })
+        }
+    };
+    Ok(FailurePolicy {
+        status: f.status,
+        content_type: f.content_type,
+        body: f.body,
+        redirect,
+        strip,
     })
 }
 

@@ -35,12 +35,14 @@ impl Source {
 pub struct Found<'s> {
     pub token: String,
     pub source: &'s Source,
+    /// Position of `source` in the provider's list.
+    pub index: usize,
 }
 
 /// The first token found in `sources` order. A header whose value does not carry the prefix
 /// (e.g. `Authorization: Basic …`) holds no token for this source.
 pub fn find<'s>(sources: &'s [Source], req: &Request<'_>) -> Option<Found<'s>> {
-    sources.iter().find_map(|source| {
+    sources.iter().enumerate().find_map(|(index, source)| {
         let token = match source {
             Source::Header { name, prefix } => req
                 .header_values(name)
@@ -50,7 +52,11 @@ pub fn find<'s>(sources: &'s [Source], req: &Request<'_>) -> Option<Found<'s>> {
                 .find_map(|header| cookie_value(header, name)),
             Source::Param(name) => req.query().and_then(|q| query_value(q, name)),
         }?;
-        Some(Found { token, source })
+        Some(Found {
+            token,
+            source,
+            index,
+        })
     })
 }
 
@@ -119,8 +125,8 @@ pub fn percent_decode(s: &str) -> String {
 
 /// The request changes that remove a verified token from where it was found
 /// (`forward: false`, Envoy's default).
-pub fn removal(found: &Found<'_>, req: &Request<'_>) -> Option<HeaderOp> {
-    match found.source {
+pub fn removal(source: &Source, req: &Request<'_>) -> Option<HeaderOp> {
+    match source {
         Source::Header { name, .. } => Some(HeaderOp::Remove(name.clone())),
         Source::Cookie(name) => {
             let kept: Vec<&str> = req
@@ -299,24 +305,27 @@ mod tests {
         let r = req("/p?x=1&t=tok&y=2", &h);
         let found = find(&sources, &r).unwrap();
         assert_eq!(
-            removal(&found, &r),
+            removal(found.source, &r),
             Some(HeaderOp::Set("cookie".into(), "a=1; b=2".into()))
         );
         let h = headers(&[("cookie", "s=tok")]);
         let r = req("/p?x=1&t=tok&y=2", &h);
         let found = find(&sources, &r).unwrap();
-        assert_eq!(removal(&found, &r), Some(HeaderOp::Remove("cookie".into())));
+        assert_eq!(
+            removal(found.source, &r),
+            Some(HeaderOp::Remove("cookie".into()))
+        );
         let h = headers(&[]);
         let r = req("/p?x=1&t=tok&y=2", &h);
         let found = find(&sources, &r).unwrap();
         assert_eq!(
-            removal(&found, &r),
+            removal(found.source, &r),
             Some(HeaderOp::Set(":path".into(), "/p?x=1&y=2".into()))
         );
         let r = req("/p?t=tok", &h);
         let found = find(&sources, &r).unwrap();
         assert_eq!(
-            removal(&found, &r),
+            removal(found.source, &r),
             Some(HeaderOp::Set(":path".into(), "/p".into()))
         );
         let h = headers(&[("authorization", "Bearer x")]);
@@ -324,7 +333,7 @@ mod tests {
         let b = bearer();
         let found = find(&b, &r).unwrap();
         assert_eq!(
-            removal(&found, &r),
+            removal(found.source, &r),
             Some(HeaderOp::Remove("authorization".into()))
         );
     }

@@ -1,13 +1,12 @@
-//! The decision for one request: which rule applies, which provider's token is required, and
-//! either the local response or the header changes to forward with.
+//! The decision for one request: strip managed headers, pick the rule, satisfy its requirement,
+//! and either answer locally or forward with the verified providers' headers.
 
-use super::claims::{header_text, lookup, ClaimPolicy};
-use super::extract::{self, Source};
-use super::keys::Key;
-use super::matcher::{normalize_path, PathMatch};
+use super::failure::FailurePolicy;
+use super::matcher::{normalize_path, RouteMatch};
+use super::provider::Provider;
 use super::rejection::{LocalResponse, Rejection};
 use super::request::{HeaderOp, Request};
-use super::token::UntrustedToken;
+use super::requirement::{Evaluation, Requirement};
 
 /// A validated configuration, ready to decide requests. Built by [`Gateway::from_json`].
 #[derive(Debug)]
@@ -18,28 +17,19 @@ pub struct Gateway {
     pub(super) max_token_bytes: usize,
     /// Every header a provider may set: removed from every request before anything else.
     pub(super) managed_headers: Vec<String>,
-}
-
-/// One JWT issuer: its keys, where its tokens are, what its claims must satisfy, and what is
-/// forwarded upstream.
-#[derive(Debug)]
-pub struct Provider {
-    pub name: String,
-    pub policy: ClaimPolicy,
-    pub keys: Vec<Key>,
-    pub sources: Vec<Source>,
-    pub forward: bool,
-    pub forward_payload_header: Option<String>,
-    pub pad_forward_payload_header: bool,
-    /// (header name, claim name or dotted path)
-    pub claim_to_headers: Vec<(String, String)>,
+    pub(super) bypass_cors_preflight: bool,
+    pub(super) stat_prefix: String,
 }
 
 #[derive(Debug)]
 pub struct Rule {
-    pub path: PathMatch,
-    /// Index into `providers`; `None`: the route is open.
-    pub requires: Option<usize>,
+    pub route: RouteMatch,
+    /// `None`: the route is open.
+    pub requires: Option<Requirement>,
+    /// The rule's own, else the global one.
+    pub failure: FailurePolicy,
+    /// Report-only: decide, log and count, never deny.
+    pub dry_run: bool,
 }
 
 /// What the host must do with the request.
@@ -51,28 +41,69 @@ pub enum Decision {
     Respond(LocalResponse),
 }
 
-/// A decision with the facts behind it, for the log line (and, later, metrics).
+/// A decision with the facts behind it, for the log line and the metrics.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Verdict {
     pub decision: Decision,
+    /// Why the request was (or, in dry-run, would have been) refused.
     pub rejection: Option<Rejection>,
     pub rule: Option<usize>,
-    pub provider: Option<String>,
+    /// Names of the providers whose tokens verified, or the one that refused.
+    pub providers: Vec<String>,
+    pub dry_run: bool,
+    pub cors_bypassed: bool,
 }
 
 impl Verdict {
+    fn forward(ops: Vec<HeaderOp>, rule: Option<usize>) -> Verdict {
+        Verdict {
+            decision: Decision::Forward(ops),
+            rejection: None,
+            rule,
+            providers: Vec::new(),
+            dry_run: false,
+            cors_bypassed: false,
+        }
+    }
+
+    /// Whether a requirement was checked (and passed) on this request.
+    pub fn authenticated(&self) -> bool {
+        self.rejection.is_none() && !self.providers.is_empty()
+    }
+
     /// One log line: never the token, never the query string (it may carry the token).
     pub fn log_line(&self, method: &str, path: &str) -> String {
         let path = path.split('?').next().unwrap_or("");
         let rule = self.rule.map_or("none".to_string(), |r| r.to_string());
-        let provider = self.provider.as_deref().unwrap_or("-");
-        match self.rejection {
-            Some(r) => format!(
-                "jwtgate: deny status={} reason={} rule={rule} provider={provider} method={method} path={path}",
+        let providers = if self.providers.is_empty() {
+            "-".to_string()
+        } else {
+            self.providers.join(",")
+        };
+        let what = match (self.rejection, self.dry_run) {
+            (Some(r), false) => format!("deny status={} reason={}", r.status(), r.name()),
+            (Some(r), true) => format!(
+                "dry-run would-deny status={} reason={}",
                 r.status(),
                 r.name()
             ),
-            None => format!("jwtgate: allow rule={rule} provider={provider} method={method} path={path}"),
+            (None, _) if self.cors_bypassed => "allow cors-preflight".to_string(),
+            (None, _) => "allow".to_string(),
+        };
+        format!("jwtgate: {what} rule={rule} provider={providers} method={method} path={path}")
+    }
+
+    /// Metric names (without the prefix) this verdict increments.
+    pub fn metrics(&self) -> Vec<String> {
+        match (self.rejection, self.dry_run) {
+            (Some(r), false) => vec!["denied".into(), format!("denied.{}", r.name())],
+            (Some(r), true) => vec![
+                "allowed".into(),
+                "dry_run.would_deny".into(),
+                format!("dry_run.would_deny.{}", r.name()),
+            ],
+            (None, _) if self.cors_bypassed => vec!["allowed".into(), "cors_bypassed".into()],
+            (None, _) => vec!["allowed".into()],
         }
     }
 }
@@ -81,6 +112,11 @@ impl Gateway {
     /// The realm sent in `WWW-Authenticate`.
     pub fn realm(&self) -> &str {
         &self.realm
+    }
+
+    /// Prefix for metric names (`stat_prefix`, default `jwtgate`).
+    pub fn stat_prefix(&self) -> &str {
+        &self.stat_prefix
     }
 
     /// Decides `req` at host time `now` (unix seconds).
@@ -93,93 +129,68 @@ impl Gateway {
             .map(|h| HeaderOp::Remove(h.clone()))
             .collect();
 
+        if self.bypass_cors_preflight && is_cors_preflight(req) {
+            let mut verdict = Verdict::forward(ops, None);
+            verdict.cors_bypassed = true;
+            return verdict;
+        }
+
         let normalized = normalize_path(req.path);
         let Some((rule_index, rule)) = self
             .rules
             .iter()
             .enumerate()
-            .find(|(_, r)| r.path.matches(&normalized))
+            .find(|(_, r)| r.route.matches(req, &normalized))
         else {
-            return forward(ops, None, None);
+            return Verdict::forward(ops, None);
         };
-        let Some(provider) = rule.requires.and_then(|i| self.providers.get(i)) else {
-            return forward(ops, Some(rule_index), None);
+        let Some(requirement) = &rule.requires else {
+            return Verdict::forward(ops, Some(rule_index));
         };
 
-        match self.authenticate(provider, req, now, &mut ops) {
-            Ok(()) => forward(ops, Some(rule_index), Some(provider.name.clone())),
+        let mut evaluation = Evaluation::new(&self.providers, req, now, self.max_token_bytes);
+        let result = evaluation.satisfy(requirement);
+        let names = |indices: &[usize]| -> Vec<String> {
+            indices
+                .iter()
+                .filter_map(|&i| self.providers.get(i).map(|p| p.name.clone()))
+                .collect()
+        };
+        match result {
+            Ok(used) => {
+                for &index in &used {
+                    if let (Some(provider), Some(verified)) =
+                        (self.providers.get(index), evaluation.verified(index))
+                    {
+                        provider.forward_ops(verified, req, &mut ops);
+                    }
+                }
+                let mut verdict = Verdict::forward(ops, Some(rule_index));
+                verdict.providers = names(&used);
+                verdict
+            }
+            Err(rejection) if rule.dry_run => {
+                let mut verdict = Verdict::forward(ops, Some(rule_index));
+                verdict.rejection = Some(rejection);
+                verdict.dry_run = true;
+                verdict
+            }
             Err(rejection) => Verdict {
-                decision: Decision::Respond(LocalResponse::for_rejection(rejection, &self.realm)),
+                decision: Decision::Respond(rule.failure.respond(rejection, &self.realm, req.path)),
                 rejection: Some(rejection),
                 rule: Some(rule_index),
-                provider: Some(provider.name.clone()),
+                providers: Vec::new(),
+                dry_run: false,
+                cors_bypassed: false,
             },
         }
     }
-
-    /// Finds and verifies `provider`'s token; on success appends the forwarding changes.
-    fn authenticate(
-        &self,
-        provider: &Provider,
-        req: &Request<'_>,
-        now: u64,
-        ops: &mut Vec<HeaderOp>,
-    ) -> Result<(), Rejection> {
-        let found = extract::find(&provider.sources, req).ok_or(Rejection::MissingToken)?;
-        let token = UntrustedToken::parse(&found.token, self.max_token_bytes)?;
-        verify_signature(provider, &token)?;
-        let claims = token.claims()?;
-        provider.policy.check(&claims, now)?;
-
-        if !provider.forward {
-            ops.extend(extract::removal(&found, req));
-        }
-        if let Some(header) = &provider.forward_payload_header {
-            let mut payload = token.payload_b64.to_string();
-            if provider.pad_forward_payload_header {
-                while payload.len() % 4 != 0 {
-                    payload.push('=');
-                }
-            }
-            ops.push(HeaderOp::Set(header.clone(), payload));
-        }
-        for (header, claim) in &provider.claim_to_headers {
-            if let Some(text) = lookup(&claims, claim).and_then(header_text) {
-                ops.push(HeaderOp::Set(header.clone(), text));
-            }
-        }
-        Ok(())
-    }
 }
 
-fn forward(ops: Vec<HeaderOp>, rule: Option<usize>, provider: Option<String>) -> Verdict {
-    Verdict {
-        decision: Decision::Forward(ops),
-        rejection: None,
-        rule,
-        provider,
-    }
-}
-
-/// Tries the keys that may verify this token: the same `kid` (or keys without one) that allow
-/// the token's `alg`. `kid` is only ever an exact lookup key.
-fn verify_signature(provider: &Provider, token: &UntrustedToken<'_>) -> Result<(), Rejection> {
-    let mut candidates = provider
-        .keys
-        .iter()
-        .filter(|key| match (&token.kid, &key.kid) {
-            (Some(want), Some(have)) => want == have,
-            _ => true,
-        })
-        .filter(|key| key.allows(token.alg))
-        .peekable();
-    if candidates.peek().is_none() {
-        return Err(Rejection::KeyNotFound);
-    }
-    let input = token.signing_input.as_bytes();
-    if candidates.any(|key| key.verify(token.alg, input, &token.signature)) {
-        Ok(())
-    } else {
-        Err(Rejection::InvalidSignature)
-    }
+/// A CORS preflight (Envoy's `bypass_cors_preflight`): OPTIONS with `Origin` and
+/// `Access-Control-Request-Method`. Browsers send it without credentials.
+fn is_cors_preflight(req: &Request<'_>) -> bool {
+    req.method == "OPTIONS"
+        && req.has_header("origin")
+        && req.has_header("access-control-request-method")
 }

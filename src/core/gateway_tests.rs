@@ -728,3 +728,476 @@ fn jwks_skips_keys_it_does_not_use() {
         .rejection
         .is_none());
 }
+
+// ---- rules, requirement trees, authorization, failure responses ----
+
+/// Two providers reading the same header, sharing a `kid`, with different keys and issuers.
+fn two_issuers(extra_rules: Value) -> (Keys, Gateway) {
+    let k = keys();
+    let a = json!({
+        "issuer": "https://a.test",
+        "keys": [{"kid": "shared", "alg": "HS256", "secret": HS256_SECRET}],
+        "claim_to_headers": [{"header_name": "x-a-sub", "claim_name": "sub"}],
+    });
+    let b = json!({
+        "issuer": "https://b.test",
+        "audiences": ["b-api"],
+        "keys": [{"kid": "shared", "alg": "ES256", "pem": k.public_pem("ES256")}],
+        "claim_to_headers": [{"header_name": "x-b-sub", "claim_name": "sub"}],
+    });
+    let mut rules = extra_rules.as_array().cloned().unwrap_or_default();
+    rules.push(
+        json!({"match": {"prefix": "/"}, "requires": {"requires_any": {"requirements": [
+        {"provider_name": "a"}, {"provider_name": "b"}]}}}),
+    );
+    let gw = gateway(json!({"providers": {"a": a, "b": b}, "rules": rules}));
+    (k, gw)
+}
+
+fn a_token(k: &Keys, claims: Value) -> String {
+    k.token("HS256", json!({"kid": "shared"}), claims)
+}
+
+fn b_token(k: &Keys, claims: Value) -> String {
+    k.token("ES256", json!({"kid": "shared"}), claims)
+}
+
+#[test]
+fn requires_any_picks_the_provider_by_issuer() {
+    let (k, gw) = two_issuers(json!([]));
+    let t = a_token(&k, json!({"iss": "https://a.test", "sub": "from-a"}));
+    let v = run(&gw, "/", &[("authorization", &bearer(&t))]);
+    assert!(forwarded(&v).contains(&HeaderOp::Set("x-a-sub".into(), "from-a".into())));
+    assert_eq!(v.providers, vec!["a".to_string()]);
+    let t = b_token(
+        &k,
+        json!({"iss": "https://b.test", "aud": "b-api", "sub": "from-b"}),
+    );
+    let v = run(&gw, "/", &[("authorization", &bearer(&t))]);
+    assert!(forwarded(&v).contains(&HeaderOp::Set("x-b-sub".into(), "from-b".into())));
+    // B's audience still applies when B is chosen: a 403 beats "missing".
+    let t = b_token(&k, json!({"iss": "https://b.test", "aud": "other"}));
+    assert_rejected(
+        &run(&gw, "/", &[("authorization", &bearer(&t))]),
+        Rejection::AudienceNotAllowed,
+    );
+}
+
+#[test]
+fn a_shared_kid_never_lets_one_providers_key_accept_the_others_token() {
+    let (k, gw) = two_issuers(json!([]));
+    // Signed with A's key but claiming B's issuer: B's keys are tried, and fail.
+    let t = a_token(&k, json!({"iss": "https://b.test", "aud": "b-api"}));
+    let v = run(&gw, "/", &[("authorization", &bearer(&t))]);
+    assert_eq!(v.rejection.map(|r| r.status()), Some(401), "{v:?}");
+    assert!(matches!(
+        v.rejection,
+        Some(Rejection::KeyNotFound | Rejection::InvalidSignature)
+    ));
+    // Unknown issuer: refused, never treated as missing.
+    let t = a_token(&k, json!({"iss": "https://evil.test"}));
+    assert_rejected(
+        &run(&gw, "/", &[("authorization", &bearer(&t))]),
+        Rejection::IssuerMismatch,
+    );
+}
+
+#[test]
+fn allow_missing_never_accepts_a_wrong_issuer() {
+    let (k, gw) = two_issuers(json!([
+        {"match": {"prefix": "/optional"}, "requires": {"allow_missing": {}}},
+        {"match": {"prefix": "/lenient"}, "requires": {"allow_missing_or_failed": {}}},
+        {"match": {"prefix": "/either"}, "requires": {"requires_any": {"requirements": [{"provider_name": "a"}, {"allow_missing": {}}]}}},
+    ]));
+    for route in ["/optional", "/either"] {
+        // No token: passes without headers.
+        let v = run(&gw, route, &[]);
+        assert_eq!(forwarded(&v), &Vec::<HeaderOp>::new(), "{route}");
+        // Valid token: passes with its headers.
+        let t = a_token(&k, json!({"iss": "https://a.test", "sub": "s"}));
+        let v = run(&gw, route, &[("authorization", &bearer(&t))]);
+        assert!(
+            forwarded(&v).contains(&HeaderOp::Set("x-a-sub".into(), "s".into())),
+            "{route}"
+        );
+        // A token nobody issued (the old Envoy bug): refused.
+        let t = a_token(&k, json!({"iss": "https://evil.test"}));
+        assert_rejected(
+            &run(&gw, route, &[("authorization", &bearer(&t))]),
+            Rejection::IssuerMismatch,
+        );
+        // A forged token: refused.
+        let t = format!("{}x", a_token(&k, json!({"iss": "https://a.test"})));
+        assert_eq!(
+            run(&gw, route, &[("authorization", &bearer(&t))])
+                .rejection
+                .map(|r| r.status()),
+            Some(401)
+        );
+    }
+    // allow_missing_or_failed: a forged token passes, but sets nothing.
+    let t = a_token(&k, json!({"iss": "https://evil.test", "sub": "x"}));
+    let v = run(
+        &gw,
+        "/lenient",
+        &[("authorization", &bearer(&t)), ("x-a-sub", "spoof")],
+    );
+    assert_eq!(forwarded(&v), &vec![HeaderOp::Remove("x-a-sub".into())]);
+    let t = a_token(&k, json!({"iss": "https://a.test", "sub": "ok"}));
+    let v = run(&gw, "/lenient", &[("authorization", &bearer(&t))]);
+    assert!(forwarded(&v).contains(&HeaderOp::Set("x-a-sub".into(), "ok".into())));
+}
+
+#[test]
+fn requires_all_needs_every_token() {
+    let k = keys();
+    let mut a = provider_with_key(&k, "HS256", false);
+    a["from_headers"] = json!([{"name": "x-token-a"}]);
+    a["claim_to_headers"] = json!([{"header_name": "x-a", "claim_name": "sub"}]);
+    let mut b = provider_with_key(&k, "ES256", false);
+    b["from_headers"] = json!([{"name": "x-token-b"}]);
+    b["claim_to_headers"] = json!([{"header_name": "x-b", "claim_name": "sub"}]);
+    let gw = gateway(
+        json!({"providers": {"a": a, "b": b}, "rules": [{"match": {"prefix": "/"}, "requires": {"requires_all": {"requirements": [
+            {"provider_name": "a"},
+            {"requires_any": {"requirements": [{"provider_name": "b"}, {"provider_name": "a"}]}}
+        ]}}}]}),
+    );
+    let ta = k.token("HS256", json!({}), claims());
+    let tb = k.token("ES256", json!({}), claims());
+    let v = run(&gw, "/", &[("x-token-a", &ta), ("x-token-b", &tb)]);
+    let ops = forwarded(&v);
+    assert!(ops.contains(&HeaderOp::Set("x-a".into(), "alice".into())));
+    assert!(ops.contains(&HeaderOp::Set("x-b".into(), "alice".into())));
+    assert_eq!(v.providers, vec!["a".to_string(), "b".to_string()]);
+    assert_rejected(
+        &run(&gw, "/", &[("x-token-b", &tb)]),
+        Rejection::MissingToken,
+    );
+    let v = run(&gw, "/", &[("x-token-a", &ta)]);
+    assert!(v.rejection.is_none(), "the nested any is satisfied by a");
+}
+
+#[test]
+fn provider_and_audiences_overrides_the_providers_audiences() {
+    let k = keys();
+    let gw = gateway(
+        json!({"providers": {"p": provider_with_key(&k, "HS256", false)}, "rules": [
+            {"match": {"prefix": "/admin"}, "requires": {"provider_and_audiences": {"provider_name": "p", "audiences": ["admin-api"]}}},
+            {"match": {"prefix": "/"}, "requires": {"provider_name": "p"}},
+        ]}),
+    );
+    let t = k.token("HS256", json!({}), claims()); // aud "api"
+    assert!(run(&gw, "/x", &[("authorization", &bearer(&t))])
+        .rejection
+        .is_none());
+    assert_rejected(
+        &run(&gw, "/admin", &[("authorization", &bearer(&t))]),
+        Rejection::AudienceNotAllowed,
+    );
+    let mut c = claims();
+    c["aud"] = json!(["admin-api"]);
+    let t = k.token("HS256", json!({}), c);
+    assert!(run(&gw, "/admin", &[("authorization", &bearer(&t))])
+        .rejection
+        .is_none());
+}
+
+#[test]
+fn claim_conditions_answer_403_or_401() {
+    let k = keys();
+    let gw = gateway(
+        json!({"providers": {"kc": provider_with_key(&k, "HS256", false)}, "rules": [
+            {"match": {"prefix": "/admin"}, "requires": {"provider_name": "kc", "claims": [
+                {"claim": "realm_access.roles", "contains": "admin"}]}},
+            {"match": {"prefix": "/write"}, "requires": {"provider_name": "kc", "claims": [
+                {"claim": "scope", "all_of": ["read", "write"]},
+                {"claim": "level", "gte": 2, "status": 401}]}},
+            {"match": {"prefix": "/"}, "requires": {"provider_name": "kc"}},
+        ]}),
+    );
+    let with = |extra: Value| {
+        let mut c = claims();
+        for (key, value) in extra.as_object().unwrap() {
+            c[key] = value.clone();
+        }
+        bearer(&k.token("HS256", json!({}), c))
+    };
+    let admin = with(json!({"realm_access": {"roles": ["user", "admin"]}}));
+    let user = with(json!({"realm_access": {"roles": ["user"]}}));
+    assert!(run(&gw, "/admin", &[("authorization", &admin)])
+        .rejection
+        .is_none());
+    let v = run(&gw, "/admin", &[("authorization", &user)]);
+    assert_rejected(&v, Rejection::ClaimsForbidden);
+    let Decision::Respond(resp) = &v.decision else {
+        unreachable!()
+    };
+    assert!(resp.headers[0].1.contains("error=\"insufficient_scope\""));
+    assert_rejected(
+        &run(&gw, "/admin", &[("authorization", &with(json!({})))]),
+        Rejection::ClaimsForbidden,
+    );
+    assert!(run(
+        &gw,
+        "/write",
+        &[(
+            "authorization",
+            &with(json!({"scope": "read write", "level": 2}))
+        )]
+    )
+    .rejection
+    .is_none());
+    assert_rejected(
+        &run(
+            &gw,
+            "/write",
+            &[("authorization", &with(json!({"scope": "read", "level": 2})))],
+        ),
+        Rejection::ClaimsForbidden,
+    );
+    assert_rejected(
+        &run(
+            &gw,
+            "/write",
+            &[(
+                "authorization",
+                &with(json!({"scope": "read write", "level": 1})),
+            )],
+        ),
+        Rejection::ClaimsRejected,
+    );
+    // An invalid token is 401 before any claim is looked at.
+    assert_rejected(&run(&gw, "/admin", &[]), Rejection::MissingToken);
+}
+
+#[test]
+fn route_matchers_regex_methods_headers() {
+    let k = keys();
+    let gw = gateway(
+        json!({"providers": {"p": provider_with_key(&k, "HS256", false)}, "rules": [
+            {"match": {"safe_regex": {"google_re2": {}, "regex": "/users/[0-9]+"}, "methods": ["GET"]}},
+            {"match": {"prefix": "/", "headers": [{"name": "x-public", "exact_match": "yes"}]}},
+            {"match": {"prefix": "/"}, "requires": {"provider_name": "p"}},
+        ]}),
+    );
+    let req = |method: &str, path: &str, headers: &[(&str, &str)]| {
+        let headers: Vec<(String, String)> = headers
+            .iter()
+            .map(|(n, v)| (n.to_string(), v.to_string()))
+            .collect();
+        gw.decide(
+            &Request {
+                method,
+                path,
+                headers: &headers,
+            },
+            NOW,
+        )
+    };
+    assert!(req("GET", "/users/42", &[]).rejection.is_none());
+    assert_rejected(&req("POST", "/users/42", &[]), Rejection::MissingToken);
+    assert_rejected(&req("GET", "/users/42/x", &[]), Rejection::MissingToken);
+    assert!(req("GET", "/x", &[("X-Public", "yes")]).rejection.is_none());
+    assert_rejected(
+        &req("GET", "/x", &[("x-public", "no")]),
+        Rejection::MissingToken,
+    );
+}
+
+#[test]
+fn failure_responses_per_rule_and_global() {
+    let k = keys();
+    let gw = gateway(json!({
+    "providers": {"p": provider_with_key(&k, "HS256", false)},
+    "failure_response": {"content_type": "text/plain"},
+    "rules": [
+        {"match": {"prefix": "/app"}, "requires": {"provider_name": "p"},
+         "failure_response": {"redirect": {"url": "https://login.test/login", "param": "redirect"}}},
+        {"match": {"prefix": "/"}, "requires": {"provider_name": "p"}},
+    ]}));
+    let v = run(&gw, "/app/page?x=1", &[]);
+    let Decision::Respond(resp) = &v.decision else {
+        panic!("{v:?}")
+    };
+    assert_eq!(resp.status, 302);
+    assert!(resp.headers.contains(&(
+        "location".into(),
+        "https://login.test/login?redirect=%2Fapp%2Fpage%3Fx%3D1".into()
+    )));
+    let v = run(&gw, "/api", &[]);
+    let Decision::Respond(resp) = &v.decision else {
+        panic!("{v:?}")
+    };
+    assert_eq!(
+        (resp.status, resp.body.as_str()),
+        (401, "a bearer token is required\n")
+    );
+    let stripped = gateway(
+        json!({"providers": {"p": provider_with_key(&k, "HS256", false)}, "strip_failure_response": true,
+        "rules": [{"match": {"prefix": "/"}, "requires": {"provider_name": "p"}}]}),
+    );
+    let Decision::Respond(resp) = run(&stripped, "/", &[]).decision else {
+        panic!()
+    };
+    assert!(resp.body.is_empty() && !resp.headers.iter().any(|(n, _)| n == "www-authenticate"));
+}
+
+#[test]
+fn dry_run_reports_but_never_denies() {
+    let k = keys();
+    let gw = gateway(
+        json!({"providers": {"p": provider_with_key(&k, "HS256", false)}, "rules": [
+            {"match": {"prefix": "/new"}, "requires": {"provider_name": "p"}, "dry_run": true},
+            {"match": {"prefix": "/"}, "requires": {"provider_name": "p"}},
+        ]}),
+    );
+    let v = run(&gw, "/new", &[("x-user-id", "spoof")]);
+    assert!(v.dry_run);
+    assert_eq!(v.rejection, Some(Rejection::MissingToken));
+    assert_eq!(
+        forwarded(&v),
+        &vec![HeaderOp::Remove("x-user-id".into())],
+        "still strips spoofed headers"
+    );
+    assert!(v
+        .log_line("GET", "/new")
+        .contains("dry-run would-deny status=401 reason=missing_token"));
+    assert_eq!(
+        v.metrics(),
+        vec![
+            "allowed",
+            "dry_run.would_deny",
+            "dry_run.would_deny.missing_token"
+        ]
+    );
+    assert_rejected(&run(&gw, "/other", &[]), Rejection::MissingToken);
+    let global = gateway(
+        json!({"providers": {"p": provider_with_key(&k, "HS256", false)}, "dry_run": true,
+        "rules": [{"match": {"prefix": "/"}, "requires": {"provider_name": "p"}}]}),
+    );
+    assert!(matches!(
+        run(&global, "/", &[]).decision,
+        Decision::Forward(_)
+    ));
+}
+
+#[test]
+fn cors_preflight_bypass_is_opt_in() {
+    let k = keys();
+    let config = |bypass: bool| {
+        gateway(
+            json!({"providers": {"p": provider_with_key(&k, "HS256", false)},
+        "bypass_cors_preflight": bypass, "rules": [{"match": {"prefix": "/"}, "requires": {"provider_name": "p"}}]}),
+        )
+    };
+    let preflight: Vec<(String, String)> = vec![
+        ("origin".into(), "https://app.test".into()),
+        ("access-control-request-method".into(), "POST".into()),
+    ];
+    let req = Request {
+        method: "OPTIONS",
+        path: "/api",
+        headers: &preflight,
+    };
+    let v = config(true).decide(&req, NOW);
+    assert!(v.cors_bypassed && v.rejection.is_none());
+    assert_eq!(v.metrics(), vec!["allowed", "cors_bypassed"]);
+    assert_rejected(&config(false).decide(&req, NOW), Rejection::MissingToken);
+    // OPTIONS without the preflight headers is an ordinary request.
+    let bare = Request {
+        method: "OPTIONS",
+        path: "/api",
+        headers: &[],
+    };
+    assert_rejected(&config(true).decide(&bare, NOW), Rejection::MissingToken);
+}
+
+#[test]
+fn metrics_name_every_denial_reason() {
+    let k = keys();
+    let gw = single(&k, "HS256", false);
+    assert_eq!(
+        run(&gw, "/api", &[]).metrics(),
+        vec!["denied", "denied.missing_token"]
+    );
+    let t = k.token("HS256", json!({}), claims());
+    assert_eq!(
+        run(&gw, "/api", &[("authorization", &bearer(&t))]).metrics(),
+        vec!["allowed"]
+    );
+}
+
+#[test]
+fn rule_configuration_errors_name_the_field() {
+    let k = keys();
+    let p = || json!({"p": provider_with_key(&k, "HS256", false)});
+    let cases: Vec<(Value, &str)> = vec![
+        (
+            json!({"match": {"safe_regex": {"regex": "("}}}),
+            "rules[0].match.safe_regex.regex",
+        ),
+        (
+            json!({"match": {"prefix": "/", "methods": ["get"]}}),
+            "rules[0].match.methods[0]",
+        ),
+        (
+            json!({"match": {"prefix": "/", "headers": [{"name": "x", "present_match": true, "exact_match": "y"}]}}),
+            "rules[0].match.headers[0]",
+        ),
+        (
+            json!({"match": {"prefix": "/"}, "requires": {}}),
+            "rules[0].requires",
+        ),
+        (
+            json!({"match": {"prefix": "/"}, "requires": {"provider_name": "p", "allow_missing": {}}}),
+            "rules[0].requires",
+        ),
+        (
+            json!({"match": {"prefix": "/"}, "requires": {"requires_any": {"requirements": []}}}),
+            "rules[0].requires.requires_any.requirements",
+        ),
+        (
+            json!({"match": {"prefix": "/"}, "requires": {"requires_any": {"requirements": [{"provider_name": "x"}]}}}),
+            "rules[0].requires.requires_any.requirements[0].provider_name",
+        ),
+        (
+            json!({"match": {"prefix": "/"}, "requires": {"allow_missing": {}, "claims": [{"claim": "a", "present": true}]}}),
+            "rules[0].requires.claims",
+        ),
+        (
+            json!({"match": {"prefix": "/"}, "requires": {"provider_name": "p", "claims": [{"claim": "a"}]}}),
+            "rules[0].requires.claims[0]",
+        ),
+        (
+            json!({"match": {"prefix": "/"}, "requires": {"provider_name": "p", "claims": [{"claim": "a", "equals": 1, "contains": 1}]}}),
+            "rules[0].requires.claims[0]",
+        ),
+        (
+            json!({"match": {"prefix": "/"}, "requires": {"provider_name": "p", "claims": [{"claim": "a", "equals": 1, "status": 402}]}}),
+            "rules[0].requires.claims[0].status",
+        ),
+        (
+            json!({"match": {"prefix": "/"}, "failure_response": {"status": 200}}),
+            "rules[0].failure_response.status",
+        ),
+        (
+            json!({"match": {"prefix": "/"}, "failure_response": {"redirect": {"url": "/login", "param": "a=b"}}}),
+            "rules[0].failure_response.redirect.param",
+        ),
+    ];
+    for (rule, path) in cases {
+        let config = json!({"providers": p(), "rules": [rule]});
+        let e = Gateway::from_json(config.to_string().as_bytes()).unwrap_err();
+        assert_eq!(e.path, path, "{rule} -> {e}");
+    }
+    let mut deep = json!({"provider_name": "p"});
+    for _ in 0..10 {
+        deep = json!({"requires_any": {"requirements": [deep]}});
+    }
+    let config = json!({"providers": p(), "rules": [{"match": {"prefix": "/"}, "requires": deep}]});
+    assert!(Gateway::from_json(config.to_string().as_bytes())
+        .unwrap_err()
+        .message
+        .contains("nested deeper"));
+}

@@ -2,11 +2,48 @@
 //! `/public/../admin`, `//admin` or `/%61dmin` cannot slip past a rule for `/admin`; the path
 //! forwarded upstream is never changed by this.
 
-/// How a rule matches the request path (Envoy's `RouteMatch`, the `prefix` and `path` forms).
-#[derive(Debug, Clone, PartialEq, Eq)]
+use super::request::Request;
+
+/// Which requests a rule applies to (Envoy's `RouteMatch`: path, headers; plus `methods`).
+#[derive(Debug, Clone)]
+pub struct RouteMatch {
+    pub path: PathMatch,
+    /// Upper-case methods; empty: any.
+    pub methods: Vec<String>,
+    /// All must match.
+    pub headers: Vec<HeaderMatch>,
+}
+
+/// How a rule matches the request path: Envoy's `prefix`, `path` and `safe_regex` forms.
+#[derive(Debug, Clone)]
 pub enum PathMatch {
     Prefix(String),
     Exact(String),
+    /// Must match the whole path (as Envoy's RE2 full match); anchored when compiled.
+    Regex(regex_lite::Regex),
+}
+
+/// Envoy's `HeaderMatcher`, the `present_match` and `exact_match` forms.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HeaderMatch {
+    pub name: String,
+    pub kind: HeaderMatchKind,
+    pub invert: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum HeaderMatchKind {
+    Present(bool),
+    Exact(String),
+}
+
+impl RouteMatch {
+    /// `normalized` must come from [`normalize_path`] of `req.path`.
+    pub fn matches(&self, req: &Request<'_>, normalized: &str) -> bool {
+        self.path.matches(normalized)
+            && (self.methods.is_empty() || self.methods.iter().any(|m| m == req.method))
+            && self.headers.iter().all(|h| h.matches(req))
+    }
 }
 
 impl PathMatch {
@@ -15,7 +52,18 @@ impl PathMatch {
         match self {
             PathMatch::Prefix(prefix) => normalized.starts_with(prefix.as_str()),
             PathMatch::Exact(path) => normalized == path,
+            PathMatch::Regex(re) => re.is_match(normalized),
         }
+    }
+}
+
+impl HeaderMatch {
+    fn matches(&self, req: &Request<'_>) -> bool {
+        let hit = match &self.kind {
+            HeaderMatchKind::Present(want) => req.has_header(&self.name) == *want,
+            HeaderMatchKind::Exact(value) => req.header_values(&self.name).any(|v| v == value),
+        };
+        hit != self.invert
     }
 }
 
@@ -111,6 +159,51 @@ mod tests {
         ] {
             assert_eq!(normalize_path(raw), want, "{raw:?}");
         }
+    }
+
+    #[test]
+    fn regex_matches_the_whole_path() {
+        let re = PathMatch::Regex(regex_lite::Regex::new("^(?:/users/[0-9]+)$").unwrap());
+        assert!(re.matches("/users/42"));
+        assert!(!re.matches("/users/42/x"));
+        assert!(!re.matches("/x/users/42"));
+    }
+
+    #[test]
+    fn methods_and_headers() {
+        let headers = vec![("X-Env".to_string(), "prod".to_string())];
+        let get = Request {
+            method: "GET",
+            path: "/",
+            headers: &headers,
+        };
+        let post = Request {
+            method: "POST",
+            ..get
+        };
+        let rule = |methods: &[&str], h: Vec<HeaderMatch>| RouteMatch {
+            path: PathMatch::Prefix("/".into()),
+            methods: methods.iter().map(|m| m.to_string()).collect(),
+            headers: h,
+        };
+        assert!(rule(&[], vec![]).matches(&get, "/"));
+        assert!(rule(&["GET", "HEAD"], vec![]).matches(&get, "/"));
+        assert!(!rule(&["GET"], vec![]).matches(&post, "/"));
+        let exact = |v: &str, invert| HeaderMatch {
+            name: "x-env".into(),
+            kind: HeaderMatchKind::Exact(v.into()),
+            invert,
+        };
+        assert!(rule(&[], vec![exact("prod", false)]).matches(&get, "/"));
+        assert!(!rule(&[], vec![exact("dev", false)]).matches(&get, "/"));
+        assert!(rule(&[], vec![exact("dev", true)]).matches(&get, "/"));
+        let present = |p| HeaderMatch {
+            name: "x-env".into(),
+            kind: HeaderMatchKind::Present(p),
+            invert: false,
+        };
+        assert!(rule(&[], vec![present(true)]).matches(&get, "/"));
+        assert!(!rule(&[], vec![present(false)]).matches(&get, "/"));
     }
 
     #[test]

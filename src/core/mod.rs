@@ -3,14 +3,18 @@
 //! decisions out.
 
 pub mod algorithm;
+pub mod authorize;
 pub mod claims;
 pub mod config;
 pub mod extract;
+pub mod failure;
 pub mod gateway;
 pub mod keys;
 pub mod matcher;
+pub mod provider;
 pub mod rejection;
 pub mod request;
+pub mod requirement;
 pub mod strict_json;
 pub mod token;
 

@@ -34,6 +34,10 @@ pub enum Rejection {
     IssuerMismatch,
     /// `aud` is missing or has none of the provider's `audiences` (Envoy answers 403).
     AudienceNotAllowed,
+    /// A claim condition failed (403 `insufficient_scope`).
+    ClaimsForbidden,
+    /// A claim condition marked `"status": 401` failed.
+    ClaimsRejected,
     /// The filter's configuration is invalid: fail closed.
     ConfigInvalid,
 }
@@ -42,7 +46,7 @@ impl Rejection {
     /// HTTP status of the local response.
     pub fn status(self) -> u32 {
         match self {
-            Rejection::AudienceNotAllowed => 403,
+            Rejection::AudienceNotAllowed | Rejection::ClaimsForbidden => 403,
             Rejection::ConfigInvalid => 500,
             _ => 401,
         }
@@ -53,7 +57,9 @@ impl Rejection {
     pub fn bearer_error(self) -> Option<&'static str> {
         match self {
             Rejection::MissingToken | Rejection::ConfigInvalid => None,
-            Rejection::AudienceNotAllowed => Some("insufficient_scope"),
+            Rejection::AudienceNotAllowed | Rejection::ClaimsForbidden => {
+                Some("insufficient_scope")
+            }
             _ => Some("invalid_token"),
         }
     }
@@ -88,6 +94,9 @@ impl Rejection {
             }
             Rejection::IssuerMismatch => "the token issuer is not accepted",
             Rejection::AudienceNotAllowed => "the token audience is not accepted",
+            Rejection::ClaimsForbidden | Rejection::ClaimsRejected => {
+                "the token does not grant access to this resource"
+            }
             Rejection::ConfigInvalid => "the authentication gateway is misconfigured",
         }
     }
@@ -110,12 +119,14 @@ impl Rejection {
             Rejection::LifetimeTooLong => "lifetime_too_long",
             Rejection::IssuerMismatch => "issuer_mismatch",
             Rejection::AudienceNotAllowed => "audience_not_allowed",
+            Rejection::ClaimsForbidden => "claims_forbidden",
+            Rejection::ClaimsRejected => "claims_rejected",
             Rejection::ConfigInvalid => "config_invalid",
         }
     }
 
     /// All variants, for tests and metric registration.
-    pub const ALL: [Rejection; 16] = [
+    pub const ALL: [Rejection; 18] = [
         Rejection::MissingToken,
         Rejection::TokenTooLarge,
         Rejection::MalformedToken,
@@ -131,6 +142,8 @@ impl Rejection {
         Rejection::LifetimeTooLong,
         Rejection::IssuerMismatch,
         Rejection::AudienceNotAllowed,
+        Rejection::ClaimsForbidden,
+        Rejection::ClaimsRejected,
         Rejection::ConfigInvalid,
     ];
 }

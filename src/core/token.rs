@@ -71,6 +71,16 @@ impl<'t> UntrustedToken<'t> {
         })
     }
 
+    /// `iss` read from the unverified payload, only to choose which provider verifies the
+    /// token. Nothing else is ever read before the signature is checked.
+    pub fn unverified_issuer(&self) -> Option<String> {
+        let claims = self.claims().ok()?;
+        match claims.get("iss") {
+            Some(Value::String(iss)) => Some(iss.clone()),
+            _ => None,
+        }
+    }
+
     /// Decodes the claims. Call only after the signature verified.
     pub fn claims(&self) -> Result<Map<String, Value>, Rejection> {
         let bytes = b64url_decode(self.payload_b64).ok_or(Rejection::MalformedToken)?;

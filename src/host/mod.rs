@@ -4,11 +4,13 @@
 //! return kills the worker and clients hang; answering every request 500 is fail-closed on
 //! every host. The error is logged once, naming the field.
 
+use std::cell::RefCell;
+use std::collections::HashMap;
 use std::rc::Rc;
 use std::time::UNIX_EPOCH;
 
 use proxy_wasm::traits::{Context, HttpContext, RootContext};
-use proxy_wasm::types::{Action, ContextType, LogLevel};
+use proxy_wasm::types::{Action, ContextType, LogLevel, MetricType};
 
 use crate::core::{Decision, Gateway, HeaderOp, LocalResponse, Rejection, Request};
 
@@ -30,13 +32,53 @@ enum State {
 
 struct JwtgateRoot {
     state: Rc<State>,
+    metrics: Rc<RefCell<Metrics>>,
 }
 
 impl Default for JwtgateRoot {
     fn default() -> Self {
         JwtgateRoot {
             state: Rc::new(State::Unconfigured),
+            metrics: Rc::new(RefCell::new(Metrics::default())),
         }
+    }
+}
+
+/// Counters through `proxy_define_metric`, defined on first use. A host that refuses them
+/// turns metrics off for this VM (logged once); requests carry on.
+#[derive(Default)]
+struct Metrics {
+    ids: HashMap<String, u32>,
+    disabled: bool,
+}
+
+impl Metrics {
+    fn increment(&mut self, prefix: &str, name: &str) {
+        if self.disabled {
+            return;
+        }
+        let full = format!("{prefix}.{name}");
+        let id = match self.ids.get(&full) {
+            Some(id) => *id,
+            None => match proxy_wasm::hostcalls::define_metric(MetricType::Counter, &full) {
+                Ok(id) => {
+                    self.ids.insert(full, id);
+                    id
+                }
+                Err(status) => return self.disable(status),
+            },
+        };
+        if let Err(status) = proxy_wasm::hostcalls::increment_metric(id, 1) {
+            self.disable(status);
+        }
+    }
+
+    fn disable(&mut self, status: proxy_wasm::types::Status) {
+        self.disabled = true;
+        let line = format!(
+            "jwtgate: metrics unavailable on this host ({status:?}); continuing without them"
+        );
+        proxy_wasm::hostcalls::log(LogLevel::Warn, &line).ok();
     }
 }
 
@@ -64,6 +106,7 @@ impl RootContext for JwtgateRoot {
     fn create_http_context(&self, _context_id: u32) -> Option<Box<dyn HttpContext>> {
         Some(Box::new(JwtgateHttp {
             state: Rc::clone(&self.state),
+            metrics: Rc::clone(&self.metrics),
         }))
     }
 
@@ -74,6 +117,7 @@ impl RootContext for JwtgateRoot {
 
 struct JwtgateHttp {
     state: Rc<State>,
+    metrics: Rc<RefCell<Metrics>>,
 }
 
 impl Context for JwtgateHttp {}
@@ -113,11 +157,21 @@ impl HttpContext for JwtgateHttp {
             headers: &headers,
         };
         let verdict = gateway.decide(&request, now);
+        if let Ok(mut metrics) = self.metrics.try_borrow_mut() {
+            for name in verdict.metrics() {
+                metrics.increment(gateway.stat_prefix(), &name);
+            }
+        }
         match &verdict.decision {
             Decision::Forward(ops) => {
-                if verdict.rule.is_some() && verdict.provider.is_some() {
-                    proxy_wasm::hostcalls::log(LogLevel::Debug, &verdict.log_line(&method, &path))
-                        .ok();
+                // Dry-run refusals are reported like denials; passes only at debug.
+                let level = if verdict.dry_run {
+                    LogLevel::Info
+                } else {
+                    LogLevel::Debug
+                };
+                if verdict.rule.is_some() {
+                    proxy_wasm::hostcalls::log(level, &verdict.log_line(&method, &path)).ok();
                 }
                 for op in ops {
                     match op {

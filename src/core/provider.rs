@@ -1,0 +1,129 @@
+//! One JWT issuer: where its tokens are, its keys, what its claims must satisfy, and what is
+//! forwarded upstream once a token verifies.
+
+use serde_json::{Map, Value};
+
+use super::claims::{header_text, lookup, ClaimPolicy};
+use super::extract::{self, Source};
+use super::keys::Key;
+use super::rejection::Rejection;
+use super::request::{HeaderOp, Request};
+use super::token::UntrustedToken;
+
+#[derive(Debug)]
+pub struct Provider {
+    pub name: String,
+    pub policy: ClaimPolicy,
+    pub keys: Vec<Key>,
+    pub sources: Vec<Source>,
+    pub forward: bool,
+    pub forward_payload_header: Option<String>,
+    pub pad_forward_payload_header: bool,
+    /// (header name, claim name or dotted path)
+    pub claim_to_headers: Vec<(String, String)>,
+}
+
+/// What a provider made of a request.
+#[derive(Debug, Clone)]
+pub enum Outcome {
+    /// No token in any of the provider's locations.
+    Missing,
+    /// A token was there and failed (audience not yet checked).
+    Failed(Rejection),
+    Verified(Verified),
+}
+
+/// A token whose signature, time and issuer checks passed.
+#[derive(Debug, Clone)]
+pub struct Verified {
+    pub claims: Map<String, Value>,
+    pub payload_b64: String,
+    /// Index into `Provider::sources` of where the token was found.
+    source: usize,
+}
+
+impl Provider {
+    /// Finds and verifies this provider's token. The audience is checked by the requirement
+    /// (`provider_and_audiences` may override it).
+    pub fn verify(&self, req: &Request<'_>, now: u64, max_token_bytes: usize) -> Outcome {
+        let Some(found) = extract::find(&self.sources, req) else {
+            return Outcome::Missing;
+        };
+        match self.verify_token(&found.token, now, max_token_bytes) {
+            Ok((claims, payload_b64)) => Outcome::Verified(Verified {
+                claims,
+                payload_b64,
+                source: found.index,
+            }),
+            Err(rejection) => Outcome::Failed(rejection),
+        }
+    }
+
+    fn verify_token(
+        &self,
+        token: &str,
+        now: u64,
+        max_token_bytes: usize,
+    ) -> Result<(Map<String, Value>, String), Rejection> {
+        let token = UntrustedToken::parse(token, max_token_bytes)?;
+        // Pick by issuer first: a token another issuer made is refused before any key of this
+        // provider is tried (several providers may read the same header, and may even share a
+        // `kid`). The issuer is checked again on the verified claims.
+        if let (Some(issuer), Some(claimed)) = (&self.policy.issuer, token.unverified_issuer()) {
+            if *issuer != claimed {
+                return Err(Rejection::IssuerMismatch);
+            }
+        }
+        self.verify_signature(&token)?;
+        let claims = token.claims()?;
+        self.policy.check(&claims, now)?;
+        Ok((claims, token.payload_b64.to_string()))
+    }
+
+    /// Tries the keys that may verify this token: the same `kid` (or keys without one) that
+    /// allow the token's `alg`. `kid` is only ever an exact lookup key.
+    fn verify_signature(&self, token: &UntrustedToken<'_>) -> Result<(), Rejection> {
+        let mut candidates = self
+            .keys
+            .iter()
+            .filter(|key| match (&token.kid, &key.kid) {
+                (Some(want), Some(have)) => want == have,
+                _ => true,
+            })
+            .filter(|key| key.allows(token.alg))
+            .peekable();
+        if candidates.peek().is_none() {
+            return Err(Rejection::KeyNotFound);
+        }
+        let input = token.signing_input.as_bytes();
+        if candidates.any(|key| key.verify(token.alg, input, &token.signature)) {
+            Ok(())
+        } else {
+            Err(Rejection::InvalidSignature)
+        }
+    }
+
+    /// The request changes for a verified token: remove it unless `forward`, add the payload
+    /// and claim headers.
+    pub fn forward_ops(&self, verified: &Verified, req: &Request<'_>, ops: &mut Vec<HeaderOp>) {
+        if !self.forward {
+            if let Some(source) = self.sources.get(verified.source) {
+                ops.extend(extract::removal(source, req));
+            }
+        }
+        if let Some(header) = &self.forward_payload_header {
+            let mut payload = verified.payload_b64.clone();
+            if self.pad_forward_payload_header {
+                while !payload.len().is_multiple_of(4) {
+                    payload.push('=');
+                }
+            }
+            ops.push(HeaderOp::Set(header.clone(), payload));
+        }
+        for (header, claim) in &self.claim_to_headers {
+            if let Some(text) = lookup(&verified.claims, claim).and_then(header_text) {
+                ops.push(HeaderOp::Set(header.clone(), text));
+            }
+        }
+    }
+}

@@ -1,0 +1,159 @@
+//! Requirement trees, Envoy's `JwtRequirement`: `provider_name`, `provider_and_audiences`,
+//! `requires_any`, `requires_all`, `allow_missing`, `allow_missing_or_failed`, plus jwtgate's
+//! claim conditions on a provider requirement.
+
+use super::authorize::{check_all, Condition};
+use super::claims::ClaimPolicy;
+use super::provider::{Outcome, Provider};
+use super::rejection::Rejection;
+use super::request::Request;
+
+#[derive(Debug)]
+pub enum Requirement {
+    /// A valid token from this provider; `audiences` overrides the provider's
+    /// (`provider_and_audiences`); `claims` must all hold.
+    Provider {
+        provider: usize,
+        audiences: Option<Vec<String>>,
+        claims: Vec<Condition>,
+    },
+    Any(Vec<Requirement>),
+    All(Vec<Requirement>),
+    /// No token anywhere: pass. A token that any provider finds must verify.
+    AllowMissing,
+    /// Always pass; a token that verifies still sets its headers.
+    AllowMissingOrFailed,
+}
+
+/// Evaluates requirements for one request, verifying each provider's token at most once.
+pub struct Evaluation<'a> {
+    providers: &'a [Provider],
+    req: &'a Request<'a>,
+    now: u64,
+    max_token_bytes: usize,
+    outcomes: Vec<Option<Outcome>>,
+}
+
+impl<'a> Evaluation<'a> {
+    pub fn new(
+        providers: &'a [Provider],
+        req: &'a Request<'a>,
+        now: u64,
+        max_token_bytes: usize,
+    ) -> Self {
+        Evaluation {
+            providers,
+            req,
+            now,
+            max_token_bytes,
+            outcomes: vec![None; providers.len()],
+        }
+    }
+
+    /// The providers whose verified tokens satisfied `requirement` (their headers are
+    /// forwarded), or why it failed.
+    pub fn satisfy(&mut self, requirement: &Requirement) -> Result<Vec<usize>, Rejection> {
+        match requirement {
+            Requirement::Provider {
+                provider,
+                audiences,
+                claims,
+            } => {
+                self.accept(*provider, audiences.as_deref())?;
+                if let Some(Outcome::Verified(v)) = self.outcome(*provider) {
+                    check_all(claims, &v.claims)?;
+                }
+                Ok(vec![*provider])
+            }
+            Requirement::Any(alternatives) => {
+                let mut failure = Rejection::MissingToken;
+                for alternative in alternatives {
+                    match self.satisfy(alternative) {
+                        Ok(used) => return Ok(used),
+                        Err(other) => failure = most_telling(failure, other),
+                    }
+                }
+                Err(failure)
+            }
+            Requirement::All(parts) => {
+                let mut used = Vec::new();
+                for part in parts {
+                    for p in self.satisfy(part)? {
+                        if !used.contains(&p) {
+                            used.push(p);
+                        }
+                    }
+                }
+                Ok(used)
+            }
+            Requirement::AllowMissing | Requirement::AllowMissingOrFailed => {
+                let lenient = matches!(requirement, Requirement::AllowMissingOrFailed);
+                let mut failure = Rejection::MissingToken;
+                for provider in 0..self.providers.len() {
+                    match self.accept(provider, None) {
+                        Ok(()) => return Ok(vec![provider]),
+                        Err(other) => failure = most_telling(failure, other),
+                    }
+                }
+                // Every provider looked: no token at all passes; a token none of them accepts
+                // (wrong issuer included) fails unless failures are allowed too.
+                if failure == Rejection::MissingToken || lenient {
+                    Ok(Vec::new())
+                } else {
+                    Err(failure)
+                }
+            }
+        }
+    }
+}
+
+/// Of two alternatives' failures, the one that tells the client most: a token that was found and
+/// failed beats "another issuer's token", which beats "no token". Ties keep the first.
+fn most_telling(kept: Rejection, new: Rejection) -> Rejection {
+    let rank = |r: Rejection| match r {
+        Rejection::MissingToken => 0,
+        Rejection::IssuerMismatch => 1,
+        _ => 2,
+    };
+    if rank(new) > rank(kept) {
+        new
+    } else {
+        kept
+    }
+}
+
+impl<'a> Evaluation<'a> {
+    /// Whether `provider` verified a token with an accepted audience.
+    fn accept(&mut self, provider: usize, audiences: Option<&[String]>) -> Result<(), Rejection> {
+        let policy_audiences = self
+            .providers
+            .get(provider)
+            .map(|p| p.policy.audiences.as_slice())
+            .unwrap_or_default();
+        let audiences = audiences.unwrap_or(policy_audiences).to_vec();
+        match self.outcome(provider) {
+            None | Some(Outcome::Missing) => Err(Rejection::MissingToken),
+            Some(Outcome::Failed(rejection)) => Err(*rejection),
+            Some(Outcome::Verified(v)) => {
+                ClaimPolicy::check_audience(&audiences, v.claims.get("aud"))
+            }
+        }
+    }
+
+    fn outcome(&mut self, provider: usize) -> Option<&Outcome> {
+        let p = self.providers.get(provider)?;
+        let slot = self.outcomes.get_mut(provider)?;
+        if slot.is_none() {
+            *slot = Some(p.verify(self.req, self.now, self.max_token_bytes));
+        }
+        slot.as_ref()
+    }
+
+    /// The verified outcome of `provider`, once `satisfy` used it.
+    pub fn verified(&self, provider: usize) -> Option<&super::provider::Verified> {
+        match self.outcomes.get(provider) {
+            Some(Some(Outcome::Verified(v))) => Some(v),
+            _ => None,
+        }
+    }
+}
