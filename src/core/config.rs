@@ -77,6 +77,18 @@ struct RawConfig {
     /// Extension: report-only for every rule.
     #[serde(default)]
     dry_run: bool,
+    /// Extension: bounds of the per-VM verified-token cache.
+    #[serde(default)]
+    token_cache: Option<RawTokenCache>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawTokenCache {
+    #[serde(default)]
+    max_entries: Option<usize>,
+    #[serde(default)]
+    max_bytes: Option<usize>,
 }
 
 #[derive(Deserialize)]
@@ -134,6 +146,11 @@ struct RawProvider {
     max_lifetime: Option<RawDuration>,
     #[serde(default)]
     remote_jwks: Option<Value>,
+    /// Envoy's per-provider cache size; accepted for compatibility, jwtgate's cache is per VM
+    /// (`token_cache`).
+    #[serde(default)]
+    #[allow(dead_code)]
+    jwt_cache_config: Option<Value>,
 }
 
 #[derive(Deserialize)]
@@ -414,6 +431,16 @@ fn compile(raw: RawConfig) -> Result<Gateway, ConfigError> {
         managed_headers,
         bypass_cors_preflight: raw.bypass_cors_preflight,
         stat_prefix,
+        token_cache: (
+            raw.token_cache
+                .as_ref()
+                .and_then(|c| c.max_entries)
+                .unwrap_or(super::cache::DEFAULT_MAX_ENTRIES),
+            raw.token_cache
+                .as_ref()
+                .and_then(|c| c.max_bytes)
+                .unwrap_or(super::cache::DEFAULT_MAX_BYTES),
+        ),
     })
 }
 

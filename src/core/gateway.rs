@@ -1,6 +1,7 @@
 //! The decision for one request: strip managed headers, pick the rule, satisfy its requirement,
 //! and either answer locally or forward with the verified providers' headers.
 
+use super::cache::TokenCache;
 use super::failure::FailurePolicy;
 use super::matcher::{normalize_path, RouteMatch};
 use super::provider::Provider;
@@ -19,6 +20,8 @@ pub struct Gateway {
     pub(super) managed_headers: Vec<String>,
     pub(super) bypass_cors_preflight: bool,
     pub(super) stat_prefix: String,
+    /// (max entries, max bytes) of the verified-token cache.
+    pub(super) token_cache: (usize, usize),
 }
 
 #[derive(Debug)]
@@ -119,8 +122,19 @@ impl Gateway {
         &self.stat_prefix
     }
 
-    /// Decides `req` at host time `now` (unix seconds).
+    /// A token cache sized by this configuration (`token_cache`); build a new one whenever the
+    /// configuration (and so the keys) changes.
+    pub fn new_token_cache(&self) -> TokenCache {
+        TokenCache::new(self.token_cache.0, self.token_cache.1)
+    }
+
+    /// Decides `req` at host time `now` (unix seconds), without a token cache.
     pub fn decide(&self, req: &Request<'_>, now: u64) -> Verdict {
+        self.decide_cached(req, now, &mut TokenCache::new(0, 0))
+    }
+
+    /// Decides `req` at host time `now`, reusing and filling `cache`.
+    pub fn decide_cached(&self, req: &Request<'_>, now: u64, cache: &mut TokenCache) -> Verdict {
         // Anti-spoofing comes first and applies to every request, open routes included.
         let mut ops: Vec<HeaderOp> = self
             .managed_headers
@@ -148,7 +162,8 @@ impl Gateway {
             return Verdict::forward(ops, Some(rule_index));
         };
 
-        let mut evaluation = Evaluation::new(&self.providers, req, now, self.max_token_bytes);
+        let mut evaluation =
+            Evaluation::new(&self.providers, req, now, self.max_token_bytes, cache);
         let result = evaluation.satisfy(requirement);
         let names = |indices: &[usize]| -> Vec<String> {
             indices

@@ -1201,3 +1201,87 @@ fn rule_configuration_errors_name_the_field() {
         .message
         .contains("nested deeper"));
 }
+
+// ---- verified-token cache ----
+
+#[test]
+fn cache_hits_still_check_time_and_audience() {
+    let k = keys();
+    let gw = gateway(
+        json!({"providers": {"p": provider_with_key(&k, "RS256", false)}, "rules": [
+        {"match": {"prefix": "/admin"}, "requires": {"provider_and_audiences": {"provider_name": "p", "audiences": ["admin"]}}},
+        {"match": {"prefix": "/"}, "requires": {"provider_name": "p"}}]}),
+    );
+    let mut cache = gw.new_token_cache();
+    let t = k.token("RS256", json!({}), claims()); // exp NOW + 300, aud api
+    let headers = vec![("authorization".to_string(), bearer(&t))];
+    let at = |path: &str, now: u64, cache: &mut super::cache::TokenCache| {
+        gw.decide_cached(
+            &Request {
+                method: "GET",
+                path,
+                headers: &headers,
+            },
+            now,
+            cache,
+        )
+    };
+    assert!(at("/", NOW, &mut cache).rejection.is_none());
+    assert_eq!((cache.hits, cache.misses, cache.len()), (0, 1, 1));
+    let v = at("/", NOW + 10, &mut cache);
+    assert!(
+        forwarded(&v).contains(&HeaderOp::Set("x-user-id".into(), "alice".into())),
+        "hit forwards claims"
+    );
+    assert_eq!(cache.hits, 1);
+    assert_rejected(
+        &at("/admin", NOW, &mut cache),
+        Rejection::AudienceNotAllowed,
+    );
+    assert_eq!(
+        cache.hits, 2,
+        "audience is checked per requirement on the cached claims"
+    );
+    assert_rejected(&at("/", NOW + 300 + 60, &mut cache), Rejection::Expired);
+    assert!(cache.is_empty(), "an expired entry is dropped");
+}
+
+#[test]
+fn only_verified_tokens_enter_the_cache() {
+    let k = keys();
+    let gw = single(&k, "HS256", false);
+    let mut cache = gw.new_token_cache();
+    let good = k.token("HS256", json!({}), claims());
+    let forged = format!("{}A", &good[..good.len() - 1]);
+    for token in [forged.as_str(), "a.b.c", "garbage"] {
+        let headers = vec![("authorization".to_string(), bearer(token))];
+        let v = gw.decide_cached(
+            &Request {
+                method: "GET",
+                path: "/api",
+                headers: &headers,
+            },
+            NOW,
+            &mut cache,
+        );
+        assert!(v.rejection.is_some());
+    }
+    assert!(cache.is_empty());
+    let mut c = claims();
+    c["exp"] = json!(NOW - 100);
+    let expired = k.token("HS256", json!({}), c);
+    let headers = vec![("authorization".to_string(), bearer(&expired))];
+    gw.decide_cached(
+        &Request {
+            method: "GET",
+            path: "/api",
+            headers: &headers,
+        },
+        NOW,
+        &mut cache,
+    );
+    assert!(
+        cache.is_empty(),
+        "a token that fails its claims is not cached"
+    );
+}

@@ -1,8 +1,11 @@
 //! One JWT issuer: where its tokens are, its keys, what its claims must satisfy, and what is
 //! forwarded upstream once a token verifies.
 
+use std::rc::Rc;
+
 use serde_json::{Map, Value};
 
+use super::cache::TokenCache;
 use super::claims::{header_text, lookup, ClaimPolicy};
 use super::extract::{self, Source};
 use super::keys::Key;
@@ -30,7 +33,7 @@ pub enum Outcome {
     Missing,
     /// A token was there and failed (audience not yet checked).
     Failed(Rejection),
-    Verified(Verified),
+    Verified(Rc<Verified>),
 }
 
 /// A token whose signature, time and issuer checks passed.
@@ -42,19 +45,56 @@ pub struct Verified {
     source: usize,
 }
 
+impl Verified {
+    #[cfg(test)]
+    pub fn for_tests(payload_b64: &str) -> Verified {
+        Verified {
+            claims: Map::new(),
+            payload_b64: payload_b64.into(),
+            source: 0,
+        }
+    }
+}
+
 impl Provider {
-    /// Finds and verifies this provider's token. The audience is checked by the requirement
-    /// (`provider_and_audiences` may override it).
-    pub fn verify(&self, req: &Request<'_>, now: u64, max_token_bytes: usize) -> Outcome {
+    /// Finds and verifies this provider's token (`index` is its place in the configuration,
+    /// the cache key). The audience is checked by the requirement (`provider_and_audiences`
+    /// may override it).
+    pub fn verify(
+        &self,
+        index: usize,
+        req: &Request<'_>,
+        now: u64,
+        max_token_bytes: usize,
+        cache: &mut TokenCache,
+    ) -> Outcome {
         let Some(found) = extract::find(&self.sources, req) else {
             return Outcome::Missing;
         };
+        if let Some(hit) = cache.get(index, &found.token) {
+            // The signature was verified before; time moves on, so check it again.
+            return match self.policy.check(&hit.claims, now) {
+                Ok(()) if hit.source == found.index => Outcome::Verified(hit),
+                Ok(()) => Outcome::Verified(Rc::new(Verified {
+                    source: found.index,
+                    ..(*hit).clone()
+                })),
+                Err(rejection) => {
+                    cache.remove(index, &found.token);
+                    Outcome::Failed(rejection)
+                }
+            };
+        }
         match self.verify_token(&found.token, now, max_token_bytes) {
-            Ok((claims, payload_b64)) => Outcome::Verified(Verified {
-                claims,
-                payload_b64,
-                source: found.index,
-            }),
+            Ok((claims, payload_b64)) => {
+                let verified = Rc::new(Verified {
+                    claims,
+                    payload_b64,
+                    source: found.index,
+                });
+                cache.insert(index, &found.token, Rc::clone(&verified));
+                Outcome::Verified(verified)
+            }
             Err(rejection) => Outcome::Failed(rejection),
         }
     }

@@ -3,6 +3,7 @@
 //! claim conditions on a provider requirement.
 
 use super::authorize::{check_all, Condition};
+use super::cache::TokenCache;
 use super::claims::ClaimPolicy;
 use super::provider::{Outcome, Provider};
 use super::rejection::Rejection;
@@ -31,6 +32,7 @@ pub struct Evaluation<'a> {
     req: &'a Request<'a>,
     now: u64,
     max_token_bytes: usize,
+    cache: &'a mut TokenCache,
     outcomes: Vec<Option<Outcome>>,
 }
 
@@ -40,12 +42,14 @@ impl<'a> Evaluation<'a> {
         req: &'a Request<'a>,
         now: u64,
         max_token_bytes: usize,
+        cache: &'a mut TokenCache,
     ) -> Self {
         Evaluation {
             providers,
             req,
             now,
             max_token_bytes,
+            cache,
             outcomes: vec![None; providers.len()],
         }
     }
@@ -144,7 +148,13 @@ impl<'a> Evaluation<'a> {
         let p = self.providers.get(provider)?;
         let slot = self.outcomes.get_mut(provider)?;
         if slot.is_none() {
-            *slot = Some(p.verify(self.req, self.now, self.max_token_bytes));
+            *slot = Some(p.verify(
+                provider,
+                self.req,
+                self.now,
+                self.max_token_bytes,
+                self.cache,
+            ));
         }
         slot.as_ref()
     }
@@ -152,7 +162,7 @@ impl<'a> Evaluation<'a> {
     /// The verified outcome of `provider`, once `satisfy` used it.
     pub fn verified(&self, provider: usize) -> Option<&super::provider::Verified> {
         match self.outcomes.get(provider) {
-            Some(Some(Outcome::Verified(v))) => Some(v),
+            Some(Some(Outcome::Verified(v))) => Some(v.as_ref()),
             _ => None,
         }
     }

@@ -12,6 +12,7 @@ use std::time::UNIX_EPOCH;
 use proxy_wasm::traits::{Context, HttpContext, RootContext};
 use proxy_wasm::types::{Action, ContextType, LogLevel, MetricType};
 
+use crate::core::cache::TokenCache;
 use crate::core::{Decision, Gateway, HeaderOp, LocalResponse, Rejection, Request};
 
 proxy_wasm::main! {{
@@ -26,7 +27,8 @@ proxy_wasm::main! {{
 /// The configured state every request of this VM shares.
 enum State {
     Unconfigured,
-    Ready(Rc<Gateway>),
+    /// The gateway and its verified-token cache (new with every configuration).
+    Ready(Rc<Gateway>, Rc<RefCell<TokenCache>>),
     Invalid,
 }
 
@@ -90,7 +92,8 @@ impl RootContext for JwtgateRoot {
         self.state = Rc::new(match Gateway::from_json(&bytes) {
             Ok(gateway) => {
                 proxy_wasm::hostcalls::log(LogLevel::Info, "jwtgate: configuration loaded").ok();
-                State::Ready(Rc::new(gateway))
+                let cache = Rc::new(RefCell::new(gateway.new_token_cache()));
+                State::Ready(Rc::new(gateway), cache)
             }
             Err(error) => {
                 let line = format!(
@@ -124,8 +127,8 @@ impl Context for JwtgateHttp {}
 
 impl HttpContext for JwtgateHttp {
     fn on_http_request_headers(&mut self, _num_headers: usize, _end_of_stream: bool) -> Action {
-        let gateway = match self.state.as_ref() {
-            State::Ready(gateway) => Rc::clone(gateway),
+        let (gateway, cache) = match self.state.as_ref() {
+            State::Ready(gateway, cache) => (Rc::clone(gateway), Rc::clone(cache)),
             State::Unconfigured | State::Invalid => {
                 self.respond(&LocalResponse::for_rejection(
                     Rejection::ConfigInvalid,
@@ -156,7 +159,10 @@ impl HttpContext for JwtgateHttp {
             path: &path,
             headers: &headers,
         };
-        let verdict = gateway.decide(&request, now);
+        let verdict = match cache.try_borrow_mut() {
+            Ok(mut cache) => gateway.decide_cached(&request, now, &mut cache),
+            Err(_) => gateway.decide(&request, now),
+        };
         if let Ok(mut metrics) = self.metrics.try_borrow_mut() {
             for name in verdict.metrics() {
                 metrics.increment(gateway.stat_prefix(), &name);

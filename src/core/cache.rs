@@ -1,0 +1,202 @@
+//! Verified-token cache (Envoy's `jwt_cache_config`): per VM, bounded in entries and bytes,
+//! keyed by the provider and the exact token string, holding the verified claims.
+//!
+//! Only tokens whose signature, issuer and time checks passed enter, so hostile input cannot
+//! fill it. A hit re-checks `exp`/`nbf` with the host clock, so an entry never outlives its token.
+//! A new configuration (new keys) builds a new cache.
+
+use std::collections::{BTreeMap, HashMap};
+use std::rc::Rc;
+
+use super::provider::Verified;
+
+/// Default bounds: enough for a busy API's active users, small next to a VM's memory.
+pub const DEFAULT_MAX_ENTRIES: usize = 4096;
+pub const DEFAULT_MAX_BYTES: usize = 8 * 1024 * 1024;
+
+type Key = (usize, Rc<str>);
+
+/// A bounded least-recently-used map from (provider, token) to verified claims.
+#[derive(Debug)]
+pub struct TokenCache {
+    max_entries: usize,
+    max_bytes: usize,
+    bytes: usize,
+    clock: u64,
+    entries: HashMap<Key, Entry>,
+    /// Last use → key, oldest first.
+    recency: BTreeMap<u64, Key>,
+    pub hits: u64,
+    pub misses: u64,
+}
+
+#[derive(Debug)]
+struct Entry {
+    verified: Rc<Verified>,
+    bytes: usize,
+    last_use: u64,
+}
+
+impl Default for TokenCache {
+    fn default() -> Self {
+        TokenCache::new(DEFAULT_MAX_ENTRIES, DEFAULT_MAX_BYTES)
+    }
+}
+
+impl TokenCache {
+    /// `max_entries == 0` disables the cache.
+    pub fn new(max_entries: usize, max_bytes: usize) -> Self {
+        TokenCache {
+            max_entries,
+            max_bytes,
+            bytes: 0,
+            clock: 0,
+            entries: HashMap::new(),
+            recency: BTreeMap::new(),
+            hits: 0,
+            misses: 0,
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    pub fn bytes(&self) -> usize {
+        self.bytes
+    }
+
+    /// The verified claims of `token` for `provider`, marking the entry recently used.
+    pub fn get(&mut self, provider: usize, token: &str) -> Option<Rc<Verified>> {
+        let key: Key = (provider, Rc::from(token));
+        self.clock += 1;
+        let Some(entry) = self.entries.get_mut(&key) else {
+            self.misses += 1;
+            return None;
+        };
+        self.recency.remove(&entry.last_use);
+        entry.last_use = self.clock;
+        self.recency.insert(self.clock, key);
+        self.hits += 1;
+        Some(Rc::clone(&entry.verified))
+    }
+
+    /// Stores a verified token, evicting the least recently used entries to stay in bounds.
+    pub fn insert(&mut self, provider: usize, token: &str, verified: Rc<Verified>) {
+        let bytes = Self::cost(token, &verified);
+        if self.max_entries == 0 || bytes > self.max_bytes {
+            return;
+        }
+        self.remove(provider, token);
+        while self.entries.len() >= self.max_entries || self.bytes + bytes > self.max_bytes {
+            let Some((_, oldest)) = self.recency.pop_first() else {
+                break;
+            };
+            if let Some(evicted) = self.entries.remove(&oldest) {
+                self.bytes -= evicted.bytes;
+            }
+        }
+        self.clock += 1;
+        let key: Key = (provider, Rc::from(token));
+        self.recency.insert(self.clock, key.clone());
+        self.entries.insert(
+            key,
+            Entry {
+                verified,
+                bytes,
+                last_use: self.clock,
+            },
+        );
+        self.bytes += bytes;
+    }
+
+    /// Drops an entry (e.g. its token expired).
+    pub fn remove(&mut self, provider: usize, token: &str) {
+        let key: Key = (provider, Rc::from(token));
+        if let Some(entry) = self.entries.remove(&key) {
+            self.recency.remove(&entry.last_use);
+            self.bytes -= entry.bytes;
+        }
+    }
+
+    /// Approximate memory of one entry: the token (shared by both maps), the payload and the
+    /// parsed claims (about twice the decoded payload), plus bookkeeping.
+    fn cost(token: &str, verified: &Verified) -> usize {
+        token.len() + verified.payload_b64.len() * 2 + 256
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn verified(payload: &str) -> Rc<Verified> {
+        Rc::new(Verified::for_tests(payload))
+    }
+
+    #[test]
+    fn hit_after_insert_and_miss_for_other_provider_or_token() {
+        let mut c = TokenCache::new(10, 1 << 20);
+        c.insert(0, "a.b.c", verified("b"));
+        assert!(c.get(0, "a.b.c").is_some());
+        assert!(c.get(1, "a.b.c").is_none(), "keyed by provider too");
+        assert!(c.get(0, "a.b.d").is_none());
+        assert_eq!((c.hits, c.misses), (1, 2));
+    }
+
+    #[test]
+    fn evicts_least_recently_used_at_the_entry_bound() {
+        let mut c = TokenCache::new(2, 1 << 20);
+        c.insert(0, "t1", verified("p"));
+        c.insert(0, "t2", verified("p"));
+        assert!(c.get(0, "t1").is_some()); // t2 is now the oldest
+        c.insert(0, "t3", verified("p"));
+        assert_eq!(c.len(), 2);
+        assert!(c.get(0, "t2").is_none());
+        assert!(c.get(0, "t1").is_some() && c.get(0, "t3").is_some());
+    }
+
+    #[test]
+    fn byte_bound_holds_and_oversized_entries_are_skipped() {
+        let mut c = TokenCache::new(1000, 2000);
+        for i in 0..100 {
+            c.insert(
+                0,
+                &format!("token-{i}-{}", "x".repeat(100)),
+                verified(&"p".repeat(100)),
+            );
+            assert!(c.bytes() <= 2000);
+        }
+        assert!(c.len() < 100 && !c.is_empty());
+        let before = c.len();
+        c.insert(0, &"y".repeat(5000), verified("p"));
+        assert_eq!(
+            c.len(),
+            before,
+            "an entry larger than the budget is not cached"
+        );
+    }
+
+    #[test]
+    fn reinsert_and_remove_keep_accounting_exact() {
+        let mut c = TokenCache::new(10, 1 << 20);
+        c.insert(0, "t", verified("p"));
+        let one = c.bytes();
+        c.insert(0, "t", verified("p"));
+        assert_eq!((c.len(), c.bytes()), (1, one));
+        c.remove(0, "t");
+        assert_eq!((c.len(), c.bytes()), (0, 0));
+        assert!(c.recency.is_empty());
+    }
+
+    #[test]
+    fn zero_entries_disables() {
+        let mut c = TokenCache::new(0, 1 << 20);
+        c.insert(0, "t", verified("p"));
+        assert!(c.get(0, "t").is_none());
+    }
+}
