@@ -60,9 +60,10 @@ pub fn find<'s>(sources: &'s [Source], req: &Request<'_>) -> Option<Found<'s>> {
     })
 }
 
-/// `value` after `prefix` (ASCII case-insensitive). A prefix ending in a space accepts any run
-/// of spaces/tabs there, and a bare scheme (`Bearer`) yields an empty token, which then fails as
-/// malformed instead of being treated as "no token".
+/// `value` after `prefix` (ASCII case-insensitive). A prefix that is an auth scheme
+/// (`Bearer`, `Bearer `) needs a space after the scheme, accepts any run of spaces/tabs there,
+/// and a bare scheme yields an empty token, which then fails as malformed instead of being
+/// treated as "no token". Other prefixes (`token=`) are stripped as they are.
 fn strip_prefix_ci(value: &str, prefix: &str) -> Option<String> {
     let value = value.trim_matches([' ', '\t']);
     let scheme = prefix.trim_end_matches([' ', '\t']);
@@ -71,13 +72,18 @@ fn strip_prefix_ci(value: &str, prefix: &str) -> Option<String> {
         return None;
     }
     let rest = value.get(scheme.len()..)?;
+    let is_scheme_word = scheme.ends_with(|c: char| c.is_ascii_alphanumeric());
+    if is_scheme_word {
+        if !rest.is_empty() && !rest.starts_with([' ', '\t']) {
+            return None; // "Bearerx…" is another scheme
+        }
+        return Some(rest.trim_start_matches([' ', '\t']).to_string());
+    }
     if scheme.len() == prefix.len() {
-        return Some(rest.to_string());
+        Some(rest.to_string())
+    } else {
+        Some(rest.trim_start_matches([' ', '\t']).to_string())
     }
-    if !rest.is_empty() && !rest.starts_with([' ', '\t']) {
-        return None; // "Bearerx…" is another scheme
-    }
-    Some(rest.trim_start_matches([' ', '\t']).to_string())
 }
 
 fn cookie_value(header: &str, name: &str) -> Option<String> {
@@ -237,6 +243,18 @@ mod tests {
             prefix: String::new(),
         }];
         assert_eq!(find(&no_prefix, &req("/", &h)).unwrap().token, "jwt=abc");
+    }
+
+    #[test]
+    fn scheme_prefix_without_trailing_space_still_needs_a_boundary() {
+        let sources = vec![Source::Header {
+            name: "authorization".into(),
+            prefix: "Bearer".into(),
+        }];
+        let h = headers(&[("authorization", "bearer  abc")]);
+        assert_eq!(find(&sources, &req("/", &h)).unwrap().token, "abc");
+        let h = headers(&[("authorization", "Bearerabc")]);
+        assert_eq!(find(&sources, &req("/", &h)), None);
     }
 
     #[test]
