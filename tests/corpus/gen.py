@@ -1,0 +1,546 @@
+#!/usr/bin/env python3
+"""Writes the jwtgate token corpus: tokens made by PyJWT + cryptography (an implementation
+independent of jwtgate), jwtgate configurations, and the outcome each request must have.
+
+    gen.py OUT.json          write the corpus (keys from tests/corpus/keys/)
+    gen.py --new-keys        regenerate the committed test-only keys
+
+Claims are deterministic and the host clock is injected ("now"), so every run makes the same
+cases (ECDSA/PSS signatures differ run to run; their validity does not). Every case expected to
+pass is also verified by PyJWT itself, every forgery is checked to fail in PyJWT too, so the
+corpus cannot quietly encode a wrong expectation.
+"""
+
+import base64
+import json
+import os
+import sys
+
+import jwt
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa, utils
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+KEYS = os.path.join(HERE, "keys")
+NOW = 1_700_000_000
+ISS = "https://issuer.test"
+AUD = "api"
+SECRETS = {
+    "HS256": b"corpus-hs256-secret-0123456789ab",  # 32 bytes
+    "HS384": b"corpus-hs384-secret-0123456789abcdefghijklmnopqr",  # 48
+    "HS512": b"corpus-hs512-secret-0123456789abcdefghijklmnopqrstuvwxyz0123456789",  # 64
+}
+ALGS = ["HS256", "HS384", "HS512", "RS256", "RS384", "RS512", "PS256", "PS384", "PS512",
+        "ES256", "ES384", "ES512", "EdDSA"]
+KEY_FILE = {"RS": "rsa2048", "PS": "rsa2048", "ES256": "p256", "ES384": "p384",
+            "ES512": "p521", "EdDSA": "ed25519"}
+
+
+def b64u(data):
+    if isinstance(data, str):
+        data = data.encode()
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+def b64u_decode(s):
+    return base64.urlsafe_b64decode(s + "=" * (-len(s) % 4))
+
+
+# ---- keys ----
+
+def new_keys():
+    os.makedirs(KEYS, exist_ok=True)
+    made = {
+        "rsa2048": rsa.generate_private_key(public_exponent=65537, key_size=2048),
+        "attacker-rsa2048": rsa.generate_private_key(public_exponent=65537, key_size=2048),
+        "p256": ec.generate_private_key(ec.SECP256R1()),
+        "attacker-p256": ec.generate_private_key(ec.SECP256R1()),
+        "p384": ec.generate_private_key(ec.SECP384R1()),
+        "p521": ec.generate_private_key(ec.SECP521R1()),
+        "ed25519": ed25519.Ed25519PrivateKey.generate(),
+    }
+    for name, key in made.items():
+        pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                serialization.NoEncryption())
+        with open(os.path.join(KEYS, name + ".pem"), "wb") as f:
+            f.write(pem)
+    print(f"wrote {len(made)} test-only keys to {KEYS}")
+
+
+def load(name):
+    with open(os.path.join(KEYS, name + ".pem"), "rb") as f:
+        return serialization.load_pem_private_key(f.read(), password=None)
+
+
+def private_key(alg):
+    if alg.startswith("HS"):
+        return SECRETS[alg]
+    return load(KEY_FILE.get(alg) or KEY_FILE[alg[:2]])
+
+
+def public_pem(key):
+    return key.public_key().public_bytes(serialization.Encoding.PEM,
+                                         serialization.PublicFormat.SubjectPublicKeyInfo).decode()
+
+
+def public_jwk(alg, kid=None, with_alg=False):
+    if alg.startswith("HS"):
+        jwk = {"kty": "oct", "k": b64u(SECRETS[alg]), "alg": alg}
+    else:
+        jwk = json.loads(jwt.algorithms.get_default_algorithms()[alg].to_jwk(private_key(alg).public_key()))
+        if with_alg:
+            jwk["alg"] = alg
+    if kid:
+        jwk["kid"] = kid
+    return jwk
+
+
+# ---- signing with PyJWT's algorithm objects (raw text in, compact token out) ----
+
+def sign_input(alg, key, signing_input):
+    algo = jwt.algorithms.get_default_algorithms()[alg]
+    return algo.sign(signing_input.encode(), algo.prepare_key(key) if not alg.startswith("HS") else key)
+
+
+def raw_token(alg, key, header_text, payload_text, sign_as=None):
+    signing_input = b64u(header_text) + "." + b64u(payload_text)
+    return signing_input + "." + b64u(sign_input(sign_as or alg, key, signing_input))
+
+
+def token(alg, claims, headers=None, key=None):
+    return jwt.encode(claims, key if key is not None else private_key(alg), algorithm=alg,
+                      headers=headers)
+
+
+def claims(**extra):
+    c = {"iss": ISS, "aud": AUD, "sub": "alice", "iat": NOW - 10, "exp": NOW + 300,
+         "realm_access": {"roles": ["user", "admin"]}, "scope": "read write"}
+    c.update(extra)
+    return {k: v for k, v in c.items() if v is not None}
+
+
+NO_TIME = {"verify_exp": False, "verify_nbf": False, "verify_iat": False}
+
+
+def pyjwt_accepts(tok, alg, key, audience=AUD, issuer=ISS):
+    """PyJWT's own verdict on signature, issuer and audience (its clock cannot be injected, and
+    the corpus' "now" is in the past, so time claims are left to jwtgate's edge cases)."""
+    try:
+        verify_key = key.public_key() if hasattr(key, "public_key") else key
+        jwt.decode(tok, verify_key, algorithms=[alg], audience=audience, issuer=issuer, options=NO_TIME)
+        return True
+    except Exception:
+        return False
+
+
+# ---- configurations ----
+
+def route(alg):
+    return "/" + alg.lower()
+
+
+def provider(alg, source):
+    p = {"issuer": ISS, "audiences": [AUD],
+         "claim_to_headers": [{"header_name": "x-jwt-sub", "claim_name": "sub"},
+                              {"header_name": "x-jwt-roles", "claim_name": "realm_access.roles"}]}
+    if source == "pem":
+        if alg.startswith("HS"):
+            p["keys"] = [{"kid": "k-" + alg, "alg": alg, "secret": SECRETS[alg].decode()}]
+        else:
+            p["keys"] = [{"kid": "k-" + alg, "alg": alg, "pem": public_pem(private_key(alg))}]
+    else:
+        # JWKs without "alg" for asymmetric keys: the key type decides the family.
+        p["local_jwks"] = {"inline_string": json.dumps({"keys": [public_jwk(alg, "k-" + alg)]})}
+    return p
+
+
+def per_alg_config(source):
+    providers = {alg.lower(): provider(alg, source) for alg in ALGS}
+    rules = [{"match": {"prefix": "/public"}}]
+    rules += [{"match": {"prefix": route(alg)}, "requires": {"provider_name": alg.lower()}}
+              for alg in ALGS]
+    return {"providers": providers, "rules": rules}
+
+
+RFC7515_A1_KEY = "AyM1SysPpbyDfgZld3umj1qzKObwVMkoqQ-EstJQLr_T-1qS0gZH75aKtMN3Yj0iPS4hcgUuTwjAzZr1Z9CAow"
+RFC7515_A1 = ("eyJ0eXAiOiJKV1QiLA0KICJhbGciOiJIUzI1NiJ9."
+              "eyJpc3MiOiJqb2UiLA0KICJleHAiOjEzMDA4MTkzODAsDQogImh0dHA6Ly9leGFtcGxlLmNvbS9pc19yb290Ijp0cnVlfQ."
+              "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk")
+RFC7515_A3_JWK = {"kty": "EC", "crv": "P-256", "x": "f83OJ3D2xF1Bg8vub9tLe1gHMzV76e8Tus9uPHvRVEU",
+                  "y": "x_FEzRu9m36HLN_tue659LNpXW6pCyStikYjKIWI5a0"}
+RFC7515_A3 = ("eyJhbGciOiJFUzI1NiJ9."
+              "eyJpc3MiOiJqb2UiLA0KICJleHAiOjEzMDA4MTkzODAsDQogImh0dHA6Ly9leGFtcGxlLmNvbS9pc19yb290Ijp0cnVlfQ."
+              "DtEhU3ljbEg8L38VWAfUAqOyKAM6-Xx-F4GawxaepmXFCgfTjDxw5djxLa8ISlSApmWQxfKTUJqPP3-Kg6NU1Q")
+RFC8037_JWK = {"kty": "OKP", "crv": "Ed25519", "x": "11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo"}
+RFC8037_D = "nWGxne_9WmC6hEr0kuwsxERJxWl7MmkZcDusAxyuf2A"
+RFC8037_A4 = ("eyJhbGciOiJFZERTQSJ9.RXhhbXBsZSBvZiBFZDI1NTE5IHNpZ25pbmc."
+              "hgyY0il_MGCjP0JzlnLWG1PPOt7-09PGcvMg3AIbQR6dWbhijcNR4ki4iylGjg5BhVsPt9g7sVvpAr_MuM0KAg")
+
+
+def check_rfc_vectors():
+    """Each published vector must verify with PyJWT before the corpus relies on it."""
+    jwt.decode(RFC7515_A1, jwt.PyJWK({"kty": "oct", "k": RFC7515_A1_KEY}).key, algorithms=["HS256"],
+               options=NO_TIME)
+    jwt.decode(RFC7515_A3, jwt.PyJWK(RFC7515_A3_JWK).key, algorithms=["ES256"], options=NO_TIME)
+    # Ed25519 is deterministic: re-sign with the published private key and compare.
+    sk = ed25519.Ed25519PrivateKey.from_private_bytes(b64u_decode(RFC8037_D))
+    head, payload, sig = RFC8037_A4.split(".")
+    assert b64u(sk.sign((head + "." + payload).encode())) == sig, "RFC 8037 A.4 does not reproduce"
+    pub = sk.public_key().public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+    assert b64u(pub) == RFC8037_JWK["x"]
+
+
+def rfc_config():
+    return {"providers": {
+        "a1": {"local_jwks": {"inline_string": json.dumps({"keys": [{"kty": "oct", "k": RFC7515_A1_KEY}]})},
+               "issuer": "joe", "claim_to_headers": [{"header_name": "x-root", "claim_name": "http://example.com/is_root"}]},
+        "a3": {"local_jwks": {"inline_string": json.dumps({"keys": [RFC7515_A3_JWK]})}, "issuer": "joe"},
+        "ed": {"local_jwks": {"inline_string": json.dumps({"keys": [RFC8037_JWK]})}},
+    }, "rules": [
+        {"match": {"prefix": "/a1"}, "requires": {"provider_name": "a1"}},
+        {"match": {"prefix": "/a3"}, "requires": {"provider_name": "a3"}},
+        {"match": {"prefix": "/ed"}, "requires": {"provider_name": "ed"}},
+    ]}
+
+
+def sources_config():
+    base = provider("HS256", "pem")
+    cookie = dict(base, from_cookies=["session"])
+    param = dict(base, from_params=["access_token"])
+    header = dict(base, from_headers=[{"name": "x-token", "value_prefix": "JWT "}], forward=True,
+                  forward_payload_header="x-jwt-payload")
+    return {"providers": {"cookie": cookie, "param": param, "header": header}, "rules": [
+        {"match": {"prefix": "/cookie"}, "requires": {"provider_name": "cookie"}},
+        {"match": {"prefix": "/param"}, "requires": {"provider_name": "param"}},
+        {"match": {"prefix": "/header"}, "requires": {"provider_name": "header"}},
+    ]}
+
+
+def strict_config():
+    p = provider("RS256", "pem")
+    p.update(require_expiration=True, max_lifetime="3600s")
+    return {"providers": {"strict": p}, "rules": [{"match": {"prefix": "/"}, "requires": {"provider_name": "strict"}}]}
+
+
+def rules_config():
+    """Issue 4: requirement trees, claim conditions, failure responses, dry-run, CORS."""
+    a = provider("HS256", "pem")
+    b = provider("ES256", "pem")
+    b["issuer"] = "https://b.test"
+    b["audiences"] = ["b-api"]
+    b["claim_to_headers"] = [{"header_name": "x-b-sub", "claim_name": "sub"}]
+    return {"providers": {"a": a, "b": b}, "bypass_cors_preflight": True, "stat_prefix": "corpus", "rules": [
+        {"match": {"prefix": "/admin"}, "requires": {"provider_name": "a", "claims": [
+            {"claim": "realm_access.roles", "contains": "admin"}]}},
+        {"match": {"prefix": "/write"}, "requires": {"provider_name": "a", "claims": [
+            {"claim": "scope", "all_of": ["read", "write"]},
+            {"claim": "level", "gte": 2, "status": 401}]}},
+        {"match": {"prefix": "/either"}, "requires": {"requires_any": {"requirements": [
+            {"provider_name": "a"}, {"provider_name": "b"}]}}},
+        {"match": {"prefix": "/optional"}, "requires": {"allow_missing": {}}},
+        {"match": {"prefix": "/app"}, "requires": {"provider_name": "a"},
+         "failure_response": {"redirect": {"url": "https://login.test/login", "param": "redirect"}}},
+        {"match": {"prefix": "/report"}, "requires": {"provider_name": "a"}, "dry_run": True},
+        {"match": {"safe_regex": {"regex": "/users/[0-9]+"}, "methods": ["GET"]}},
+        {"match": {"prefix": "/"}, "requires": {"provider_name": "a"}},
+    ]}
+
+
+# ---- cases ----
+
+class Corpus:
+    def __init__(self):
+        self.cases = []
+
+    def add(self, name, config, path, headers, status, error=Ellipsis, upstream=None, absent=None,
+            now=None, method="GET"):
+        expect = {"status": status}
+        if error is not Ellipsis:
+            expect["error"] = error
+        if upstream:
+            expect["upstream_headers"] = upstream
+        if absent:
+            expect["upstream_absent"] = absent
+        case = {"name": name, "config": config,
+                "request": {"method": method, "path": path, "headers": [list(h) for h in headers]},
+                "expect": expect}
+        if now is not None:
+            case["now"] = now
+        assert name not in {c["name"] for c in self.cases}, name
+        self.cases.append(case)
+
+    def bearer(self, name, config, path, tok, status, error=Ellipsis, **kw):
+        self.add(name, config, path, [("authorization", "Bearer " + tok)], status, error, **kw)
+
+
+def tamper_signature(tok):
+    head, payload, sig = tok.split(".")
+    raw = bytearray(b64u_decode(sig))
+    raw[len(raw) // 2] ^= 0x01
+    return head + "." + payload + "." + b64u(bytes(raw))
+
+
+def build():
+    check_rfc_vectors()
+    c = Corpus()
+    ok_headers = {"x-jwt-sub": "alice", "x-jwt-roles": '["user","admin"]'}
+
+    # Every algorithm, from PEM keys and from a JWKS, with and without kid.
+    for source in ["pem", "jwks"]:
+        for alg in ALGS:
+            for kid in [True, False]:
+                tok = token(alg, claims(), {"kid": "k-" + alg} if kid else None)
+                assert pyjwt_accepts(tok, alg, private_key(alg))
+                name = f"{source}_{alg.lower()}_valid" + ("_kid" if kid else "_no_kid")
+                c.bearer(name, source, route(alg) + "/x", tok, 200, upstream=ok_headers,
+                         absent=["authorization"])
+            forged = tamper_signature(token(alg, claims()))
+            assert not pyjwt_accepts(forged, alg, private_key(alg))
+            c.bearer(f"{source}_{alg.lower()}_bit_flipped_signature", source, route(alg), forged, 401,
+                     "invalid_token")
+            c.bearer(f"{source}_{alg.lower()}_wrong_payload", source, route(alg),
+                     token(alg, claims()).split(".")[0] + "." + b64u(json.dumps(claims(sub="admin"))) + "."
+                     + token(alg, claims()).split(".")[2], 401, "invalid_token")
+
+    # Header alg that the key does not allow.
+    for tok_alg, route_alg in [("RS384", "RS256"), ("PS256", "RS256"), ("ES256", "ES384"),
+                               ("HS512", "HS256"), ("RS256", "ES256"), ("EdDSA", "ES256")]:
+        key = private_key(tok_alg)
+        c.bearer(f"alg_{tok_alg.lower()}_against_{route_alg.lower()}_key", "pem", route(route_alg),
+                 token(tok_alg, claims(), key=key), 401, "invalid_token")
+
+    # Key confusion: HS256 "signed" with the RSA public key PEM (and the JWK text) as secret.
+    pem = public_pem(private_key("RS256")).encode()
+    for i, secret in enumerate([pem, pem.strip(), json.dumps(public_jwk("RS256")).encode()]):
+        tok = raw_token("HS256", secret, json.dumps({"alg": "HS256", "typ": "JWT"}), json.dumps(claims()))
+        c.bearer(f"hs256_signed_with_rsa_public_key_{i}", "pem", route("RS256"), tok, 401, "invalid_token")
+        c.bearer(f"hs256_signed_with_rsa_public_key_jwks_{i}", "jwks", route("RS256"), tok, 401, "invalid_token")
+
+    # alg none in every spelling, with and without a signature.
+    body = b64u(json.dumps(claims()))
+    for spelling in ["none", "None", "NONE", "nOnE"]:
+        head = b64u(json.dumps({"alg": spelling, "typ": "JWT"}))
+        c.bearer(f"alg_{spelling}_empty_signature", "pem", "/hs256", f"{head}.{body}.", 401, "invalid_token")
+        c.bearer(f"alg_{spelling}_with_signature", "pem", "/hs256", f"{head}.{body}.{b64u('sig')}", 401,
+                 "invalid_token")
+    c.bearer("alg_missing", "pem", "/hs256",
+             raw_token("HS256", SECRETS["HS256"], json.dumps({"typ": "JWT"}), json.dumps(claims())), 401,
+             "invalid_token")
+
+    # Unknown kid, crit, b64, key-URL headers with an attacker key.
+    c.bearer("unknown_kid", "pem", "/rs256", token("RS256", claims(), {"kid": "nope"}), 401, "invalid_token")
+    c.bearer("unknown_kid_jwks", "jwks", "/es256", token("ES256", claims(), {"kid": "nope"}), 401, "invalid_token")
+    for i, extra in enumerate([{"crit": ["exp"], "exp": 1}, {"crit": ["b64"], "b64": False}, {"b64": False},
+                               {"crit": []}, {"crit": ["http://example.invalid/x"], "http://example.invalid/x": 1}]):
+        head = dict({"alg": "HS256", "typ": "JWT"}, **extra)
+        c.bearer(f"crit_or_b64_{i}", "pem", "/hs256",
+                 raw_token("HS256", SECRETS["HS256"], json.dumps(head), json.dumps(claims())), 401, "invalid_token")
+    attacker = load("attacker-rsa2048")
+    attacker_jwk = json.loads(jwt.algorithms.RSAAlgorithm.to_jwk(attacker.public_key()))
+    for name, extra in [("jku", {"jku": "https://attacker.invalid/jwks.json"}),
+                        ("x5u", {"x5u": "https://attacker.invalid/cert.pem"}),
+                        ("embedded_jwk", {"jwk": attacker_jwk}),
+                        ("x5c", {"x5c": ["MIIBIjANBgkqhkiG9w0BAQEFAAOCAQ8AMIIBCgKCAQEA"]}),
+                        ("jku_with_our_kid", {"jku": "https://attacker.invalid/jwks.json", "kid": "k-RS256"})]:
+        c.bearer(f"{name}_attacker_key", "pem", "/rs256", token("RS256", claims(), extra, key=attacker), 401,
+                 "invalid_token")
+    c.bearer("attacker_p256_key", "pem", "/es256",
+             token("ES256", claims(), {"kid": "k-ES256"}, key=load("attacker-p256")), 401, "invalid_token")
+
+    # ECDSA: r = s = 0, DER instead of raw, truncated, high-order garbage.
+    for alg, size in [("ES256", 64), ("ES384", 96), ("ES512", 132)]:
+        head, payload, sig = token(alg, claims()).split(".")
+        c.bearer(f"{alg.lower()}_r_s_zero", "pem", route(alg), f"{head}.{payload}.{b64u(bytes(size))}", 401,
+                 "invalid_token")
+        raw = b64u_decode(sig)
+        half = len(raw) // 2
+        der = utils.encode_dss_signature(int.from_bytes(raw[:half], "big"), int.from_bytes(raw[half:], "big"))
+        c.bearer(f"{alg.lower()}_der_signature", "pem", route(alg), f"{head}.{payload}.{b64u(der)}", 401,
+                 "invalid_token")
+        c.bearer(f"{alg.lower()}_truncated_signature", "pem", route(alg), f"{head}.{payload}.{b64u(raw[:-1])}",
+                 401, "invalid_token")
+        ones = b64u(bytes([0xFF]) * size)
+        c.bearer(f"{alg.lower()}_r_s_all_ones", "pem", route(alg), f"{head}.{payload}.{ones}", 401,
+                 "invalid_token")
+
+    # Structure: segments, padding, alphabet, non-objects, duplicates, types.
+    good = token("HS256", claims())
+    head, payload, sig = good.split(".")
+    for name, tok in [("two_segments", f"{head}.{payload}"),
+                      ("four_segments", f"{good}.{sig}"),
+                      ("empty_segment", f"{head}..{sig}"),
+                      ("padding_in_signature", f"{good}="),
+                      ("padding_in_payload", f"{head}.{payload}=.{sig}"),
+                      ("plus_slash_alphabet", f"{head}.{payload}.{sig[:-2]}+/"),
+                      ("tilde_in_payload", f"{head}.{payload}~.{sig}"),
+                      ("space_inside_token", f"{head}.{payload[:5]} {payload[5:]}.{sig}"),
+                      ("trailing_garbage", f"{good} garbage"),
+                      ("trailing_dot", f"{good}."),
+                      ("leading_dot", f".{good}"),
+                      ("non_canonical_trailing_bits", f"{head}.{payload}.{sig[:-1]}{'B' if sig[-1] == 'A' else chr(ord(sig[-1]) + 1)}"),
+                      ("only_dots", ".."),
+                      ("percent_encoded", good.replace(".", "%2E"))]:
+        c.bearer(f"structure_{name}", "pem", "/hs256", tok, 401, "invalid_token")
+    hs = SECRETS["HS256"]
+    for name, header_text, payload_text in [
+        ("payload_array", '{"alg":"HS256"}', '["sub","alice"]'),
+        ("payload_string", '{"alg":"HS256"}', '"alice"'),
+        ("payload_number", '{"alg":"HS256"}', "1700000000"),
+        ("payload_not_json", '{"alg":"HS256"}', "Example of Ed25519 signing"),
+        ("header_array", '["HS256"]', json.dumps(claims())),
+        ("header_not_json", "alg=HS256", json.dumps(claims())),
+        ("duplicate_claim", '{"alg":"HS256"}',
+         '{"iss":"%s","aud":"api","sub":"alice","sub":"admin","exp":%d}' % (ISS, NOW + 300)),
+        ("duplicate_nested_claim", '{"alg":"HS256"}',
+         '{"iss":"%s","aud":"api","sub":"a","exp":%d,"realm_access":{"roles":["user"],"roles":["admin"]}}' % (ISS, NOW + 300)),
+        ("duplicate_header_alg", '{"alg":"HS256","alg":"none"}', json.dumps(claims())),
+        ("exp_as_string", '{"alg":"HS256"}', json.dumps(claims(exp=str(NOW + 300)))),
+        ("nbf_as_string", '{"alg":"HS256"}', json.dumps(claims(nbf=str(NOW - 300)))),
+        ("iat_as_bool", '{"alg":"HS256"}', json.dumps(claims(iat=True))),
+        ("exp_null", '{"alg":"HS256"}', json.dumps(dict(claims(), exp=None))),
+        ("aud_number", '{"alg":"HS256"}', json.dumps(claims(aud=7))),
+        ("iss_number", '{"alg":"HS256"}', json.dumps(claims(iss=7))),
+        ("kid_number", '{"alg":"HS256","kid":7}', json.dumps(claims())),
+        ("deeply_nested_claims", '{"alg":"HS256"}', '{"a":' + "[" * 500 + "]" * 500 + "}"),
+        ("bom_before_json", '{"alg":"HS256"}', "\ufeff" + json.dumps(claims())),
+    ]:
+        c.bearer(f"json_{name}", "pem", "/hs256", raw_token("HS256", hs, header_text, payload_text), 401,
+                 "invalid_token")
+
+    # Time, issuer, audience at their edges (clock skew 60 s).
+    for name, cl, status, error in [
+        ("exp_now_minus_59", claims(exp=NOW - 59), 200, Ellipsis),
+        ("exp_now_minus_60", claims(exp=NOW - 60), 401, "invalid_token"),
+        ("exp_now_minus_61", claims(exp=NOW - 61), 401, "invalid_token"),
+        ("exp_float_inside_skew", claims(exp=NOW - 59.5), 200, Ellipsis),
+        ("exp_huge", claims(exp=10 ** 15), 200, Ellipsis),
+        ("exp_negative", claims(exp=-1), 401, "invalid_token"),
+        ("nbf_now_plus_60", claims(nbf=NOW + 60), 200, Ellipsis),
+        ("nbf_now_plus_61", claims(nbf=NOW + 61), 401, "invalid_token"),
+        ("no_exp_allowed_by_default", claims(exp=None), 200, Ellipsis),
+        ("iss_mismatch", claims(iss="https://evil.test"), 401, "invalid_token"),
+        ("iss_trailing_slash", claims(iss=ISS + "/"), 401, "invalid_token"),
+        ("iss_missing", claims(iss=None), 401, "invalid_token"),
+        ("aud_array_match", claims(aud=["other", AUD]), 200, Ellipsis),
+        ("aud_mismatch", claims(aud="other"), 403, "insufficient_scope"),
+        ("aud_array_mismatch", claims(aud=["x", "y"]), 403, "insufficient_scope"),
+        ("aud_missing", claims(aud=None), 403, "insufficient_scope"),
+        ("aud_case", claims(aud="API"), 403, "insufficient_scope"),
+    ]:
+        tok = token("ES256", cl)
+        c.bearer(f"claims_{name}", "pem", "/es256", tok, status, error)
+    c.bearer("strict_valid", "strict", "/x", token("RS256", claims(iat=NOW, exp=NOW + 3600)), 200)
+    c.bearer("strict_missing_exp", "strict", "/x", token("RS256", claims(exp=None)), 401, "invalid_token")
+    c.bearer("strict_lifetime_too_long", "strict", "/x", token("RS256", claims(iat=NOW, exp=NOW + 3601)), 401,
+             "invalid_token")
+    c.bearer("strict_lifetime_from_nbf", "strict", "/x",
+             token("RS256", claims(iat=None, nbf=NOW - 10, exp=NOW + 3595)), 401, "invalid_token")
+
+    # Oversized tokens and headers.
+    c.bearer("oversized_token", "pem", "/hs256", token("HS256", claims(pad="x" * 9000)), 401, "invalid_token")
+    c.bearer("oversized_garbage", "pem", "/hs256", "a" * 100_000, 401, "invalid_token")
+    c.bearer("just_under_the_cap", "pem", "/hs256", token("HS256", claims(pad="x" * 5500)), 200)
+
+    # Authorization forms.
+    tok = token("HS256", claims())
+    for name, value, status, error in [
+        ("lower_case_scheme", "bearer " + tok, 200, Ellipsis),
+        ("upper_case_scheme", "BEARER " + tok, 200, Ellipsis),
+        ("extra_spaces", "Bearer    " + tok + "  ", 200, Ellipsis),
+        ("tab_separator", "Bearer\t" + tok, 200, Ellipsis),
+        ("basic_scheme", "Basic dXNlcjpwYXNz", 401, None),
+        ("empty_value", "", 401, None),
+        ("bare_scheme", "Bearer", 401, Ellipsis),
+        ("scheme_and_space", "Bearer ", 401, Ellipsis),
+        ("no_space_after_scheme", "Bearer" + tok, 401, None),
+        ("token_without_scheme", tok, 401, None),
+        ("two_tokens", "Bearer " + tok + ", Bearer " + tok, 401, "invalid_token"),
+    ]:
+        c.add(f"authorization_{name}", "pem", "/hs256", [("authorization", value)], status, error)
+    c.add("no_token", "pem", "/hs256", [], 401, None)
+    c.add("public_route_no_token", "pem", "/public/x", [], 200)
+    c.add("public_route_strips_spoofed_claim_header", "pem", "/public/x",
+          [("x-jwt-sub", "mallory"), ("x-jwt-roles", "admin")], 200, absent=["x-jwt-sub", "x-jwt-roles"])
+    c.add("protected_route_replaces_spoofed_claim_header", "pem", "/hs256",
+          [("x-jwt-sub", "mallory"), ("authorization", "Bearer " + tok)], 200, upstream={"x-jwt-sub": "alice"})
+    c.add("traversal_from_public_is_protected", "pem", "/public/../hs256/x", [], 401, None)
+    c.add("unmatched_route_passes", "pem", "/unrouted", [], 200)
+
+    # Token locations and forward: false.
+    c.add("cookie_token", "sources", "/cookie", [("cookie", f"a=1; session={tok}; b=2")], 200,
+          upstream={"cookie": "a=1; b=2", "x-jwt-sub": "alice"})
+    c.add("cookie_only_token_removed", "sources", "/cookie", [("cookie", f"session={tok}")], 200,
+          absent=["cookie"])
+    c.add("cookie_missing", "sources", "/cookie", [("cookie", "sessions=x")], 401, None)
+    c.add("param_token", "sources", f"/param/x?a=1&access_token={tok}&b=2", [], 200,
+          upstream={":path": "/param/x?a=1&b=2", "x-jwt-sub": "alice"})
+    c.add("param_only", "sources", f"/param?access_token={tok}", [], 200, upstream={":path": "/param"})
+    c.add("param_ignores_authorization", "sources", "/param", [("authorization", "Bearer " + tok)], 401, None)
+    c.add("custom_header_prefix", "sources", "/header", [("x-token", "jwt " + tok)], 200,
+          upstream={"x-token": "jwt " + tok, "x-jwt-payload": tok.split(".")[1]})
+    c.add("custom_header_wrong_prefix", "sources", "/header", [("x-token", "Bearer " + tok)], 401, None)
+
+    # RFC 7515 / RFC 8037 published examples.
+    c.bearer("rfc7515_a1_hs256", "rfc7515", "/a1", RFC7515_A1, 200, now=1300819000, upstream={"x-root": "true"})
+    c.bearer("rfc7515_a1_hs256_expired", "rfc7515", "/a1", RFC7515_A1, 401, "invalid_token", now=1300819380 + 61)
+    c.bearer("rfc7515_a3_es256", "rfc7515", "/a3", RFC7515_A3, 200, now=1300819000)
+    c.bearer("rfc7515_a3_es256_expired", "rfc7515", "/a3", RFC7515_A3, 401, "invalid_token", now=1300819380 + 61)
+    c.bearer("rfc7515_a3_es256_tampered", "rfc7515", "/a3", tamper_signature(RFC7515_A3), 401, "invalid_token",
+             now=1300819000)
+    c.bearer("rfc8037_a4_ed25519_payload_not_json", "rfc7515", "/ed", RFC8037_A4, 401, "invalid_token")
+
+    # Rules and authorization (issue 4).
+    admin = token("HS256", claims())
+    user = token("HS256", claims(realm_access={"roles": ["user"]}))
+    c.bearer("rules_admin_role_allowed", "rules", "/admin", admin, 200)
+    c.bearer("rules_admin_role_missing_403", "rules", "/admin", user, 403, "insufficient_scope")
+    c.bearer("rules_scope_all_of_and_level", "rules", "/write", token("HS256", claims(level=2)), 200)
+    c.bearer("rules_scope_missing_403", "rules", "/write", token("HS256", claims(scope="read", level=2)), 403,
+             "insufficient_scope")
+    c.bearer("rules_level_too_low_401", "rules", "/write", token("HS256", claims(level=1)), 401, "invalid_token")
+    c.bearer("rules_either_first_issuer", "rules", "/either", admin, 200, upstream={"x-jwt-sub": "alice"})
+    b_tok = token("ES256", claims(iss="https://b.test", aud="b-api", sub="bob"))
+    c.bearer("rules_either_second_issuer", "rules", "/either", b_tok, 200, upstream={"x-b-sub": "bob"},
+             absent=["x-jwt-sub"])
+    c.bearer("rules_either_second_issuer_wrong_audience", "rules", "/either",
+             token("ES256", claims(iss="https://b.test", aud="api")), 403, "insufficient_scope")
+    c.bearer("rules_either_unknown_issuer", "rules", "/either", token("HS256", claims(iss="https://evil.test")),
+             401, "invalid_token")
+    c.add("rules_optional_without_token", "rules", "/optional", [], 200)
+    c.bearer("rules_optional_with_valid_token", "rules", "/optional", admin, 200, upstream={"x-jwt-sub": "alice"})
+    c.bearer("rules_optional_wrong_issuer_refused", "rules", "/optional",
+             token("HS256", claims(iss="https://evil.test")), 401, "invalid_token")
+    c.bearer("rules_optional_forged_refused", "rules", "/optional", tamper_signature(admin), 401, "invalid_token")
+    c.add("rules_redirect_to_login", "rules", "/app/page?x=1", [], 302,
+          upstream=None)
+    c.bearer("rules_redirect_not_for_valid", "rules", "/app/page", admin, 200)
+    c.add("rules_dry_run_passes", "rules", "/report", [("x-jwt-sub", "spoof")], 200, absent=["x-jwt-sub"])
+    c.add("rules_cors_preflight_bypass", "rules", "/api", [("origin", "https://app.test"),
+                                                          ("access-control-request-method", "POST")], 200,
+          method="OPTIONS")
+    c.add("rules_options_without_preflight_headers", "rules", "/api", [], 401, None, method="OPTIONS")
+    c.add("rules_regex_get_open", "rules", "/users/42", [], 200)
+    c.add("rules_regex_post_protected", "rules", "/users/42", [], 401, None, method="POST")
+    c.add("rules_regex_whole_path_only", "rules", "/users/42/keys", [], 401, None)
+    return c
+
+
+def main():
+    if sys.argv[1:] == ["--new-keys"]:
+        new_keys()
+        return
+    if len(sys.argv) != 2:
+        sys.exit(__doc__)
+    corpus = build()
+    configs = {"pem": per_alg_config("pem"), "jwks": per_alg_config("jwks"), "rfc7515": rfc_config(),
+               "sources": sources_config(), "strict": strict_config(), "rules": rules_config()}
+    used = {case["config"] for case in corpus.cases}
+    assert used <= set(configs), used - set(configs)
+    os.makedirs(os.path.dirname(os.path.abspath(sys.argv[1])), exist_ok=True)
+    with open(sys.argv[1], "w") as f:
+        json.dump({"now": NOW, "configs": configs, "cases": corpus.cases}, f, indent=1)
+    print(f"corpus: {len(corpus.cases)} cases, PyJWT {jwt.__version__}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,11 @@
+#!/usr/bin/env bash
+# Creates the repository's .venv with PyJWT + cryptography (an independent JWT implementation)
+# if it is missing or incomplete. Idempotent; prints the venv's python.
+set -euo pipefail
+root="$(cd "$(dirname "$0")/../.." && pwd)"
+venv="$root/.venv"
+if ! "$venv/bin/python" -c 'import jwt, cryptography' >/dev/null 2>&1; then
+  python3 -m venv "$venv"
+  "$venv/bin/pip" install -q -r "$root/tests/corpus/requirements.txt"
+fi
+echo "$venv/bin/python"
