@@ -17,8 +17,9 @@ build:
 	cargo build --release --target wasm32-wasip1
 	@echo "jwtgate.wasm: $$(stat -c %s $(WASM)) bytes"
 
-## test: core unit tests, lint, the wasm build, the PyJWT corpus and the in-host tests
-test: test-core lint build $(if $(wildcard tests/corpus/gen.py),corpus) $(if $(wildcard tests/host/Cargo.toml),test-host)
+## test: lint, the wasm build, the PyJWT corpus, core unit tests (+ corpus natively), the in-host
+## tests (+ corpus in-host) and the demo's self-test
+test: lint build corpus test-core test-host
 
 test-core:
 	cargo test
@@ -32,6 +33,7 @@ corpus:
 ## test-host: the built jwtgate.wasm inside proxy-wasm-host (a third-party host on wasmtime)
 test-host:
 	cd tests/host && CARGO_TARGET_DIR=$(HOST_TARGET) cargo test --release
+	cd tests/host && CARGO_TARGET_DIR=$(HOST_TARGET) cargo run --release --quiet --bin jwtgate-demo -- --self-test --listen 127.0.0.1:0
 
 lint:
 	cargo fmt --all -- --check

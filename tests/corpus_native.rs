@@ -32,11 +32,20 @@ fn pyjwt_corpus_natively() {
             .as_array()
             .unwrap()
             .iter()
-            .map(|p| (p[0].as_str().unwrap().to_string(), p[1].as_str().unwrap().to_string()))
+            .map(|p| {
+                (
+                    p[0].as_str().unwrap().to_string(),
+                    p[1].as_str().unwrap().to_string(),
+                )
+            })
             .collect();
         let mut path = req["path"].as_str().unwrap().to_string();
         let verdict = gw.decide(
-            &Request { method: req["method"].as_str().unwrap(), path: &path, headers: &headers },
+            &Request {
+                method: req["method"].as_str().unwrap(),
+                path: &path,
+                headers: &headers,
+            },
             now,
         );
         let expect = &case["expect"];
@@ -44,7 +53,10 @@ fn pyjwt_corpus_natively() {
         match verdict.decision {
             Decision::Respond(resp) => {
                 if resp.status != want {
-                    failures.push(format!("{name}: {} ({:?}), want {want}", resp.status, verdict.rejection));
+                    failures.push(format!(
+                        "{name}: {} ({:?}), want {want}",
+                        resp.status, verdict.rejection
+                    ));
                 } else if let Some(Value::String(code)) = expect.get("error") {
                     let challenge = resp.headers.iter().find(|(n, _)| n == "www-authenticate");
                     if !challenge.is_some_and(|(_, v)| v.contains(&format!("error=\"{code}\""))) {
@@ -68,7 +80,12 @@ fn pyjwt_corpus_natively() {
                     }
                 }
                 headers.push((":path".into(), path));
-                let get = |n: &str| headers.iter().find(|(h, _)| h.eq_ignore_ascii_case(n)).map(|(_, v)| v.as_str());
+                let get = |n: &str| {
+                    headers
+                        .iter()
+                        .find(|(h, _)| h.eq_ignore_ascii_case(n))
+                        .map(|(_, v)| v.as_str())
+                };
                 if let Some(Value::Object(want)) = expect.get("upstream_headers") {
                     for (n, v) in want {
                         if get(n) != v.as_str() {
@@ -86,6 +103,10 @@ fn pyjwt_corpus_natively() {
             }
         }
     }
-    println!("native corpus: {} passed, {} failed", cases.len() - failures.len(), failures.len());
+    println!(
+        "native corpus: {} passed, {} failed",
+        cases.len() - failures.len(),
+        failures.len()
+    );
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }

@@ -51,7 +51,7 @@ pub struct Verdict {
     /// Why the request was (or, in dry-run, would have been) refused.
     pub rejection: Option<Rejection>,
     pub rule: Option<usize>,
-    /// Names of the providers whose tokens verified, or the one that refused.
+    /// Names of the providers whose tokens verified or, on a refusal, those the rule consulted.
     pub providers: Vec<String>,
     pub dry_run: bool,
     pub cors_bypassed: bool,
@@ -67,11 +67,6 @@ impl Verdict {
             dry_run: false,
             cors_bypassed: false,
         }
-    }
-
-    /// Whether a requirement was checked (and passed) on this request.
-    pub fn authenticated(&self) -> bool {
-        self.rejection.is_none() && !self.providers.is_empty()
     }
 
     /// One log line: never the token, never the query string (it may carry the token).
@@ -186,6 +181,7 @@ impl Gateway {
             }
             Err(rejection) if rule.dry_run => {
                 let mut verdict = Verdict::forward(ops, Some(rule_index));
+                verdict.providers = names(&requirement.providers(self.providers.len()));
                 verdict.rejection = Some(rejection);
                 verdict.dry_run = true;
                 verdict
@@ -194,7 +190,7 @@ impl Gateway {
                 decision: Decision::Respond(rule.failure.respond(rejection, &self.realm, req.path)),
                 rejection: Some(rejection),
                 rule: Some(rule_index),
-                providers: Vec::new(),
+                providers: names(&requirement.providers(self.providers.len())),
                 dry_run: false,
                 cors_bypassed: false,
             },

@@ -26,6 +26,30 @@ pub enum Requirement {
     AllowMissingOrFailed,
 }
 
+impl Requirement {
+    /// The providers this requirement may consult (for logs: who refused).
+    pub fn providers(&self, all: usize) -> Vec<usize> {
+        let mut out = Vec::new();
+        self.collect(all, &mut out);
+        out
+    }
+
+    fn collect(&self, all: usize, out: &mut Vec<usize>) {
+        let mut add = |p: usize| {
+            if !out.contains(&p) {
+                out.push(p);
+            }
+        };
+        match self {
+            Requirement::Provider { provider, .. } => add(*provider),
+            Requirement::AllowMissing | Requirement::AllowMissingOrFailed => (0..all).for_each(add),
+            Requirement::Any(list) | Requirement::All(list) => {
+                list.iter().for_each(|r| r.collect(all, out))
+            }
+        }
+    }
+}
+
 /// Evaluates requirements for one request, verifying each provider's token at most once.
 pub struct Evaluation<'a> {
     providers: &'a [Provider],

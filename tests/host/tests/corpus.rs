@@ -1,0 +1,160 @@
+//! The PyJWT corpus (tests/corpus/gen.py) through the built jwtgate.wasm inside
+//! proxy-wasm-host: every case's status, RFC 6750 error, JSON body and upstream headers.
+
+use std::collections::HashMap;
+
+use jwtgate_host_tests::{wasm_path, Filter, Outcome};
+use serde_json::Value;
+
+fn corpus() -> Value {
+    let path = std::env::var("JWTGATE_CORPUS").unwrap_or_else(|_| {
+        format!(
+            "{}/../../target/corpus/cases.json",
+            env!("CARGO_MANIFEST_DIR")
+        )
+    });
+    let text = std::fs::read_to_string(&path)
+        .unwrap_or_else(|e| panic!("cannot read the corpus at {path} ({e}); run `make corpus`"));
+    serde_json::from_str(&text).expect("corpus JSON")
+}
+
+/// Why `outcome` does not meet `expect`, if it does not.
+fn mismatch(expect: &Value, outcome: &Outcome, token: Option<&str>) -> Option<String> {
+    let want = expect["status"].as_u64().unwrap_or(0) as u32;
+    if outcome.status() != want {
+        return Some(format!(
+            "status {} (want {want}) body={:?}",
+            outcome.status(),
+            outcome.body()
+        ));
+    }
+    if let Outcome::Local {
+        status,
+        headers,
+        body,
+    } = outcome
+    {
+        if matches!(status, 401 | 403) {
+            let json: Value = match serde_json::from_str(body) {
+                Ok(v) => v,
+                Err(_) => return Some(format!("body is not JSON: {body:?}")),
+            };
+            if !json["error"].is_string() || !json["error_description"].is_string() {
+                return Some(format!("body lacks error/error_description: {body}"));
+            }
+            if outcome.header("content-type") != Some("application/json") {
+                return Some("content-type is not application/json".into());
+            }
+            let challenge = outcome.header("www-authenticate").unwrap_or("");
+            if !challenge.starts_with("Bearer realm=") {
+                return Some(format!("bad WWW-Authenticate: {challenge:?}"));
+            }
+            match expect.get("error") {
+                Some(Value::String(code)) => {
+                    if !challenge.contains(&format!("error=\"{code}\"")) || json["error"] != *code {
+                        return Some(format!("error {code} expected; got {challenge:?} / {body}"));
+                    }
+                }
+                Some(Value::Null) if challenge.contains("error=") => {
+                    return Some(format!("no error code expected: {challenge:?}"));
+                }
+                _ => {}
+            }
+        }
+        if let Some(token) = token.filter(|t| t.len() > 8) {
+            if body.contains(token) || headers.iter().any(|(_, v)| v.contains(token)) {
+                return Some("the response echoes the token".into());
+            }
+        }
+    }
+    if let Some(Value::Object(want)) = expect.get("upstream_headers") {
+        for (name, value) in want {
+            let got = outcome.header(name);
+            if got != value.as_str() {
+                return Some(format!("upstream {name}: {got:?}, want {value}"));
+            }
+        }
+    }
+    if let Some(Value::Array(absent)) = expect.get("upstream_absent") {
+        for name in absent.iter().filter_map(Value::as_str) {
+            if let Some(v) = outcome.header(name) {
+                return Some(format!("upstream still has {name}: {v:?}"));
+            }
+        }
+    }
+    None
+}
+
+#[test]
+fn pyjwt_corpus_in_host() {
+    let corpus = corpus();
+    let filter = Filter::load(&wasm_path()).expect("load jwtgate.wasm");
+    let default_now = corpus["now"].as_u64().expect("now");
+    let mut gateways = HashMap::new();
+    for (id, config) in corpus["configs"].as_object().expect("configs") {
+        let gw = filter.start(&config.to_string()).expect("start");
+        assert!(gw.is_serving(), "config {id} refused");
+        gateways.insert(id.clone(), gw);
+    }
+    let cases = corpus["cases"].as_array().expect("cases");
+    let mut failures = Vec::new();
+    for case in cases {
+        let name = case["name"].as_str().unwrap_or("?");
+        let gw = gateways
+            .get_mut(case["config"].as_str().unwrap_or(""))
+            .expect("config id");
+        gw.set_now(case["now"].as_u64().unwrap_or(default_now));
+        gw.clear_logs();
+        let request = &case["request"];
+        let headers: Vec<(String, String)> = request["headers"]
+            .as_array()
+            .map(|h| {
+                h.iter()
+                    .map(|p| {
+                        (
+                            p[0].as_str().unwrap_or("").into(),
+                            p[1].as_str().unwrap_or("").into(),
+                        )
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        let token = headers
+            .iter()
+            .find(|(n, _)| n == "authorization")
+            .map(|(_, v)| v.trim_start_matches("Bearer ").to_string());
+        let refs: Vec<(&str, &str)> = headers
+            .iter()
+            .map(|(n, v)| (n.as_str(), v.as_str()))
+            .collect();
+        let outcome = match gw.try_request(
+            request["method"].as_str().unwrap_or("GET"),
+            request["path"].as_str().unwrap_or("/"),
+            &refs,
+        ) {
+            Ok(o) => o,
+            Err(e) => {
+                failures.push(format!("{name}: host error {e}"));
+                continue;
+            }
+        };
+        if let Some(why) = mismatch(&case["expect"], &outcome, token.as_deref()) {
+            failures.push(format!("{name}: {why}"));
+        }
+        if let Some(t) = token.as_deref().filter(|t| t.len() > 8) {
+            if gw.logs().iter().any(|(_, line)| line.contains(t)) {
+                failures.push(format!("{name}: a log line contains the token"));
+            }
+        }
+    }
+    println!(
+        "corpus: {} passed, {} failed",
+        cases.len() - failures.len(),
+        failures.len()
+    );
+    assert!(
+        failures.is_empty(),
+        "corpus failures:\n{}",
+        failures.join("\n")
+    );
+}
