@@ -42,22 +42,36 @@ pub struct Found<'s> {
 /// The first token found in `sources` order. A header whose value does not carry the prefix
 /// (e.g. `Authorization: Basic …`) holds no token for this source.
 pub fn find<'s>(sources: &'s [Source], req: &Request<'_>) -> Option<Found<'s>> {
-    sources.iter().enumerate().find_map(|(index, source)| {
-        let token = match source {
-            Source::Header { name, prefix } => req
-                .header_values(name)
-                .find_map(|value| strip_prefix_ci(value, prefix)),
-            Source::Cookie(name) => req
-                .header_values("cookie")
-                .find_map(|header| cookie_value(header, name)),
-            Source::Param(name) => req.query().and_then(|q| query_value(q, name)),
-        }?;
-        Some(Found {
-            token,
-            source,
-            index,
+    find_all(sources, req).next()
+}
+
+/// Every token found, one per source at most, in `sources` order.
+pub fn find_all<'s, 'r>(
+    sources: &'s [Source],
+    req: &'r Request<'r>,
+) -> impl Iterator<Item = Found<'s>> + 'r
+where
+    's: 'r,
+{
+    sources
+        .iter()
+        .enumerate()
+        .filter_map(move |(index, source)| {
+            let token = match source {
+                Source::Header { name, prefix } => req
+                    .header_values(name)
+                    .find_map(|value| strip_prefix_ci(value, prefix)),
+                Source::Cookie(name) => req
+                    .header_values("cookie")
+                    .find_map(|header| cookie_value(header, name)),
+                Source::Param(name) => req.query().and_then(|q| query_value(q, name)),
+            }?;
+            Some(Found {
+                token,
+                source,
+                index,
+            })
         })
-    })
 }
 
 /// `value` after `prefix` (ASCII case-insensitive). A prefix that is an auth scheme

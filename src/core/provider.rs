@@ -68,9 +68,26 @@ impl Provider {
         max_token_bytes: usize,
         cache: &mut TokenCache,
     ) -> Outcome {
-        let Some(found) = extract::find(&self.sources, req) else {
-            return Outcome::Missing;
-        };
+        let mut outcome = Outcome::Missing;
+        // Several locations may hold tokens (e.g. `Authorization` shared with another
+        // provider): another issuer's token is skipped for the next location.
+        for found in extract::find_all(&self.sources, req) {
+            outcome = self.verify_found(index, &found, now, max_token_bytes, cache);
+            if !matches!(outcome, Outcome::Failed(Rejection::IssuerMismatch)) {
+                break;
+            }
+        }
+        outcome
+    }
+
+    fn verify_found(
+        &self,
+        index: usize,
+        found: &extract::Found<'_>,
+        now: u64,
+        max_token_bytes: usize,
+        cache: &mut TokenCache,
+    ) -> Outcome {
         if let Some(hit) = cache.get(index, &found.token) {
             // The signature was verified before; time moves on, so check it again.
             return match self.policy.check(&hit.claims, now) {

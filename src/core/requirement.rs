@@ -116,19 +116,27 @@ impl<'a> Evaluation<'a> {
             }
             Requirement::AllowMissing | Requirement::AllowMissingOrFailed => {
                 let lenient = matches!(requirement, Requirement::AllowMissingOrFailed);
-                let mut failure = Rejection::MissingToken;
+                let mut accepted = Vec::new();
+                let mut foreign = false;
+                let mut failure = None;
                 for provider in 0..self.providers.len() {
                     match self.accept(provider, None) {
-                        Ok(()) => return Ok(vec![provider]),
-                        Err(other) => failure = most_telling(failure, other),
+                        Ok(()) => accepted.push(provider),
+                        Err(Rejection::MissingToken) => {}
+                        // Another issuer's token: fine if some provider accepts it.
+                        Err(Rejection::IssuerMismatch) => foreign = true,
+                        Err(other) => {
+                            failure.get_or_insert(other);
+                        }
                     }
                 }
-                // Every provider looked: no token at all passes; a token none of them accepts
-                // (wrong issuer included) fails unless failures are allowed too.
-                if failure == Rejection::MissingToken || lenient {
-                    Ok(Vec::new())
-                } else {
-                    Err(failure)
+                // No token: pass. Every token that is there must verify with its issuer's
+                // provider, and a token no provider knows is refused (never "missing").
+                match (failure, accepted.is_empty(), foreign) {
+                    _ if lenient => Ok(accepted),
+                    (Some(failure), _, _) => Err(failure),
+                    (None, true, true) => Err(Rejection::IssuerMismatch),
+                    (None, _, _) => Ok(accepted),
                 }
             }
         }

@@ -52,10 +52,22 @@ impl Filter {
 
     /// A new VM of the filter, configured with `config` (the plugin configuration bytes).
     pub fn start(&self, config: &str) -> Result<Gateway, String> {
+        self.start_with(config, true)
+    }
+
+    /// The same on a host that refuses metric calls (older ngx_wasm_module builds).
+    pub fn start_without_metrics(&self, config: &str) -> Result<Gateway, String> {
+        self.start_with(config, false)
+    }
+
+    fn start_with(&self, config: &str, metrics: bool) -> Result<Gateway, String> {
         let _ = &self.engine;
         let logs = Arc::new(Logs::default());
         let clock = Arc::new(TestClock::default());
-        let metrics = Arc::new(MetricsRecorder::default());
+        let metrics = Arc::new(MetricsRecorder {
+            enabled: metrics,
+            ..MetricsRecorder::default()
+        });
         let services = VmServices::new(logs.clone())
             .with_clock(clock.clone())
             .with_shared(metrics.clone())
@@ -308,6 +320,8 @@ impl Clock for TestClock {
 /// (the in-memory store gives no read of metrics).
 #[derive(Default)]
 struct MetricsRecorder {
+    /// false: metric calls answer NOT_FOUND, as a host without metrics.
+    enabled: bool,
     inner: InMemoryStore,
     metrics: Mutex<(Vec<String>, HashMap<String, i64>)>,
 }
@@ -377,6 +391,9 @@ impl SharedServices for MetricsRecorder {
         kind: MetricType,
         name: &[u8],
     ) -> Result<MetricId, Status> {
+        if !self.enabled {
+            return Err(Status::NotFound);
+        }
         let id = self.inner.define_metric(call, vm_id, kind, name)?;
         if let Ok(mut m) = self.metrics.lock() {
             let index = id.get() as usize;
