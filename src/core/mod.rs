@@ -23,6 +23,3 @@ pub use config::ConfigError;
 pub use gateway::{Decision, Gateway, Verdict};
 pub use rejection::{LocalResponse, Rejection};
 pub use request::{HeaderOp, Request};
-
-#[cfg(test)]
-mod gateway_tests;

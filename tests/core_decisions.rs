@@ -1,4 +1,5 @@
-//! Configuration → decision, end to end in the core, for every algorithm and security rule.
+//! Configuration → decision, end to end in the core (natively), for every algorithm, security
+//! rule, requirement kind, claim condition and failure response.
 //! Tokens here come from jwt-compact's signers; the independent PyJWT corpus runs in-host
 //! (tests/host).
 
@@ -9,8 +10,9 @@ use p256::pkcs8::EncodePublicKey;
 use rsa::pkcs8::DecodePrivateKey;
 use serde_json::{json, Value};
 
-use super::*;
-use crate::crypto::{Es384, Es512};
+use jwtgate::core::cache::TokenCache;
+use jwtgate::core::{Decision, Gateway, HeaderOp, Rejection, Request, Verdict};
+use jwtgate::crypto::{Es384, Es512};
 
 const NOW: u64 = 1_700_000_000;
 const HS256_SECRET: &str = "0123456789abcdef0123456789abcdef";
@@ -32,7 +34,7 @@ fn keys() -> Keys {
     let mut p521_raw = [0u8; 66];
     p521_raw[65] = 5;
     Keys {
-        rsa: rsa::RsaPrivateKey::from_pkcs8_pem(include_str!("testdata/rsa2048-test-only.pem"))
+        rsa: rsa::RsaPrivateKey::from_pkcs8_pem(include_str!("fixtures/rsa2048-test-only.pem"))
             .unwrap(),
         p256: p256::ecdsa::SigningKey::from_slice(&[1u8; 32]).unwrap(),
         p384: p384::ecdsa::SigningKey::from_slice(&[2u8; 48]).unwrap(),
@@ -613,11 +615,11 @@ fn configuration_errors_name_the_field() {
             "providers.p.keys[0].pem",
         ),
         (
-            json!({"providers": {"p": {"keys": [{"pem": include_str!("testdata/rsa2048-test-only.pem")}]}}}),
+            json!({"providers": {"p": {"keys": [{"pem": include_str!("fixtures/rsa2048-test-only.pem")}]}}}),
             "providers.p.keys[0].pem",
         ),
         (
-            json!({"providers": {"p": {"keys": [{"pem": include_str!("testdata/rsa1024-test-only.pub.pem")}]}}}),
+            json!({"providers": {"p": {"keys": [{"pem": include_str!("fixtures/rsa1024-test-only.pub.pem")}]}}}),
             "providers.p.keys[0].pem",
         ),
         (
@@ -1215,7 +1217,7 @@ fn cache_hits_still_check_time_and_audience() {
     let mut cache = gw.new_token_cache();
     let t = k.token("RS256", json!({}), claims()); // exp NOW + 300, aud api
     let headers = vec![("authorization".to_string(), bearer(&t))];
-    let at = |path: &str, now: u64, cache: &mut super::cache::TokenCache| {
+    let at = |path: &str, now: u64, cache: &mut TokenCache| {
         gw.decide_cached(
             &Request {
                 method: "GET",
