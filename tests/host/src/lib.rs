@@ -5,7 +5,7 @@
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 
 use proxy_wasm_host::abi::v0_2_1::types::{Action, LogLevel, MapType, MetricType, Status};
 use proxy_wasm_host::abi::v0_2_1::{
@@ -23,6 +23,48 @@ pub fn wasm_path() -> PathBuf {
             Path::new(env!("CARGO_MANIFEST_DIR"))
                 .join("../../target/wasm32-wasip1/release/jwtgate.wasm")
         })
+}
+
+/// The release filter compiled once per test process.
+pub fn shared_filter() -> &'static Filter {
+    static FILTER: OnceLock<Filter> = OnceLock::new();
+    FILTER.get_or_init(|| match Filter::load(&wasm_path()) {
+        Ok(filter) => filter,
+        Err(e) => panic!("{e}"),
+    })
+}
+
+/// A gateway of the shared filter configured with `config`, its clock at `now` (tests).
+pub fn start_at(config: &str, now: u64) -> Gateway {
+    match shared_filter().start(config) {
+        Ok(gateway) => {
+            gateway.set_now(now);
+            gateway
+        }
+        Err(e) => panic!("start: {e}"),
+    }
+}
+
+/// An HS256 token over the given header and claims JSON, signed with the `hmac` crate: tokens
+/// for tests and the demo that do not come from jwtgate's own code.
+pub fn hs256_token(secret: &[u8], header: &str, claims: &str) -> String {
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    use base64::Engine;
+    use hmac::{Hmac, Mac};
+    let input = format!(
+        "{}.{}",
+        URL_SAFE_NO_PAD.encode(header),
+        URL_SAFE_NO_PAD.encode(claims)
+    );
+    let mut mac = match Hmac::<sha2::Sha256>::new_from_slice(secret) {
+        Ok(mac) => mac,
+        Err(e) => panic!("hmac: {e}"),
+    };
+    mac.update(input.as_bytes());
+    format!(
+        "{input}.{}",
+        URL_SAFE_NO_PAD.encode(mac.finalize().into_bytes())
+    )
 }
 
 /// A compiled filter: compile once, start as many gateways as needed.

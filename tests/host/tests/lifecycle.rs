@@ -4,26 +4,14 @@
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
-use hmac::{Hmac, Mac};
-use jwtgate_host_tests::{wasm_path, Filter, Gateway, Outcome};
+use jwtgate_host_tests::{hs256_token, start_at, Gateway, Outcome};
 use serde_json::{json, Value};
-use sha2::Sha256;
 
 const NOW: u64 = 1_700_000_000;
 const SECRET: &str = "0123456789abcdef0123456789abcdef";
 
 fn hs256(header: &Value, claims: &Value) -> String {
-    let input = format!(
-        "{}.{}",
-        URL_SAFE_NO_PAD.encode(header.to_string()),
-        URL_SAFE_NO_PAD.encode(claims.to_string())
-    );
-    let mut mac = Hmac::<Sha256>::new_from_slice(SECRET.as_bytes()).unwrap();
-    mac.update(input.as_bytes());
-    format!(
-        "{input}.{}",
-        URL_SAFE_NO_PAD.encode(mac.finalize().into_bytes())
-    )
+    hs256_token(SECRET.as_bytes(), &header.to_string(), &claims.to_string())
 }
 
 fn claims(extra: Value) -> Value {
@@ -61,10 +49,7 @@ fn config() -> Value {
 }
 
 fn gateway(config: &Value) -> Gateway {
-    let filter = Filter::load(&wasm_path()).expect("load jwtgate.wasm");
-    let gw = filter.start(&config.to_string()).expect("start");
-    gw.set_now(NOW);
-    gw
+    start_at(&config.to_string(), NOW)
 }
 
 fn bearer(t: &str) -> String {

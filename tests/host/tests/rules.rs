@@ -2,29 +2,16 @@
 //! every claim operator, 401 vs 403, failure responses, CORS and a host without metrics.
 //! Tokens: HS256 via the `hmac` crate, two issuers with different secrets.
 
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use base64::Engine;
-use hmac::{Hmac, Mac};
-use jwtgate_host_tests::{wasm_path, Filter, Gateway};
+use jwtgate_host_tests::{hs256_token, shared_filter, start_at, Gateway};
 use serde_json::{json, Value};
-use sha2::Sha256;
 
 const NOW: u64 = 1_700_000_000;
 const SECRET_A: &str = "secret-a-0123456789abcdef0123456789";
 const SECRET_B: &str = "secret-b-0123456789abcdef0123456789";
 
 fn sign(secret: &str, claims: &Value) -> String {
-    let input = format!(
-        "{}.{}",
-        URL_SAFE_NO_PAD.encode(r#"{"alg":"HS256","typ":"JWT","kid":"shared"}"#),
-        URL_SAFE_NO_PAD.encode(claims.to_string())
-    );
-    let mut mac = Hmac::<Sha256>::new_from_slice(secret.as_bytes()).unwrap();
-    mac.update(input.as_bytes());
-    format!(
-        "{input}.{}",
-        URL_SAFE_NO_PAD.encode(mac.finalize().into_bytes())
-    )
+    let header = r#"{"alg":"HS256","typ":"JWT","kid":"shared"}"#;
+    hs256_token(secret.as_bytes(), header, &claims.to_string())
 }
 
 fn a(extra: Value) -> String {
@@ -85,10 +72,7 @@ fn config() -> Value {
 }
 
 fn gateway(config: &Value) -> Gateway {
-    let filter = Filter::load(&wasm_path()).expect("load jwtgate.wasm");
-    let gw = filter.start(&config.to_string()).expect("start");
-    gw.set_now(NOW);
-    gw
+    start_at(&config.to_string(), NOW)
 }
 
 fn bearer(t: &str) -> String {
@@ -315,8 +299,7 @@ fn cors_preflight_bypass() {
 
 #[test]
 fn a_host_without_metrics_still_serves() {
-    let filter = Filter::load(&wasm_path()).expect("load");
-    let mut gw = filter
+    let mut gw = shared_filter()
         .start_without_metrics(&config().to_string())
         .expect("start");
     gw.set_now(NOW);

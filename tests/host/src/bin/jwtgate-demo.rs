@@ -10,8 +10,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
-use hmac::{Hmac, Mac};
-use jwtgate_host_tests::{wasm_path, Filter, Gateway, Outcome};
+use jwtgate_host_tests::{hs256_token, wasm_path, Filter, Gateway, Outcome};
 use rsa::pkcs1v15::SigningKey;
 use rsa::pkcs8::DecodePrivateKey;
 use rsa::signature::{SignatureEncoding, Signer};
@@ -69,18 +68,13 @@ fn signing_input(header: &Value, claims: &Value) -> String {
     )
 }
 
-fn hs256_token(claims: &Value) -> Result<String, String> {
-    let input = signing_input(
-        &json!({"alg": "HS256", "typ": "JWT", "kid": "demo-hs"}),
-        claims,
-    );
-    let mut mac =
-        Hmac::<Sha256>::new_from_slice(HS_SECRET.as_bytes()).map_err(|e| e.to_string())?;
-    mac.update(input.as_bytes());
-    Ok(format!(
-        "{input}.{}",
-        URL_SAFE_NO_PAD.encode(mac.finalize().into_bytes())
-    ))
+fn hs256_demo_token(claims: &Value) -> String {
+    let header = json!({"alg": "HS256", "typ": "JWT", "kid": "demo-hs"});
+    hs256_token(
+        HS_SECRET.as_bytes(),
+        &header.to_string(),
+        &claims.to_string(),
+    )
 }
 
 fn rs256_token(claims: &Value) -> Result<String, String> {
@@ -329,8 +323,8 @@ fn run(options: Options) -> Result<ExitCode, String> {
         .map_err(|e| e.to_string())?
         .to_string();
 
-    let user = hs256_token(&demo_claims("alice", &["user"]))?;
-    let admin = hs256_token(&demo_claims("root", &["user", "admin"]))?;
+    let user = hs256_demo_token(&demo_claims("alice", &["user"]));
+    let admin = hs256_demo_token(&demo_claims("root", &["user", "admin"]));
     let rs = rs256_token(&demo_claims("bob", &["user"]))?;
     let upstream = options.upstream.as_deref().unwrap_or("built-in echo");
     println!(
