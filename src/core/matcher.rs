@@ -100,37 +100,7 @@ pub fn normalize_path(raw: &str) -> String {
 }
 
 fn decode_unreserved(path: &str) -> String {
-    let bytes = path.as_bytes();
-    let mut out = String::with_capacity(path.len());
-    let mut i = 0;
-    while let Some(&b) = bytes.get(i) {
-        if b == b'%' {
-            let decoded = bytes
-                .get(i + 1..i + 3)
-                .and_then(|h| std::str::from_utf8(h).ok())
-                .and_then(|h| u8::from_str_radix(h, 16).ok())
-                .filter(|c| c.is_ascii_alphanumeric() || b"-._~".contains(c));
-            if let Some(c) = decoded {
-                out.push(char::from(c));
-                i += 3;
-                continue;
-            }
-        }
-        // Non-ASCII bytes are copied through as the original UTF-8 sequence.
-        let len = utf8_len(b);
-        out.push_str(path.get(i..i + len).unwrap_or("\u{fffd}"));
-        i += len;
-    }
-    out
-}
-
-fn utf8_len(first: u8) -> usize {
-    match first {
-        0xf0..=0xff => 4,
-        0xe0..=0xef => 3,
-        0xc0..=0xdf => 2,
-        _ => 1,
-    }
+    super::percent::decode_where(path, super::percent::is_unreserved)
 }
 
 #[cfg(test)]

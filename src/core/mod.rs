@@ -12,6 +12,7 @@ pub mod failure;
 pub mod gateway;
 pub mod keys;
 pub mod matcher;
+pub mod percent;
 pub mod provider;
 pub mod rejection;
 pub mod request;
