@@ -211,10 +211,14 @@ impl Gateway {
     ) -> Result<Outcome, String> {
         let root = self.root.ok_or("the filter refused its configuration")?;
         let mut map = VecHeaderMap::default();
+        let authority = headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case("host"))
+            .map_or("api.test", |(_, v)| *v);
         for (name, value) in [
             (":method", method),
             (":path", path),
-            (":authority", "api.test"),
+            (":authority", authority),
             (":scheme", "http"),
         ]
         .iter()

@@ -182,7 +182,11 @@ fn upstream(
         .find(|(n, _)| n == ":path")
         .map_or("/", |(_, v)| v.as_str());
     let Some(address) = upstream else {
-        let seen: Vec<Value> = headers.iter().map(|(n, v)| json!([n, v])).collect();
+        let seen: Vec<String> = headers
+            .iter()
+            .filter(|(n, _)| !n.starts_with(':'))
+            .map(|(n, v)| format!("{n}: {v}"))
+            .collect();
         let echo = json!({"upstream": "jwtgate-demo echo", "method": method, "path": path, "headers": seen});
         let body = serde_json::to_vec_pretty(&echo).unwrap_or_default();
         return (
