@@ -1287,3 +1287,54 @@ fn only_verified_tokens_enter_the_cache() {
         "a token that fails its claims is not cached"
     );
 }
+
+// ---- configuration leniency for trusted key material ----
+
+#[test]
+fn jwk_with_padding_and_short_ec_coordinates_still_loads() {
+    use p256::elliptic_curve::sec1::ToEncodedPoint;
+    // Find a P-256 key whose x starts with a zero byte, as some JWK writers then drop it.
+    let (sk, x, y) = (1u8..=255)
+        .flat_map(|a| (1u8..=255).map(move |b| (a, b)))
+        .find_map(|(a, b)| {
+            let mut raw = [7u8; 32];
+            raw[0] = a;
+            raw[1] = b;
+            let sk = p256::ecdsa::SigningKey::from_slice(&raw).ok()?;
+            let p = sk.verifying_key().to_encoded_point(false);
+            (p.x()?[0] == 0).then(|| (sk.clone(), p.x().unwrap().to_vec(), p.y().unwrap().to_vec()))
+        })
+        .expect("a key with a leading zero in x");
+    let jwk =
+        json!({"kty": "EC", "crv": "P-256", "x": format!("{}==", b64(&x[1..])), "y": b64(&y)});
+    let gw = gateway(json!({
+        "providers": {"p": {"local_jwks": {"inline_string": json!({"keys": [jwk]}).to_string()}}},
+        "rules": [{"match": {"prefix": "/"}, "requires": {"provider_name": "p"}}],
+    }));
+    let input = format!("{}.{}", b64(br#"{"alg":"ES256"}"#), b64(br#"{"sub":"z"}"#));
+    let sig = jwt_compact::alg::Es256.sign(&sk, input.as_bytes());
+    use jwt_compact::AlgorithmSignature;
+    let t = format!("{input}.{}", b64(&sig.as_bytes()));
+    assert!(run(&gw, "/", &[("authorization", &bearer(&t))])
+        .rejection
+        .is_none());
+}
+
+#[test]
+fn pem_with_crlf_line_endings_loads() {
+    let k = keys();
+    for alg in ["RS256", "ES384", "EdDSA"] {
+        let pem = k.public_pem(alg).replace('\n', "\r\n");
+        let gw = gateway(json!({
+            "providers": {"p": {"keys": [{"alg": alg, "pem": pem}]}},
+            "rules": [{"match": {"prefix": "/"}, "requires": {"provider_name": "p"}}],
+        }));
+        let t = k.token(alg, json!({}), json!({"sub": "x"}));
+        assert!(
+            run(&gw, "/", &[("authorization", &bearer(&t))])
+                .rejection
+                .is_none(),
+            "{alg}"
+        );
+    }
+}

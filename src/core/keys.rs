@@ -16,20 +16,25 @@ use super::algorithm::{Alg, Family};
 use super::token::b64url_decode;
 use crate::crypto::{Es384, Es512};
 
-/// RFC 7518 §6.2.1.2: EC coordinates are exactly the field size, left-padded; the point must
-/// be on the curve (from_encoded_point checks).
+/// An EC verifying key from JWK coordinates; the point must be on the curve.
+/// RFC 7518 §6.2.1.2 wants full-length coordinates; some writers drop leading zero bytes, so
+/// shorter ones are left-padded (longer ones are refused).
 macro_rules! ec_key {
     ($curve:ident, $x:expr, $y:expr, $len:expr) => {{
-        let (x, y): (&[u8], &[u8]) = ($x, $y);
-        if x.len() != $len || y.len() != $len {
-            None
-        } else {
-            let mut fx = $curve::FieldBytes::default();
-            let mut fy = $curve::FieldBytes::default();
-            fx.copy_from_slice(x);
-            fy.copy_from_slice(y);
-            let point = $curve::EncodedPoint::from_affine_coordinates(&fx, &fy, false);
-            $curve::ecdsa::VerifyingKey::from_encoded_point(&point).ok()
+        let pad = |v: &[u8]| -> Option<$curve::FieldBytes> {
+            let zeros = usize::checked_sub($len, v.len()).filter(|_| !v.is_empty())?;
+            let mut out = $curve::FieldBytes::default();
+            for (dst, src) in out.iter_mut().skip(zeros).zip(v) {
+                *dst = *src;
+            }
+            Some(out)
+        };
+        match (pad($x), pad($y)) {
+            (Some(fx), Some(fy)) => {
+                let point = $curve::EncodedPoint::from_affine_coordinates(&fx, &fy, false);
+                $curve::ecdsa::VerifyingKey::from_encoded_point(&point).ok()
+            }
+            _ => None,
         }
     }};
 }
@@ -203,7 +208,9 @@ impl Key {
         };
         let bytes = |name: &str| -> Result<Vec<u8>, String> {
             let s = text(name)?.ok_or_else(|| format!("`{name}` is missing"))?;
-            b64url_decode(s).ok_or_else(|| format!("`{name}` is not canonical base64url"))
+            // Configuration is trusted input: tolerate the padding some JWKS writers add.
+            b64url_decode(s.trim_end_matches('='))
+                .ok_or_else(|| format!("`{name}` is not base64url"))
         };
         let kid = text("kid")?.map(str::to_owned);
         if text("use")?.is_some_and(|u| u != "sig") {
