@@ -1292,7 +1292,6 @@ fn only_verified_tokens_enter_the_cache() {
 
 #[test]
 fn jwk_with_padding_and_short_ec_coordinates_still_loads() {
-    use p256::elliptic_curve::sec1::ToEncodedPoint;
     // Find a P-256 key whose x starts with a zero byte, as some JWK writers then drop it.
     let (sk, x, y) = (1u8..=255)
         .flat_map(|a| (1u8..=255).map(move |b| (a, b)))
