@@ -8,7 +8,7 @@ VENV_PY     := .venv/bin/python
 export JWTGATE_WASM   := $(CURDIR)/$(WASM)
 export JWTGATE_CORPUS := $(CURDIR)/$(CORPUS)
 
-.PHONY: build test test-core test-host corpus lint run fuzz clean size
+.PHONY: build test test-core test-host corpus lint run fuzz bench clean size
 
 FUZZ_SECONDS ?= 60
 
@@ -52,6 +52,16 @@ fuzz:
 	  cargo +nightly fuzz run --fuzz-dir tests/fuzz -O $$t tests/fuzz/corpus/$$t tests/fuzz/seeds/$$t -- \
 	    -max_total_time=$(FUZZ_SECONDS) -max_len=16384 -rss_limit_mb=1024 -print_final_stats=1 || exit 1; \
 	done
+
+## bench: one run, one table (OpenSSL via Python, core natively, jwtgate.wasm in-host), into BENCHMARKS.md
+bench: build
+	bash tests/corpus/setup.sh >/dev/null
+	$(VENV_PY) tests/bench/tokens.py target/bench/tokens.json 300
+	cd tests/host && CARGO_TARGET_DIR=$(HOST_TARGET) cargo run --release --quiet --bin jwtgate-bench > $(CURDIR)/target/bench/table.md
+	{ echo "# jwtgate benchmarks"; echo; echo "One run of \`make bench\` on $$(nproc) cores ($$(uname -m), $$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)), $$(date -u +%Y-%m-%d)."; \
+	  echo "Medians of 7 rounds (min–max). OpenSSL is timed through Python \`cryptography\`, so it includes ~1–2 µs of call overhead."; echo; \
+	  cat target/bench/table.md; } > BENCHMARKS.md
+	cat BENCHMARKS.md
 
 size: build
 	@ls -l $(WASM)

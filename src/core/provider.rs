@@ -127,14 +127,15 @@ impl Provider {
         // provider is tried (several providers may read the same header, and may even share a
         // `kid`). The issuer is checked again on the verified claims.
         if let (Some(issuer), Some(claimed)) = (&self.policy.issuer, token.unverified_issuer()) {
-            if *issuer != claimed {
+            if issuer != claimed {
                 return Err(Rejection::IssuerMismatch);
             }
         }
         self.verify_signature(&token)?;
-        let claims = token.claims()?;
+        let payload_b64 = token.payload_b64.to_string();
+        let claims = token.into_claims()?;
         self.policy.check(&claims, now)?;
-        Ok((claims, token.payload_b64.to_string()))
+        Ok((claims, payload_b64))
     }
 
     /// Tries the keys that may verify this token: the same `kid` (or keys without one) that

@@ -94,15 +94,28 @@ impl Filter {
 
     /// A new VM of the filter, configured with `config` (the plugin configuration bytes).
     pub fn start(&self, config: &str) -> Result<Gateway, String> {
-        self.start_with(config, true)
+        self.start_with(config, true, Limits::default())
     }
 
     /// The same on a host that refuses metric calls (older ngx_wasm_module builds).
     pub fn start_without_metrics(&self, config: &str) -> Result<Gateway, String> {
-        self.start_with(config, false)
+        self.start_with(config, false, Limits::default())
     }
 
-    fn start_with(&self, config: &str, metrics: bool) -> Result<Gateway, String> {
+    /// The same with the VM's linear memory capped at `memory_bytes`.
+    pub fn start_with_memory_limit(
+        &self,
+        config: &str,
+        memory_bytes: usize,
+    ) -> Result<Gateway, String> {
+        self.start_with(
+            config,
+            true,
+            Limits::default().with_memory_bytes(memory_bytes),
+        )
+    }
+
+    fn start_with(&self, config: &str, metrics: bool, limits: Limits) -> Result<Gateway, String> {
         let _ = &self.engine;
         let logs = Arc::new(Logs::default());
         let clock = Arc::new(TestClock::default());
@@ -114,8 +127,8 @@ impl Filter {
             .with_clock(clock.clone())
             .with_shared(metrics.clone())
             .with_log_level(LogLevel::Trace);
-        let mut guest = Guest::new(&self.host, &self.module, services, &Limits::default())
-            .map_err(|e| e.to_string())?;
+        let mut guest =
+            Guest::new(&self.host, &self.module, services, &limits).map_err(|e| e.to_string())?;
         let started = guest
             .start(PluginConfig::new().with_configuration(config.as_bytes().to_vec()))
             .map_err(|e| e.to_string())?;

@@ -1,0 +1,208 @@
+//! `make bench`: one run, one table. Per algorithm: OpenSSL (through Python `cryptography`, from
+//! tests/bench/tokens.py), jwtgate's core natively, and jwtgate.wasm end to end in
+//! proxy-wasm-host (wasmtime), with distinct tokens so nothing is cached; then whole requests
+//! (no token, open route, rule miss, cached tokens); the release size; and the smallest linear
+//! memory that serves 10,000 distinct tokens. Medians of 7 rounds, with min–max.
+
+use std::time::Instant;
+
+use jwtgate::core::{Gateway as CoreGateway, Request};
+use jwtgate_host_tests::{shared_filter, wasm_path, Gateway};
+use serde_json::{json, Value};
+
+const ROUNDS: usize = 7;
+
+struct Stat {
+    median: f64,
+    min: f64,
+    max: f64,
+}
+
+fn stat(mut samples: Vec<f64>) -> Stat {
+    samples.sort_by(f64::total_cmp);
+    Stat {
+        median: samples.get(samples.len() / 2).copied().unwrap_or(0.0),
+        min: samples.first().copied().unwrap_or(0.0),
+        max: samples.last().copied().unwrap_or(0.0),
+    }
+}
+
+fn fmt(s: &Stat) -> String {
+    format!("{:.1} ({:.1}–{:.1})", s.median, s.min, s.max)
+}
+
+/// µs per call of `f` over `items`, per round.
+fn time_rounds<T>(items: &[T], mut f: impl FnMut(&T)) -> Stat {
+    let mut samples = Vec::with_capacity(ROUNDS);
+    for _ in 0..ROUNDS {
+        let start = Instant::now();
+        for item in items {
+            f(item);
+        }
+        samples.push(start.elapsed().as_secs_f64() * 1e6 / items.len().max(1) as f64);
+    }
+    stat(samples)
+}
+
+fn config(providers: &Value, cache_entries: usize) -> Value {
+    let mut rules = vec![json!({"match": {"prefix": "/public"}})];
+    for name in providers
+        .as_object()
+        .map(|m| m.keys().cloned().collect::<Vec<_>>())
+        .unwrap_or_default()
+    {
+        rules.push(
+            json!({"match": {"prefix": format!("/{name}")}, "requires": {"provider_name": name}}),
+        );
+    }
+    json!({"providers": providers, "rules": rules, "token_cache": {"max_entries": cache_entries}})
+}
+
+fn request(gw: &mut Gateway, path: &str, token: Option<&str>, want: u32) {
+    let auth = token.map(|t| format!("Bearer {t}"));
+    let headers: Vec<(&str, &str)> = auth.iter().map(|a| ("authorization", a.as_str())).collect();
+    let got = gw.request("GET", path, &headers).status();
+    assert_eq!(got, want, "{path}");
+}
+
+fn main() {
+    let path = std::env::var("JWTGATE_BENCH_TOKENS").unwrap_or_else(|_| {
+        format!(
+            "{}/../../target/bench/tokens.json",
+            env!("CARGO_MANIFEST_DIR")
+        )
+    });
+    let input: Value = match std::fs::read_to_string(&path).map(|t| serde_json::from_str(&t)) {
+        Ok(Ok(v)) => v,
+        _ => panic!("cannot read {path}: run `make bench`"),
+    };
+    let now = input["now"].as_u64().unwrap_or(1_700_000_000);
+    let algs = input["algs"].as_object().cloned().unwrap_or_default();
+    let mut providers = serde_json::Map::new();
+    for (alg, v) in &algs {
+        providers.insert(alg.to_lowercase(), v["provider"].clone());
+    }
+    let providers = Value::Object(providers);
+    let cold_config = config(&providers, 0).to_string();
+    let warm_config = config(&providers, 4096).to_string();
+    let native = CoreGateway::from_json(cold_config.as_bytes()).unwrap_or_else(|e| panic!("{e}"));
+    let filter = shared_filter();
+    let mut cold = filter.start(&cold_config).unwrap_or_else(|e| panic!("{e}"));
+    let mut warm = filter.start(&warm_config).unwrap_or_else(|e| panic!("{e}"));
+    cold.set_now(now);
+    warm.set_now(now);
+
+    // Requests that verify nothing: the host's and the filter's fixed cost.
+    let none: Vec<()> = vec![(); 300];
+    let open = time_rounds(&none, |_| request(&mut cold, "/public/x", None, 200));
+    let miss = time_rounds(&none, |_| request(&mut cold, "/unrouted", None, 200));
+    let missing = time_rounds(&none, |_| request(&mut cold, "/hs256/x", None, 401));
+
+    println!("## Signature verification, µs per token (distinct tokens, no cache)\n");
+    println!("| alg | OpenSSL (Python) | jwtgate native | jwtgate.wasm request | wasm − no-token request | wasm ÷ native |");
+    println!("|---|---|---|---|---|---|");
+    let mut rows = Vec::new();
+    for (alg, v) in &algs {
+        let route = format!("/{}/x", alg.to_lowercase());
+        let tokens: Vec<String> = v["tokens"]
+            .as_array()
+            .map(|a| {
+                a.iter()
+                    .filter_map(|t| t.as_str().map(String::from))
+                    .collect()
+            })
+            .unwrap_or_default();
+        let headers: Vec<Vec<(String, String)>> = tokens
+            .iter()
+            .map(|t| vec![("authorization".to_string(), format!("Bearer {t}"))])
+            .collect();
+        let nat = time_rounds(&headers, |h| {
+            let v = native.decide(
+                &Request {
+                    method: "GET",
+                    path: &route,
+                    headers: h,
+                },
+                now,
+            );
+            assert!(v.rejection.is_none(), "{alg} natively: {:?}", v.rejection);
+        });
+        let wasm = time_rounds(&tokens, |t| request(&mut cold, &route, Some(t), 200));
+        let openssl = v["openssl_us"].as_f64().unwrap_or(0.0);
+        println!(
+            "| {alg} | {openssl:.1} | {} | {} | {:.1} | {:.1} |",
+            fmt(&nat),
+            fmt(&wasm),
+            wasm.median - missing.median,
+            wasm.median / nat.median
+        );
+        rows.push((alg.clone(), tokens));
+    }
+
+    println!("\n## Whole requests through proxy-wasm-host, µs\n");
+    println!("| request | µs per request |");
+    println!("|---|---|");
+    println!("| open route (no rule requires a token) | {} |", fmt(&open));
+    println!("| rule miss (no rule matches) | {} |", fmt(&miss));
+    println!("| protected route, no token (401) | {} |", fmt(&missing));
+    for (alg, tokens) in &rows {
+        if ["HS256", "RS256", "ES256", "EdDSA"].contains(&alg.as_str()) {
+            let route = format!("/{}/x", alg.to_lowercase());
+            let first = tokens.first().cloned().unwrap_or_default();
+            request(&mut warm, &route, Some(&first), 200);
+            let same: Vec<()> = vec![(); 300];
+            let cached = time_rounds(&same, |_| request(&mut warm, &route, Some(&first), 200));
+            println!("| {alg}, cached token | {} |", fmt(&cached));
+        }
+    }
+
+    let size = std::fs::metadata(wasm_path()).map(|m| m.len()).unwrap_or(0);
+    println!("\n## Size and memory\n");
+    println!("- release jwtgate.wasm: {size} bytes");
+    // The smallest memory limit (64 KiB steps) under which 10,000 distinct tokens all pass with
+    // the default token cache.
+    let hs = rows
+        .iter()
+        .find(|(a, _)| a == "HS256")
+        .map(|(_, t)| t.clone())
+        .unwrap_or_default();
+    let hs_provider = providers["hs256"].clone();
+    let cfg = json!({"providers": {"hs256": hs_provider}, "rules": [{"match": {"prefix": "/"}, "requires": {"provider_name": "hs256"}}]}).to_string();
+    let secret = algs["HS256"]["provider"]["keys"][0]["secret"]
+        .as_str()
+        .unwrap_or("")
+        .to_string();
+    let distinct: Vec<String> = (0..10_000)
+        .map(|i| {
+            let claims = json!({"iss": "https://issuer.test", "aud": "api", "sub": format!("user-{i}"), "exp": now + 300});
+            jwtgate_host_tests::hs256_token(secret.as_bytes(), r#"{"alg":"HS256","typ":"JWT"}"#, &claims.to_string())
+        })
+        .collect();
+    let _ = hs;
+    let fits = |bytes: usize| -> bool {
+        let Ok(mut gw) = filter.start_with_memory_limit(&cfg, bytes) else {
+            return false;
+        };
+        gw.set_now(now);
+        distinct.iter().all(|t| {
+            let auth = format!("Bearer {t}");
+            gw.try_request("GET", "/", &[("authorization", &auth)])
+                .map(|o| o.status())
+                == Ok(200)
+        })
+    };
+    let (mut lo, mut hi) = (1usize, 512usize); // in 64 KiB pages
+    if fits(hi * 65536) {
+        while lo < hi {
+            let mid = (lo + hi) / 2;
+            if fits(mid * 65536) {
+                hi = mid;
+            } else {
+                lo = mid + 1;
+            }
+        }
+        println!("- linear memory that serves 10,000 distinct HS256 tokens (default token cache): {} pages = {} KiB", hi, hi * 64);
+    } else {
+        println!("- 10,000 distinct tokens need more than {} KiB", hi * 64);
+    }
+}
