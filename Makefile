@@ -14,7 +14,7 @@ FUZZ_SECONDS ?= 60
 
 ## build: the release filter, target/wasm32-wasip1/release/jwtgate.wasm
 build:
-	cargo build --release --target wasm32-wasip1
+	cargo build --release --target wasm32-wasip1 --lib
 	@echo "jwtgate.wasm: $$(stat -c %s $(WASM)) bytes"
 
 ## test: lint, the wasm build, the PyJWT corpus, core unit tests (+ corpus natively), the in-host
@@ -38,7 +38,7 @@ test-host:
 lint:
 	cargo fmt --all -- --check
 	cargo clippy --all-targets -- -D warnings
-	cargo clippy --release --target wasm32-wasip1 -- -D warnings
+	cargo clippy --release --target wasm32-wasip1 --lib -- -D warnings
 
 ## run: the demo gateway on 127.0.0.1:8080 running the real jwtgate.wasm
 run: build

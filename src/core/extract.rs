@@ -19,6 +19,16 @@ pub enum Source {
 }
 
 impl Source {
+    /// Human-readable location, for `jwtgate explain`.
+    pub fn describe(&self) -> String {
+        match self {
+            Source::Header { name, prefix } if prefix.is_empty() => format!("header {name}"),
+            Source::Header { name, prefix } => format!("header {name} (prefix {prefix:?})"),
+            Source::Cookie(name) => format!("cookie {name}"),
+            Source::Param(name) => format!("query parameter {name}"),
+        }
+    }
+
     /// The default when a provider names no location: `Authorization: Bearer <token>`.
     /// Unlike Envoy, the `access_token` query parameter is not a default: URLs end up in logs
     /// and caches (RFC 6750 §5.3); configure `from_params` to opt in.

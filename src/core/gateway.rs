@@ -112,6 +112,48 @@ impl Gateway {
         &self.realm
     }
 
+    /// A one-line description of rule `index` (for `jwtgate explain`).
+    pub fn describe_rule(&self, index: usize) -> Option<String> {
+        let rule = self.rules.get(index)?;
+        let path = match &rule.route.path {
+            super::matcher::PathMatch::Prefix(p) => format!("prefix {p:?}"),
+            super::matcher::PathMatch::Exact(p) => format!("path {p:?}"),
+            super::matcher::PathMatch::Regex(re) => format!("safe_regex {:?}", re.as_str()),
+        };
+        let requires = match &rule.requires {
+            None => "no requirement (open route)".to_string(),
+            Some(r) => {
+                let names: Vec<&str> = r
+                    .providers(self.providers.len())
+                    .into_iter()
+                    .filter_map(|i| self.providers.get(i).map(|p| p.name.as_str()))
+                    .collect();
+                format!("requires {}", names.join(" / "))
+            }
+        };
+        Some(format!(
+            "rules[{index}]: {path} → {requires}{}",
+            if rule.dry_run { " (dry-run)" } else { "" }
+        ))
+    }
+
+    /// Number of providers and rules (for `jwtgate check`).
+    pub fn summary(&self) -> (usize, usize) {
+        (self.providers.len(), self.rules.len())
+    }
+
+    /// Where each provider would find a token in `req`: (provider, source description, token).
+    pub fn find_tokens(&self, req: &Request<'_>) -> Vec<(String, String, String)> {
+        self.providers
+            .iter()
+            .flat_map(|p| {
+                super::extract::find_all(&p.sources, req)
+                    .map(|found| (p.name.clone(), found.source.describe(), found.token))
+                    .collect::<Vec<_>>()
+            })
+            .collect()
+    }
+
     /// Prefix for metric names (`stat_prefix`, default `jwtgate`).
     pub fn stat_prefix(&self) -> &str {
         &self.stat_prefix

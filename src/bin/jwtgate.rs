@@ -1,0 +1,253 @@
+//! `jwtgate`: check a configuration like `nginx -t`, and explain what the filter decides for a
+//! request — with the same core code the filter runs.
+//!
+//!   jwtgate check CONFIG
+//!   jwtgate explain CONFIG --path /x [--method GET] [-H 'name: value']... [--now UNIX] [--json]
+
+use std::process::ExitCode;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use jwtgate::core::token::peek;
+use jwtgate::core::{Decision, Gateway, HeaderOp, Request};
+
+const USAGE: &str = "usage:
+  jwtgate check CONFIG
+  jwtgate explain CONFIG --path PATH [--method GET] [-H 'name: value']... [--now UNIX_SECONDS] [--json]
+
+check    validates a configuration (JSON, as given to the filter): exit 0, or 1 with the field
+         path and the problem.
+explain  runs one request through the same decision code the filter runs and prints the rule,
+         the tokens found, the checks and the answer (or the forwarded header changes).";
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    match args.first().map(String::as_str) {
+        Some("check") if args.len() == 2 => check(&args[1]),
+        Some("explain") if args.len() >= 2 => explain(&args[1], &args[2..]),
+        Some("-h" | "--help" | "help") => {
+            println!("{USAGE}");
+            ExitCode::SUCCESS
+        }
+        _ => {
+            eprintln!("{USAGE}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn load(path: &str) -> Result<Gateway, String> {
+    let bytes = std::fs::read(path).map_err(|e| format!("{path}: {e}"))?;
+    Gateway::from_json(&bytes).map_err(|e| format!("{path}: {e}"))
+}
+
+fn check(path: &str) -> ExitCode {
+    match load(path) {
+        Ok(gateway) => {
+            let (providers, rules) = gateway.summary();
+            println!("{path}: OK ({providers} providers, {rules} rules)");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("{e}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+struct ExplainArgs {
+    path: String,
+    method: String,
+    headers: Vec<(String, String)>,
+    now: u64,
+    json: bool,
+}
+
+fn parse_explain(args: &[String]) -> Result<ExplainArgs, String> {
+    let mut out = ExplainArgs {
+        path: String::new(),
+        method: "GET".into(),
+        headers: Vec::new(),
+        now: SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs()),
+        json: false,
+    };
+    let mut it = args.iter();
+    while let Some(arg) = it.next() {
+        let mut value = || it.next().cloned().ok_or(format!("{arg} needs a value"));
+        match arg.as_str() {
+            "--path" => out.path = value()?,
+            "--method" => out.method = value()?.to_ascii_uppercase(),
+            "-H" | "--header" => {
+                let h = value()?;
+                let (n, v) = h
+                    .split_once(':')
+                    .ok_or(format!("header {h:?} is not 'name: value'"))?;
+                out.headers
+                    .push((n.trim().to_ascii_lowercase(), v.trim().to_string()));
+            }
+            "--now" => out.now = value()?.parse().map_err(|_| "--now takes unix seconds")?,
+            "--json" => out.json = true,
+            other => return Err(format!("unknown argument {other}")),
+        }
+    }
+    if out.path.is_empty() {
+        return Err("--path is required".into());
+    }
+    Ok(out)
+}
+
+fn explain(config: &str, args: &[String]) -> ExitCode {
+    let gateway = match load(config) {
+        Ok(g) => g,
+        Err(e) => {
+            eprintln!("{e}");
+            return ExitCode::from(1);
+        }
+    };
+    let args = match parse_explain(args) {
+        Ok(a) => a,
+        Err(e) => {
+            eprintln!("{e}\n{USAGE}");
+            return ExitCode::from(2);
+        }
+    };
+    let request = Request {
+        method: &args.method,
+        path: &args.path,
+        headers: &args.headers,
+    };
+    let verdict = gateway.decide(&request, args.now);
+    let rule = verdict.rule.and_then(|i| gateway.describe_rule(i));
+    let tokens = gateway.find_tokens(&request);
+
+    if args.json {
+        let decision = match &verdict.decision {
+            Decision::Respond(r) => serde_json::json!({
+                "action": "respond", "status": r.status, "headers": r.headers, "body": r.body}),
+            Decision::Forward(ops) => serde_json::json!({
+                "action": "forward",
+                "remove": ops.iter().filter_map(|o| match o { HeaderOp::Remove(n) => Some(n), _ => None }).collect::<Vec<_>>(),
+                "set": ops.iter().filter_map(|o| match o { HeaderOp::Set(n, v) => Some([n, v]), _ => None }).collect::<Vec<_>>()}),
+        };
+        let out = serde_json::json!({
+            "rule": rule,
+            "tokens": tokens.iter().map(|(p, s, _)| serde_json::json!({"provider": p, "location": s})).collect::<Vec<_>>(),
+            "reason": verdict.rejection.map(|r| r.name()),
+            "dry_run": verdict.dry_run,
+            "providers": verdict.providers,
+            "decision": decision,
+        });
+        println!("{out:#}");
+        return ExitCode::SUCCESS;
+    }
+
+    println!("request:  {} {} (now {})", args.method, args.path, args.now);
+    match &rule {
+        Some(r) => println!("rule:     {r}"),
+        None if verdict.cors_bypassed => println!("rule:     CORS preflight, bypassed"),
+        None => println!("rule:     none matches: the request passes unchecked"),
+    }
+    if tokens.is_empty() {
+        println!("tokens:   none in any provider's locations");
+    }
+    // Providers that read the same location see the same token: show it once.
+    let mut shown: Vec<(&str, &str, Vec<&str>)> = Vec::new();
+    for (provider, source, token) in &tokens {
+        match shown.iter_mut().find(|(s, t, _)| s == source && t == token) {
+            Some((_, _, providers)) => providers.push(provider),
+            None => shown.push((source, token, vec![provider])),
+        }
+    }
+    for (source, token, providers) in &shown {
+        println!(
+            "token:    {source} (provider {}), {} bytes",
+            providers.join(", "),
+            token.len()
+        );
+        if let Some((header, claims)) = peek(token) {
+            println!("          header (unverified): {header}");
+            println!("          claims (unverified): {claims}");
+        }
+    }
+    match verdict.rejection {
+        None => {
+            if !verdict.providers.is_empty() {
+                println!("checks:   token found ✓, structure ✓, algorithm ✓, issuer ✓, key ✓, signature ✓, time ✓, audience ✓, claim conditions ✓");
+            }
+        }
+        Some(r) => {
+            println!("checks:   {}", checks_until(r.name()));
+            println!(
+                "reason:   {} — {}{}",
+                r.name(),
+                r.description(),
+                if verdict.dry_run {
+                    " (dry-run: not enforced)"
+                } else {
+                    ""
+                }
+            );
+        }
+    }
+    match &verdict.decision {
+        Decision::Respond(response) => {
+            println!("answer:   {} (local response)", response.status);
+            for (n, v) in &response.headers {
+                println!("          {n}: {v}");
+            }
+            if !response.body.is_empty() {
+                println!("          {}", response.body);
+            }
+        }
+        Decision::Forward(ops) => {
+            println!("answer:   forwarded upstream");
+            for op in ops {
+                match op {
+                    HeaderOp::Remove(n) => println!("          - {n}"),
+                    HeaderOp::Set(n, v) => println!("          + {n}: {v}"),
+                }
+            }
+        }
+    }
+    ExitCode::SUCCESS
+}
+
+/// The verification steps in order, passed up to the one `reason` failed.
+fn checks_until(reason: &str) -> String {
+    const STEPS: [(&str, &[&str]); 9] = [
+        ("token found", &["missing_token"]),
+        (
+            "structure",
+            &["token_too_large", "malformed_token", "malformed_header"],
+        ),
+        (
+            "algorithm",
+            &["unsupported_algorithm", "unsupported_critical"],
+        ),
+        ("issuer", &["issuer_mismatch"]),
+        ("key", &["key_not_found"]),
+        ("signature", &["invalid_signature"]),
+        (
+            "time",
+            &[
+                "malformed_claims",
+                "expired",
+                "not_yet_valid",
+                "missing_expiration",
+                "lifetime_too_long",
+            ],
+        ),
+        ("audience", &["audience_not_allowed"]),
+        ("claim conditions", &["claims_forbidden", "claims_rejected"]),
+    ];
+    let mut out = Vec::new();
+    for (step, reasons) in STEPS {
+        if reasons.contains(&reason) {
+            out.push(format!("{step} ✗"));
+            return out.join(", ");
+        }
+        out.push(format!("{step} ✓"));
+    }
+    out.join(", ")
+}

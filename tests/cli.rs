@@ -1,0 +1,154 @@
+//! The `jwtgate` command line: `check` exit codes and messages, `explain` on an allowed, a 401
+//! and a 403 request.
+
+use std::process::Command;
+
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
+use jwt_compact::alg::{Hs256, Hs256Key};
+use jwt_compact::{Algorithm, AlgorithmSignature};
+
+const SECRET: &str = "0123456789abcdef0123456789abcdef";
+
+fn jwtgate(args: &[&str]) -> (i32, String, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_jwtgate"))
+        .args(args)
+        .output()
+        .expect("run jwtgate");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+fn write_config(name: &str, json: &str) -> String {
+    let dir = std::env::temp_dir().join(format!("jwtgate-cli-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join(name);
+    std::fs::write(&path, json).unwrap();
+    path.to_string_lossy().into_owned()
+}
+
+fn config() -> String {
+    write_config(
+        "good.json",
+        &serde_json::json!({
+            "providers": {"p": {"keys": [{"alg": "HS256", "secret": SECRET}],
+                "claim_to_headers": [{"header_name": "x-user-id", "claim_name": "sub"}]}},
+            "rules": [
+                {"match": {"prefix": "/admin"}, "requires": {"provider_name": "p", "claims": [{"claim": "role", "equals": "admin"}]}},
+                {"match": {"prefix": "/"}, "requires": {"provider_name": "p"}}
+            ]
+        })
+        .to_string(),
+    )
+}
+
+fn token(claims: &str) -> String {
+    let input = format!(
+        "{}.{}",
+        URL_SAFE_NO_PAD.encode(r#"{"alg":"HS256"}"#),
+        URL_SAFE_NO_PAD.encode(claims)
+    );
+    let sig = Hs256.sign(&Hs256Key::new(SECRET), input.as_bytes());
+    format!("{input}.{}", URL_SAFE_NO_PAD.encode(sig.as_bytes()))
+}
+
+#[test]
+fn check_accepts_a_good_config_and_names_the_bad_field() {
+    let (code, out, _) = jwtgate(&["check", &config()]);
+    assert_eq!(code, 0);
+    assert!(out.contains("OK (1 providers, 2 rules)"), "{out}");
+    let bad = write_config(
+        "bad.json",
+        r#"{"providers":{"p":{"keys":[{"alg":"HS256","secret":"short"}]}}}"#,
+    );
+    let (code, _, err) = jwtgate(&["check", &bad]);
+    assert_eq!(code, 1);
+    assert!(
+        err.contains("providers.p.keys[0].secret: HMAC secret is 5 bytes"),
+        "{err}"
+    );
+    let (code, _, err) = jwtgate(&["check", "/nonexistent/config.json"]);
+    assert_eq!(code, 1);
+    assert!(err.contains("/nonexistent/config.json"), "{err}");
+    assert_eq!(jwtgate(&["bogus"]).0, 2);
+}
+
+#[test]
+fn explain_an_allowed_request() {
+    let auth = format!(
+        "Authorization: Bearer {}",
+        token(r#"{"sub":"alice","exp":2000000000}"#)
+    );
+    let (code, out, _) = jwtgate(&[
+        "explain",
+        &config(),
+        "--path",
+        "/api",
+        "-H",
+        &auth,
+        "--now",
+        "1700000000",
+    ]);
+    assert_eq!(code, 0);
+    assert!(out.contains("rules[1]: prefix \"/\" → requires p"), "{out}");
+    assert!(
+        out.contains("claims (unverified): {\"sub\":\"alice\""),
+        "{out}"
+    );
+    assert!(
+        out.contains("answer:   forwarded upstream") && out.contains("+ x-user-id: alice"),
+        "{out}"
+    );
+    assert!(out.contains("- authorization"), "{out}");
+}
+
+#[test]
+fn explain_a_401_and_a_403() {
+    let expired = format!("Authorization: Bearer {}", token(r#"{"sub":"a","exp":1}"#));
+    let (_, out, _) = jwtgate(&[
+        "explain",
+        &config(),
+        "--path",
+        "/api",
+        "-H",
+        &expired,
+        "--now",
+        "1700000000",
+    ]);
+    assert!(
+        out.contains("time ✗") && out.contains("reason:   expired"),
+        "{out}"
+    );
+    assert!(
+        out.contains("answer:   401") && out.contains("error=\"invalid_token\""),
+        "{out}"
+    );
+
+    let user = format!(
+        "Authorization: Bearer {}",
+        token(r#"{"sub":"a","role":"user","exp":2000000000}"#)
+    );
+    let (_, out, _) = jwtgate(&[
+        "explain",
+        &config(),
+        "--path",
+        "/admin",
+        "-H",
+        &user,
+        "--now",
+        "1700000000",
+        "--json",
+    ]);
+    let json: serde_json::Value = serde_json::from_str(&out).expect("--json prints JSON");
+    assert_eq!(json["reason"], "claims_forbidden");
+    assert_eq!(json["decision"]["status"], 403);
+
+    let (_, out, _) = jwtgate(&["explain", &config(), "--path", "/api"]);
+    assert!(
+        out.contains("token found ✗") && out.contains("answer:   401"),
+        "{out}"
+    );
+}
