@@ -129,6 +129,7 @@ fn explain(config: &str, args: &[String]) -> ExitCode {
                 "action": "forward",
                 "remove": ops.iter().filter_map(|o| match o { HeaderOp::Remove(n) => Some(n), _ => None }).collect::<Vec<_>>(),
                 "set": ops.iter().filter_map(|o| match o { HeaderOp::Set(n, v) => Some([n, v]), _ => None }).collect::<Vec<_>>()}),
+            Decision::WaitForKeys(_) => serde_json::json!({"action": "wait_for_keys"}),
         };
         let out = serde_json::json!({
             "rule": rule,
@@ -200,6 +201,7 @@ fn explain(config: &str, args: &[String]) -> ExitCode {
                 println!("          {}", response.body);
             }
         }
+        Decision::WaitForKeys(_) => println!("answer:   paused until remote JWKS keys arrive"),
         Decision::Forward(ops) => {
             println!("answer:   forwarded upstream");
             for op in ops {
@@ -226,7 +228,7 @@ fn checks_until(reason: &str) -> String {
             &["unsupported_algorithm", "unsupported_critical"],
         ),
         ("issuer", &["issuer_mismatch"]),
-        ("key", &["key_not_found"]),
+        ("key", &["key_not_found", "keys_unavailable", "keys_loading"]),
         ("signature", &["invalid_signature"]),
         (
             "time",

@@ -127,6 +127,22 @@ impl TokenCache {
         }
     }
 
+    /// Drops every entry of `provider`: its key set changed (rotation), so tokens verified
+    /// with a key that may be gone must be verified again.
+    pub fn forget_provider(&mut self, provider: usize) {
+        let recency = &mut self.recency;
+        let mut freed = 0;
+        self.entries.retain(|key, entry| {
+            let keep = key.0 != provider;
+            if !keep {
+                recency.remove(&entry.last_use);
+                freed += entry.bytes;
+            }
+            keep
+        });
+        self.bytes -= freed;
+    }
+
     /// Approximate memory of one entry: the token (shared by both maps), the payload and the
     /// parsed claims (about twice the decoded payload), plus bookkeeping.
     fn cost(token: &str, verified: &Verified) -> usize {
@@ -137,6 +153,21 @@ impl TokenCache {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn forgetting_a_provider_keeps_the_others() {
+        let mut cache = TokenCache::new(10, 1 << 20);
+        cache.insert(0, "a", Rc::new(Verified::for_tests("x")));
+        cache.insert(1, "b", Rc::new(Verified::for_tests("y")));
+        cache.insert(0, "c", Rc::new(Verified::for_tests("z")));
+        cache.forget_provider(0);
+        assert_eq!(cache.len(), 1);
+        assert!(cache.get(1, "b").is_some());
+        assert!(cache.get(0, "a").is_none());
+        assert_eq!(cache.bytes(), TokenCache::cost("b", &Verified::for_tests("y")));
+        cache.insert(0, "a", Rc::new(Verified::for_tests("x")));
+        assert_eq!(cache.len(), 2);
+    }
 
     fn verified(payload: &str) -> Rc<Verified> {
         Rc::new(Verified::for_tests(payload))

@@ -14,6 +14,7 @@ use super::extract::Source;
 use super::failure::{FailurePolicy, Redirect};
 use super::gateway::{Gateway, Rule};
 use super::keys::{Key, SecretEncoding};
+use super::remote_jwks::RemoteJwks;
 use super::matcher::{HeaderMatch, HeaderMatchKind, PathMatch, RouteMatch};
 use super::provider::Provider;
 use super::rejection::Rejection;
@@ -80,6 +81,78 @@ struct RawConfig {
     /// Extension: bounds of the per-VM verified-token cache.
     #[serde(default)]
     token_cache: Option<RawTokenCache>,
+    /// Extension: status when `remote_jwks` keys are unavailable (401 or 503).
+    #[serde(default)]
+    jwks_unavailable_status: Option<u32>,
+    /// Extension: share fetched JWKS between workers through proxy-wasm shared data
+    /// (ngx_wasm_module needs `shm_kv` for it).
+    #[serde(default)]
+    share_jwks: bool,
+}
+
+/// Envoy's `RemoteJwks`, plus jwtgate's extensions.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawRemoteJwks {
+    http_uri: RawHttpUri,
+    #[serde(default)]
+    cache_duration: Option<RawDuration>,
+    /// Envoy: fetch at start instead of at the first request. jwtgate always fetches at
+    /// start; `failed_refetch_duration` sets the first retry delay.
+    #[serde(default)]
+    async_fetch: Option<RawAsyncFetch>,
+    #[serde(default)]
+    retry_policy: Option<RawRetryPolicy>,
+    /// Extension: how long past `cache_duration` the last good set is used while fetches fail.
+    #[serde(default)]
+    max_stale: Option<RawDuration>,
+    /// Extension: at most one refetch for an unknown `kid` per this interval.
+    #[serde(default)]
+    kid_refetch_interval: Option<RawDuration>,
+    /// Extension: largest JWKS body accepted.
+    #[serde(default)]
+    max_body_bytes: Option<usize>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawHttpUri {
+    uri: String,
+    /// Envoy: a cluster name. ngx_wasm_module: `host:port`. Default: the URI's host:port.
+    #[serde(default)]
+    cluster: Option<String>,
+    #[serde(default)]
+    timeout: Option<RawDuration>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawAsyncFetch {
+    #[serde(default)]
+    #[allow(dead_code)]
+    fast_listener: Option<bool>,
+    #[serde(default)]
+    failed_refetch_duration: Option<RawDuration>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawRetryPolicy {
+    /// Accepted for Envoy compatibility: jwtgate retries without limit, backing off.
+    #[serde(default)]
+    #[allow(dead_code)]
+    num_retries: Option<u32>,
+    #[serde(default)]
+    retry_back_off: Option<RawBackOff>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawBackOff {
+    #[serde(default)]
+    base_interval: Option<RawDuration>,
+    #[serde(default)]
+    max_interval: Option<RawDuration>,
 }
 
 #[derive(Deserialize)]
@@ -145,7 +218,7 @@ struct RawProvider {
     #[serde(default)]
     max_lifetime: Option<RawDuration>,
     #[serde(default)]
-    remote_jwks: Option<Value>,
+    remote_jwks: Option<RawRemoteJwks>,
     /// Envoy's per-provider cache size; accepted for compatibility, jwtgate's cache is per VM
     /// (`token_cache`).
     #[serde(default)]
@@ -423,7 +496,15 @@ fn compile(raw: RawConfig) -> Result<Gateway, ConfigError> {
         });
     }
 
+    let jwks_unavailable_status = match raw.jwks_unavailable_status {
+        None => 401,
+        Some(status @ (401 | 503)) => status,
+        Some(_) => return Err(err("jwks_unavailable_status", "must be 401 or 503")),
+    };
+
     Ok(Gateway {
+        jwks_unavailable_status,
+        share_jwks: raw.share_jwks,
         providers,
         rules,
         realm,
@@ -681,12 +762,6 @@ fn check_route_path(at: &str, path: String) -> Result<String, ConfigError> {
 }
 
 fn compile_provider(at: &str, name: String, p: RawProvider) -> Result<Provider, ConfigError> {
-    if p.remote_jwks.is_some() {
-        return Err(err(
-            format!("{at}.remote_jwks"),
-            "not supported yet; use local_jwks or keys",
-        ));
-    }
     if let Some(issuer) = &p.issuer {
         if issuer.is_empty() {
             return Err(err(
@@ -702,8 +777,15 @@ fn compile_provider(at: &str, name: String, p: RawProvider) -> Result<Provider, 
     for (i, k) in p.keys.into_iter().enumerate() {
         keys.push(inline_key(&format!("{at}.keys[{i}]"), k)?);
     }
-    if keys.is_empty() {
-        return Err(err(at, "no usable key: set `local_jwks` or `keys`"));
+    let remote = p
+        .remote_jwks
+        .map(|r| remote_jwks(&format!("{at}.remote_jwks"), r))
+        .transpose()?;
+    if keys.is_empty() && remote.is_none() {
+        return Err(err(
+            at,
+            "no usable key: set `remote_jwks`, `local_jwks` or `keys`",
+        ));
     }
 
     let mut sources = Vec::new();
@@ -767,6 +849,7 @@ fn compile_provider(at: &str, name: String, p: RawProvider) -> Result<Provider, 
             max_lifetime_seconds,
         },
         keys,
+        remote,
         sources,
         forward: p.forward,
         forward_payload_header,
@@ -804,25 +887,8 @@ fn jwks_keys(at: &str, source: RawDataSource) -> Result<Vec<Key>, ConfigError> {
             format!("invalid JWKS JSON: {e}"),
         )
     })?;
-    let list = match &jwks {
-        Value::Object(map) => match map.get("keys") {
-            Some(Value::Array(list)) => list.clone(),
-            // A single JWK is accepted as a one-key set, as Envoy does.
-            None if map.contains_key("kty") => vec![jwks.clone()],
-            _ => {
-                return Err(err(
-                    format!("{at}.inline_string"),
-                    "a JWKS needs a `keys` array",
-                ))
-            }
-        },
-        _ => {
-            return Err(err(
-                format!("{at}.inline_string"),
-                "a JWKS must be a JSON object",
-            ))
-        }
-    };
+    let list = super::keys::jwks_members(&jwks)
+        .map_err(|e| err(format!("{at}.inline_string"), e))?;
     let mut keys = Vec::new();
     for (i, jwk) in list.iter().enumerate() {
         let Value::Object(jwk) = jwk else {
@@ -901,6 +967,86 @@ fn settable_header(at: &str, name: &str) -> Result<String, ConfigError> {
         return Err(err(at, format!("`{name}` cannot be set by the filter")));
     }
     Ok(name)
+}
+
+fn remote_jwks(at: &str, r: RawRemoteJwks) -> Result<RemoteJwks, ConfigError> {
+    let mut remote = RemoteJwks::new(&r.http_uri.uri, r.http_uri.cluster)
+        .map_err(|e| err(format!("{at}.http_uri.uri"), e))?;
+    let ms = |field: &str, d: Option<RawDuration>, min: u64, max: u64| {
+        let path = format!("{at}.{field}");
+        d.map(|d| {
+            let ms = duration_ms(&path, d)?;
+            if !(min..=max).contains(&ms) {
+                return Err(err(
+                    path,
+                    format!("must be between {}s and {}s", min as f64 / 1000.0, max / 1000),
+                ));
+            }
+            Ok(ms)
+        })
+        .transpose()
+    };
+    const DAY: u64 = 86_400_000;
+    if let Some(t) = ms("http_uri.timeout", r.http_uri.timeout, 10, 60_000)? {
+        remote.timeout_ms = t;
+    }
+    if let Some(t) = ms("cache_duration", r.cache_duration, 10_000, 30 * DAY)? {
+        remote.cache_duration_ms = t;
+    }
+    if let Some(t) = ms("max_stale", r.max_stale, 0, 30 * DAY)? {
+        remote.max_stale_ms = t;
+    }
+    if let Some(t) = ms("kid_refetch_interval", r.kid_refetch_interval, 1_000, DAY)? {
+        remote.kid_refetch_interval_ms = t;
+    }
+    let failed_refetch = r.async_fetch.and_then(|a| a.failed_refetch_duration);
+    if let Some(t) = ms("async_fetch.failed_refetch_duration", failed_refetch, 100, DAY)? {
+        remote.backoff_base_ms = t;
+    }
+    if let Some(back_off) = r.retry_policy.and_then(|p| p.retry_back_off) {
+        let base = "retry_policy.retry_back_off.base_interval";
+        if let Some(t) = ms(base, back_off.base_interval, 100, DAY)? {
+            remote.backoff_base_ms = t;
+        }
+        let max = "retry_policy.retry_back_off.max_interval";
+        if let Some(t) = ms(max, back_off.max_interval, 100, DAY)? {
+            remote.backoff_max_ms = t;
+        }
+    }
+    if remote.backoff_max_ms < remote.backoff_base_ms {
+        return Err(err(
+            format!("{at}.retry_policy.retry_back_off.max_interval"),
+            "must not be shorter than the base interval",
+        ));
+    }
+    if let Some(bytes) = r.max_body_bytes {
+        if !(1024..=4 * 1024 * 1024).contains(&bytes) {
+            return Err(err(
+                format!("{at}.max_body_bytes"),
+                "must be between 1024 and 4194304",
+            ));
+        }
+        remote.max_body_bytes = bytes;
+    }
+    Ok(remote)
+}
+
+fn duration_ms(at: &str, d: RawDuration) -> Result<u64, ConfigError> {
+    match d {
+        RawDuration::Seconds(s) => Ok(s.saturating_mul(1000)),
+        RawDuration::Text(text) => {
+            let number = text
+                .strip_suffix('s')
+                .ok_or_else(|| err(at, "a duration is written like \"300s\""))?;
+            let seconds: f64 = number
+                .parse()
+                .map_err(|_| err(at, "a duration is written like \"300s\""))?;
+            if !seconds.is_finite() || !(0.0..=1e12).contains(&seconds) {
+                return Err(err(at, "must be a non-negative duration"));
+            }
+            Ok((seconds * 1000.0).round() as u64)
+        }
+    }
 }
 
 fn duration_seconds(at: &str, d: RawDuration) -> Result<u64, ConfigError> {

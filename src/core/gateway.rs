@@ -5,6 +5,7 @@ use super::cache::TokenCache;
 use super::failure::FailurePolicy;
 use super::matcher::{normalize_path, RouteMatch};
 use super::provider::Provider;
+use super::remote_jwks::{JwksStore, RemoteKeys};
 use super::rejection::{LocalResponse, Rejection};
 use super::request::{HeaderOp, Request};
 use super::requirement::{Evaluation, Requirement};
@@ -22,6 +23,10 @@ pub struct Gateway {
     pub(super) stat_prefix: String,
     /// (max entries, max bytes) of the verified-token cache.
     pub(super) token_cache: (usize, usize),
+    /// Status when `remote_jwks` keys are unavailable: 401 (Envoy's) or 503.
+    pub(super) jwks_unavailable_status: u32,
+    /// Share fetched JWKS between workers through proxy-wasm shared data (`share_jwks`).
+    pub(super) share_jwks: bool,
 }
 
 #[derive(Debug)]
@@ -42,6 +47,9 @@ pub enum Decision {
     Forward(Vec<HeaderOp>),
     /// Answer locally; the request goes no further.
     Respond(LocalResponse),
+    /// Pause: these providers' keys are being fetched (`remote_jwks` cold start, or a token
+    /// with a new `kid`). Decide again when the fetch ends.
+    WaitForKeys(Vec<usize>),
 }
 
 /// A decision with the facts behind it, for the log line and the metrics.
@@ -93,6 +101,9 @@ impl Verdict {
 
     /// Metric names (without the prefix) this verdict increments.
     pub fn metrics(&self) -> Vec<String> {
+        if matches!(self.decision, Decision::WaitForKeys(_)) {
+            return vec!["paused_for_keys".into()];
+        }
         match (self.rejection, self.dry_run) {
             (Some(r), false) => vec!["denied".into(), format!("denied.{}", r.name())],
             (Some(r), true) => vec![
@@ -165,13 +176,60 @@ impl Gateway {
         TokenCache::new(self.token_cache.0, self.token_cache.1)
     }
 
+    /// Empty key sets for the providers with `remote_jwks`; `seed` (host randomness) jitters
+    /// their retries.
+    pub fn new_jwks_store(&self, seed: u64) -> JwksStore {
+        JwksStore::new(
+            self.providers
+                .iter()
+                .enumerate()
+                .map(|(i, p)| {
+                    p.remote
+                        .as_ref()
+                        .map(|_| RemoteKeys::new(seed ^ (i as u64).wrapping_mul(0x9e37_79b9)))
+                })
+                .collect(),
+        )
+    }
+
+    /// The providers with `remote_jwks`: (index, name, endpoint).
+    pub fn remote_providers(
+        &self,
+    ) -> impl Iterator<Item = (usize, &str, &super::remote_jwks::RemoteJwks)> {
+        self.providers
+            .iter()
+            .enumerate()
+            .filter_map(|(i, p)| p.remote.as_ref().map(|r| (i, p.name.as_str(), r)))
+    }
+
+    /// Whether fetched JWKS are shared between workers (`share_jwks`).
+    pub fn share_jwks(&self) -> bool {
+        self.share_jwks
+    }
+
     /// Decides `req` at host time `now` (unix seconds), without a token cache.
     pub fn decide(&self, req: &Request<'_>, now: u64) -> Verdict {
         self.decide_cached(req, now, &mut TokenCache::new(0, 0))
     }
 
-    /// Decides `req` at host time `now`, reusing and filling `cache`.
+    /// Decides `req` at host time `now` (unix seconds), reusing and filling `cache`; remote
+    /// key sets count as unavailable.
     pub fn decide_cached(&self, req: &Request<'_>, now: u64, cache: &mut TokenCache) -> Verdict {
+        let jwks = self.new_jwks_store(0);
+        self.decide_with(req, now.saturating_mul(1000), cache, &jwks, false)
+    }
+
+    /// Decides `req` at host time `now_ms` (unix milliseconds) with the VM's token cache and
+    /// fetched key sets. `may_wait`: a token whose keys are being fetched gives
+    /// `Decision::WaitForKeys` instead of a refusal.
+    pub fn decide_with(
+        &self,
+        req: &Request<'_>,
+        now_ms: u64,
+        cache: &mut TokenCache,
+        jwks: &JwksStore,
+        may_wait: bool,
+    ) -> Verdict {
         // Anti-spoofing comes first and applies to every request, open routes included.
         let mut ops: Vec<HeaderOp> = self
             .managed_headers
@@ -200,8 +258,21 @@ impl Gateway {
         };
 
         let mut evaluation =
-            Evaluation::new(&self.providers, req, now, self.max_token_bytes, cache);
+            Evaluation::new(&self.providers, req, now_ms, self.max_token_bytes, cache, jwks);
         let result = evaluation.satisfy(requirement);
+        if result.is_err() {
+            let waiting = evaluation.waiting_for_keys();
+            if may_wait && !waiting.is_empty() {
+                let mut verdict = Verdict::forward(Vec::new(), Some(rule_index));
+                verdict.decision = Decision::WaitForKeys(waiting);
+                return verdict;
+            }
+        }
+        // Cannot wait (any more): a token still waiting for keys is refused.
+        let result = result.map_err(|r| match r {
+            Rejection::KeysLoading => Rejection::KeysUnavailable,
+            other => other,
+        });
         let names = |indices: &[usize]| -> Vec<String> {
             indices
                 .iter()
@@ -229,7 +300,7 @@ impl Gateway {
                 verdict
             }
             Err(rejection) => Verdict {
-                decision: Decision::Respond(rule.failure.respond(rejection, &self.realm, req.path)),
+                decision: Decision::Respond(self.respond(rule, rejection, req)),
                 rejection: Some(rejection),
                 rule: Some(rule_index),
                 providers: names(&requirement.providers(self.providers.len())),
@@ -237,6 +308,16 @@ impl Gateway {
                 cors_bypassed: false,
             },
         }
+    }
+}
+
+impl Gateway {
+    fn respond(&self, rule: &Rule, rejection: Rejection, req: &Request<'_>) -> LocalResponse {
+        let mut response = rule.failure.respond(rejection, &self.realm, req.path);
+        if rejection == Rejection::KeysUnavailable && response.status == 401 {
+            response.status = self.jwks_unavailable_status;
+        }
+        response
     }
 }
 

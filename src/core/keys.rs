@@ -39,6 +39,19 @@ macro_rules! ec_key {
     }};
 }
 
+/// The members of a JWKS document: its `keys` array, or a single JWK as a one-key set (as Envoy
+/// accepts).
+pub fn jwks_members(jwks: &Value) -> Result<Vec<Value>, &'static str> {
+    match jwks {
+        Value::Object(map) => match map.get("keys") {
+            Some(Value::Array(list)) => Ok(list.clone()),
+            None if map.contains_key("kty") => Ok(vec![jwks.clone()]),
+            _ => Err("a JWKS needs a `keys` array"),
+        },
+        _ => Err("a JWKS must be a JSON object"),
+    }
+}
+
 /// Smallest RSA modulus accepted (RFC 7518 §3.3). The rsa crate caps at 4096 bits.
 const MIN_RSA_BITS: usize = 2048;
 

@@ -15,6 +15,7 @@ pub mod matcher;
 pub mod percent;
 pub mod provider;
 pub mod rejection;
+pub mod remote_jwks;
 pub mod request;
 pub mod requirement;
 pub mod strict_json;

@@ -9,6 +9,7 @@ use super::cache::TokenCache;
 use super::claims::{header_text, lookup, ClaimPolicy};
 use super::extract::{self, Source};
 use super::keys::Key;
+use super::remote_jwks::{Availability, RemoteJwks, RemoteKeys};
 use super::rejection::Rejection;
 use super::request::{HeaderOp, Request};
 use super::token::UntrustedToken;
@@ -17,13 +18,25 @@ use super::token::UntrustedToken;
 pub struct Provider {
     pub name: String,
     pub policy: ClaimPolicy,
+    /// Keys from the configuration (`local_jwks`, `keys`).
     pub keys: Vec<Key>,
+    /// Keys fetched from `remote_jwks`, tried after the configured ones.
+    pub remote: Option<RemoteJwks>,
     pub sources: Vec<Source>,
     pub forward: bool,
     pub forward_payload_header: Option<String>,
     pub pad_forward_payload_header: bool,
     /// (header name, claim name or dotted path)
     pub claim_to_headers: Vec<(String, String)>,
+}
+
+/// What verification of one request may use: host time, the token cache and fetched key sets.
+pub struct VerifyContext<'a> {
+    pub now_ms: u64,
+    pub max_token_bytes: usize,
+    pub cache: &'a mut TokenCache,
+    /// The fetched key set of the provider being verified (`None` without `remote_jwks`).
+    pub remote: Option<&'a RemoteKeys>,
 }
 
 /// What a provider made of a request.
@@ -60,19 +73,12 @@ impl Provider {
     /// Finds and verifies this provider's token (`index` is its place in the configuration,
     /// the cache key). The audience is checked by the requirement (`provider_and_audiences`
     /// may override it).
-    pub fn verify(
-        &self,
-        index: usize,
-        req: &Request<'_>,
-        now: u64,
-        max_token_bytes: usize,
-        cache: &mut TokenCache,
-    ) -> Outcome {
+    pub fn verify(&self, index: usize, req: &Request<'_>, ctx: &mut VerifyContext<'_>) -> Outcome {
         let mut outcome = Outcome::Missing;
         // Several locations may hold tokens (e.g. `Authorization` shared with another
         // provider): another issuer's token is skipped for the next location.
         for found in extract::find_all(&self.sources, req) {
-            outcome = self.verify_found(index, &found, now, max_token_bytes, cache);
+            outcome = self.verify_found(index, &found, ctx);
             if !matches!(outcome, Outcome::Failed(Rejection::IssuerMismatch)) {
                 break;
             }
@@ -84,10 +90,10 @@ impl Provider {
         &self,
         index: usize,
         found: &extract::Found<'_>,
-        now: u64,
-        max_token_bytes: usize,
-        cache: &mut TokenCache,
+        ctx: &mut VerifyContext<'_>,
     ) -> Outcome {
+        let now = ctx.now_ms / 1000;
+        let cache = &mut *ctx.cache;
         if let Some(hit) = cache.get(index, &found.token) {
             // The signature was verified before; time moves on, so check it again.
             return match self.policy.check(&hit.claims, now) {
@@ -102,14 +108,14 @@ impl Provider {
                 }
             };
         }
-        match self.verify_token(&found.token, now, max_token_bytes) {
+        match self.verify_token(&found.token, ctx.now_ms, ctx.max_token_bytes, ctx.remote) {
             Ok((claims, payload_b64)) => {
                 let verified = Rc::new(Verified {
                     claims,
                     payload_b64,
                     source: found.index,
                 });
-                cache.insert(index, &found.token, Rc::clone(&verified));
+                ctx.cache.insert(index, &found.token, Rc::clone(&verified));
                 Outcome::Verified(verified)
             }
             Err(rejection) => Outcome::Failed(rejection),
@@ -119,8 +125,9 @@ impl Provider {
     fn verify_token(
         &self,
         token: &str,
-        now: u64,
+        now_ms: u64,
         max_token_bytes: usize,
+        remote: Option<&RemoteKeys>,
     ) -> Result<(Map<String, Value>, String), Rejection> {
         let token = UntrustedToken::parse(token, max_token_bytes)?;
         // Pick by issuer first: a token another issuer made is refused before any key of this
@@ -131,30 +138,64 @@ impl Provider {
                 return Err(Rejection::IssuerMismatch);
             }
         }
-        self.verify_signature(&token)?;
+        self.verify_signature(&token, now_ms, remote)?;
         let payload_b64 = token.payload_b64.to_string();
         let claims = token.into_claims()?;
-        self.policy.check(&claims, now)?;
+        self.policy.check(&claims, now_ms / 1000)?;
         Ok((claims, payload_b64))
     }
 
     /// Tries the keys that may verify this token: the same `kid` (or keys without one) that
     /// allow the token's `alg`. `kid` is only ever an exact lookup key.
-    fn verify_signature(&self, token: &UntrustedToken<'_>) -> Result<(), Rejection> {
-        let mut candidates = self
-            .keys
-            .iter()
-            .filter(|key| match (&token.kid, &key.kid) {
+    ///
+    /// With `remote_jwks`: no set yet → `KeysLoading` (wait) or `KeysUnavailable`; a `kid` the
+    /// set lacks → `KeysLoading` while a refetch is allowed, else `KeyNotFound`. A signature
+    /// that does not verify never refetches.
+    fn verify_signature(
+        &self,
+        token: &UntrustedToken<'_>,
+        now_ms: u64,
+        remote: Option<&RemoteKeys>,
+    ) -> Result<(), Rejection> {
+        let matches = |key: &&Key| {
+            let same_kid = match (&token.kid, &key.kid) {
                 (Some(want), Some(have)) => want == have,
                 _ => true,
-            })
-            .filter(|key| key.allows(token.alg))
-            .peekable();
-        if candidates.peek().is_none() {
-            return Err(Rejection::KeyNotFound);
+            };
+            same_kid && key.allows(token.alg)
+        };
+        let fetched = match (&self.remote, remote) {
+            (Some(cfg), Some(state)) => Some((cfg, state, state.availability(cfg, now_ms))),
+            (Some(_), None) => return Err(Rejection::KeysUnavailable),
+            (None, _) => None,
+        };
+        let fetched_keys: &[Key] = match &fetched {
+            Some((_, _, Availability::Ready(keys))) => keys,
+            _ => &[],
+        };
+        let candidates: Vec<&Key> = self
+            .keys
+            .iter()
+            .chain(fetched_keys.iter())
+            .filter(matches)
+            .collect();
+        if candidates.is_empty() {
+            return Err(match fetched {
+                Some((_, _, Availability::Loading)) => Rejection::KeysLoading,
+                Some((_, _, Availability::Unavailable)) => Rejection::KeysUnavailable,
+                Some((cfg, state, Availability::Ready(_)))
+                    if token.kid.is_some() && state.may_refetch_for_kid(cfg, now_ms) =>
+                {
+                    Rejection::KeysLoading
+                }
+                _ => Rejection::KeyNotFound,
+            });
         }
         let input = token.signing_input.as_bytes();
-        if candidates.any(|key| key.verify(token.alg, input, &token.signature)) {
+        if candidates
+            .iter()
+            .any(|key| key.verify(token.alg, input, &token.signature))
+        {
             Ok(())
         } else {
             Err(Rejection::InvalidSignature)

@@ -40,6 +40,13 @@ pub enum Rejection {
     ClaimsRejected,
     /// The filter's configuration is invalid: fail closed.
     ConfigInvalid,
+    /// `remote_jwks`: the key set is being fetched (or a refetch for a new `kid` is allowed).
+    /// Internal: the request waits for the fetch; if it cannot wait, it becomes
+    /// `KeysUnavailable`.
+    KeysLoading,
+    /// `remote_jwks`: no usable key set (every fetch failed, or the last good set is older than
+    /// `max_stale`). 401, or `jwks_unavailable_status`.
+    KeysUnavailable,
 }
 
 impl Rejection {
@@ -98,6 +105,9 @@ impl Rejection {
                 "the token does not grant access to this resource"
             }
             Rejection::ConfigInvalid => "the authentication gateway is misconfigured",
+            Rejection::KeysLoading | Rejection::KeysUnavailable => {
+                "the signing keys are not available; retry later"
+            }
         }
     }
 
@@ -122,11 +132,13 @@ impl Rejection {
             Rejection::ClaimsForbidden => "claims_forbidden",
             Rejection::ClaimsRejected => "claims_rejected",
             Rejection::ConfigInvalid => "config_invalid",
+            Rejection::KeysLoading => "keys_loading",
+            Rejection::KeysUnavailable => "keys_unavailable",
         }
     }
 
     /// All variants, for tests and metric registration.
-    pub const ALL: [Rejection; 18] = [
+    pub const ALL: [Rejection; 20] = [
         Rejection::MissingToken,
         Rejection::TokenTooLarge,
         Rejection::MalformedToken,
@@ -145,6 +157,8 @@ impl Rejection {
         Rejection::ClaimsForbidden,
         Rejection::ClaimsRejected,
         Rejection::ConfigInvalid,
+        Rejection::KeysLoading,
+        Rejection::KeysUnavailable,
     ];
 }
 

@@ -5,7 +5,8 @@
 use super::authorize::{check_all, Condition};
 use super::cache::TokenCache;
 use super::claims::ClaimPolicy;
-use super::provider::{Outcome, Provider};
+use super::provider::{Outcome, Provider, VerifyContext};
+use super::remote_jwks::JwksStore;
 use super::rejection::Rejection;
 use super::request::Request;
 
@@ -54,9 +55,10 @@ impl Requirement {
 pub struct Evaluation<'a> {
     providers: &'a [Provider],
     req: &'a Request<'a>,
-    now: u64,
+    now_ms: u64,
     max_token_bytes: usize,
     cache: &'a mut TokenCache,
+    jwks: &'a JwksStore,
     outcomes: Vec<Option<Outcome>>,
 }
 
@@ -64,16 +66,18 @@ impl<'a> Evaluation<'a> {
     pub fn new(
         providers: &'a [Provider],
         req: &'a Request<'a>,
-        now: u64,
+        now_ms: u64,
         max_token_bytes: usize,
         cache: &'a mut TokenCache,
+        jwks: &'a JwksStore,
     ) -> Self {
         Evaluation {
             providers,
             req,
-            now,
+            now_ms,
             max_token_bytes,
             cache,
+            jwks,
             outcomes: vec![None; providers.len()],
         }
     }
@@ -149,6 +153,8 @@ fn most_telling(kept: Rejection, new: Rejection) -> Rejection {
     let rank = |r: Rejection| match r {
         Rejection::MissingToken => 0,
         Rejection::IssuerMismatch => 1,
+        // A token that may verify once keys arrive: wait rather than refuse.
+        Rejection::KeysLoading => 3,
         _ => 2,
     };
     if rank(new) > rank(kept) {
@@ -180,15 +186,25 @@ impl<'a> Evaluation<'a> {
         let p = self.providers.get(provider)?;
         let slot = self.outcomes.get_mut(provider)?;
         if slot.is_none() {
-            *slot = Some(p.verify(
-                provider,
-                self.req,
-                self.now,
-                self.max_token_bytes,
-                self.cache,
-            ));
+            let mut ctx = VerifyContext {
+                now_ms: self.now_ms,
+                max_token_bytes: self.max_token_bytes,
+                cache: self.cache,
+                remote: self.jwks.get(provider),
+            };
+            *slot = Some(p.verify(provider, self.req, &mut ctx));
         }
         slot.as_ref()
+    }
+
+    /// Providers whose tokens wait for a key fetch (cold start or a new `kid`).
+    pub fn waiting_for_keys(&self) -> Vec<usize> {
+        self.outcomes
+            .iter()
+            .enumerate()
+            .filter(|(_, o)| matches!(o, Some(Outcome::Failed(Rejection::KeysLoading))))
+            .map(|(i, _)| i)
+            .collect()
     }
 
     /// The verified outcome of `provider`, once `satisfy` used it.
