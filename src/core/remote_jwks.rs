@@ -237,6 +237,8 @@ pub struct RemoteKeys {
     retry_at_ms: u64,
     last_kid_refetch_ms: Option<u64>,
     pub last_failure: Option<FetchFailure>,
+    /// Spreads refreshes of workers that share one fetched copy over 10% of `cache_duration`.
+    refresh_jitter_permille: u64,
     /// xorshift state for jitter, seeded by the host's randomness.
     rng: u64,
 }
@@ -252,6 +254,7 @@ impl RemoteKeys {
             retry_at_ms: 0,
             last_kid_refetch_ms: None,
             last_failure: None,
+            refresh_jitter_permille: 0,
             rng: seed | 1,
         }
     }
@@ -305,9 +308,11 @@ impl RemoteKeys {
         }
     }
 
-    /// Refresh at 90% of `cache_duration`, so a good set is replaced before it expires.
+    /// Refresh between 85% and 95% of `cache_duration` (jittered per VM), so a good set is
+    /// replaced before it expires and workers sharing a copy do not all fetch at once.
     fn refresh_at(&self, cfg: &RemoteJwks) -> u64 {
-        self.fetched_at_ms + cfg.cache_duration_ms / 10 * 9
+        let permille = 850 + self.refresh_jitter_permille;
+        self.fetched_at_ms + cfg.cache_duration_ms / 1000 * permille
     }
 
     /// Records that a fetch started (the host dispatched it).
@@ -368,6 +373,7 @@ impl RemoteKeys {
         self.failures = 0;
         self.retry_at_ms = 0;
         self.last_failure = None;
+        self.refresh_jitter_permille = self.next_random() % 101;
         Installed {
             keys: parsed.keys.len(),
             changed,
@@ -528,8 +534,8 @@ mod tests {
         let mut k = RemoteKeys::new(7);
         k.start(FetchReason::Cold, 0);
         k.fetched(&c, JWKS.as_bytes(), 0).unwrap();
-        assert_eq!(k.due(&c, 539_999), None);
-        assert_eq!(k.due(&c, 540_000), Some(FetchReason::Refresh));
+        assert_eq!(k.due(&c, 509_999), None, "not before 85%");
+        assert_eq!(k.due(&c, 570_000), Some(FetchReason::Refresh), "by 95%");
         k.start(FetchReason::Refresh, 540_000);
         let (installed, _) = k.fetched(&c, JWKS.as_bytes(), 540_100).unwrap();
         assert!(!installed.changed);
@@ -542,7 +548,7 @@ mod tests {
         let mut k = RemoteKeys::new(7);
         k.start(FetchReason::Cold, 0);
         k.fetched(&c, JWKS.as_bytes(), 0).unwrap();
-        let mut now = 540_000;
+        let mut now = 570_000;
         let mut last_gap = 0;
         for _ in 0..8 {
             assert_eq!(k.due(&c, now), Some(FetchReason::Refresh));

@@ -525,6 +525,35 @@ def build():
     return c
 
 
+def remote_fixture():
+    """Key sets and tokens for the remote JWKS in-host tests (tests/host/tests/remote_jwks.rs):
+    a set with the RSA key `old`, the rotated set adding the P-256 key `new`, a set mixing
+    unusable members with `old`, and PyJWT tokens for each kid (valid for 10 days)."""
+    long = claims(exp=NOW + 10 * 86400)
+    old = public_jwk("RS256", "old")
+    new = public_jwk("ES256", "new", with_alg=True)
+    mixed = [{"kty": "oct", "k": b64u(SECRETS["HS256"]), "kid": "sym"},
+             dict(public_jwk("RS256", "enc"), use="enc"),
+             {"kty": "EC", "crv": "P-256", "kid": "bad", "x": "AAAA", "y": "AAAA"},
+             {"kty": "OKP", "crv": "X25519", "kid": "x", "x": b64u(b"\0" * 32)},
+             old]
+    fixture = {
+        "jwks_old": {"keys": [old]},
+        "jwks_rotated": {"keys": [old, new]},
+        "jwks_mixed": {"keys": mixed},
+        "jwks_symmetric_only": {"keys": [mixed[0]]},
+        "token_old": token("RS256", long, {"kid": "old"}),
+        "token_new": token("ES256", long, {"kid": "new"}),
+        "token_unknown_kid": token("ES256", long, {"kid": "ghost"}, key=load("attacker-p256")),
+        "token_forged_old": token("RS256", long, {"kid": "old"}, key=load("attacker-rsa2048")),
+        "token_hs_as_sym": token("HS256", long, {"kid": "sym"}),
+    }
+    assert pyjwt_accepts(fixture["token_old"], "RS256", private_key("RS256").public_key())
+    assert pyjwt_accepts(fixture["token_new"], "ES256", private_key("ES256").public_key())
+    assert not pyjwt_accepts(fixture["token_forged_old"], "RS256", private_key("RS256").public_key())
+    return fixture
+
+
 def main():
     if sys.argv[1:] == ["--new-keys"]:
         new_keys()
@@ -538,7 +567,8 @@ def main():
     assert used <= set(configs), used - set(configs)
     os.makedirs(os.path.dirname(os.path.abspath(sys.argv[1])), exist_ok=True)
     with open(sys.argv[1], "w") as f:
-        json.dump({"now": NOW, "configs": configs, "cases": corpus.cases}, f, indent=1)
+        json.dump({"now": NOW, "configs": configs, "cases": corpus.cases,
+                   "remote": remote_fixture()}, f, indent=1)
     print(f"corpus: {len(corpus.cases)} cases, PyJWT {jwt.__version__}")
 
 

@@ -7,11 +7,14 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 
-use proxy_wasm_host::abi::v0_2_1::types::{Action, LogLevel, MapType, MetricType, Status};
+use proxy_wasm_host::abi::v0_2_1::types::{
+    Action, LogLevel, MapType, MetricType, Status, StreamType,
+};
 use proxy_wasm_host::abi::v0_2_1::{
-    Access, Clock, ContextId, Guest, GuestError, Host, InMemoryStore, Invocation, LocalResponse,
-    LogContext, LogSink, MetricId, PluginConfig, QueueId, SharedServices, SharedValue, Started,
-    StreamKind, StreamState, VmServices,
+    Access, CalloutId, Callouts, Clock, ContextId, Guest, GuestError, Host, HttpCall,
+    HttpCallRefusal, HttpCallResponse, InMemoryStore, Invocation, LocalResponse, LogContext,
+    LogSink, MetricId, PluginConfig, QueueId, SharedServices, SharedValue, Started, StreamKind,
+    StreamState, VmServices,
 };
 use proxy_wasm_host::{Engine, HeaderMap, Limits, Module, VecHeaderMap};
 
@@ -115,17 +118,36 @@ impl Filter {
         )
     }
 
+    /// A second VM (another worker) of the same plugin: same shared data and metrics store,
+    /// clock set to `now`.
+    pub fn start_sibling(&self, config: &str, of: &Gateway, now: u64) -> Result<Gateway, String> {
+        self.start_full(config, Arc::clone(&of.metrics), Limits::default(), now)
+    }
+
     fn start_with(&self, config: &str, metrics: bool, limits: Limits) -> Result<Gateway, String> {
-        let _ = &self.engine;
-        let logs = Arc::new(Logs::default());
-        let clock = Arc::new(TestClock::default());
         let metrics = Arc::new(MetricsRecorder {
             enabled: metrics,
             ..MetricsRecorder::default()
         });
+        self.start_full(config, metrics, limits, 1_700_000_000)
+    }
+
+    fn start_full(
+        &self,
+        config: &str,
+        metrics: Arc<MetricsRecorder>,
+        limits: Limits,
+        now: u64,
+    ) -> Result<Gateway, String> {
+        let _ = &self.engine;
+        let logs = Arc::new(Logs::default());
+        let clock = Arc::new(TestClock::default());
+        clock.set_millis(now.saturating_mul(1000));
+        let outbox = Arc::new(Outbox::default());
         let services = VmServices::new(logs.clone())
             .with_clock(clock.clone())
             .with_shared(metrics.clone())
+            .with_callouts(outbox.clone())
             .with_log_level(LogLevel::Trace);
         let mut guest =
             Guest::new(&self.host, &self.module, services, &limits).map_err(|e| e.to_string())?;
@@ -142,6 +164,8 @@ impl Filter {
             logs,
             clock,
             metrics,
+            outbox,
+            streams: Streams::default(),
         })
     }
 }
@@ -154,6 +178,53 @@ pub struct Gateway {
     logs: Arc<Logs>,
     clock: Arc<TestClock>,
     metrics: Arc<MetricsRecorder>,
+    outbox: Arc<Outbox>,
+    /// Requests the filter paused, by context.
+    streams: Streams,
+}
+
+/// A request sent through the filter: answered or forwarded at once, or paused.
+#[derive(Debug)]
+pub enum Sent {
+    Done(Outcome),
+    Paused(ContextId),
+}
+
+impl Sent {
+    /// The outcome of a request that did not pause (panics otherwise).
+    pub fn done(self) -> Outcome {
+        match self {
+            Sent::Done(outcome) => outcome,
+            Sent::Paused(ctx) => panic!("request {ctx} paused"),
+        }
+    }
+
+    /// The context of a paused request (panics otherwise).
+    pub fn paused(self) -> ContextId {
+        match self {
+            Sent::Paused(ctx) => ctx,
+            Sent::Done(outcome) => panic!("request did not pause: {outcome:?}"),
+        }
+    }
+}
+
+/// An HTTP call the filter dispatched, as the host's callout service received it.
+#[derive(Debug, Clone)]
+pub struct Callout {
+    pub context: ContextId,
+    pub id: CalloutId,
+    pub upstream: String,
+    pub headers: Vec<(String, String)>,
+    pub timeout_ms: u128,
+}
+
+impl Callout {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.as_str())
+    }
 }
 
 /// What happened to a request.
@@ -222,6 +293,23 @@ impl Gateway {
         path: &str,
         headers: &[(&str, &str)],
     ) -> Result<Outcome, String> {
+        match self.send(method, path, headers)? {
+            Sent::Done(outcome) => Ok(outcome),
+            Sent::Paused(ctx) => {
+                self.cancel(ctx);
+                Err("paused without a local response (Pause)".into())
+            }
+        }
+    }
+
+    /// Sends a request's headers through the filter. A request the filter pauses stays open:
+    /// see [`Gateway::outcome`], [`Gateway::cancel`].
+    pub fn send(
+        &mut self,
+        method: &str,
+        path: &str,
+        headers: &[(&str, &str)],
+    ) -> Result<Sent, String> {
         let root = self.root.ok_or("the filter refused its configuration")?;
         let mut map = VecHeaderMap::default();
         let authority = headers
@@ -240,23 +328,45 @@ impl Gateway {
             map.add(name.as_bytes(), value.as_bytes())
                 .map_err(|e| e.to_string())?;
         }
-        let stream = Stream {
+        let count = u32::try_from(map.len()).unwrap_or(u32::MAX);
+        let mut pending = Some(Stream {
             headers: map,
             local: None,
-        };
-        let count = u32::try_from(stream.headers.len()).unwrap_or(u32::MAX);
-        let (result, stream) = self.guest.with(stream, |scope| {
+            resumed: false,
+        });
+        let (result, streams) = self.guest.with(std::mem::take(&mut self.streams), |scope| {
             let ctx = scope.on_context_create(Some(root))?;
+            if let Some(stream) = pending.take() {
+                scope.stream_mut().0.insert(ctx, stream);
+            }
             scope.expect_stream_kind(ctx, StreamKind::Http)?;
             let action = scope.on_request_headers(ctx, count, true)?;
-            scope.on_done(ctx)?;
-            scope.on_log(ctx)?;
-            scope.on_delete(ctx)?;
-            Ok::<Action, GuestError>(action)
+            Ok::<(ContextId, Action), GuestError>((ctx, action))
         });
-        let action = result.map_err(|e| e.to_string())?;
+        self.streams = streams;
+        let (ctx, action) = result.map_err(|e| e.to_string())?;
+        if action == Action::Continue {
+            if let Some(stream) = self.streams.0.get_mut(&ctx) {
+                stream.resumed = true;
+            }
+        }
+        match self.outcome(ctx) {
+            Some(outcome) => Ok(Sent::Done(outcome)),
+            None => Ok(Sent::Paused(ctx)),
+        }
+    }
+
+    /// The outcome of request `ctx` once the filter answered or resumed it (the request then
+    /// completes and its context is deleted); `None` while it is still paused.
+    pub fn outcome(&mut self, ctx: ContextId) -> Option<Outcome> {
+        let stream = self.streams.0.get(&ctx)?;
+        if stream.local.is_none() && !stream.resumed {
+            return None;
+        }
+        self.finish(ctx);
+        let stream = self.streams.0.remove(&ctx)?;
         if let Some(local) = stream.local {
-            return Ok(Outcome::Local {
+            return Some(Outcome::Local {
                 status: local.status_code,
                 headers: local
                     .headers
@@ -266,15 +376,100 @@ impl Gateway {
                 body: text(&local.body),
             });
         }
-        if action != Action::Continue {
-            return Err(format!("paused without a local response ({action:?})"));
-        }
         let mut forwarded = Vec::new();
         let _ = stream.headers.for_each_pair(&mut |n, v| {
             forwarded.push((text(n), text(v)));
             std::ops::ControlFlow::Continue(())
         });
-        Ok(Outcome::Forwarded { headers: forwarded })
+        Some(Outcome::Forwarded { headers: forwarded })
+    }
+
+    /// The client went away: the paused request's context is deleted.
+    pub fn cancel(&mut self, ctx: ContextId) {
+        self.finish(ctx);
+        self.streams.0.remove(&ctx);
+    }
+
+    fn finish(&mut self, ctx: ContextId) {
+        let (result, streams) = self.guest.with(std::mem::take(&mut self.streams), |scope| {
+            scope.on_done(ctx)?;
+            scope.on_log(ctx)?;
+            scope.on_delete(ctx)?;
+            Ok::<(), GuestError>(())
+        });
+        self.streams = streams;
+        if let Err(e) = result {
+            panic!("the host failed to finish request {ctx}: {e}");
+        }
+    }
+
+    /// The HTTP calls dispatched since the last call, oldest first.
+    pub fn take_callouts(&self) -> Vec<Callout> {
+        self.outbox
+            .0
+            .lock()
+            .map(|mut o| std::mem::take(&mut *o))
+            .unwrap_or_default()
+    }
+
+    /// Delivers an answer to a callout: `status` and `body` (plus extra headers).
+    pub fn answer(&mut self, callout: &Callout, status: u32, body: &[u8]) {
+        let status = status.to_string();
+        let headers = vec![
+            (b":status".to_vec().into(), status.into_bytes().into()),
+            (
+                b"content-type".to_vec().into(),
+                b"application/json".to_vec().into(),
+            ),
+        ];
+        let response = HttpCallResponse::received(headers).with_body(body.to_vec());
+        self.deliver(callout, response);
+    }
+
+    /// Delivers a failed callout (timeout, broken connection): no status.
+    pub fn fail(&mut self, callout: &Callout) {
+        self.deliver(callout, HttpCallResponse::failed());
+    }
+
+    fn deliver(&mut self, callout: &Callout, response: HttpCallResponse<'static>) {
+        let (result, streams) = self.guest.with(std::mem::take(&mut self.streams), |scope| {
+            scope.on_http_call_response(callout.context, callout.id, response)
+        });
+        self.streams = streams;
+        if let Err(e) = result {
+            panic!("delivering callout {:?}: {e}", callout.id);
+        }
+    }
+
+    /// Runs the root's `on_tick` once (the host runs no timer by itself).
+    pub fn tick(&mut self) {
+        let Some(root) = self.root else { return };
+        let (result, streams) = self
+            .guest
+            .with(std::mem::take(&mut self.streams), |scope| scope.on_tick(root));
+        self.streams = streams;
+        if let Err(e) = result {
+            panic!("on_tick: {e}");
+        }
+    }
+
+    /// The tick period the root asked for.
+    pub fn tick_period(&self) -> Option<std::time::Duration> {
+        self.root.and_then(|root| self.guest.tick_period(root))
+    }
+
+    /// Moves the host clock forward.
+    pub fn advance_millis(&self, millis: u64) {
+        self.clock.advance_millis(millis);
+    }
+
+    /// Number of requests still paused.
+    pub fn paused_count(&self) -> usize {
+        self.streams
+            .0
+            .values()
+            .filter(|s| s.local.is_none() && !s.resumed)
+            .count()
     }
 
     /// Every log line so far, with its level.
@@ -302,31 +497,88 @@ fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
 }
 
-/// The request as the host lends it to the filter.
+/// One request as the host holds it.
 struct Stream {
     headers: VecHeaderMap,
     local: Option<LocalResponse<'static>>,
+    /// The filter let it continue (`Continue`, or `proxy_continue_stream` later).
+    resumed: bool,
 }
 
-impl StreamState for Stream {
+/// Every open request, lent to each callback: a call acts on the request of the effective
+/// context (the filter may switch it with `proxy_set_effective_context`), as in a proxy.
+#[derive(Default)]
+struct Streams(HashMap<ContextId, Stream>);
+
+impl Streams {
+    fn of(&mut self, call: Invocation) -> Result<&mut Stream, Status> {
+        self.0.get_mut(&call.context).ok_or(Status::BadArgument)
+    }
+}
+
+impl StreamState for Streams {
     fn header_map(
         &mut self,
-        _call: Invocation,
+        call: Invocation,
         _access: Access,
         map: MapType,
     ) -> Result<&mut dyn HeaderMap, Status> {
+        let stream = self.of(call)?;
         match map {
-            MapType::HttpRequestHeaders => Ok(&mut self.headers),
+            MapType::HttpRequestHeaders => Ok(&mut stream.headers),
             _ => Err(Status::NotFound),
         }
     }
 
+    fn continue_stream(&mut self, call: Invocation, stream: StreamType) -> Result<(), Status> {
+        let state = self.of(call)?;
+        if stream != StreamType::HttpRequest || state.resumed || state.local.is_some() {
+            return Err(Status::BadArgument);
+        }
+        state.resumed = true;
+        Ok(())
+    }
+
     fn send_local_response(
         &mut self,
-        _call: Invocation,
+        call: Invocation,
         response: LocalResponse<'_>,
     ) -> Result<(), Status> {
-        self.local = Some(response.into_owned());
+        let state = self.of(call)?;
+        if state.resumed || state.local.is_some() {
+            return Err(Status::BadArgument);
+        }
+        state.local = Some(response.into_owned());
+        Ok(())
+    }
+}
+
+/// The host's callout service: keeps each call for the test to answer.
+#[derive(Default)]
+struct Outbox(Mutex<Vec<Callout>>);
+
+impl Callouts for Outbox {
+    fn http_call(
+        &self,
+        call: Invocation,
+        callout: CalloutId,
+        request: HttpCall<'_>,
+    ) -> Result<(), HttpCallRefusal> {
+        if request.upstream.as_ref() == b"unknown-cluster" {
+            return Err(HttpCallRefusal::UnknownUpstream);
+        }
+        let mut outbox = self.0.lock().map_err(|_| HttpCallRefusal::Failed)?;
+        outbox.push(Callout {
+            context: call.context,
+            id: callout,
+            upstream: text(&request.upstream),
+            headers: request
+                .headers
+                .iter()
+                .map(|(n, v)| (text(n), text(v)))
+                .collect(),
+            timeout_ms: request.timeout.as_millis(),
+        });
         Ok(())
     }
 }
@@ -346,28 +598,34 @@ impl LogSink for Logs {
 
 /// A clock the test sets; starts at 2023-11-14T22:13:20Z (1_700_000_000).
 struct TestClock {
-    seconds: AtomicU64,
+    millis: AtomicU64,
 }
 
 impl Default for TestClock {
     fn default() -> Self {
         TestClock {
-            seconds: AtomicU64::new(1_700_000_000),
+            millis: AtomicU64::new(1_700_000_000_000),
         }
     }
 }
 
 impl TestClock {
     fn set(&self, seconds: u64) {
-        self.seconds.store(seconds, Ordering::SeqCst);
+        self.set_millis(seconds.saturating_mul(1000));
+    }
+
+    fn set_millis(&self, millis: u64) {
+        self.millis.store(millis, Ordering::SeqCst);
+    }
+
+    fn advance_millis(&self, millis: u64) {
+        self.millis.fetch_add(millis, Ordering::SeqCst);
     }
 }
 
 impl Clock for TestClock {
     fn realtime_nanos(&self) -> u64 {
-        self.seconds
-            .load(Ordering::SeqCst)
-            .saturating_mul(1_000_000_000)
+        self.millis.load(Ordering::SeqCst).saturating_mul(1_000_000)
     }
 
     fn monotonic_nanos(&self) -> u64 {

@@ -1,0 +1,586 @@
+//! One configured VM: the gateway, its token cache and fetched key sets, the JWKS fetches in
+//! flight and the requests paused until keys arrive.
+//!
+//! Requests are run for the host's *effective* context through raw hostcalls, so one function
+//! serves a request's own `on_http_request_headers` and a paused request woken later from
+//! another request's `on_http_call_response` or the root's `on_tick` (after
+//! `proxy_set_effective_context`). The SDK's context methods are not used there: they panic
+//! on any host refusal, and a trap is an outage on Envoy.
+
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::rc::Rc;
+use std::time::{Duration, UNIX_EPOCH};
+
+use proxy_wasm::hostcalls;
+use proxy_wasm::types::{BufferType, LogLevel, MapType};
+
+use super::metrics::Metrics;
+use super::shared_data;
+use crate::core::cache::TokenCache;
+use crate::core::remote_jwks::{
+    decode_shared, encode_shared, Availability, FetchFailure, FetchReason, JwksStore, RemoteJwks,
+};
+use crate::core::{Decision, Gateway, HeaderOp, LocalResponse, Rejection, Request};
+
+/// A paused request: its context, since when it waits, and for which providers' keys.
+struct Waiter {
+    context_id: u32,
+    since_ms: u64,
+    providers: Vec<usize>,
+}
+
+/// What running a request did.
+pub enum Ran {
+    /// Headers changed; the request may go upstream.
+    Forward,
+    /// A local response was sent.
+    Responded,
+    /// Keys of these providers are being fetched: the request must stay paused.
+    Wait(Vec<usize>),
+}
+
+/// What `ensure_fetch` achieved.
+#[derive(PartialEq, Eq)]
+enum Fetch {
+    /// A fetch is running (just dispatched, or already).
+    Running,
+    /// The state changed without waiting (a shared copy adopted, or the dispatch refused):
+    /// deciding again gives a new answer.
+    Settled,
+    /// (internal) a fetch should start for this reason.
+    Start(FetchReason),
+}
+
+pub struct Vm {
+    pub gateway: Gateway,
+    cache: RefCell<TokenCache>,
+    jwks: RefCell<JwksStore>,
+    waiters: RefCell<Vec<Waiter>>,
+    /// Callout token → (provider, context that dispatched it).
+    fetches: RefCell<HashMap<u32, (usize, u32)>>,
+    metrics: Rc<RefCell<Metrics>>,
+    /// A paused request is answered without waiting any longer after this.
+    max_wait_ms: u64,
+}
+
+/// Host time in milliseconds (never a wasm clock).
+pub fn now_ms() -> u64 {
+    hostcalls::get_current_time()
+        .ok()
+        .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+}
+
+fn log(level: LogLevel, line: &str) {
+    hostcalls::log(level, line).ok();
+}
+
+impl Vm {
+    pub fn new(gateway: Gateway, metrics: Rc<RefCell<Metrics>>, seed: u64) -> Vm {
+        let max_wait_ms = gateway
+            .remote_providers()
+            .map(|(_, _, r)| r.timeout_ms)
+            .max()
+            .unwrap_or(0)
+            .saturating_add(2_000);
+        Vm {
+            cache: RefCell::new(gateway.new_token_cache()),
+            jwks: RefCell::new(gateway.new_jwks_store(seed)),
+            waiters: RefCell::new(Vec::new()),
+            fetches: RefCell::new(HashMap::new()),
+            metrics,
+            max_wait_ms,
+            gateway,
+        }
+    }
+
+    pub fn has_remote_jwks(&self) -> bool {
+        self.gateway.remote_providers().next().is_some()
+    }
+
+    fn count(&self, name: &str) {
+        if let Ok(mut metrics) = self.metrics.try_borrow_mut() {
+            metrics.increment(self.gateway.stat_prefix(), name);
+        }
+    }
+
+    /// Decides the request of the effective context and applies the decision (header changes
+    /// or a local response). `may_wait`: a token whose keys are being fetched may pause.
+    pub fn run(&self, now_ms: u64, may_wait: bool) -> Ran {
+        let headers = hostcalls::get_map(MapType::HttpRequestHeaders).unwrap_or_default();
+        // Pseudo-headers one by one: ngx_wasm_module answers `:path` and `:method` lookups but
+        // leaves them out of the header list.
+        let pseudo = |name: &str, property: &str| {
+            hostcalls::get_map_value(MapType::HttpRequestHeaders, name)
+                .ok()
+                .flatten()
+                .or_else(|| {
+                    hostcalls::get_property(vec!["request", property])
+                        .ok()
+                        .flatten()
+                        .and_then(|b| String::from_utf8(b).ok())
+                })
+        };
+        let path = pseudo(":path", "path").unwrap_or_else(|| "/".into());
+        let method = pseudo(":method", "method").unwrap_or_default();
+        let request = Request {
+            method: &method,
+            path: &path,
+            headers: &headers,
+        };
+        let verdict = match (self.cache.try_borrow_mut(), self.jwks.try_borrow()) {
+            (Ok(mut cache), Ok(jwks)) => {
+                self.gateway
+                    .decide_with(&request, now_ms, &mut cache, &jwks, may_wait)
+            }
+            _ => self.gateway.decide(&request, now_ms / 1000),
+        };
+        for name in verdict.metrics() {
+            self.count(&name);
+        }
+        match verdict.decision {
+            Decision::WaitForKeys(providers) => Ran::Wait(providers),
+            Decision::Forward(ref ops) => {
+                // Dry-run refusals are reported like denials; passes only at debug.
+                let level = if verdict.dry_run {
+                    LogLevel::Info
+                } else {
+                    LogLevel::Debug
+                };
+                if verdict.rule.is_some() {
+                    log(level, &verdict.log_line(&method, &path));
+                }
+                for op in ops {
+                    let applied = match op {
+                        HeaderOp::Remove(name) => {
+                            hostcalls::set_map_value(MapType::HttpRequestHeaders, name, None)
+                        }
+                        HeaderOp::Set(name, value) => hostcalls::set_map_value(
+                            MapType::HttpRequestHeaders,
+                            name,
+                            Some(value),
+                        ),
+                    };
+                    if applied.is_err() {
+                        // A spoofed header we cannot remove must not reach the upstream.
+                        log(LogLevel::Error, "jwtgate: the host refused a header change");
+                        respond(&LocalResponse::for_rejection(
+                            Rejection::ConfigInvalid,
+                            self.gateway.realm(),
+                        ));
+                        return Ran::Responded;
+                    }
+                }
+                Ran::Forward
+            }
+            Decision::Respond(ref response) => {
+                log(LogLevel::Info, &verdict.log_line(&method, &path));
+                respond(response);
+                Ran::Responded
+            }
+        }
+    }
+
+    /// `on_http_request_headers`: decide, starting fetches and pausing when keys are loading.
+    /// Returns true when the request may continue.
+    pub fn on_request(&self, context_id: u32, now_ms: u64) -> bool {
+        // A shared copy or a refused dispatch settles a wait at once: decide again (bounded).
+        for _ in 0..3 {
+            match self.run(now_ms, true) {
+                Ran::Forward => return true,
+                Ran::Responded => return false,
+                Ran::Wait(providers) => {
+                    let settled = providers
+                        .iter()
+                        .map(|&p| self.ensure_fetch(p, now_ms, context_id))
+                        .fold(false, |any, f| any | (f == Fetch::Settled));
+                    if !settled {
+                        log(
+                            LogLevel::Debug,
+                            "jwtgate: request paused until remote JWKS keys arrive",
+                        );
+                        if let Ok(mut waiters) = self.waiters.try_borrow_mut() {
+                            waiters.push(Waiter {
+                                context_id,
+                                since_ms: now_ms,
+                                providers,
+                            });
+                            return false;
+                        }
+                    }
+                }
+            }
+        }
+        matches!(self.run(now_ms, false), Ran::Forward)
+    }
+
+    /// Decides every paused request again (after a fetch ended, or from the tick), resuming
+    /// or answering those that need not wait any more. `current` is the running callback's
+    /// context, made effective again afterwards. `all`: wake every waiter; otherwise only
+    /// those whose providers have no fetch running or who waited too long.
+    pub fn wake(&self, current: u32, now_ms: u64, all: bool) {
+        for _ in 0..3 {
+            let waiters = match self.waiters.try_borrow_mut() {
+                Ok(mut w) => std::mem::take(&mut *w),
+                Err(_) => return,
+            };
+            if waiters.is_empty() {
+                return;
+            }
+            let mut kept = Vec::new();
+            let mut wanted = Vec::new();
+            for waiter in waiters {
+                let overdue = now_ms >= waiter.since_ms.saturating_add(self.max_wait_ms);
+                if !all && !overdue && waiter.providers.iter().all(|&p| self.fetching(p, now_ms))
+                {
+                    kept.push(waiter);
+                    continue;
+                }
+                if hostcalls::set_effective_context(waiter.context_id).is_err() {
+                    continue; // the request is gone
+                }
+                match self.run(now_ms, !overdue) {
+                    Ran::Forward => {
+                        hostcalls::resume_http_request().ok();
+                    }
+                    Ran::Responded => {}
+                    Ran::Wait(providers) => {
+                        wanted.extend(providers.iter().copied());
+                        kept.push(Waiter {
+                            providers,
+                            ..waiter
+                        });
+                    }
+                }
+            }
+            hostcalls::set_effective_context(current).ok();
+            if let Ok(mut w) = self.waiters.try_borrow_mut() {
+                w.extend(kept);
+            }
+            wanted.sort_unstable();
+            wanted.dedup();
+            let settled = wanted
+                .into_iter()
+                .map(|p| self.ensure_fetch(p, now_ms, current))
+                .fold(false, |any, f| any | (f == Fetch::Settled));
+            if !settled {
+                return;
+            }
+        }
+    }
+
+    fn fetching(&self, provider: usize, now_ms: u64) -> bool {
+        let Some((_, _, cfg)) = self.gateway.remote_providers().find(|(i, _, _)| *i == provider)
+        else {
+            return false;
+        };
+        self.jwks
+            .try_borrow()
+            .ok()
+            .and_then(|j| j.get(provider).map(|s| s.in_flight(cfg, now_ms)))
+            .unwrap_or(false)
+    }
+
+    /// The root's timer: prefetch at start, refresh before `cache_duration` ends, retry after
+    /// failures, report key counts and ages, and answer requests that waited too long.
+    pub fn on_tick(&self, root_id: u32, now_ms: u64) {
+        let remotes: Vec<(usize, String)> = self
+            .gateway
+            .remote_providers()
+            .map(|(i, name, _)| (i, name.to_string()))
+            .collect();
+        for (provider, name) in remotes {
+            let due = self.with_remote(provider, |state, cfg| state.due(cfg, now_ms));
+            if let Some(Some(reason)) = due {
+                self.start_fetch(provider, reason, now_ms, root_id);
+            }
+            if let Some((keys, age)) = self.with_remote(provider, |s, _| s.status(now_ms)) {
+                if let Ok(mut metrics) = self.metrics.try_borrow_mut() {
+                    let prefix = self.gateway.stat_prefix();
+                    metrics.set_gauge(prefix, &format!("jwks.{name}.keys"), keys as u64);
+                    metrics.set_gauge(prefix, &format!("jwks.{name}.age_seconds"), age);
+                }
+            }
+        }
+        self.wake(root_id, now_ms, false);
+    }
+
+    fn with_remote<T>(
+        &self,
+        provider: usize,
+        f: impl FnOnce(&mut crate::core::remote_jwks::RemoteKeys, &RemoteJwks) -> T,
+    ) -> Option<T> {
+        let (_, _, cfg) = self
+            .gateway
+            .remote_providers()
+            .find(|(i, _, _)| *i == provider)?;
+        let mut jwks = self.jwks.try_borrow_mut().ok()?;
+        Some(f(jwks.get_mut(provider)?, cfg))
+    }
+
+    /// Makes sure keys for `provider` are on their way, for a request that waits for them.
+    fn ensure_fetch(&self, provider: usize, now_ms: u64, current: u32) -> Fetch {
+        let next = self.with_remote(provider, |state, cfg| {
+            if state.in_flight(cfg, now_ms) {
+                return Fetch::Running;
+            }
+            match state.availability(cfg, now_ms) {
+                Availability::Ready(_) => Fetch::Start(FetchReason::UnknownKid),
+                Availability::Loading => Fetch::Start(FetchReason::Cold),
+                // Backing off after failures: no fetch; deciding again refuses.
+                Availability::Unavailable => Fetch::Settled,
+            }
+        });
+        match next {
+            Some(Fetch::Start(reason)) => self.start_fetch(provider, reason, now_ms, current),
+            Some(other) => other,
+            None => Fetch::Settled,
+        }
+    }
+
+    /// Starts a fetch, unless another worker's shared copy makes it unnecessary.
+    fn start_fetch(&self, provider: usize, reason: FetchReason, now_ms: u64, current: u32) -> Fetch {
+        if self.gateway.share_jwks() && self.adopt_shared(provider, reason, now_ms) {
+            return Fetch::Settled;
+        }
+        let Some((_, name, cfg)) = self
+            .gateway
+            .remote_providers()
+            .find(|(i, _, _)| *i == provider)
+        else {
+            return Fetch::Settled;
+        };
+        let dispatched = hostcalls::dispatch_http_call(
+            &cfg.upstream,
+            cfg.request_headers(),
+            None,
+            vec![],
+            Duration::from_millis(cfg.timeout_ms),
+        );
+        match dispatched {
+            Ok(token) => {
+                if let Ok(mut fetches) = self.fetches.try_borrow_mut() {
+                    fetches.insert(token, (provider, current));
+                }
+                self.with_remote(provider, |state, _| state.start(reason, now_ms));
+                log(
+                    LogLevel::Debug,
+                    &format!("jwtgate: fetching JWKS of provider {name} from {}", cfg.uri),
+                );
+                Fetch::Running
+            }
+            Err(status) => {
+                log(
+                    LogLevel::Warn,
+                    &format!(
+                        "jwtgate: JWKS fetch for provider {name} refused by the host ({status:?}); \
+                         check cluster/upstream `{}`",
+                        cfg.upstream
+                    ),
+                );
+                self.failed(provider, name, FetchFailure::DispatchRefused, now_ms);
+                Fetch::Settled
+            }
+        }
+    }
+
+    /// Adopts a fresher copy another worker stored, when it makes this fetch unnecessary.
+    fn adopt_shared(&self, provider: usize, reason: FetchReason, now_ms: u64) -> bool {
+        let Some((_, name, cfg)) = self
+            .gateway
+            .remote_providers()
+            .find(|(i, _, _)| *i == provider)
+        else {
+            return false;
+        };
+        let Some((value, _)) = shared_data::get(&cfg.shared_key()) else {
+            return false;
+        };
+        let Some((fetched_at, body)) = decode_shared(&value) else {
+            return false;
+        };
+        let adopted = self.with_remote(provider, |state, cfg| {
+            let installed = state.adopt(body, fetched_at, now_ms)?;
+            // Refresh: only if the copy is fresh enough to skip our own fetch.
+            let enough = reason != FetchReason::Refresh || state.due(cfg, now_ms).is_none();
+            Some((installed, enough))
+        });
+        let Some(Some((installed, enough))) = adopted else {
+            return false;
+        };
+        if installed.changed {
+            self.forget_tokens(provider);
+        }
+        log(
+            LogLevel::Info,
+            &format!(
+                "jwtgate: JWKS of provider {name}: adopted {} keys another worker fetched",
+                installed.keys
+            ),
+        );
+        self.count(&format!("jwks.{name}.shared_adopted"));
+        enough
+    }
+
+    fn forget_tokens(&self, provider: usize) {
+        if let Ok(mut cache) = self.cache.try_borrow_mut() {
+            cache.forget_provider(provider);
+        }
+    }
+
+    fn failed(&self, provider: usize, name: &str, failure: FetchFailure, now_ms: u64) {
+        self.with_remote(provider, |state, cfg| state.failed(cfg, failure, now_ms));
+        self.count(&format!("jwks.{name}.fetch_failed"));
+        self.count(&format!("jwks.{name}.fetch_failed.{}", failure.name()));
+    }
+
+    /// An answer to one of our callouts. Returns false for a callout that is not a JWKS fetch.
+    pub fn on_fetch_response(&self, token: u32, body_size: usize, now_ms: u64) -> bool {
+        let Some((provider, _)) = self
+            .fetches
+            .try_borrow_mut()
+            .ok()
+            .and_then(|mut f| f.remove(&token))
+        else {
+            return false;
+        };
+        let Some((_, name, cfg)) = self
+            .gateway
+            .remote_providers()
+            .find(|(i, _, _)| *i == provider)
+        else {
+            return true;
+        };
+        let header = |n: &str| {
+            hostcalls::get_map_value(MapType::HttpCallResponseHeaders, n)
+                .ok()
+                .flatten()
+        };
+        let status = header(":status");
+        if let Err(failure) = cfg.check_answer(status.as_deref(), body_size) {
+            // ngx_wasm_module says why in `:dispatch_status` (e.g. "broken connection").
+            let why = header(":dispatch_status")
+                .or(status)
+                .unwrap_or_else(|| "no response".into());
+            log(
+                LogLevel::Warn,
+                &format!(
+                    "jwtgate: JWKS fetch for provider {name} from {} failed: {} ({why}); \
+                     keeping the last good keys",
+                    cfg.uri,
+                    failure.name()
+                ),
+            );
+            self.failed(provider, name, failure, now_ms);
+            return true;
+        }
+        let body = hostcalls::get_buffer(BufferType::HttpCallResponseBody, 0, body_size)
+            .ok()
+            .flatten()
+            .unwrap_or_default();
+        let result = self.with_remote(provider, |state, cfg| state.fetched(cfg, &body, now_ms));
+        match result {
+            Some(Ok((installed, parsed))) => {
+                for (index, why) in parsed.skipped.iter().take(8) {
+                    log(
+                        LogLevel::Warn,
+                        &format!(
+                            "jwtgate: JWKS of provider {name}: keys[{index}] skipped: {why}"
+                        ),
+                    );
+                }
+                log(
+                    LogLevel::Info,
+                    &format!(
+                        "jwtgate: JWKS of provider {name} fetched from {}: {} keys{}",
+                        cfg.uri,
+                        installed.keys,
+                        if installed.changed { "" } else { " (unchanged)" }
+                    ),
+                );
+                if installed.changed {
+                    self.forget_tokens(provider);
+                }
+                self.count(&format!("jwks.{name}.fetch_success"));
+                if self.gateway.share_jwks() {
+                    share(cfg, name, &body, now_ms);
+                }
+            }
+            Some(Err(failure)) => {
+                log(
+                    LogLevel::Warn,
+                    &format!(
+                        "jwtgate: JWKS fetch for provider {name} from {} failed: {}; \
+                         keeping the last good keys",
+                        cfg.uri,
+                        failure.name()
+                    ),
+                );
+                self.count(&format!("jwks.{name}.fetch_failed"));
+                self.count(&format!("jwks.{name}.fetch_failed.{}", failure.name()));
+            }
+            None => {}
+        }
+        true
+    }
+
+    /// A context is going away: it no longer waits, and fetches it dispatched will never be
+    /// answered (the host cancels a context's callouts), so the next tick fetches again.
+    pub fn forget_context(&self, context_id: u32) {
+        if let Ok(mut waiters) = self.waiters.try_borrow_mut() {
+            waiters.retain(|w| w.context_id != context_id);
+        }
+        let orphaned: Vec<usize> = match self.fetches.try_borrow_mut() {
+            Ok(mut fetches) => {
+                let mine: Vec<u32> = fetches
+                    .iter()
+                    .filter(|(_, (_, ctx))| *ctx == context_id)
+                    .map(|(token, _)| *token)
+                    .collect();
+                mine.iter()
+                    .filter_map(|t| fetches.remove(t).map(|(p, _)| p))
+                    .collect()
+            }
+            Err(_) => Vec::new(),
+        };
+        for provider in orphaned {
+            self.with_remote(provider, |state, _| state.abandon());
+        }
+    }
+}
+
+/// Stores a fetched JWKS for the other workers (best effort; CAS so a newer copy is not
+/// overwritten with an older one on hosts with strict CAS).
+fn share(cfg: &RemoteJwks, name: &str, body: &[u8], now_ms: u64) {
+    let key = cfg.shared_key();
+    let (cas, newer) = match shared_data::get(&key) {
+        Some((value, cas)) => (
+            cas,
+            decode_shared(&value).is_some_and(|(at, _)| at > now_ms),
+        ),
+        None => (0, false),
+    };
+    if newer {
+        return;
+    }
+    if let Err(status) = shared_data::set(&key, &encode_shared(now_ms, body), cas) {
+        log(
+            LogLevel::Debug,
+            &format!("jwtgate: JWKS of provider {name} not shared (host status {status})"),
+        );
+    }
+}
+
+pub fn respond(response: &LocalResponse) {
+    let headers: Vec<(&str, &str)> = response
+        .headers
+        .iter()
+        .map(|(n, v)| (n.as_str(), v.as_str()))
+        .collect();
+    if hostcalls::send_http_response(response.status, headers, Some(response.body.as_bytes()))
+        .is_err()
+    {
+        log(LogLevel::Error, "jwtgate: the host refused the local response");
+    }
+}

@@ -1,0 +1,377 @@
+//! Remote JWKS inside a real proxy-wasm host: the filter's fetches go to the host's callout
+//! service and the test plays the identity provider (scripted answers), the host clock and the
+//! timer. Keys and tokens come from PyJWT (`target/corpus/cases.json`, `remote` section).
+
+use std::sync::OnceLock;
+
+use jwtgate_host_tests::{shared_filter, Callout, Gateway, Outcome};
+use serde_json::{json, Value};
+
+const NOW: u64 = 1_700_000_000;
+
+fn fixture() -> &'static Value {
+    static FIXTURE: OnceLock<Value> = OnceLock::new();
+    FIXTURE.get_or_init(|| {
+        let path = std::env::var("JWTGATE_CORPUS").unwrap_or_else(|_| {
+            format!(
+                "{}/../../target/corpus/cases.json",
+                env!("CARGO_MANIFEST_DIR")
+            )
+        });
+        let text = std::fs::read_to_string(&path)
+            .unwrap_or_else(|e| panic!("{path}: {e}; run `make corpus` first"));
+        let corpus: Value = serde_json::from_str(&text).unwrap();
+        corpus["remote"].clone()
+    })
+}
+
+fn jwks(name: &str) -> Vec<u8> {
+    fixture()[name].to_string().into_bytes()
+}
+
+fn token(name: &str) -> String {
+    fixture()[name].as_str().unwrap().to_string()
+}
+
+fn config(extra: Value) -> String {
+    let mut remote = json!({
+        "http_uri": {"uri": "https://idp.test/realms/r1/jwks.json", "cluster": "idp", "timeout": "2s"},
+        "cache_duration": "600s"
+    });
+    let mut top = json!({});
+    for (k, v) in extra.as_object().unwrap() {
+        if k == "share_jwks" || k == "jwks_unavailable_status" {
+            top[k] = v.clone();
+        } else {
+            remote[k] = v.clone();
+        }
+    }
+    let mut c = json!({
+        "providers": {"idp": {
+            "issuer": "https://issuer.test", "audiences": ["api"],
+            "remote_jwks": remote,
+            "claim_to_headers": [{"header_name": "x-user-id", "claim_name": "sub"}]
+        }},
+        "rules": [{"match": {"prefix": "/"}, "requires": {"provider_name": "idp"}}]
+    });
+    for (k, v) in top.as_object().unwrap() {
+        c[k] = v.clone();
+    }
+    c.to_string()
+}
+
+fn start(extra: Value) -> Gateway {
+    match shared_filter().start(&config(extra)) {
+        Ok(g) => {
+            g.set_now(NOW);
+            g
+        }
+        Err(e) => panic!("{e}"),
+    }
+}
+
+fn bearer(name: &str) -> String {
+    format!("Bearer {}", token(name))
+}
+
+fn send(g: &mut Gateway, token_name: &str) -> jwtgate_host_tests::Sent {
+    let auth = bearer(token_name);
+    g.send("GET", "/api", &[("authorization", &auth)])
+        .unwrap_or_else(|e| panic!("{e}"))
+}
+
+fn one_callout(g: &Gateway) -> Callout {
+    let mut callouts = g.take_callouts();
+    assert_eq!(callouts.len(), 1, "expected one fetch: {callouts:?}");
+    callouts.remove(0)
+}
+
+fn forwarded_as_alice(outcome: &Outcome) {
+    assert_eq!(outcome.status(), 200, "{outcome:?}");
+    assert_eq!(outcome.header("x-user-id"), Some("alice"));
+}
+
+/// Prefetch on the first tick and install `set`.
+fn warm(g: &mut Gateway, set: &str) {
+    g.tick();
+    let fetch = one_callout(g);
+    g.answer(&fetch, 200, &jwks(set));
+}
+
+fn metric(g: &Gateway, name: &str) -> i64 {
+    g.metrics().get(name).copied().unwrap_or(0)
+}
+
+#[test]
+fn cold_start_pauses_requests_and_resumes_them_all_on_one_fetch() {
+    let mut g = start(json!({}));
+    assert_eq!(g.tick_period(), Some(std::time::Duration::from_secs(1)));
+    let first = send(&mut g, "token_old").paused();
+    let fetch = one_callout(&g);
+    assert_eq!(fetch.upstream, "idp");
+    assert_eq!(fetch.header(":method"), Some("GET"));
+    assert_eq!(fetch.header(":path"), Some("/realms/r1/jwks.json"));
+    assert_eq!(fetch.header(":authority"), Some("idp.test"));
+    assert_eq!(fetch.header(":scheme"), Some("https"));
+    assert_eq!(fetch.timeout_ms, 2000);
+    let second = send(&mut g, "token_old").paused();
+    let third = send(&mut g, "token_new").paused();
+    assert!(g.take_callouts().is_empty(), "requests share the running fetch");
+    assert!(g.outcome(first).is_none());
+
+    g.answer(&fetch, 200, &jwks("jwks_old"));
+    forwarded_as_alice(&g.outcome(first).expect("resumed"));
+    forwarded_as_alice(&g.outcome(second).expect("resumed"));
+    // `new` is not in the set; the set is brand new, so no refetch: refused.
+    let refused = g.outcome(third).expect("answered");
+    assert_eq!(refused.status(), 401);
+    assert_eq!(g.paused_count(), 0);
+    assert_eq!(metric(&g, "jwtgate.jwks.idp.fetch_success"), 1);
+
+    forwarded_as_alice(&send(&mut g, "token_old").done());
+    assert!(g.take_callouts().is_empty());
+    g.tick();
+    assert!(g.take_callouts().is_empty(), "nothing due");
+    assert_eq!(metric(&g, "jwtgate.jwks.idp.keys"), 1);
+}
+
+#[test]
+fn the_first_tick_prefetches_and_refreshes_come_before_cache_duration_ends() {
+    let mut g = start(json!({}));
+    g.tick();
+    let prefetch = one_callout(&g);
+    g.answer(&prefetch, 200, &jwks("jwks_old"));
+    forwarded_as_alice(&send(&mut g, "token_old").done());
+
+    g.advance_millis(500_000);
+    g.tick();
+    assert!(g.take_callouts().is_empty(), "fresh at 500 s");
+    g.advance_millis(70_000); // 570 s: past the jittered 85–95% refresh point
+    g.tick();
+    let refresh = one_callout(&g);
+    g.answer(&refresh, 200, &jwks("jwks_rotated"));
+    // The rotated set arrived by refresh: the new kid works without any fetch.
+    forwarded_as_alice(&send(&mut g, "token_new").done());
+    assert!(g.take_callouts().is_empty());
+    assert_eq!(metric(&g, "jwtgate.jwks.idp.fetch_success"), 2);
+}
+
+#[test]
+fn a_new_kid_refetches_once_and_the_first_token_with_it_is_accepted() {
+    let mut g = start(json!({}));
+    warm(&mut g, "jwks_old");
+    g.advance_millis(31_000);
+
+    let new = send(&mut g, "token_new").paused();
+    let fetch = one_callout(&g);
+    let ghost = send(&mut g, "token_unknown_kid").paused();
+    assert!(g.take_callouts().is_empty(), "one refetch for both kids");
+    g.answer(&fetch, 200, &jwks("jwks_rotated"));
+    forwarded_as_alice(&g.outcome(new).expect("resumed"));
+    assert_eq!(g.outcome(ghost).expect("answered").status(), 401);
+
+    // Rate limit: more unknown kids within 30 s of the refetch are refused at once.
+    for _ in 0..5 {
+        assert_eq!(send(&mut g, "token_unknown_kid").done().status(), 401);
+    }
+    assert!(g.take_callouts().is_empty(), "no refetch within the interval");
+    g.advance_millis(30_000);
+    let _ghost = send(&mut g, "token_unknown_kid").paused();
+    let again = one_callout(&g);
+    g.answer(&again, 200, &jwks("jwks_rotated"));
+    assert_eq!(g.paused_count(), 0);
+}
+
+#[test]
+fn a_bad_signature_never_refetches() {
+    let mut g = start(json!({}));
+    warm(&mut g, "jwks_old");
+    g.advance_millis(60_000);
+    let outcome = send(&mut g, "token_forged_old").done();
+    assert_eq!(outcome.status(), 401);
+    assert!(g.take_callouts().is_empty());
+}
+
+#[test]
+fn bad_answers_keep_the_last_good_keys() {
+    let mut g = start(json!({"max_body_bytes": 65536}));
+    warm(&mut g, "jwks_old");
+    let oversized = format!(
+        "{{\"keys\":[],\"pad\":\"{}\"}}",
+        "x".repeat(70_000)
+    );
+    let answers: Vec<(&str, Box<dyn Fn(&mut Gateway, &Callout)>)> = vec![
+        ("http_status", Box::new(|g, c| g.answer(c, 503, b"busy"))),
+        ("not_json", Box::new(|g, c| g.answer(c, 200, b"<html>login</html>"))),
+        (
+            "no_usable_keys",
+            Box::new(|g, c| g.answer(c, 200, &jwks("jwks_symmetric_only"))),
+        ),
+        (
+            "too_large",
+            Box::new(move |g, c| g.answer(c, 200, oversized.as_bytes())),
+        ),
+        ("no_response", Box::new(|g, c| g.fail(c))),
+    ];
+    for (reason, answer) in &answers {
+        g.advance_millis(600_000);
+        // Past cache_duration, within max_stale: due now (or after the backoff).
+        let mut fetch = None;
+        for _ in 0..40 {
+            g.tick();
+            if let Some(c) = g.take_callouts().pop() {
+                fetch = Some(c);
+                break;
+            }
+            g.advance_millis(1_000);
+        }
+        let fetch = fetch.unwrap_or_else(|| panic!("{reason}: no refresh"));
+        answer(&mut g, &fetch);
+        assert_eq!(
+            metric(&g, &format!("jwtgate.jwks.idp.fetch_failed.{reason}")),
+            1,
+            "{reason}"
+        );
+        forwarded_as_alice(&send(&mut g, "token_old").done());
+    }
+    assert_eq!(metric(&g, "jwtgate.jwks.idp.fetch_failed"), 5);
+    assert!(g
+        .logs()
+        .iter()
+        .any(|(_, line)| line.contains("keeping the last good keys")));
+}
+
+#[test]
+fn unusable_members_are_skipped_logged_and_the_good_ones_used() {
+    let mut g = start(json!({}));
+    warm(&mut g, "jwks_mixed");
+    forwarded_as_alice(&send(&mut g, "token_old").done());
+    let skipped = g
+        .logs()
+        .iter()
+        .filter(|(_, line)| line.contains("skipped"))
+        .count();
+    assert_eq!(skipped, 4, "{:?}", g.logs());
+    // A symmetric key is never taken from the network: its kid is unknown, the refetch
+    // brings the same set, and HS256 with that kid is refused.
+    g.advance_millis(60_000);
+    let sym = send(&mut g, "token_hs_as_sym").paused();
+    let refetch = one_callout(&g);
+    g.answer(&refetch, 200, &jwks("jwks_mixed"));
+    assert_eq!(g.outcome(sym).expect("answered").status(), 401);
+}
+
+#[test]
+fn a_failed_cold_fetch_answers_the_waiting_requests_and_backs_off() {
+    let mut g = start(json!({"jwks_unavailable_status": 503}));
+    let waiting = send(&mut g, "token_old").paused();
+    let fetch = one_callout(&g);
+    g.fail(&fetch);
+    let answered = g.outcome(waiting).expect("answered, not hung");
+    assert_eq!(answered.status(), 503);
+    // Backing off: refused at once, no fetch storm.
+    assert_eq!(send(&mut g, "token_old").done().status(), 503);
+    assert!(g.take_callouts().is_empty());
+    let mut retried = None;
+    for _ in 0..5 {
+        g.advance_millis(1_000);
+        g.tick();
+        if let Some(c) = g.take_callouts().pop() {
+            retried = Some(c);
+            break;
+        }
+    }
+    let retry = retried.expect("a retry within the backoff");
+    g.answer(&retry, 200, &jwks("jwks_old"));
+    forwarded_as_alice(&send(&mut g, "token_old").done());
+}
+
+#[test]
+fn a_refused_dispatch_fails_closed_without_hanging() {
+    let c = config(json!({})).replace("\"cluster\":\"idp\"", "\"cluster\":\"unknown-cluster\"");
+    let mut g = shared_filter().start(&c).unwrap();
+    g.set_now(NOW);
+    let outcome = send(&mut g, "token_old").done();
+    assert_eq!(outcome.status(), 401);
+    assert!(g
+        .logs()
+        .iter()
+        .any(|(_, line)| line.contains("refused by the host") && line.contains("unknown-cluster")));
+}
+
+#[test]
+fn waiting_requests_are_answered_when_no_answer_ever_comes() {
+    let mut g = start(json!({}));
+    let waiting = send(&mut g, "token_old").paused();
+    let _lost = one_callout(&g);
+    g.advance_millis(1_000);
+    g.tick();
+    assert!(g.outcome(waiting).is_none(), "still within the timeout");
+    g.advance_millis(4_000); // timeout 2 s + 2 s grace
+    g.tick();
+    assert_eq!(g.outcome(waiting).expect("answered").status(), 401);
+}
+
+#[test]
+fn a_cancelled_fetcher_does_not_strand_the_other_waiters() {
+    let mut g = start(json!({}));
+    let fetcher = send(&mut g, "token_old").paused();
+    let _fetch = one_callout(&g);
+    let other = send(&mut g, "token_old").paused();
+    g.cancel(fetcher); // its callout ends with its context
+    g.tick();
+    let refetch = one_callout(&g);
+    g.answer(&refetch, 200, &jwks("jwks_old"));
+    forwarded_as_alice(&g.outcome(other).expect("resumed"));
+}
+
+#[test]
+fn a_rotation_that_removes_a_key_flushes_tokens_it_verified() {
+    let mut g = start(json!({}));
+    warm(&mut g, "jwks_rotated");
+    forwarded_as_alice(&send(&mut g, "token_old").done()); // now cached
+    forwarded_as_alice(&send(&mut g, "token_old").done());
+    g.advance_millis(600_000);
+    g.tick();
+    let refresh = one_callout(&g);
+    let only_new = json!({"keys": [fixture()["jwks_rotated"]["keys"][1]]});
+    g.answer(&refresh, 200, only_new.to_string().as_bytes());
+    assert_eq!(send(&mut g, "token_old").done().status(), 401);
+    forwarded_as_alice(&send(&mut g, "token_new").done());
+}
+
+#[test]
+fn workers_share_one_fetch_through_shared_data() {
+    let mut a = start(json!({"share_jwks": true}));
+    let waiting = send(&mut a, "token_old").paused();
+    let fetch = one_callout(&a);
+    a.answer(&fetch, 200, &jwks("jwks_old"));
+    forwarded_as_alice(&a.outcome(waiting).expect("resumed"));
+
+    let mut b = shared_filter()
+        .start_sibling(&config(json!({"share_jwks": true})), &a, NOW + 5)
+        .unwrap();
+    forwarded_as_alice(&send(&mut b, "token_old").done());
+    b.tick();
+    assert!(b.take_callouts().is_empty(), "worker B adopted A's copy");
+    assert_eq!(metric(&b, "jwtgate.jwks.idp.shared_adopted"), 1);
+
+    // Without share_jwks every worker fetches for itself.
+    let mut c = shared_filter()
+        .start_sibling(&config(json!({})), &a, NOW + 5)
+        .unwrap();
+    let _ = send(&mut c, "token_old").paused();
+    assert_eq!(c.take_callouts().len(), 1);
+}
+
+#[test]
+fn remote_and_inline_keys_work_side_by_side() {
+    // A provider may have both: inline keys are tried first, the fetched set after.
+    let mut c: Value = serde_json::from_str(&config(json!({}))).unwrap();
+    c["providers"]["idp"]["local_jwks"] =
+        json!({"inline_string": fixture()["jwks_old"].to_string()});
+    let mut g = shared_filter().start(&c.to_string()).unwrap();
+    g.set_now(NOW);
+    forwarded_as_alice(&send(&mut g, "token_old").done());
+    assert!(g.take_callouts().is_empty(), "inline key answered");
+}
