@@ -228,7 +228,10 @@ fn checks_until(reason: &str) -> String {
             &["unsupported_algorithm", "unsupported_critical"],
         ),
         ("issuer", &["issuer_mismatch"]),
-        ("key", &["key_not_found", "keys_unavailable", "keys_loading"]),
+        (
+            "key",
+            &["key_not_found", "keys_unavailable", "keys_loading"],
+        ),
         ("signature", &["invalid_signature"]),
         (
             "time",

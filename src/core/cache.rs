@@ -164,7 +164,10 @@ mod tests {
         assert_eq!(cache.len(), 1);
         assert!(cache.get(1, "b").is_some());
         assert!(cache.get(0, "a").is_none());
-        assert_eq!(cache.bytes(), TokenCache::cost("b", &Verified::for_tests("y")));
+        assert_eq!(
+            cache.bytes(),
+            TokenCache::cost("b", &Verified::for_tests("y"))
+        );
         cache.insert(0, "a", Rc::new(Verified::for_tests("x")));
         assert_eq!(cache.len(), 2);
     }

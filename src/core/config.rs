@@ -14,10 +14,10 @@ use super::extract::Source;
 use super::failure::{FailurePolicy, Redirect};
 use super::gateway::{Gateway, Rule};
 use super::keys::{Key, SecretEncoding};
-use super::remote_jwks::RemoteJwks;
 use super::matcher::{HeaderMatch, HeaderMatchKind, PathMatch, RouteMatch};
 use super::provider::Provider;
 use super::rejection::Rejection;
+use super::remote_jwks::RemoteJwks;
 use super::requirement::Requirement;
 use super::strict_json;
 use super::token::DEFAULT_MAX_TOKEN_BYTES;
@@ -887,8 +887,8 @@ fn jwks_keys(at: &str, source: RawDataSource) -> Result<Vec<Key>, ConfigError> {
             format!("invalid JWKS JSON: {e}"),
         )
     })?;
-    let list = super::keys::jwks_members(&jwks)
-        .map_err(|e| err(format!("{at}.inline_string"), e))?;
+    let list =
+        super::keys::jwks_members(&jwks).map_err(|e| err(format!("{at}.inline_string"), e))?;
     let mut keys = Vec::new();
     for (i, jwk) in list.iter().enumerate() {
         let Value::Object(jwk) = jwk else {
@@ -979,7 +979,11 @@ fn remote_jwks(at: &str, r: RawRemoteJwks) -> Result<RemoteJwks, ConfigError> {
             if !(min..=max).contains(&ms) {
                 return Err(err(
                     path,
-                    format!("must be between {}s and {}s", min as f64 / 1000.0, max / 1000),
+                    format!(
+                        "must be between {}s and {}s",
+                        min as f64 / 1000.0,
+                        max / 1000
+                    ),
                 ));
             }
             Ok(ms)
@@ -1000,7 +1004,12 @@ fn remote_jwks(at: &str, r: RawRemoteJwks) -> Result<RemoteJwks, ConfigError> {
         remote.kid_refetch_interval_ms = t;
     }
     let failed_refetch = r.async_fetch.and_then(|a| a.failed_refetch_duration);
-    if let Some(t) = ms("async_fetch.failed_refetch_duration", failed_refetch, 100, DAY)? {
+    if let Some(t) = ms(
+        "async_fetch.failed_refetch_duration",
+        failed_refetch,
+        100,
+        DAY,
+    )? {
         remote.backoff_base_ms = t;
     }
     if let Some(back_off) = r.retry_policy.and_then(|p| p.retry_back_off) {

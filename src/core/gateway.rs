@@ -5,8 +5,8 @@ use super::cache::TokenCache;
 use super::failure::FailurePolicy;
 use super::matcher::{normalize_path, RouteMatch};
 use super::provider::Provider;
-use super::remote_jwks::{JwksStore, RemoteKeys};
 use super::rejection::{LocalResponse, Rejection};
+use super::remote_jwks::{JwksStore, RemoteKeys};
 use super::request::{HeaderOp, Request};
 use super::requirement::{Evaluation, Requirement};
 
@@ -257,8 +257,14 @@ impl Gateway {
             return Verdict::forward(ops, Some(rule_index));
         };
 
-        let mut evaluation =
-            Evaluation::new(&self.providers, req, now_ms, self.max_token_bytes, cache, jwks);
+        let mut evaluation = Evaluation::new(
+            &self.providers,
+            req,
+            now_ms,
+            self.max_token_bytes,
+            cache,
+            jwks,
+        );
         let result = evaluation.satisfy(requirement);
         if result.is_err() {
             let waiting = evaluation.waiting_for_keys();

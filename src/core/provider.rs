@@ -9,8 +9,8 @@ use super::cache::TokenCache;
 use super::claims::{header_text, lookup, ClaimPolicy};
 use super::extract::{self, Source};
 use super::keys::Key;
-use super::remote_jwks::{Availability, RemoteJwks, RemoteKeys};
 use super::rejection::Rejection;
+use super::remote_jwks::{Availability, RemoteJwks, RemoteKeys};
 use super::request::{HeaderOp, Request};
 use super::token::UntrustedToken;
 

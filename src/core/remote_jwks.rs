@@ -112,7 +112,11 @@ impl RemoteJwks {
     }
 
     /// Checks an answer before its body is read: status and size.
-    pub fn check_answer(&self, status: Option<&str>, body_bytes: usize) -> Result<(), FetchFailure> {
+    pub fn check_answer(
+        &self,
+        status: Option<&str>,
+        body_bytes: usize,
+    ) -> Result<(), FetchFailure> {
         match status.and_then(|s| s.trim().parse::<u32>().ok()) {
             None => Err(FetchFailure::NoResponse),
             Some(200..=299) if body_bytes > self.max_body_bytes => Err(FetchFailure::TooLarge),
@@ -176,9 +180,10 @@ pub fn parse_jwks(body: &[u8]) -> Result<ParsedJwks, FetchFailure> {
             continue;
         };
         if jwk.get("kty").and_then(Value::as_str) == Some("oct") {
-            parsed
-                .skipped
-                .push((i, "symmetric keys are not accepted from a remote JWKS".into()));
+            parsed.skipped.push((
+                i,
+                "symmetric keys are not accepted from a remote JWKS".into(),
+            ));
             continue;
         }
         match Key::from_jwk(jwk) {
@@ -435,7 +440,10 @@ pub fn encode_shared(fetched_at_ms: u64, body: &[u8]) -> Vec<u8> {
 pub fn decode_shared(value: &[u8]) -> Option<(u64, &[u8])> {
     let rest = value.strip_prefix(b"jwks1 ")?;
     let newline = rest.iter().position(|&b| b == b'\n')?;
-    let at = std::str::from_utf8(rest.get(..newline)?).ok()?.parse().ok()?;
+    let at = std::str::from_utf8(rest.get(..newline)?)
+        .ok()?
+        .parse()
+        .ok()?;
     Some((at, rest.get(newline + 1..)?))
 }
 
@@ -461,7 +469,13 @@ mod tests {
         let c = RemoteJwks::new("http://127.0.0.1:8081/k?x=1", Some("idp".into())).unwrap();
         assert_eq!((c.upstream.as_str(), c.path.as_str()), ("idp", "/k?x=1"));
         assert_eq!(RemoteJwks::new("http://h", None).unwrap().path, "/");
-        for bad in ["idp.test/jwks", "ftp://h/x", "https:///x", "https://u@h/x", "https://h/a b"] {
+        for bad in [
+            "idp.test/jwks",
+            "ftp://h/x",
+            "https:///x",
+            "https://u@h/x",
+            "https://h/a b",
+        ] {
             assert!(RemoteJwks::new(bad, None).is_err(), "{bad}");
         }
     }
@@ -471,8 +485,14 @@ mod tests {
         let c = cfg();
         assert_eq!(c.check_answer(Some("200"), 10), Ok(()));
         assert_eq!(c.check_answer(Some("204"), 0), Ok(()));
-        assert_eq!(c.check_answer(Some("503"), 10), Err(FetchFailure::HttpStatus));
-        assert_eq!(c.check_answer(Some("301"), 10), Err(FetchFailure::HttpStatus));
+        assert_eq!(
+            c.check_answer(Some("503"), 10),
+            Err(FetchFailure::HttpStatus)
+        );
+        assert_eq!(
+            c.check_answer(Some("301"), 10),
+            Err(FetchFailure::HttpStatus)
+        );
         assert_eq!(c.check_answer(None, 0), Err(FetchFailure::NoResponse));
         assert_eq!(c.check_answer(Some("x"), 0), Err(FetchFailure::NoResponse));
         assert_eq!(
@@ -523,7 +543,13 @@ mod tests {
         assert_eq!(k.due(&c, 10), None, "one fetch at a time");
         assert!(matches!(k.availability(&c, 10), Availability::Loading));
         let (installed, _) = k.fetched(&c, JWKS.as_bytes(), 100).unwrap();
-        assert_eq!(installed, Installed { keys: 1, changed: true });
+        assert_eq!(
+            installed,
+            Installed {
+                keys: 1,
+                changed: true
+            }
+        );
         assert!(matches!(k.availability(&c, 200), Availability::Ready(_)));
         assert_eq!(k.status(5_100), (1, 5));
     }
@@ -553,18 +579,27 @@ mod tests {
         for _ in 0..8 {
             assert_eq!(k.due(&c, now), Some(FetchReason::Refresh));
             k.start(FetchReason::Refresh, now);
-            assert_eq!(k.fetched(&c, b"{}", now).unwrap_err(), FetchFailure::NotJson);
+            assert_eq!(
+                k.fetched(&c, b"{}", now).unwrap_err(),
+                FetchFailure::NotJson
+            );
             assert!(matches!(k.availability(&c, now), Availability::Ready(_)));
             assert_eq!(k.due(&c, now), None, "backing off");
             let gap = k.retry_at_ms - now;
             assert!(gap >= 750 && gap <= c.backoff_max_ms * 5 / 4, "{gap}");
-            assert!(gap + c.backoff_max_ms / 2 >= last_gap, "grows up to the cap");
+            assert!(
+                gap + c.backoff_max_ms / 2 >= last_gap,
+                "grows up to the cap"
+            );
             last_gap = gap;
             now = k.retry_at_ms;
         }
         // Past cache_duration + max_stale the set is dropped: fail closed.
         let end = c.cache_duration_ms + c.max_stale_ms;
-        assert!(matches!(k.availability(&c, end - 1), Availability::Ready(_)));
+        assert!(matches!(
+            k.availability(&c, end - 1),
+            Availability::Ready(_)
+        ));
         k.failed(&c, FetchFailure::NoResponse, end);
         assert!(matches!(k.availability(&c, end), Availability::Unavailable));
     }
@@ -588,10 +623,16 @@ mod tests {
         let mut k = RemoteKeys::new(7);
         k.start(FetchReason::Cold, 0);
         k.fetched(&c, JWKS.as_bytes(), 0).unwrap();
-        assert!(!k.may_refetch_for_kid(&c, 29_999), "the set is younger than the interval");
+        assert!(
+            !k.may_refetch_for_kid(&c, 29_999),
+            "the set is younger than the interval"
+        );
         assert!(k.may_refetch_for_kid(&c, 30_000));
         k.start(FetchReason::UnknownKid, 30_000);
-        assert!(k.may_refetch_for_kid(&c, 30_001), "wait for the running fetch");
+        assert!(
+            k.may_refetch_for_kid(&c, 30_001),
+            "wait for the running fetch"
+        );
         k.fetched(&c, JWKS.as_bytes(), 30_050).unwrap();
         assert!(!k.may_refetch_for_kid(&c, 59_999));
         assert!(k.may_refetch_for_kid(&c, 60_050));
@@ -615,7 +656,10 @@ mod tests {
         let mut k = RemoteKeys::new(7);
         assert_eq!(
             k.adopt(JWKS.as_bytes(), 1_000, 2_000),
-            Some(Installed { keys: 1, changed: true })
+            Some(Installed {
+                keys: 1,
+                changed: true
+            })
         );
         assert_eq!(k.adopt(JWKS.as_bytes(), 1_000, 2_000), None, "not newer");
         assert_eq!(k.adopt(b"garbage", 5_000, 6_000), None);

@@ -6,8 +6,8 @@ use super::authorize::{check_all, Condition};
 use super::cache::TokenCache;
 use super::claims::ClaimPolicy;
 use super::provider::{Outcome, Provider, VerifyContext};
-use super::remote_jwks::JwksStore;
 use super::rejection::Rejection;
+use super::remote_jwks::JwksStore;
 use super::request::Request;
 
 #[derive(Debug)]

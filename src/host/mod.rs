@@ -59,7 +59,13 @@ impl JwtgateRoot {
 }
 
 impl Context for JwtgateRoot {
-    fn on_http_call_response(&mut self, token: u32, _headers: usize, body: usize, _trailers: usize) {
+    fn on_http_call_response(
+        &mut self,
+        token: u32,
+        _headers: usize,
+        body: usize,
+        _trailers: usize,
+    ) {
         if let State::Ready(vm) = self.state.as_ref() {
             let now = vm::now_ms();
             if vm.on_fetch_response(token, body, now) {
@@ -126,7 +132,13 @@ struct JwtgateHttp {
 }
 
 impl Context for JwtgateHttp {
-    fn on_http_call_response(&mut self, token: u32, _headers: usize, body: usize, _trailers: usize) {
+    fn on_http_call_response(
+        &mut self,
+        token: u32,
+        _headers: usize,
+        body: usize,
+        _trailers: usize,
+    ) {
         // A JWKS fetch this request started: every waiting request (this one included) is
         // decided again.
         if let State::Ready(vm) = self.state.as_ref() {

@@ -47,9 +47,8 @@ pub fn get(key: &str) -> Option<(Vec<u8>, u32)> {
 /// host status on refusal.
 pub fn set(key: &str, value: &[u8], cas: u32) -> Result<(), u32> {
     // SAFETY: key and value are readable for their lengths.
-    let status = unsafe {
-        proxy_set_shared_data(key.as_ptr(), key.len(), value.as_ptr(), value.len(), cas)
-    };
+    let status =
+        unsafe { proxy_set_shared_data(key.as_ptr(), key.len(), value.as_ptr(), value.len(), cas) };
     if status == OK {
         Ok(())
     } else {

@@ -130,10 +130,9 @@ impl Vm {
             headers: &headers,
         };
         let verdict = match (self.cache.try_borrow_mut(), self.jwks.try_borrow()) {
-            (Ok(mut cache), Ok(jwks)) => {
-                self.gateway
-                    .decide_with(&request, now_ms, &mut cache, &jwks, may_wait)
-            }
+            (Ok(mut cache), Ok(jwks)) => self
+                .gateway
+                .decide_with(&request, now_ms, &mut cache, &jwks, may_wait),
             _ => self.gateway.decide(&request, now_ms / 1000),
         };
         for name in verdict.metrics() {
@@ -156,11 +155,9 @@ impl Vm {
                         HeaderOp::Remove(name) => {
                             hostcalls::set_map_value(MapType::HttpRequestHeaders, name, None)
                         }
-                        HeaderOp::Set(name, value) => hostcalls::set_map_value(
-                            MapType::HttpRequestHeaders,
-                            name,
-                            Some(value),
-                        ),
+                        HeaderOp::Set(name, value) => {
+                            hostcalls::set_map_value(MapType::HttpRequestHeaders, name, Some(value))
+                        }
                     };
                     if applied.is_err() {
                         // A spoofed header we cannot remove must not reach the upstream.
@@ -232,8 +229,7 @@ impl Vm {
             let mut wanted = Vec::new();
             for waiter in waiters {
                 let overdue = now_ms >= waiter.since_ms.saturating_add(self.max_wait_ms);
-                if !all && !overdue && waiter.providers.iter().all(|&p| self.fetching(p, now_ms))
-                {
+                if !all && !overdue && waiter.providers.iter().all(|&p| self.fetching(p, now_ms)) {
                     kept.push(waiter);
                     continue;
                 }
@@ -271,7 +267,10 @@ impl Vm {
     }
 
     fn fetching(&self, provider: usize, now_ms: u64) -> bool {
-        let Some((_, _, cfg)) = self.gateway.remote_providers().find(|(i, _, _)| *i == provider)
+        let Some((_, _, cfg)) = self
+            .gateway
+            .remote_providers()
+            .find(|(i, _, _)| *i == provider)
         else {
             return false;
         };
@@ -340,7 +339,13 @@ impl Vm {
     }
 
     /// Starts a fetch, unless another worker's shared copy makes it unnecessary.
-    fn start_fetch(&self, provider: usize, reason: FetchReason, now_ms: u64, current: u32) -> Fetch {
+    fn start_fetch(
+        &self,
+        provider: usize,
+        reason: FetchReason,
+        now_ms: u64,
+        current: u32,
+    ) -> Fetch {
         if self.gateway.share_jwks() && self.adopt_shared(provider, reason, now_ms) {
             return Fetch::Settled;
         }
@@ -485,9 +490,7 @@ impl Vm {
                 for (index, why) in parsed.skipped.iter().take(8) {
                     log(
                         LogLevel::Warn,
-                        &format!(
-                            "jwtgate: JWKS of provider {name}: keys[{index}] skipped: {why}"
-                        ),
+                        &format!("jwtgate: JWKS of provider {name}: keys[{index}] skipped: {why}"),
                     );
                 }
                 log(
@@ -496,7 +499,11 @@ impl Vm {
                         "jwtgate: JWKS of provider {name} fetched from {}: {} keys{}",
                         cfg.uri,
                         installed.keys,
-                        if installed.changed { "" } else { " (unchanged)" }
+                        if installed.changed {
+                            ""
+                        } else {
+                            " (unchanged)"
+                        }
                     ),
                 );
                 if installed.changed {
@@ -581,6 +588,9 @@ pub fn respond(response: &LocalResponse) {
     if hostcalls::send_http_response(response.status, headers, Some(response.body.as_bytes()))
         .is_err()
     {
-        log(LogLevel::Error, "jwtgate: the host refused the local response");
+        log(
+            LogLevel::Error,
+            "jwtgate: the host refused the local response",
+        );
     }
 }

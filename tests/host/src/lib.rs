@@ -444,9 +444,9 @@ impl Gateway {
     /// Runs the root's `on_tick` once (the host runs no timer by itself).
     pub fn tick(&mut self) {
         let Some(root) = self.root else { return };
-        let (result, streams) = self
-            .guest
-            .with(std::mem::take(&mut self.streams), |scope| scope.on_tick(root));
+        let (result, streams) = self.guest.with(std::mem::take(&mut self.streams), |scope| {
+            scope.on_tick(root)
+        });
         self.streams = streams;
         if let Err(e) = result {
             panic!("on_tick: {e}");

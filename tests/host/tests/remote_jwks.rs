@@ -116,7 +116,10 @@ fn cold_start_pauses_requests_and_resumes_them_all_on_one_fetch() {
     assert_eq!(fetch.timeout_ms, 2000);
     let second = send(&mut g, "token_old").paused();
     let third = send(&mut g, "token_new").paused();
-    assert!(g.take_callouts().is_empty(), "requests share the running fetch");
+    assert!(
+        g.take_callouts().is_empty(),
+        "requests share the running fetch"
+    );
     assert!(g.outcome(first).is_none());
 
     g.answer(&fetch, 200, &jwks("jwks_old"));
@@ -174,7 +177,10 @@ fn a_new_kid_refetches_once_and_the_first_token_with_it_is_accepted() {
     for _ in 0..5 {
         assert_eq!(send(&mut g, "token_unknown_kid").done().status(), 401);
     }
-    assert!(g.take_callouts().is_empty(), "no refetch within the interval");
+    assert!(
+        g.take_callouts().is_empty(),
+        "no refetch within the interval"
+    );
     g.advance_millis(30_000);
     let _ghost = send(&mut g, "token_unknown_kid").paused();
     let again = one_callout(&g);
@@ -196,13 +202,13 @@ fn a_bad_signature_never_refetches() {
 fn bad_answers_keep_the_last_good_keys() {
     let mut g = start(json!({"max_body_bytes": 65536}));
     warm(&mut g, "jwks_old");
-    let oversized = format!(
-        "{{\"keys\":[],\"pad\":\"{}\"}}",
-        "x".repeat(70_000)
-    );
+    let oversized = format!("{{\"keys\":[],\"pad\":\"{}\"}}", "x".repeat(70_000));
     let answers: Vec<(&str, Box<dyn Fn(&mut Gateway, &Callout)>)> = vec![
         ("http_status", Box::new(|g, c| g.answer(c, 503, b"busy"))),
-        ("not_json", Box::new(|g, c| g.answer(c, 200, b"<html>login</html>"))),
+        (
+            "not_json",
+            Box::new(|g, c| g.answer(c, 200, b"<html>login</html>")),
+        ),
         (
             "no_usable_keys",
             Box::new(|g, c| g.answer(c, 200, &jwks("jwks_symmetric_only"))),
