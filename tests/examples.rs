@@ -73,7 +73,7 @@ fn complete_readme_configurations_are_valid() {
         }
     }
     assert!(
-        checked >= 5,
+        checked >= 6,
         "only {checked} complete README configurations"
     );
 }
