@@ -640,6 +640,36 @@ fn configuration_errors_name_the_field() {
             "providers.p.remote_jwks",
         ),
         (
+            json!({"providers": {"p": {"remote_jwks": {"http_uri": {"uri": "idp/jwks"}}}}}),
+            "providers.p.remote_jwks.http_uri.uri",
+        ),
+        (
+            json!({"providers": {"p": {"remote_jwks": {"http_uri": {"uri": "https://idp/j", "timeout": "5"}}}}}),
+            "providers.p.remote_jwks.http_uri.timeout",
+        ),
+        (
+            json!({"providers": {"p": {"remote_jwks": {"http_uri": {"uri": "https://idp/j", "timeout": "120s"}}}}}),
+            "providers.p.remote_jwks.http_uri.timeout",
+        ),
+        (
+            json!({"providers": {"p": {"remote_jwks": {"http_uri": {"uri": "https://idp/j"}, "cache_duration": "1s"}}}}),
+            "providers.p.remote_jwks.cache_duration",
+        ),
+        (
+            json!({"providers": {"p": {"remote_jwks": {"http_uri": {"uri": "https://idp/j"},
+                "retry_policy": {"retry_back_off": {"base_interval": "10s", "max_interval": "1s"}}}}}}),
+            "providers.p.remote_jwks.retry_policy.retry_back_off.max_interval",
+        ),
+        (
+            json!({"providers": {"p": {"remote_jwks": {"http_uri": {"uri": "https://idp/j"}, "max_body_bytes": 10}}}}),
+            "providers.p.remote_jwks.max_body_bytes",
+        ),
+        (
+            json!({"providers": {"p": {"remote_jwks": {"http_uri": {"uri": "https://idp/j", "clutser": "x"}}}}}),
+            "providers.p.remote_jwks.http_uri.clutser",
+        ),
+        (json!({"jwks_unavailable_status": 500}), "jwks_unavailable_status"),
+        (
             json!({"providers": {"p": {"local_jwks": {"inline_string": "{\"keys\":[{\"kty\":\"RSA\",\"n\":\"AQAB\",\"e\":\"AQAB\",\"d\":\"AQAB\"}]}"}}}}),
             "providers.p.local_jwks.keys[0]",
         ),
