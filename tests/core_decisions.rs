@@ -668,7 +668,10 @@ fn configuration_errors_name_the_field() {
             json!({"providers": {"p": {"remote_jwks": {"http_uri": {"uri": "https://idp/j", "clutser": "x"}}}}}),
             "providers.p.remote_jwks.http_uri.clutser",
         ),
-        (json!({"jwks_unavailable_status": 500}), "jwks_unavailable_status"),
+        (
+            json!({"jwks_unavailable_status": 500}),
+            "jwks_unavailable_status",
+        ),
         (
             json!({"providers": {"p": {"local_jwks": {"inline_string": "{\"keys\":[{\"kty\":\"RSA\",\"n\":\"AQAB\",\"e\":\"AQAB\",\"d\":\"AQAB\"}]}"}}}}),
             "providers.p.local_jwks.keys[0]",
