@@ -23,9 +23,12 @@ fn jwtgate(args: &[&str]) -> (i32, String, String) {
 }
 
 fn write_config(name: &str, json: &str) -> String {
+    // One file per call: tests run in parallel and must not read each other's half-written file.
+    static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
     let dir = std::env::temp_dir().join(format!("jwtgate-cli-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
-    let path = dir.join(name);
+    let path = dir.join(format!("{n}-{name}"));
     std::fs::write(&path, json).unwrap();
     path.to_string_lossy().into_owned()
 }
