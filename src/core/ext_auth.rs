@@ -1,0 +1,345 @@
+//! External authorization (the seeds' NGINX `auth_request`): ask an auth service about the
+//! request's credentials, allow with the headers it returns, deny with its status, and cache its
+//! answers. Pure: the host glue dispatches the callout this module describes and hands back the
+//! answer's status and headers.
+
+use std::collections::{BTreeMap, HashMap};
+use std::rc::Rc;
+
+use sha2::{Digest, Sha256};
+
+use super::request::Request;
+
+pub const DEFAULT_TIMEOUT_MS: u64 = 1_000;
+pub const DEFAULT_STATUS_ON_ERROR: u32 = 500;
+pub const DEFAULT_ALLOW_TTL_MS: u64 = 60_000;
+pub const DEFAULT_DENY_TTL_MS: u64 = 10_000;
+pub const DEFAULT_CACHE_ENTRIES: usize = 1024;
+
+/// One configured auth service (`ext_auth.<name>`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExtAuthService {
+    pub name: String,
+    pub uri: String,
+    /// Envoy: a cluster. ngx_wasm_module: `host:port`.
+    pub upstream: String,
+    pub scheme: String,
+    pub authority: String,
+    pub path: String,
+    pub timeout_ms: u64,
+    /// Request headers sent to the service (lower-case), besides `x-original-*`.
+    pub allowed_request_headers: Vec<String>,
+    /// Answer headers copied onto the upstream request on allow (lower-case). The filter
+    /// removes client-sent copies of them from every request.
+    pub allowed_upstream_headers: Vec<String>,
+    /// Answer headers copied into the local response on deny (lower-case).
+    pub allowed_client_headers: Vec<String>,
+    /// Service errors (5xx, other statuses, timeout, no connection) let the request through.
+    pub failure_mode_allow: bool,
+    pub status_on_error: u32,
+    pub cache: Option<CachePolicy>,
+}
+
+/// How answers are cached (per VM).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CachePolicy {
+    /// The request headers whose values make the cache key (default: the credentials,
+    /// `allowed_request_headers`).
+    pub key_headers: Vec<String>,
+    /// Also key on the request path (for services whose answer depends on it).
+    pub key_path: bool,
+    pub allow_ttl_ms: u64,
+    pub deny_ttl_ms: u64,
+    pub max_entries: usize,
+}
+
+/// The service's answer, as far as jwtgate cares.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ExtAnswer {
+    /// 2xx: allowed; these headers go upstream.
+    Allowed(Vec<(String, String)>),
+    /// 401 or 403: denied with that status; these headers go to the client.
+    Denied(u32, Vec<(String, String)>),
+    /// Anything else: never cached.
+    Failed(ExtFailure),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ExtFailure {
+    /// A status other than 2xx, 401, 403.
+    Status,
+    /// Timeout, refused or broken connection.
+    NoResponse,
+    /// The host refused to dispatch (e.g. an unknown cluster).
+    DispatchRefused,
+}
+
+impl ExtFailure {
+    pub fn name(self) -> &'static str {
+        match self {
+            ExtFailure::Status => "status",
+            ExtFailure::NoResponse => "no_response",
+            ExtFailure::DispatchRefused => "dispatch_refused",
+        }
+    }
+}
+
+impl ExtAuthService {
+    /// The callout: `GET <path>` with the original method and URI, and the allowed request
+    /// headers. Never the body.
+    pub fn callout_headers(&self, req: &Request<'_>) -> Vec<(String, String)> {
+        let mut headers = vec![
+            (":method".to_string(), "GET".to_string()),
+            (":path".to_string(), self.path.clone()),
+            (":authority".to_string(), self.authority.clone()),
+            (":scheme".to_string(), self.scheme.clone()),
+            ("x-original-method".to_string(), req.method.to_string()),
+            ("x-original-uri".to_string(), req.path.to_string()),
+        ];
+        for name in &self.allowed_request_headers {
+            for value in req.header_values(name) {
+                headers.push((name.clone(), value.to_string()));
+            }
+        }
+        headers
+    }
+
+    /// Classifies the answer: `status` is `None` when no HTTP answer came.
+    pub fn answer(&self, status: Option<&str>, headers: &[(String, String)]) -> ExtAnswer {
+        let pick = |allowed: &[String]| -> Vec<(String, String)> {
+            headers
+                .iter()
+                .filter(|(n, _)| allowed.iter().any(|a| a.eq_ignore_ascii_case(n)))
+                // A value with control characters would split headers on some hosts.
+                .filter(|(_, v)| !v.bytes().any(|b| b < 0x20 && b != b'\t' || b == 0x7f))
+                .map(|(n, v)| (n.to_ascii_lowercase(), v.clone()))
+                .collect()
+        };
+        match status.and_then(|s| s.trim().parse::<u32>().ok()) {
+            None => ExtAnswer::Failed(ExtFailure::NoResponse),
+            Some(200..=299) => ExtAnswer::Allowed(pick(&self.allowed_upstream_headers)),
+            Some(s @ (401 | 403)) => ExtAnswer::Denied(s, pick(&self.allowed_client_headers)),
+            Some(_) => ExtAnswer::Failed(ExtFailure::Status),
+        }
+    }
+
+    /// The decision-cache key of `req` for service `index`, or `None` without a cache. A hash
+    /// of the key headers' exact values (every value, in order), so no credential is stored.
+    pub fn cache_key(&self, index: usize, req: &Request<'_>) -> Option<[u8; 32]> {
+        let policy = self.cache.as_ref()?;
+        let mut hash = Sha256::new();
+        hash.update((index as u64).to_be_bytes());
+        for name in &policy.key_headers {
+            hash.update(name.as_bytes());
+            hash.update([0]);
+            for value in req.header_values(name) {
+                hash.update((value.len() as u64).to_be_bytes());
+                hash.update(value.as_bytes());
+            }
+            hash.update([1]);
+        }
+        if policy.key_path {
+            hash.update(req.path.as_bytes());
+        }
+        Some(hash.finalize().into())
+    }
+
+    /// How long an answer is cached (`None`: not at all).
+    pub fn ttl_ms(&self, answer: &ExtAnswer) -> Option<u64> {
+        let policy = self.cache.as_ref()?;
+        match answer {
+            ExtAnswer::Allowed(_) => Some(policy.allow_ttl_ms),
+            ExtAnswer::Denied(..) => Some(policy.deny_ttl_ms),
+            ExtAnswer::Failed(_) => None,
+        }
+        .filter(|&ttl| ttl > 0)
+    }
+}
+
+/// The per-VM cache of auth answers: bounded, least recently used out first, entries expire.
+#[derive(Debug, Default)]
+pub struct DecisionCache {
+    entries: HashMap<[u8; 32], CacheEntry>,
+    recency: BTreeMap<u64, [u8; 32]>,
+    clock: u64,
+}
+
+#[derive(Debug)]
+struct CacheEntry {
+    answer: Rc<ExtAnswer>,
+    expires_ms: u64,
+    last_use: u64,
+}
+
+impl DecisionCache {
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    pub fn get(&mut self, key: &[u8; 32], now_ms: u64) -> Option<Rc<ExtAnswer>> {
+        let entry = self.entries.get_mut(key)?;
+        self.recency.remove(&entry.last_use);
+        if now_ms >= entry.expires_ms {
+            self.entries.remove(key);
+            return None;
+        }
+        self.clock += 1;
+        entry.last_use = self.clock;
+        self.recency.insert(self.clock, *key);
+        Some(Rc::clone(&entry.answer))
+    }
+
+    pub fn insert(&mut self, key: [u8; 32], answer: Rc<ExtAnswer>, expires_ms: u64, max: usize) {
+        if max == 0 {
+            return;
+        }
+        if let Some(old) = self.entries.remove(&key) {
+            self.recency.remove(&old.last_use);
+        }
+        while self.entries.len() >= max {
+            let Some((_, oldest)) = self.recency.pop_first() else {
+                break;
+            };
+            self.entries.remove(&oldest);
+        }
+        self.clock += 1;
+        self.recency.insert(self.clock, key);
+        self.entries.insert(
+            key,
+            CacheEntry {
+                answer,
+                expires_ms,
+                last_use: self.clock,
+            },
+        );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn service() -> ExtAuthService {
+        ExtAuthService {
+            name: "authz".into(),
+            uri: "http://auth.test/check".into(),
+            upstream: "auth".into(),
+            scheme: "http".into(),
+            authority: "auth.test".into(),
+            path: "/check".into(),
+            timeout_ms: DEFAULT_TIMEOUT_MS,
+            allowed_request_headers: vec!["authorization".into(), "cookie".into()],
+            allowed_upstream_headers: vec!["x-user".into()],
+            allowed_client_headers: vec!["www-authenticate".into()],
+            failure_mode_allow: false,
+            status_on_error: 500,
+            cache: Some(CachePolicy {
+                key_headers: vec!["authorization".into(), "cookie".into()],
+                key_path: false,
+                allow_ttl_ms: 60_000,
+                deny_ttl_ms: 10_000,
+                max_entries: 2,
+            }),
+        }
+    }
+
+    fn req<'a>(headers: &'a [(String, String)], path: &'a str) -> Request<'a> {
+        Request {
+            method: "POST",
+            path,
+            headers,
+        }
+    }
+
+    fn h(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        pairs
+            .iter()
+            .map(|(n, v)| (n.to_string(), v.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn the_callout_carries_method_uri_and_only_allowed_headers() {
+        let headers = h(&[
+            ("Authorization", "Basic YTpi"),
+            ("cookie", "s=1"),
+            ("x-secret", "no"),
+        ]);
+        let out = service().callout_headers(&req(&headers, "/orders?id=1"));
+        let get = |n: &str| out.iter().find(|(k, _)| k == n).map(|(_, v)| v.as_str());
+        assert_eq!(get(":method"), Some("GET"));
+        assert_eq!(get(":path"), Some("/check"));
+        assert_eq!(get("x-original-method"), Some("POST"));
+        assert_eq!(get("x-original-uri"), Some("/orders?id=1"));
+        assert_eq!(get("authorization"), Some("Basic YTpi"));
+        assert_eq!(get("cookie"), Some("s=1"));
+        assert_eq!(get("x-secret"), None);
+    }
+
+    #[test]
+    fn answers_are_classified_like_auth_request() {
+        let s = service();
+        let headers = h(&[
+            ("X-User", "alice"),
+            ("x-other", "no"),
+            ("www-authenticate", "Basic realm=\"x\""),
+            ("x-user", "bad\r\nvalue"),
+        ]);
+        assert_eq!(
+            s.answer(Some("204"), &headers),
+            ExtAnswer::Allowed(h(&[("x-user", "alice")]))
+        );
+        assert_eq!(
+            s.answer(Some("401"), &headers),
+            ExtAnswer::Denied(401, h(&[("www-authenticate", "Basic realm=\"x\"")]))
+        );
+        assert!(matches!(s.answer(Some("403"), &[]), ExtAnswer::Denied(403, _)));
+        for status in ["500", "302", "404", "x"] {
+            assert!(matches!(s.answer(Some(status), &[]), ExtAnswer::Failed(_)), "{status}");
+        }
+        assert_eq!(
+            s.answer(None, &[]),
+            ExtAnswer::Failed(ExtFailure::NoResponse)
+        );
+        assert_eq!(s.ttl_ms(&ExtAnswer::Allowed(vec![])), Some(60_000));
+        assert_eq!(s.ttl_ms(&ExtAnswer::Denied(401, vec![])), Some(10_000));
+        assert_eq!(s.ttl_ms(&ExtAnswer::Failed(ExtFailure::Status)), None);
+    }
+
+    #[test]
+    fn cache_keys_follow_the_credentials_only() {
+        let s = service();
+        let a = h(&[("authorization", "Bearer a")]);
+        let a2 = h(&[("authorization", "Bearer a"), ("x-trace", "1")]);
+        let b = h(&[("authorization", "Bearer b")]);
+        let key = |hs: &[(String, String)], p: &str| s.cache_key(0, &req(hs, p)).unwrap();
+        assert_eq!(key(&a, "/x"), key(&a2, "/y"));
+        assert_ne!(key(&a, "/x"), key(&b, "/x"));
+        assert_ne!(key(&a, "/x"), s.cache_key(1, &req(&a, "/x")).unwrap());
+        // Values are length-prefixed: moving bytes between headers changes the key.
+        let c1 = h(&[("authorization", "ab"), ("cookie", "c")]);
+        let c2 = h(&[("authorization", "a"), ("cookie", "bc")]);
+        assert_ne!(key(&c1, "/"), key(&c2, "/"));
+    }
+
+    #[test]
+    fn the_cache_expires_and_stays_bounded() {
+        let mut cache = DecisionCache::default();
+        let allow = Rc::new(ExtAnswer::Allowed(vec![]));
+        cache.insert([1; 32], Rc::clone(&allow), 1_000, 2);
+        cache.insert([2; 32], Rc::clone(&allow), 1_000, 2);
+        assert!(cache.get(&[1; 32], 10).is_some()); // 1 is now the most recent
+        cache.insert([3; 32], Rc::clone(&allow), 1_000, 2);
+        assert_eq!(cache.len(), 2);
+        assert!(cache.get(&[2; 32], 10).is_none(), "least recently used evicted");
+        assert!(cache.get(&[1; 32], 10).is_some());
+        assert!(cache.get(&[3; 32], 1_000).is_none(), "expired");
+        assert_eq!(cache.len(), 1);
+        cache.insert([4; 32], allow, 5_000, 0);
+        assert!(cache.get(&[4; 32], 10).is_none(), "max 0 caches nothing");
+    }
+}
