@@ -130,6 +130,9 @@ fn explain(config: &str, args: &[String]) -> ExitCode {
                 "remove": ops.iter().filter_map(|o| match o { HeaderOp::Remove(n) => Some(n), _ => None }).collect::<Vec<_>>(),
                 "set": ops.iter().filter_map(|o| match o { HeaderOp::Set(n, v) => Some([n, v]), _ => None }).collect::<Vec<_>>()}),
             Decision::WaitForKeys(_) => serde_json::json!({"action": "wait_for_keys"}),
+            Decision::AskExtAuth { headers, .. } => {
+                serde_json::json!({"action": "ask_ext_auth", "headers": headers})
+            }
         };
         let out = serde_json::json!({
             "rule": rule,
@@ -202,6 +205,7 @@ fn explain(config: &str, args: &[String]) -> ExitCode {
             }
         }
         Decision::WaitForKeys(_) => println!("answer:   paused until remote JWKS keys arrive"),
+        Decision::AskExtAuth { .. } => println!("answer:   paused for the auth service"),
         Decision::Forward(ops) => {
             println!("answer:   forwarded upstream");
             for op in ops {

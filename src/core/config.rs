@@ -10,6 +10,7 @@ use serde_json::Value;
 use super::algorithm::Alg;
 use super::authorize::{ClaimOp, Condition};
 use super::claims::ClaimPolicy;
+use super::ext_auth::{CachePolicy, ExtAuthService};
 use super::extract::Source;
 use super::failure::{FailurePolicy, Redirect};
 use super::gateway::{Gateway, Rule};
@@ -88,6 +89,43 @@ struct RawConfig {
     /// (ngx_wasm_module needs `shm_kv` for it).
     #[serde(default)]
     share_jwks: bool,
+    /// Extension: auth services asked by `{"ext_auth": "<name>"}` requirements.
+    #[serde(default)]
+    ext_auth: BTreeMap<String, RawExtAuth>,
+}
+
+/// An auth service (the seeds' `auth_request` location).
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawExtAuth {
+    http_uri: RawHttpUri,
+    #[serde(default)]
+    allowed_request_headers: Option<Vec<String>>,
+    #[serde(default)]
+    allowed_upstream_headers: Vec<String>,
+    #[serde(default)]
+    allowed_client_headers: Option<Vec<String>>,
+    #[serde(default)]
+    failure_mode_allow: bool,
+    #[serde(default)]
+    status_on_error: Option<u32>,
+    #[serde(default)]
+    cache: Option<RawExtAuthCache>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawExtAuthCache {
+    #[serde(default)]
+    key_headers: Option<Vec<String>>,
+    #[serde(default)]
+    key_path: bool,
+    #[serde(default)]
+    allow_ttl: Option<RawDuration>,
+    #[serde(default)]
+    deny_ttl: Option<RawDuration>,
+    #[serde(default)]
+    max_entries: Option<usize>,
 }
 
 /// Envoy's `RemoteJwks`, plus jwtgate's extensions.
@@ -341,6 +379,9 @@ struct RawRequirement {
     allow_missing: Option<Value>,
     #[serde(default)]
     allow_missing_or_failed: Option<Value>,
+    /// Extension: the answer of an auth service (`ext_auth.<name>`).
+    #[serde(default)]
+    ext_auth: Option<String>,
     /// Extension: conditions on the verified claims (with `provider_name` /
     /// `provider_and_audiences`).
     #[serde(default)]
@@ -456,6 +497,16 @@ fn compile(raw: RawConfig) -> Result<Gateway, ConfigError> {
         }
     }
 
+    let mut ext_services = Vec::with_capacity(raw.ext_auth.len());
+    for (name, e) in raw.ext_auth {
+        ext_services.push(ext_auth_service(&format!("ext_auth.{name}"), name, e)?);
+    }
+    for service in &ext_services {
+        managed_headers.extend(service.allowed_upstream_headers.iter().cloned());
+    }
+    managed_headers.sort();
+    managed_headers.dedup();
+
     let stat_prefix = raw.stat_prefix.unwrap_or_else(|| "jwtgate".into());
     if stat_prefix.is_empty()
         || !stat_prefix
@@ -478,7 +529,7 @@ fn compile(raw: RawConfig) -> Result<Gateway, ConfigError> {
         let route = route_match(&format!("{at}.match"), r.route)?;
         let requires = r
             .requires
-            .map(|req| requirement(&format!("{at}.requires"), req, &providers, 0))
+            .map(|req| requirement(&format!("{at}.requires"), req, &providers, &ext_services, 0))
             .transpose()?;
         let failure = match r.failure_response {
             Some(f) => failure_policy(
@@ -503,6 +554,7 @@ fn compile(raw: RawConfig) -> Result<Gateway, ConfigError> {
     };
 
     Ok(Gateway {
+        ext_services,
         jwks_unavailable_status,
         share_jwks: raw.share_jwks,
         providers,
@@ -585,6 +637,7 @@ fn requirement(
     at: &str,
     r: RawRequirement,
     providers: &[Provider],
+    services: &[ExtAuthService],
     depth: usize,
 ) -> Result<Requirement, ConfigError> {
     if depth > MAX_REQUIREMENT_DEPTH {
@@ -619,6 +672,7 @@ fn requirement(
                     &format!("{at}.{field}.requirements[{i}]"),
                     r,
                     providers,
+                    services,
                     depth + 1,
                 )
             })
@@ -631,6 +685,7 @@ fn requirement(
         r.requires_all.is_some(),
         r.allow_missing.is_some(),
         r.allow_missing_or_failed.is_some(),
+        r.ext_auth.is_some(),
     ]
     .iter()
     .filter(|b| **b)
@@ -638,7 +693,7 @@ fn requirement(
     if set != 1 {
         return Err(err(
             at,
-            "set exactly one of `provider_name`, `provider_and_audiences`, `requires_any`, `requires_all`, `allow_missing`, `allow_missing_or_failed`",
+            "set exactly one of `provider_name`, `provider_and_audiences`, `requires_any`, `requires_all`, `allow_missing`, `allow_missing_or_failed`, `ext_auth`",
         ));
     }
     let takes_claims = r.provider_name.is_some() || r.provider_and_audiences.is_some();
@@ -670,6 +725,18 @@ fn requirement(
         Requirement::All(list("requires_all", all)?)
     } else if r.allow_missing.is_some() {
         Requirement::AllowMissing
+    } else if let Some(name) = r.ext_auth {
+        Requirement::ExtAuth(
+            services
+                .iter()
+                .position(|s| s.name == name)
+                .ok_or_else(|| {
+                    err(
+                        format!("{at}.ext_auth"),
+                        format!("no ext_auth service named `{name}`"),
+                    )
+                })?,
+        )
     } else {
         Requirement::AllowMissingOrFailed
     })
@@ -1038,6 +1105,103 @@ fn remote_jwks(at: &str, r: RawRemoteJwks) -> Result<RemoteJwks, ConfigError> {
         remote.max_body_bytes = bytes;
     }
     Ok(remote)
+}
+
+fn ext_auth_service(at: &str, name: String, e: RawExtAuth) -> Result<ExtAuthService, ConfigError> {
+    // The same URI rules as remote JWKS: scheme, authority, path, default upstream.
+    let endpoint = RemoteJwks::new(&e.http_uri.uri, e.http_uri.cluster)
+        .map_err(|m| err(format!("{at}.http_uri.uri"), m))?;
+    let timeout_ms = match e.http_uri.timeout {
+        None => super::ext_auth::DEFAULT_TIMEOUT_MS,
+        Some(d) => {
+            let ms = duration_ms(&format!("{at}.http_uri.timeout"), d)?;
+            if !(10..=60_000).contains(&ms) {
+                return Err(err(
+                    format!("{at}.http_uri.timeout"),
+                    "must be between 0.01s and 60s",
+                ));
+            }
+            ms
+        }
+    };
+    let names = |field: &str, list: Vec<String>, settable: bool| {
+        list.into_iter()
+            .enumerate()
+            .map(|(i, h)| {
+                let at = format!("{at}.{field}[{i}]");
+                if settable {
+                    settable_header(&at, &h)
+                } else {
+                    header_name(&at, &h)
+                }
+            })
+            .collect::<Result<Vec<String>, ConfigError>>()
+    };
+    let allowed_request_headers = names(
+        "allowed_request_headers",
+        e.allowed_request_headers
+            .unwrap_or_else(|| vec!["authorization".into(), "cookie".into()]),
+        false,
+    )?;
+    let allowed_upstream_headers =
+        names("allowed_upstream_headers", e.allowed_upstream_headers, true)?;
+    let allowed_client_headers = names(
+        "allowed_client_headers",
+        e.allowed_client_headers
+            .unwrap_or_else(|| vec!["www-authenticate".into()]),
+        false,
+    )?;
+    let status_on_error = e
+        .status_on_error
+        .unwrap_or(super::ext_auth::DEFAULT_STATUS_ON_ERROR);
+    if !(400..=599).contains(&status_on_error) {
+        return Err(err(
+            format!("{at}.status_on_error"),
+            "must be a 4xx or 5xx status",
+        ));
+    }
+    let cache = match e.cache {
+        None => None,
+        Some(c) => {
+            let ttl = |field: &str, d: Option<RawDuration>, default: u64| {
+                d.map(|d| duration_ms(&format!("{at}.cache.{field}"), d))
+                    .transpose()
+                    .map(|ms| ms.unwrap_or(default))
+            };
+            let key_headers = match c.key_headers {
+                Some(list) => names("cache.key_headers", list, false)?,
+                None => allowed_request_headers.clone(),
+            };
+            Some(CachePolicy {
+                key_headers,
+                key_path: c.key_path,
+                allow_ttl_ms: ttl(
+                    "allow_ttl",
+                    c.allow_ttl,
+                    super::ext_auth::DEFAULT_ALLOW_TTL_MS,
+                )?,
+                deny_ttl_ms: ttl("deny_ttl", c.deny_ttl, super::ext_auth::DEFAULT_DENY_TTL_MS)?,
+                max_entries: c
+                    .max_entries
+                    .unwrap_or(super::ext_auth::DEFAULT_CACHE_ENTRIES),
+            })
+        }
+    };
+    Ok(ExtAuthService {
+        name,
+        uri: endpoint.uri,
+        upstream: endpoint.upstream,
+        scheme: endpoint.scheme,
+        authority: endpoint.authority,
+        path: endpoint.path,
+        timeout_ms,
+        allowed_request_headers,
+        allowed_upstream_headers,
+        allowed_client_headers,
+        failure_mode_allow: e.failure_mode_allow,
+        status_on_error,
+        cache,
+    })
 }
 
 fn duration_ms(at: &str, d: RawDuration) -> Result<u64, ConfigError> {

@@ -297,9 +297,15 @@ mod tests {
             s.answer(Some("401"), &headers),
             ExtAnswer::Denied(401, h(&[("www-authenticate", "Basic realm=\"x\"")]))
         );
-        assert!(matches!(s.answer(Some("403"), &[]), ExtAnswer::Denied(403, _)));
+        assert!(matches!(
+            s.answer(Some("403"), &[]),
+            ExtAnswer::Denied(403, _)
+        ));
         for status in ["500", "302", "404", "x"] {
-            assert!(matches!(s.answer(Some(status), &[]), ExtAnswer::Failed(_)), "{status}");
+            assert!(
+                matches!(s.answer(Some(status), &[]), ExtAnswer::Failed(_)),
+                "{status}"
+            );
         }
         assert_eq!(
             s.answer(None, &[]),
@@ -335,7 +341,10 @@ mod tests {
         assert!(cache.get(&[1; 32], 10).is_some()); // 1 is now the most recent
         cache.insert([3; 32], Rc::clone(&allow), 1_000, 2);
         assert_eq!(cache.len(), 2);
-        assert!(cache.get(&[2; 32], 10).is_none(), "least recently used evicted");
+        assert!(
+            cache.get(&[2; 32], 10).is_none(),
+            "least recently used evicted"
+        );
         assert!(cache.get(&[1; 32], 10).is_some());
         assert!(cache.get(&[3; 32], 1_000).is_none(), "expired");
         assert_eq!(cache.len(), 1);

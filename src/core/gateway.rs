@@ -2,6 +2,7 @@
 //! and either answer locally or forward with the verified providers' headers.
 
 use super::cache::TokenCache;
+use super::ext_auth::{ExtAnswer, ExtAuthService};
 use super::failure::FailurePolicy;
 use super::matcher::{normalize_path, RouteMatch};
 use super::provider::Provider;
@@ -9,6 +10,8 @@ use super::rejection::{LocalResponse, Rejection};
 use super::remote_jwks::{JwksStore, RemoteKeys};
 use super::request::{HeaderOp, Request};
 use super::requirement::{Evaluation, Requirement};
+use super::requirement::{Used, VmState};
+use std::rc::Rc;
 
 /// A validated configuration, ready to decide requests. Built by [`Gateway::from_json`].
 #[derive(Debug)]
@@ -27,6 +30,8 @@ pub struct Gateway {
     pub(super) jwks_unavailable_status: u32,
     /// Share fetched JWKS between workers through proxy-wasm shared data (`share_jwks`).
     pub(super) share_jwks: bool,
+    /// Auth services (`ext_auth`), asked by `ExtAuth` requirements.
+    pub(super) ext_services: Vec<ExtAuthService>,
 }
 
 #[derive(Debug)]
@@ -50,6 +55,12 @@ pub enum Decision {
     /// Pause: these providers' keys are being fetched (`remote_jwks` cold start, or a token
     /// with a new `kid`). Decide again when the fetch ends.
     WaitForKeys(Vec<usize>),
+    /// Pause and ask auth service `service` with these callout headers; decide again with its
+    /// answer.
+    AskExtAuth {
+        service: usize,
+        headers: Vec<(String, String)>,
+    },
 }
 
 /// A decision with the facts behind it, for the log line and the metrics.
@@ -63,6 +74,8 @@ pub struct Verdict {
     pub providers: Vec<String>,
     pub dry_run: bool,
     pub cors_bypassed: bool,
+    /// Auth services answered from the decision cache (metric names).
+    pub ext_cache_hits: Vec<String>,
 }
 
 impl Verdict {
@@ -74,6 +87,7 @@ impl Verdict {
             providers: Vec::new(),
             dry_run: false,
             cors_bypassed: false,
+            ext_cache_hits: Vec::new(),
         }
     }
 
@@ -101,9 +115,21 @@ impl Verdict {
 
     /// Metric names (without the prefix) this verdict increments.
     pub fn metrics(&self) -> Vec<String> {
-        if matches!(self.decision, Decision::WaitForKeys(_)) {
-            return vec!["paused_for_keys".into()];
+        let hits = self
+            .ext_cache_hits
+            .iter()
+            .map(|name| format!("ext_auth.{name}.cache_hits"));
+        match self.decision {
+            Decision::WaitForKeys(_) => return vec!["paused_for_keys".into()],
+            Decision::AskExtAuth { .. } => return hits.collect(),
+            _ => {}
         }
+        let mut names: Vec<String> = hits.collect();
+        names.extend(self.decision_metrics());
+        names
+    }
+
+    fn decision_metrics(&self) -> Vec<String> {
         match (self.rejection, self.dry_run) {
             (Some(r), false) => vec!["denied".into(), format!("denied.{}", r.name())],
             (Some(r), true) => vec![
@@ -213,21 +239,43 @@ impl Gateway {
     }
 
     /// Decides `req` at host time `now` (unix seconds), reusing and filling `cache`; remote
-    /// key sets count as unavailable.
+    /// key sets count as unavailable and auth services as failed (nothing can be fetched).
     pub fn decide_cached(&self, req: &Request<'_>, now: u64, cache: &mut TokenCache) -> Verdict {
-        let jwks = self.new_jwks_store(0);
-        self.decide_with(req, now.saturating_mul(1000), cache, &jwks, false)
+        let mut state = VmState {
+            tokens: std::mem::replace(cache, TokenCache::new(0, 0)),
+            jwks: self.new_jwks_store(0),
+            decisions: Default::default(),
+        };
+        let verdict = self.decide_with(req, now.saturating_mul(1000), &mut state, &[], false);
+        *cache = state.tokens;
+        verdict
     }
 
-    /// Decides `req` at host time `now_ms` (unix milliseconds) with the VM's token cache and
-    /// fetched key sets. `may_wait`: a token whose keys are being fetched gives
-    /// `Decision::WaitForKeys` instead of a refusal.
+    /// A VM's state for this configuration: token cache, empty key sets (`seed`, host
+    /// randomness, jitters their retries), empty auth decision cache.
+    pub fn new_vm_state(&self, seed: u64) -> VmState {
+        VmState {
+            tokens: self.new_token_cache(),
+            jwks: self.new_jwks_store(seed),
+            decisions: Default::default(),
+        }
+    }
+
+    /// The auth services (`ext_auth`).
+    pub fn ext_services(&self) -> &[ExtAuthService] {
+        &self.ext_services
+    }
+
+    /// Decides `req` at host time `now_ms` (unix milliseconds) with the VM's state and the
+    /// auth answers this request already received. `may_wait`: a token whose keys are being
+    /// fetched, or an auth service not asked yet, pauses the request (`WaitForKeys`,
+    /// `AskExtAuth`) instead of refusing it.
     pub fn decide_with(
         &self,
         req: &Request<'_>,
         now_ms: u64,
-        cache: &mut TokenCache,
-        jwks: &JwksStore,
+        state: &mut VmState,
+        answers: &[(usize, Rc<ExtAnswer>)],
         may_wait: bool,
     ) -> Verdict {
         // Anti-spoofing comes first and applies to every request, open routes included.
@@ -259,65 +307,135 @@ impl Gateway {
 
         let mut evaluation = Evaluation::new(
             &self.providers,
+            &self.ext_services,
             req,
             now_ms,
             self.max_token_bytes,
-            cache,
-            jwks,
+            state,
+            answers,
         );
         let result = evaluation.satisfy(requirement);
-        if result.is_err() {
+        let ext_cache_hits: Vec<String> = evaluation
+            .ext_cache_hits
+            .iter()
+            .filter_map(|&i| self.ext_services.get(i).map(|s| s.name.clone()))
+            .collect();
+        if result.is_err() && may_wait {
             let waiting = evaluation.waiting_for_keys();
-            if may_wait && !waiting.is_empty() {
-                let mut verdict = Verdict::forward(Vec::new(), Some(rule_index));
+            let mut verdict = Verdict::forward(Vec::new(), Some(rule_index));
+            verdict.ext_cache_hits = ext_cache_hits.clone();
+            if !waiting.is_empty() {
                 verdict.decision = Decision::WaitForKeys(waiting);
                 return verdict;
             }
+            if let Some(&service) = evaluation.ext_pending.first() {
+                if let Some(s) = self.ext_services.get(service) {
+                    verdict.decision = Decision::AskExtAuth {
+                        service,
+                        headers: s.callout_headers(req),
+                    };
+                    return verdict;
+                }
+            }
         }
-        // Cannot wait (any more): a token still waiting for keys is refused.
+        // Cannot wait (any more): a token still waiting for keys, or an auth service still
+        // unasked, is refused.
         let result = result.map_err(|r| match r {
             Rejection::KeysLoading => Rejection::KeysUnavailable,
+            Rejection::ExtAuthPending => Rejection::ExtAuthError,
             other => other,
         });
-        let names = |indices: &[usize]| -> Vec<String> {
-            indices
-                .iter()
-                .filter_map(|&i| self.providers.get(i).map(|p| p.name.clone()))
+        let names = |used: &[Used]| -> Vec<String> {
+            used.iter()
+                .filter_map(|u| match u {
+                    Used::Provider(i) => self.providers.get(*i).map(|p| p.name.clone()),
+                    Used::ExtAuth(i) => self.ext_services.get(*i).map(|s| s.name.clone()),
+                })
                 .collect()
         };
+        let consulted: Vec<Used> = requirement
+            .providers(self.providers.len())
+            .into_iter()
+            .map(Used::Provider)
+            .collect();
         match result {
             Ok(used) => {
-                for &index in &used {
-                    if let (Some(provider), Some(verified)) =
-                        (self.providers.get(index), evaluation.verified(index))
-                    {
-                        provider.forward_ops(verified, req, &mut ops);
+                for u in &used {
+                    match *u {
+                        Used::Provider(index) => {
+                            if let (Some(provider), Some(verified)) =
+                                (self.providers.get(index), evaluation.verified(index))
+                            {
+                                provider.forward_ops(verified, req, &mut ops);
+                            }
+                        }
+                        Used::ExtAuth(index) => {
+                            for (name, value) in evaluation.ext_allowed(index).unwrap_or(&[]) {
+                                ops.push(HeaderOp::Set(name.clone(), value.clone()));
+                            }
+                        }
                     }
                 }
                 let mut verdict = Verdict::forward(ops, Some(rule_index));
                 verdict.providers = names(&used);
+                verdict.ext_cache_hits = ext_cache_hits;
                 verdict
             }
             Err(rejection) if rule.dry_run => {
                 let mut verdict = Verdict::forward(ops, Some(rule_index));
-                verdict.providers = names(&requirement.providers(self.providers.len()));
+                verdict.providers = names(&consulted);
                 verdict.rejection = Some(rejection);
                 verdict.dry_run = true;
+                verdict.ext_cache_hits = ext_cache_hits;
                 verdict
             }
-            Err(rejection) => Verdict {
-                decision: Decision::Respond(self.respond(rule, rejection, req)),
-                rejection: Some(rejection),
-                rule: Some(rule_index),
-                providers: names(&requirement.providers(self.providers.len())),
-                dry_run: false,
-                cors_bypassed: false,
-            },
+            Err(rejection) => {
+                let mut response = self.respond(rule, rejection, req);
+                if let Some((service, answer)) = evaluation.ext_refusal() {
+                    self.ext_response(service, answer, &mut response);
+                } else if let Some(&service) = evaluation.ext_pending.first() {
+                    // Never answered in time: the service's error status.
+                    let failed = ExtAnswer::Failed(super::ext_auth::ExtFailure::NoResponse);
+                    self.ext_response(service, &failed, &mut response);
+                }
+                let mut providers = names(&consulted);
+                if let Some((service, _)) = evaluation.ext_refusal() {
+                    providers.extend(self.ext_services.get(service).map(|s| s.name.clone()));
+                }
+                Verdict {
+                    decision: Decision::Respond(response),
+                    rejection: Some(rejection),
+                    rule: Some(rule_index),
+                    providers,
+                    dry_run: false,
+                    cors_bypassed: false,
+                    ext_cache_hits,
+                }
+            }
         }
     }
 }
 
 impl Gateway {
+    /// An auth service's refusal: its status (or `status_on_error`) and its client headers
+    /// replace jwtgate's challenge.
+    fn ext_response(&self, service: usize, answer: &ExtAnswer, response: &mut LocalResponse) {
+        let Some(s) = self.ext_services.get(service) else {
+            return;
+        };
+        if response.status == 302 {
+            return; // a configured login redirect stays
+        }
+        response.headers.retain(|(n, _)| n != "www-authenticate");
+        match answer {
+            ExtAnswer::Denied(_, client_headers) => {
+                response.headers.extend(client_headers.iter().cloned());
+            }
+            ExtAnswer::Failed(_) => response.status = s.status_on_error,
+            ExtAnswer::Allowed(_) => {}
+        }
+    }
+
     fn respond(&self, rule: &Rule, rejection: Rejection, req: &Request<'_>) -> LocalResponse {
         let mut response = rule.failure.respond(rejection, &self.realm, req.path);
         if rejection == Rejection::KeysUnavailable && response.status == 401 {

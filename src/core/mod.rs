@@ -7,6 +7,7 @@ pub mod authorize;
 pub mod cache;
 pub mod claims;
 pub mod config;
+pub mod ext_auth;
 pub mod extract;
 pub mod failure;
 pub mod gateway;

@@ -44,6 +44,15 @@ pub enum Rejection {
     /// Internal: the request waits for the fetch; if it cannot wait, it becomes
     /// `KeysUnavailable`.
     KeysLoading,
+    /// `ext_auth`: the service has not been asked for this request yet (internal: the request
+    /// pauses for the callout; if it cannot, this becomes `ExtAuthError`).
+    ExtAuthPending,
+    /// `ext_auth`: the service answered 401 (its `WWW-Authenticate` is passed on).
+    ExtAuthUnauthorized,
+    /// `ext_auth`: the service answered 403.
+    ExtAuthForbidden,
+    /// `ext_auth`: the service failed (other status, timeout, no connection): `status_on_error`.
+    ExtAuthError,
     /// `remote_jwks`: no usable key set (every fetch failed, or the last good set is older than
     /// `max_stale`). 401, or `jwks_unavailable_status`.
     KeysUnavailable,
@@ -54,7 +63,8 @@ impl Rejection {
     pub fn status(self) -> u32 {
         match self {
             Rejection::AudienceNotAllowed | Rejection::ClaimsForbidden => 403,
-            Rejection::ConfigInvalid => 500,
+            Rejection::ExtAuthForbidden => 403,
+            Rejection::ConfigInvalid | Rejection::ExtAuthError | Rejection::ExtAuthPending => 500,
             _ => 401,
         }
     }
@@ -64,6 +74,11 @@ impl Rejection {
     pub fn bearer_error(self) -> Option<&'static str> {
         match self {
             Rejection::MissingToken | Rejection::ConfigInvalid => None,
+            // The auth service speaks for itself (its WWW-Authenticate is passed on).
+            Rejection::ExtAuthPending
+            | Rejection::ExtAuthUnauthorized
+            | Rejection::ExtAuthForbidden
+            | Rejection::ExtAuthError => None,
             Rejection::AudienceNotAllowed | Rejection::ClaimsForbidden => {
                 Some("insufficient_scope")
             }
@@ -75,7 +90,10 @@ impl Rejection {
     pub fn body_error(self) -> &'static str {
         match self {
             Rejection::MissingToken => "unauthorized",
-            Rejection::ConfigInvalid => "server_error",
+            Rejection::ConfigInvalid | Rejection::ExtAuthError | Rejection::ExtAuthPending => {
+                "server_error"
+            }
+            Rejection::ExtAuthForbidden => "forbidden",
             other => other.bearer_error().unwrap_or("unauthorized"),
         }
     }
@@ -108,6 +126,11 @@ impl Rejection {
             Rejection::KeysLoading | Rejection::KeysUnavailable => {
                 "the signing keys are not available; retry later"
             }
+            Rejection::ExtAuthUnauthorized => "the credentials were not accepted",
+            Rejection::ExtAuthForbidden => "access to this resource is denied",
+            Rejection::ExtAuthPending | Rejection::ExtAuthError => {
+                "the authorization service is not available"
+            }
         }
     }
 
@@ -134,11 +157,15 @@ impl Rejection {
             Rejection::ConfigInvalid => "config_invalid",
             Rejection::KeysLoading => "keys_loading",
             Rejection::KeysUnavailable => "keys_unavailable",
+            Rejection::ExtAuthPending => "ext_auth_pending",
+            Rejection::ExtAuthUnauthorized => "ext_auth_unauthorized",
+            Rejection::ExtAuthForbidden => "ext_auth_forbidden",
+            Rejection::ExtAuthError => "ext_auth_error",
         }
     }
 
     /// All variants, for tests and metric registration.
-    pub const ALL: [Rejection; 20] = [
+    pub const ALL: [Rejection; 24] = [
         Rejection::MissingToken,
         Rejection::TokenTooLarge,
         Rejection::MalformedToken,
@@ -159,6 +186,10 @@ impl Rejection {
         Rejection::ConfigInvalid,
         Rejection::KeysLoading,
         Rejection::KeysUnavailable,
+        Rejection::ExtAuthPending,
+        Rejection::ExtAuthUnauthorized,
+        Rejection::ExtAuthForbidden,
+        Rejection::ExtAuthError,
     ];
 }
 

@@ -3,8 +3,11 @@
 //! claim conditions on a provider requirement.
 
 use super::authorize::{check_all, Condition};
+use std::rc::Rc;
+
 use super::cache::TokenCache;
 use super::claims::ClaimPolicy;
+use super::ext_auth::{DecisionCache, ExtAnswer, ExtAuthService};
 use super::provider::{Outcome, Provider, VerifyContext};
 use super::rejection::Rejection;
 use super::remote_jwks::JwksStore;
@@ -25,6 +28,15 @@ pub enum Requirement {
     AllowMissing,
     /// Always pass; a token that verifies still sets its headers.
     AllowMissingOrFailed,
+    /// Extension: the auth service `ext_auth[i]` allows the request.
+    ExtAuth(usize),
+}
+
+/// What satisfied a requirement (its headers are forwarded).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Used {
+    Provider(usize),
+    ExtAuth(usize),
 }
 
 impl Requirement {
@@ -43,6 +55,7 @@ impl Requirement {
         };
         match self {
             Requirement::Provider { provider, .. } => add(*provider),
+            Requirement::ExtAuth(_) => {}
             Requirement::AllowMissing | Requirement::AllowMissingOrFailed => (0..all).for_each(add),
             Requirement::Any(list) | Requirement::All(list) => {
                 list.iter().for_each(|r| r.collect(all, out))
@@ -54,38 +67,123 @@ impl Requirement {
 /// Evaluates requirements for one request, verifying each provider's token at most once.
 pub struct Evaluation<'a> {
     providers: &'a [Provider],
+    services: &'a [ExtAuthService],
     req: &'a Request<'a>,
     now_ms: u64,
     max_token_bytes: usize,
-    cache: &'a mut TokenCache,
-    jwks: &'a JwksStore,
+    state: &'a mut VmState,
+    /// Auth service answers this request already received.
+    answers: &'a [(usize, Rc<ExtAnswer>)],
     outcomes: Vec<Option<Outcome>>,
+    /// Auth answers consulted (from `answers` or the decision cache), by service.
+    ext: Vec<Option<Rc<ExtAnswer>>>,
+    /// Services whose answer is needed and not known: ask them.
+    pub ext_pending: Vec<usize>,
+    /// Services answered from the decision cache.
+    pub ext_cache_hits: Vec<usize>,
+}
+
+/// What a VM keeps between requests: verified tokens, fetched key sets, auth answers.
+#[derive(Debug, Default)]
+pub struct VmState {
+    pub tokens: TokenCache,
+    pub jwks: JwksStore,
+    pub decisions: DecisionCache,
 }
 
 impl<'a> Evaluation<'a> {
+    #[allow(clippy::too_many_arguments)]
     pub fn new(
         providers: &'a [Provider],
+        services: &'a [ExtAuthService],
         req: &'a Request<'a>,
         now_ms: u64,
         max_token_bytes: usize,
-        cache: &'a mut TokenCache,
-        jwks: &'a JwksStore,
+        state: &'a mut VmState,
+        answers: &'a [(usize, Rc<ExtAnswer>)],
     ) -> Self {
         Evaluation {
             providers,
+            services,
             req,
             now_ms,
             max_token_bytes,
-            cache,
-            jwks,
+            state,
+            answers,
             outcomes: vec![None; providers.len()],
+            ext: vec![None; services.len()],
+            ext_pending: Vec::new(),
+            ext_cache_hits: Vec::new(),
+        }
+    }
+
+    /// The answer of service `index` for this request: already received, cached, or unknown.
+    fn ext_answer(&mut self, index: usize) -> Option<Rc<ExtAnswer>> {
+        if let Some(Some(known)) = self.ext.get(index) {
+            return Some(Rc::clone(known));
+        }
+        let service = self.services.get(index)?;
+        let answer = match self.answers.iter().find(|(i, _)| *i == index) {
+            Some((_, answer)) => Some(Rc::clone(answer)),
+            None => {
+                let hit = service
+                    .cache_key(index, self.req)
+                    .and_then(|key| self.state.decisions.get(&key, self.now_ms));
+                if hit.is_some() {
+                    self.ext_cache_hits.push(index);
+                }
+                hit
+            }
+        };
+        if let (Some(answer), Some(slot)) = (&answer, self.ext.get_mut(index)) {
+            *slot = Some(Rc::clone(answer));
+        }
+        answer
+    }
+
+    /// The answer that refused the request, if an auth service did (its headers go to the
+    /// client).
+    pub fn ext_refusal(&self) -> Option<(usize, &ExtAnswer)> {
+        self.ext
+            .iter()
+            .enumerate()
+            .find_map(|(i, a)| match a.as_deref() {
+                Some(answer @ (ExtAnswer::Denied(..) | ExtAnswer::Failed(_))) => Some((i, answer)),
+                _ => None,
+            })
+    }
+
+    /// The allowed answer of service `index`, once `satisfy` used it.
+    pub fn ext_allowed(&self, index: usize) -> Option<&[(String, String)]> {
+        match self.ext.get(index).and_then(|a| a.as_deref()) {
+            Some(ExtAnswer::Allowed(headers)) => Some(headers),
+            _ => None,
         }
     }
 
     /// The providers whose verified tokens satisfied `requirement` (their headers are
     /// forwarded), or why it failed.
-    pub fn satisfy(&mut self, requirement: &Requirement) -> Result<Vec<usize>, Rejection> {
+    pub fn satisfy(&mut self, requirement: &Requirement) -> Result<Vec<Used>, Rejection> {
         match requirement {
+            Requirement::ExtAuth(index) => {
+                let Some(answer) = self.ext_answer(*index) else {
+                    if !self.ext_pending.contains(index) {
+                        self.ext_pending.push(*index);
+                    }
+                    return Err(Rejection::ExtAuthPending);
+                };
+                let fail_open = self
+                    .services
+                    .get(*index)
+                    .is_some_and(|s| s.failure_mode_allow);
+                match answer.as_ref() {
+                    ExtAnswer::Allowed(_) => Ok(vec![Used::ExtAuth(*index)]),
+                    ExtAnswer::Denied(403, _) => Err(Rejection::ExtAuthForbidden),
+                    ExtAnswer::Denied(..) => Err(Rejection::ExtAuthUnauthorized),
+                    ExtAnswer::Failed(_) if fail_open => Ok(vec![Used::ExtAuth(*index)]),
+                    ExtAnswer::Failed(_) => Err(Rejection::ExtAuthError),
+                }
+            }
             Requirement::Provider {
                 provider,
                 audiences,
@@ -95,7 +193,7 @@ impl<'a> Evaluation<'a> {
                 if let Some(Outcome::Verified(v)) = self.outcome(*provider) {
                     check_all(claims, &v.claims)?;
                 }
-                Ok(vec![*provider])
+                Ok(vec![Used::Provider(*provider)])
             }
             Requirement::Any(alternatives) => {
                 let mut failure = Rejection::MissingToken;
@@ -125,7 +223,7 @@ impl<'a> Evaluation<'a> {
                 let mut failure = None;
                 for provider in 0..self.providers.len() {
                     match self.accept(provider, None) {
-                        Ok(()) => accepted.push(provider),
+                        Ok(()) => accepted.push(Used::Provider(provider)),
                         Err(Rejection::MissingToken) => {}
                         // Another issuer's token: fine if some provider accepts it.
                         Err(Rejection::IssuerMismatch) => foreign = true,
@@ -153,8 +251,9 @@ fn most_telling(kept: Rejection, new: Rejection) -> Rejection {
     let rank = |r: Rejection| match r {
         Rejection::MissingToken => 0,
         Rejection::IssuerMismatch => 1,
-        // A token that may verify once keys arrive: wait rather than refuse.
-        Rejection::KeysLoading => 3,
+        // A token that may verify once keys arrive, or an auth service not asked yet: wait
+        // (or ask) rather than refuse.
+        Rejection::KeysLoading | Rejection::ExtAuthPending => 3,
         _ => 2,
     };
     if rank(new) > rank(kept) {
@@ -189,8 +288,8 @@ impl<'a> Evaluation<'a> {
             let mut ctx = VerifyContext {
                 now_ms: self.now_ms,
                 max_token_bytes: self.max_token_bytes,
-                cache: self.cache,
-                remote: self.jwks.get(provider),
+                cache: &mut self.state.tokens,
+                remote: self.state.jwks.get(provider),
             };
             *slot = Some(p.verify(provider, self.req, &mut ctx));
         }

@@ -30,6 +30,15 @@ impl Metrics {
         }
     }
 
+    /// Records a value into a histogram (e.g. callout latency in ms).
+    pub fn record_histogram(&mut self, prefix: &str, name: &str, value: u64) {
+        if let Some(id) = self.id(prefix, name, MetricType::Histogram) {
+            if let Err(status) = abi::record(id, value) {
+                self.disable(status);
+            }
+        }
+    }
+
     fn id(&mut self, prefix: &str, name: &str, kind: MetricType) -> Option<u32> {
         if self.disabled {
             return None;

@@ -17,10 +17,11 @@ use proxy_wasm::types::{BufferType, LogLevel, MapType};
 
 use super::metrics::Metrics;
 use super::shared_data;
-use crate::core::cache::TokenCache;
+use crate::core::ext_auth::{ExtAnswer, ExtFailure};
 use crate::core::remote_jwks::{
-    decode_shared, encode_shared, Availability, FetchFailure, FetchReason, JwksStore, RemoteJwks,
+    decode_shared, encode_shared, Availability, FetchFailure, FetchReason, RemoteJwks,
 };
+use crate::core::requirement::VmState;
 use crate::core::{Decision, Gateway, HeaderOp, LocalResponse, Rejection, Request};
 
 /// A paused request: its context, since when it waits, and for which providers' keys.
@@ -38,6 +39,8 @@ pub enum Ran {
     Responded,
     /// Keys of these providers are being fetched: the request must stay paused.
     Wait(Vec<usize>),
+    /// Auth service `service` must be asked with these headers: the request must pause.
+    Ask(usize, Vec<(String, String)>),
 }
 
 /// What `ensure_fetch` achieved.
@@ -54,11 +57,15 @@ enum Fetch {
 
 pub struct Vm {
     pub gateway: Gateway,
-    cache: RefCell<TokenCache>,
-    jwks: RefCell<JwksStore>,
+    /// Verified tokens, fetched key sets, cached auth answers.
+    state: RefCell<VmState>,
     waiters: RefCell<Vec<Waiter>>,
     /// Callout token → (provider, context that dispatched it).
     fetches: RefCell<HashMap<u32, (usize, u32)>>,
+    /// Callout token → (auth service, request context, dispatch time).
+    ext_calls: RefCell<HashMap<u32, (usize, u32, u64)>>,
+    /// Auth answers each paused request has received, by context.
+    answers: RefCell<HashMap<u32, Vec<(usize, Rc<ExtAnswer>)>>>,
     metrics: Rc<RefCell<Metrics>>,
     /// A paused request is answered without waiting any longer after this.
     max_wait_ms: u64,
@@ -81,14 +88,16 @@ impl Vm {
         let max_wait_ms = gateway
             .remote_providers()
             .map(|(_, _, r)| r.timeout_ms)
+            .chain(gateway.ext_services().iter().map(|s| s.timeout_ms))
             .max()
             .unwrap_or(0)
             .saturating_add(2_000);
         Vm {
-            cache: RefCell::new(gateway.new_token_cache()),
-            jwks: RefCell::new(gateway.new_jwks_store(seed)),
+            state: RefCell::new(gateway.new_vm_state(seed)),
             waiters: RefCell::new(Vec::new()),
             fetches: RefCell::new(HashMap::new()),
+            ext_calls: RefCell::new(HashMap::new()),
+            answers: RefCell::new(HashMap::new()),
             metrics,
             max_wait_ms,
             gateway,
@@ -107,7 +116,7 @@ impl Vm {
 
     /// Decides the request of the effective context and applies the decision (header changes
     /// or a local response). `may_wait`: a token whose keys are being fetched may pause.
-    pub fn run(&self, now_ms: u64, may_wait: bool) -> Ran {
+    pub fn run(&self, context_id: u32, now_ms: u64, may_wait: bool) -> Ran {
         let headers = hostcalls::get_map(MapType::HttpRequestHeaders).unwrap_or_default();
         // Pseudo-headers one by one: ngx_wasm_module answers `:path` and `:method` lookups but
         // leaves them out of the header list.
@@ -129,17 +138,24 @@ impl Vm {
             path: &path,
             headers: &headers,
         };
-        let verdict = match (self.cache.try_borrow_mut(), self.jwks.try_borrow()) {
-            (Ok(mut cache), Ok(jwks)) => self
+        let answers = self
+            .answers
+            .try_borrow()
+            .ok()
+            .and_then(|a| a.get(&context_id).cloned())
+            .unwrap_or_default();
+        let verdict = match self.state.try_borrow_mut() {
+            Ok(mut state) => self
                 .gateway
-                .decide_with(&request, now_ms, &mut cache, &jwks, may_wait),
-            _ => self.gateway.decide(&request, now_ms / 1000),
+                .decide_with(&request, now_ms, &mut state, &answers, may_wait),
+            Err(_) => self.gateway.decide(&request, now_ms / 1000),
         };
         for name in verdict.metrics() {
             self.count(&name);
         }
         match verdict.decision {
             Decision::WaitForKeys(providers) => Ran::Wait(providers),
+            Decision::AskExtAuth { service, headers } => Ran::Ask(service, headers),
             Decision::Forward(ref ops) => {
                 // Dry-run refusals are reported like denials; passes only at debug.
                 let level = if verdict.dry_run {
@@ -183,10 +199,15 @@ impl Vm {
     /// Returns true when the request may continue.
     pub fn on_request(&self, context_id: u32, now_ms: u64) -> bool {
         // A shared copy or a refused dispatch settles a wait at once: decide again (bounded).
-        for _ in 0..3 {
-            match self.run(now_ms, true) {
+        for _ in 0..4 {
+            match self.run(context_id, now_ms, true) {
                 Ran::Forward => return true,
                 Ran::Responded => return false,
+                Ran::Ask(service, headers) => {
+                    if self.ask(service, &headers, context_id, now_ms) {
+                        return false;
+                    }
+                }
                 Ran::Wait(providers) => {
                     let settled = providers
                         .iter()
@@ -209,7 +230,202 @@ impl Vm {
                 }
             }
         }
-        matches!(self.run(now_ms, false), Ran::Forward)
+        matches!(self.run(context_id, now_ms, false), Ran::Forward)
+    }
+
+    /// Dispatches a callout to auth service `service` for request `context_id` (the
+    /// effective context). True: the request waits for it; false: the dispatch was refused
+    /// and recorded as that service's (failed) answer, so deciding again gives the result.
+    fn ask(
+        &self,
+        service: usize,
+        headers: &[(String, String)],
+        context_id: u32,
+        now_ms: u64,
+    ) -> bool {
+        let Some(s) = self.gateway.ext_services().get(service) else {
+            return false;
+        };
+        let pairs: Vec<(&str, &str)> = headers
+            .iter()
+            .map(|(n, v)| (n.as_str(), v.as_str()))
+            .collect();
+        let dispatched = hostcalls::dispatch_http_call(
+            &s.upstream,
+            pairs,
+            None,
+            vec![],
+            Duration::from_millis(s.timeout_ms),
+        );
+        self.count(&format!("ext_auth.{}.callouts", s.name));
+        match dispatched {
+            Ok(token) => {
+                if let Ok(mut calls) = self.ext_calls.try_borrow_mut() {
+                    calls.insert(token, (service, context_id, now_ms));
+                }
+                if let Ok(mut waiters) = self.waiters.try_borrow_mut() {
+                    waiters.push(Waiter {
+                        context_id,
+                        since_ms: now_ms,
+                        providers: Vec::new(),
+                    });
+                }
+                true
+            }
+            Err(status) => {
+                log(
+                    LogLevel::Warn,
+                    &format!(
+                        "jwtgate: ext_auth {} callout refused by the host ({status:?}); check cluster/upstream `{}`",
+                        s.name, s.upstream
+                    ),
+                );
+                self.record_answer(
+                    service,
+                    context_id,
+                    ExtAnswer::Failed(ExtFailure::DispatchRefused),
+                );
+                false
+            }
+        }
+    }
+
+    fn record_answer(&self, service: usize, context_id: u32, answer: ExtAnswer) {
+        let Some(s) = self.gateway.ext_services().get(service) else {
+            return;
+        };
+        match &answer {
+            ExtAnswer::Allowed(_) => self.count(&format!("ext_auth.{}.allowed", s.name)),
+            ExtAnswer::Denied(..) => self.count(&format!("ext_auth.{}.denied", s.name)),
+            ExtAnswer::Failed(kind) => {
+                self.count(&format!("ext_auth.{}.errors", s.name));
+                self.count(&format!("ext_auth.{}.errors.{}", s.name, kind.name()));
+            }
+        }
+        if let Ok(mut answers) = self.answers.try_borrow_mut() {
+            answers
+                .entry(context_id)
+                .or_default()
+                .push((service, Rc::new(answer)));
+        }
+    }
+
+    /// An answer to an auth callout: record (and cache) it, then decide the request again in
+    /// its own context. Returns false for a callout that is not an auth call.
+    pub fn on_ext_response(&self, token: u32, body_size: usize, current: u32, now_ms: u64) -> bool {
+        let _ = body_size; // never read: auth_request semantics use status and headers only
+        let Some((service, context_id, started)) = self
+            .ext_calls
+            .try_borrow_mut()
+            .ok()
+            .and_then(|mut c| c.remove(&token))
+        else {
+            return false;
+        };
+        let Some(s) = self.gateway.ext_services().get(service) else {
+            return true;
+        };
+        let headers = hostcalls::get_map(MapType::HttpCallResponseHeaders).unwrap_or_default();
+        let status = headers
+            .iter()
+            .find(|(n, _)| n == ":status")
+            .map(|(_, v)| v.clone());
+        let answer = s.answer(status.as_deref(), &headers);
+        if let Ok(mut metrics) = self.metrics.try_borrow_mut() {
+            metrics.record_histogram(
+                self.gateway.stat_prefix(),
+                &format!("ext_auth.{}.latency_ms", s.name),
+                now_ms.saturating_sub(started),
+            );
+        }
+        if let ExtAnswer::Failed(kind) = &answer {
+            log(
+                LogLevel::Warn,
+                &format!(
+                    "jwtgate: ext_auth {} failed: {} (status {})",
+                    s.name,
+                    kind.name(),
+                    status.as_deref().unwrap_or("none")
+                ),
+            );
+        }
+        // Cache allow/deny answers (never failures), keyed by the request's credentials.
+        if let Some(ttl) = s.ttl_ms(&answer) {
+            if hostcalls::set_effective_context(context_id).is_ok() {
+                let request_headers =
+                    hostcalls::get_map(MapType::HttpRequestHeaders).unwrap_or_default();
+                let path = hostcalls::get_map_value(MapType::HttpRequestHeaders, ":path")
+                    .ok()
+                    .flatten()
+                    .unwrap_or_default();
+                let req = Request {
+                    method: "",
+                    path: &path,
+                    headers: &request_headers,
+                };
+                if let (Some(key), Some(policy), Ok(mut state)) = (
+                    s.cache_key(service, &req),
+                    &s.cache,
+                    self.state.try_borrow_mut(),
+                ) {
+                    state.decisions.insert(
+                        key,
+                        Rc::new(answer.clone()),
+                        now_ms.saturating_add(ttl),
+                        policy.max_entries,
+                    );
+                }
+            }
+        }
+        self.record_answer(service, context_id, answer);
+        if let Ok(mut waiters) = self.waiters.try_borrow_mut() {
+            waiters.retain(|w| w.context_id != context_id);
+        }
+        // Decide the request again in its own context (the SDK made the dispatching context
+        // effective; normally that is the request itself).
+        if hostcalls::set_effective_context(context_id).is_ok() {
+            self.resume_or_answer(context_id, now_ms);
+        }
+        hostcalls::set_effective_context(current).ok();
+        true
+    }
+
+    /// Runs a paused request (the effective context) again and resumes, answers, or keeps it
+    /// waiting.
+    fn resume_or_answer(&self, context_id: u32, now_ms: u64) {
+        for _ in 0..4 {
+            match self.run(context_id, now_ms, true) {
+                Ran::Forward => {
+                    hostcalls::resume_http_request().ok();
+                    return;
+                }
+                Ran::Responded => return,
+                Ran::Ask(service, headers) => {
+                    if self.ask(service, &headers, context_id, now_ms) {
+                        return;
+                    }
+                }
+                Ran::Wait(providers) => {
+                    let settled = providers
+                        .iter()
+                        .map(|&p| self.ensure_fetch(p, now_ms, context_id))
+                        .fold(false, |any, f| any | (f == Fetch::Settled));
+                    if !settled {
+                        if let Ok(mut waiters) = self.waiters.try_borrow_mut() {
+                            waiters.push(Waiter {
+                                context_id,
+                                since_ms: now_ms,
+                                providers,
+                            });
+                        }
+                        return;
+                    }
+                }
+            }
+        }
+        if let Ran::Forward = self.run(context_id, now_ms, false) {
+            hostcalls::resume_http_request().ok();
+        }
     }
 
     /// Decides every paused request again (after a fetch ended, or from the tick), resuming
@@ -236,11 +452,24 @@ impl Vm {
                 if hostcalls::set_effective_context(waiter.context_id).is_err() {
                     continue; // the request is gone
                 }
-                match self.run(now_ms, !overdue) {
+                if overdue {
+                    // A late answer must not decide this request a second time.
+                    if let Ok(mut calls) = self.ext_calls.try_borrow_mut() {
+                        calls.retain(|_, (_, ctx, _)| *ctx != waiter.context_id);
+                    }
+                }
+                match self.run(waiter.context_id, now_ms, !overdue) {
                     Ran::Forward => {
                         hostcalls::resume_http_request().ok();
                     }
                     Ran::Responded => {}
+                    Ran::Ask(service, headers) => {
+                        // Asked from here: the callout belongs to the waiter's context. A
+                        // refused dispatch is an answer already: decide again.
+                        if !self.ask(service, &headers, waiter.context_id, now_ms) {
+                            self.resume_or_answer(waiter.context_id, now_ms);
+                        }
+                    }
                     Ran::Wait(providers) => {
                         wanted.extend(providers.iter().copied());
                         kept.push(Waiter {
@@ -274,10 +503,10 @@ impl Vm {
         else {
             return false;
         };
-        self.jwks
+        self.state
             .try_borrow()
             .ok()
-            .and_then(|j| j.get(provider).map(|s| s.in_flight(cfg, now_ms)))
+            .and_then(|st| st.jwks.get(provider).map(|s| s.in_flight(cfg, now_ms)))
             .unwrap_or(false)
     }
 
@@ -314,8 +543,8 @@ impl Vm {
             .gateway
             .remote_providers()
             .find(|(i, _, _)| *i == provider)?;
-        let mut jwks = self.jwks.try_borrow_mut().ok()?;
-        Some(f(jwks.get_mut(provider)?, cfg))
+        let mut state = self.state.try_borrow_mut().ok()?;
+        Some(f(state.jwks.get_mut(provider)?, cfg))
     }
 
     /// Makes sure keys for `provider` are on their way, for a request that waits for them.
@@ -429,8 +658,8 @@ impl Vm {
     }
 
     fn forget_tokens(&self, provider: usize) {
-        if let Ok(mut cache) = self.cache.try_borrow_mut() {
-            cache.forget_provider(provider);
+        if let Ok(mut state) = self.state.try_borrow_mut() {
+            state.tokens.forget_provider(provider);
         }
     }
 
@@ -537,6 +766,12 @@ impl Vm {
     pub fn forget_context(&self, context_id: u32) {
         if let Ok(mut waiters) = self.waiters.try_borrow_mut() {
             waiters.retain(|w| w.context_id != context_id);
+        }
+        if let Ok(mut answers) = self.answers.try_borrow_mut() {
+            answers.remove(&context_id);
+        }
+        if let Ok(mut calls) = self.ext_calls.try_borrow_mut() {
+            calls.retain(|_, (_, ctx, _)| *ctx != context_id);
         }
         let orphaned: Vec<usize> = match self.fetches.try_borrow_mut() {
             Ok(mut fetches) => {
