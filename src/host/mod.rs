@@ -88,8 +88,9 @@ impl RootContext for JwtgateRoot {
                 // Jitter seed for retries: differs per worker (time and context).
                 let seed = now ^ (u64::from(self.context_id) << 32) ^ 0x5eed;
                 let vm = Vm::new(gateway, Rc::clone(&self.metrics), seed);
-                if vm.has_remote_jwks() {
-                    // The first tick prefetches every remote JWKS.
+                if vm.needs_timer() {
+                    // The first tick prefetches every remote JWKS; ticks also answer requests
+                    // whose callouts were never answered.
                     if hostcalls::set_tick_period(TICK).is_err() {
                         hostcalls::log(
                             LogLevel::Warn,

@@ -104,8 +104,10 @@ impl Vm {
         }
     }
 
-    pub fn has_remote_jwks(&self) -> bool {
-        self.gateway.remote_providers().next().is_some()
+    /// Whether the VM needs the timer: remote JWKS to fetch, or callouts whose lost answers
+    /// must not leave requests paused.
+    pub fn needs_timer(&self) -> bool {
+        self.gateway.remote_providers().next().is_some() || !self.gateway.ext_services().is_empty()
     }
 
     fn count(&self, name: &str) {

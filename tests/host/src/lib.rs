@@ -426,6 +426,28 @@ impl Gateway {
         self.deliver(callout, response);
     }
 
+    /// Delivers an answer with these headers (`:status` first) and body.
+    pub fn answer_with(
+        &mut self,
+        callout: &Callout,
+        status: u32,
+        headers: &[(&str, &str)],
+        body: &[u8],
+    ) {
+        let mut pairs: Vec<(
+            std::borrow::Cow<'static, [u8]>,
+            std::borrow::Cow<'static, [u8]>,
+        )> = vec![(
+            b":status".to_vec().into(),
+            status.to_string().into_bytes().into(),
+        )];
+        for (n, v) in headers {
+            pairs.push((n.as_bytes().to_vec().into(), v.as_bytes().to_vec().into()));
+        }
+        let response = HttpCallResponse::received(pairs).with_body(body.to_vec());
+        self.deliver(callout, response);
+    }
+
     /// Delivers a failed callout (timeout, broken connection): no status.
     pub fn fail(&mut self, callout: &Callout) {
         self.deliver(callout, HttpCallResponse::failed());
