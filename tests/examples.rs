@@ -63,6 +63,7 @@ fn complete_readme_configurations_are_valid() {
         let json = block.split("```").next().unwrap_or("");
         // Whole configurations only; blocks with elided values ("…") are fragments.
         if json.trim_start().starts_with("{\"providers\"")
+            || json.trim_start().starts_with("{\"ext_auth\"")
             || json.trim_start().starts_with("{\n  \"providers\"")
         {
             if json.contains('…') {
@@ -73,7 +74,7 @@ fn complete_readme_configurations_are_valid() {
         }
     }
     assert!(
-        checked >= 6,
+        checked >= 7,
         "only {checked} complete README configurations"
     );
 }
