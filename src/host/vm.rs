@@ -24,6 +24,9 @@ use crate::core::remote_jwks::{
 use crate::core::requirement::VmState;
 use crate::core::{Decision, Gateway, HeaderOp, LocalResponse, Rejection, Request};
 
+/// The auth answers one request has received: (service, answer).
+type Answers = Vec<(usize, Rc<ExtAnswer>)>;
+
 /// A paused request: its context, since when it waits, and for which providers' keys.
 struct Waiter {
     context_id: u32,
@@ -65,7 +68,7 @@ pub struct Vm {
     /// Callout token → (auth service, request context, dispatch time).
     ext_calls: RefCell<HashMap<u32, (usize, u32, u64)>>,
     /// Auth answers each paused request has received, by context.
-    answers: RefCell<HashMap<u32, Vec<(usize, Rc<ExtAnswer>)>>>,
+    answers: RefCell<HashMap<u32, Answers>>,
     metrics: Rc<RefCell<Metrics>>,
     /// A paused request is answered without waiting any longer after this.
     max_wait_ms: u64,
