@@ -23,6 +23,7 @@ test: lint build corpus test-core test-host
 
 test-core:
 	cargo test
+	$(VENV_PY) tests/corpus/check_cli.py target/debug/jwtgate
 
 ## corpus: keys and tokens from PyJWT (an independent implementation) into target/corpus/
 corpus:

@@ -155,3 +155,110 @@ fn explain_a_401_and_a_403() {
         "{out}"
     );
 }
+
+#[test]
+fn check_lists_every_error_by_field_path() {
+    let bad = write_config(
+        "many.json",
+        r#"{"providers": {"a": {"keys": [{"alg": "HS256", "secret": "x"}]},
+                          "b": {"remote_jwks": {"http_uri": {"uri": "no-scheme"}}}},
+            "rules": [{"match": {"prefix": "/"}, "requires": {"provider_name": "zz"}},
+                      {"match": {"prefix": "nope"}}],
+            "max_token_bytes": 1}"#,
+    );
+    let (code, _, err) = jwtgate(&["check", &bad]);
+    assert_eq!(code, 1);
+    for path in [
+        "max_token_bytes: ",
+        "providers.a.keys[0].secret: ",
+        "providers.b.remote_jwks.http_uri.uri: ",
+        "rules[0].requires.provider_name: no provider named `zz`",
+        "rules[1].match.prefix: ",
+        "5 error(s)",
+    ] {
+        assert!(err.contains(path), "{path} missing in:\n{err}");
+    }
+    let (code, out, _) = jwtgate(&["check", &bad, "--json"]);
+    assert_eq!(code, 1);
+    let report: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(report["valid"], false);
+    assert_eq!(report["errors"].as_array().unwrap().len(), 5);
+    let (code, out, _) = jwtgate(&["check", &config(), "--json"]);
+    assert_eq!((code, out.trim()), (0, r#"{"errors":[],"valid":true}"#));
+}
+
+#[test]
+fn every_command_has_help_and_usage_errors_exit_2() {
+    for cmd in ["check", "explain", "mint", "keygen"] {
+        let (code, out, _) = jwtgate(&[cmd, "--help"]);
+        assert_eq!(code, 0, "{cmd}");
+        assert!(out.starts_with(&format!("usage: jwtgate {cmd}")), "{out}");
+    }
+    assert_eq!(jwtgate(&["--help"]).0, 0);
+    assert_eq!(jwtgate(&["check"]).0, 2);
+    assert_eq!(jwtgate(&["explain"]).0, 2);
+    let (code, _, err) = jwtgate(&["mint", "--alg", "HS256"]);
+    assert_eq!(code, 1);
+    assert!(err.contains("--key is required"), "{err}");
+    let (code, _, err) = jwtgate(&["mint", "--alg", "none", "--key", &config()]);
+    assert_eq!(code, 1);
+    assert!(err.contains("unsupported --alg none"), "{err}");
+}
+
+#[test]
+fn keygen_and_mint_round_trip_through_the_filters_decision_for_every_family() {
+    let dir = std::env::temp_dir().join(format!("jwtgate-keys-{}", std::process::id()));
+    let out = dir.to_string_lossy().into_owned();
+    for (alg, kid) in [
+        ("HS384", "h"),
+        ("RS256", "r"),
+        ("PS512", "p"),
+        ("ES256", "e2"),
+        ("ES384", "e3"),
+        ("ES512", "e5"),
+        ("EdDSA", "ed"),
+    ] {
+        let (code, printed, err) = jwtgate(&["keygen", "--alg", alg, "--kid", kid, "--out", &out]);
+        assert_eq!(code, 0, "{alg}: {err}");
+        let snippet: serde_json::Value =
+            serde_json::from_str(printed.lines().last().unwrap()).unwrap();
+        let key_file = if alg.starts_with("HS") {
+            dir.join(format!("{kid}.secret"))
+        } else {
+            dir.join(format!("{kid}.pem"))
+        };
+        let mut provider = snippet.clone();
+        provider["issuer"] = serde_json::json!("https://minted.test");
+        provider["claim_to_headers"] =
+            serde_json::json!([{"header_name": "x-role", "claim_name": "role"}]);
+        let config = write_config(
+            &format!("{kid}.json"),
+            &serde_json::json!({"providers": {"p": provider},
+                "rules": [{"match": {"prefix": "/"}, "requires": {"provider_name": "p"}}]})
+            .to_string(),
+        );
+        let (code, token, err) = jwtgate(&[
+            "mint",
+            "--alg",
+            alg,
+            "--key",
+            &key_file.to_string_lossy(),
+            "--kid",
+            kid,
+            "--iss",
+            "https://minted.test",
+            "--claim",
+            "role=admin",
+            "--exp",
+            "5m",
+        ]);
+        assert_eq!(code, 0, "{alg}: {err}");
+        let auth = format!("Authorization: Bearer {}", token.trim());
+        let (code, out, _) = jwtgate(&["explain", &config, "--path", "/x", "-H", &auth]);
+        assert_eq!(code, 0);
+        assert!(
+            out.contains("answer:   forwarded upstream") && out.contains("+ x-role: admin"),
+            "{alg}: {out}"
+        );
+    }
+}

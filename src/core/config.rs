@@ -448,6 +448,81 @@ impl Gateway {
     }
 }
 
+impl Gateway {
+    /// Every error of a configuration, not just the first (for `jwtgate check`): the top level,
+    /// each provider, each auth service and each rule are checked on their own (rules against
+    /// stand-in providers of the same names), then the whole. Empty: the configuration is valid.
+    pub fn check_all(bytes: &[u8]) -> Vec<ConfigError> {
+        let whole = match Gateway::from_json(bytes) {
+            Ok(_) => return Vec::new(),
+            Err(e) => e,
+        };
+        let Ok(Value::Object(root)) = strict_json::parse(bytes) else {
+            return vec![whole];
+        };
+        let object = |key: &str| match root.get(key) {
+            None => Some(serde_json::Map::new()),
+            Some(Value::Object(map)) => Some(map.clone()),
+            Some(_) => None,
+        };
+        let (Some(providers), Some(services)) = (object("providers"), object("ext_auth")) else {
+            return vec![whole];
+        };
+        let rules = match root.get("rules") {
+            None => Vec::new(),
+            Some(Value::Array(list)) => list.clone(),
+            Some(_) => return vec![whole],
+        };
+        let check = |config: Value| Gateway::from_json(config.to_string().as_bytes()).err();
+        let mut errors = Vec::new();
+
+        let mut top = root.clone();
+        top.remove("providers");
+        top.remove("ext_auth");
+        top.remove("rules");
+        errors.extend(check(Value::Object(top)));
+        for (name, provider) in &providers {
+            errors.extend(check(serde_json::json!({"providers": {name: provider}})));
+        }
+        for (name, service) in &services {
+            errors.extend(check(serde_json::json!({"ext_auth": {name: service}})));
+        }
+        // Stand-ins, so a rule is judged on its own and not on its providers' errors.
+        let stub_providers: serde_json::Map<String, Value> = providers
+            .keys()
+            .map(|name| {
+                let secret = "stand-in-secret-of-at-least-32-bytes";
+                (
+                    name.clone(),
+                    serde_json::json!({"keys": [{"alg": "HS256", "secret": secret}]}),
+                )
+            })
+            .collect();
+        let stub_services: serde_json::Map<String, Value> = services
+            .keys()
+            .map(|name| {
+                let uri = serde_json::json!({"uri": "http://stand-in/"});
+                (name.clone(), serde_json::json!({"http_uri": uri}))
+            })
+            .collect();
+        for (i, rule) in rules.iter().enumerate() {
+            let config = serde_json::json!({
+                "providers": stub_providers, "ext_auth": stub_services, "rules": [rule]});
+            if let Some(mut e) = check(config) {
+                if let Some(rest) = e.path.strip_prefix("rules[0]") {
+                    e.path = format!("rules[{i}]{rest}");
+                }
+                errors.push(e);
+            }
+        }
+        if errors.is_empty() {
+            errors.push(whole); // a conflict between parts (e.g. a header read and set)
+        }
+        errors.dedup_by(|a, b| a.path == b.path && a.message == b.message);
+        errors
+    }
+}
+
 fn compile(raw: RawConfig) -> Result<Gateway, ConfigError> {
     let realm = raw.realm.unwrap_or_else(|| "jwtgate".into());
     if realm.is_empty()

@@ -1,8 +1,12 @@
-//! `jwtgate`: check a configuration like `nginx -t`, and explain what the filter decides for a
-//! request — with the same core code the filter runs.
+//! `jwtgate`: check a configuration like `nginx -t`, explain what the filter decides for a
+//! request — with the same core code the filter runs — and mint test tokens and demo keys.
 //!
-//!   jwtgate check CONFIG
+//!   jwtgate check CONFIG [--json]
 //!   jwtgate explain CONFIG --path /x [--method GET] [-H 'name: value']... [--now UNIX] [--json]
+//!   jwtgate mint --alg ALG --key FILE [--kid K] [--claim k=v]... [--exp 1h]
+//!   jwtgate keygen --alg ALG [--kid K] [--out DIR]
+
+mod mint;
 
 use std::process::ExitCode;
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -11,26 +15,75 @@ use jwtgate::core::token::peek;
 use jwtgate::core::{Decision, Gateway, HeaderOp, Request};
 
 const USAGE: &str = "usage:
-  jwtgate check CONFIG
+  jwtgate check CONFIG [--json]
   jwtgate explain CONFIG --path PATH [--method GET] [-H 'name: value']... [--now UNIX_SECONDS] [--json]
+  jwtgate mint --alg ALG --key FILE [--kid KID] [--iss ISS] [--sub SUB] [--aud AUD]... [--claim k=v]... [--exp 1h]
+  jwtgate keygen --alg ALG [--kid KID] [--out DIR] [--bits 2048]
+  jwtgate COMMAND --help
 
-check    validates a configuration (JSON, as given to the filter): exit 0, or 1 with the field
-         path and the problem.
+check    validates a configuration (JSON, as given to the filter): exit 0, or 1 with every
+         error by field path.
 explain  runs one request through the same decision code the filter runs and prints the rule,
-         the tokens found, the checks and the answer (or the forwarded header changes).";
+         the tokens found, the checks and the answer (or the forwarded header changes).
+         Remote JWKS are not fetched: their tokens show as keys_unavailable.
+mint     signs a test token (HS*, RS*, PS*, ES*, EdDSA) with a key file.
+keygen   writes a demo key and its public JWKS.
+
+exit codes: 0 ok, 1 invalid configuration / failed command, 2 usage error.";
+
+const CHECK_USAGE: &str = "usage: jwtgate check CONFIG [--json]
+
+Validates CONFIG like `nginx -t`: exit 0 and a summary, or exit 1 and every error, one per
+line as `field.path: problem` (--json: {\"valid\": false, \"errors\": [{\"path\", \"message\"}]}).";
+
+const EXPLAIN_USAGE: &str =
+    "usage: jwtgate explain CONFIG --path PATH [--method GET] [-H 'name: value']...
+                       [--now UNIX_SECONDS] [--json]
+
+Prints the rule that matched, each token found and where, each check with pass/fail, and the
+final answer (status, headers, body) or the header changes forwarded upstream.";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    match args.first().map(String::as_str) {
-        Some("check") if args.len() == 2 => check(&args[1]),
-        Some("explain") if args.len() >= 2 => explain(&args[1], &args[2..]),
-        Some("-h" | "--help" | "help") => {
-            println!("{USAGE}");
+    let wants_help = args.iter().skip(1).any(|a| a == "-h" || a == "--help");
+    match (args.first().map(String::as_str), wants_help) {
+        (Some("check"), true) => help(CHECK_USAGE),
+        (Some("explain"), true) => help(EXPLAIN_USAGE),
+        (Some("mint"), true) => help(mint::MINT_USAGE),
+        (Some("keygen"), true) => help(mint::KEYGEN_USAGE),
+        (Some("check"), false) => match args.get(1..).unwrap_or_default() {
+            [config] => check(config, false),
+            [config, flag] if flag == "--json" => check(config, true),
+            _ => usage_error(CHECK_USAGE),
+        },
+        (Some("explain"), false) if args.len() >= 2 => explain(&args[1], &args[2..]),
+        (Some("explain"), false) => usage_error(EXPLAIN_USAGE),
+        (Some("mint"), false) => printed(mint::mint(&args[1..])),
+        (Some("keygen"), false) => printed(mint::keygen(&args[1..])),
+        (Some("-h" | "--help" | "help"), _) => help(USAGE),
+        _ => usage_error(USAGE),
+    }
+}
+
+fn help(text: &str) -> ExitCode {
+    println!("{text}");
+    ExitCode::SUCCESS
+}
+
+fn usage_error(text: &str) -> ExitCode {
+    eprintln!("{text}");
+    ExitCode::from(2)
+}
+
+fn printed(result: Result<String, String>) -> ExitCode {
+    match result {
+        Ok(out) => {
+            println!("{out}");
             ExitCode::SUCCESS
         }
-        _ => {
-            eprintln!("{USAGE}");
-            ExitCode::from(2)
+        Err(e) => {
+            eprintln!("jwtgate: {e}");
+            ExitCode::from(1)
         }
     }
 }
@@ -40,17 +93,34 @@ fn load(path: &str) -> Result<Gateway, String> {
     Gateway::from_json(&bytes).map_err(|e| format!("{path}: {e}"))
 }
 
-fn check(path: &str) -> ExitCode {
-    match load(path) {
-        Ok(gateway) => {
-            let (providers, rules) = gateway.summary();
-            println!("{path}: OK ({providers} providers, {rules} rules)");
-            ExitCode::SUCCESS
-        }
+fn check(path: &str, json: bool) -> ExitCode {
+    let bytes = match std::fs::read(path) {
+        Ok(b) => b,
         Err(e) => {
-            eprintln!("{e}");
-            ExitCode::from(1)
+            eprintln!("{path}: {e}");
+            return ExitCode::from(1);
         }
+    };
+    let errors = Gateway::check_all(&bytes);
+    if json {
+        let out = serde_json::json!({
+            "valid": errors.is_empty(),
+            "errors": errors.iter().map(|e| serde_json::json!({"path": e.path, "message": e.message})).collect::<Vec<_>>(),
+        });
+        println!("{out}");
+    } else if let Ok(gateway) = Gateway::from_json(&bytes) {
+        let (providers, rules) = gateway.summary();
+        println!("{path}: OK ({providers} providers, {rules} rules)");
+    } else {
+        for e in &errors {
+            eprintln!("{path}: {e}");
+        }
+        eprintln!("{path}: {} error(s)", errors.len());
+    }
+    if errors.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
     }
 }
 
