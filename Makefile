@@ -8,7 +8,7 @@ VENV_PY     := .venv/bin/python
 export JWTGATE_WASM   := $(CURDIR)/$(WASM)
 export JWTGATE_CORPUS := $(CURDIR)/$(CORPUS)
 
-.PHONY: build test test-core test-host corpus lint run fuzz bench clean size
+.PHONY: build test test-core test-host corpus lint run fuzz bench clean size schema
 
 FUZZ_SECONDS ?= 60
 
@@ -24,6 +24,11 @@ test: lint build corpus test-core test-host
 test-core:
 	cargo test
 	$(VENV_PY) tests/corpus/check_cli.py target/debug/jwtgate
+	$(VENV_PY) tests/corpus/check_schema.py
+
+## schema: regenerate Kong's nginx-wasm/jwtgate.meta.json from the configuration types
+schema:
+	cargo run --quiet --bin jwtgate -- schema --kong > nginx-wasm/jwtgate.meta.json
 
 ## corpus: keys and tokens from PyJWT (an independent implementation) into target/corpus/
 corpus:

@@ -54,7 +54,7 @@ fn err(path: impl Into<String>, message: impl Into<String>) -> ConfigError {
     }
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct RawConfig {
     #[serde(default)]
@@ -95,7 +95,7 @@ struct RawConfig {
 }
 
 /// An auth service (the seeds' `auth_request` location).
-#[derive(Deserialize)]
+#[derive(Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct RawExtAuth {
     http_uri: RawHttpUri,
@@ -113,7 +113,7 @@ struct RawExtAuth {
     cache: Option<RawExtAuthCache>,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct RawExtAuthCache {
     #[serde(default)]
@@ -129,7 +129,7 @@ struct RawExtAuthCache {
 }
 
 /// Envoy's `RemoteJwks`, plus jwtgate's extensions.
-#[derive(Deserialize)]
+#[derive(Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct RawRemoteJwks {
     http_uri: RawHttpUri,
@@ -152,7 +152,7 @@ struct RawRemoteJwks {
     max_body_bytes: Option<usize>,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct RawHttpUri {
     uri: String,
@@ -163,7 +163,7 @@ struct RawHttpUri {
     timeout: Option<RawDuration>,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct RawAsyncFetch {
     #[serde(default)]
@@ -173,7 +173,7 @@ struct RawAsyncFetch {
     failed_refetch_duration: Option<RawDuration>,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct RawRetryPolicy {
     /// Accepted for Envoy compatibility: jwtgate retries without limit, backing off.
@@ -184,7 +184,7 @@ struct RawRetryPolicy {
     retry_back_off: Option<RawBackOff>,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct RawBackOff {
     #[serde(default)]
@@ -193,7 +193,7 @@ struct RawBackOff {
     max_interval: Option<RawDuration>,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct RawTokenCache {
     #[serde(default)]
@@ -202,7 +202,7 @@ struct RawTokenCache {
     max_bytes: Option<usize>,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct RawFailureResponse {
     #[serde(default)]
@@ -215,7 +215,7 @@ struct RawFailureResponse {
     redirect: Option<RawRedirect>,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct RawRedirect {
     url: String,
@@ -223,7 +223,7 @@ struct RawRedirect {
     param: Option<String>,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct RawProvider {
     #[serde(default)]
@@ -264,7 +264,7 @@ struct RawProvider {
     jwt_cache_config: Option<Value>,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct RawDataSource {
     #[serde(default)]
@@ -275,7 +275,7 @@ struct RawDataSource {
     filename: Option<String>,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct RawKey {
     #[serde(default)]
@@ -290,7 +290,7 @@ struct RawKey {
     pem: Option<String>,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct RawHeader {
     name: String,
@@ -298,7 +298,7 @@ struct RawHeader {
     value_prefix: Option<String>,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct RawClaimToHeader {
     header_name: String,
@@ -306,14 +306,14 @@ struct RawClaimToHeader {
 }
 
 /// A protobuf JSON `Duration` ("300s", "1.5s") or plain seconds.
-#[derive(Deserialize)]
+#[derive(Deserialize, schemars::JsonSchema)]
 #[serde(untagged)]
 enum RawDuration {
     Seconds(u64),
     Text(String),
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct RawRule {
     #[serde(rename = "match")]
@@ -326,7 +326,7 @@ struct RawRule {
     dry_run: Option<bool>,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct RawMatch {
     #[serde(default)]
@@ -342,7 +342,7 @@ struct RawMatch {
     methods: Vec<String>,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct RawRegex {
     regex: String,
@@ -352,7 +352,7 @@ struct RawRegex {
     google_re2: Option<Value>,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct RawHeaderMatcher {
     name: String,
@@ -364,7 +364,7 @@ struct RawHeaderMatcher {
     invert_match: bool,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct RawRequirement {
     #[serde(default)]
@@ -388,7 +388,7 @@ struct RawRequirement {
     claims: Vec<RawCondition>,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct RawProviderAndAudiences {
     provider_name: String,
@@ -396,13 +396,13 @@ struct RawProviderAndAudiences {
     audiences: Vec<String>,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct RawRequirementList {
     requirements: Vec<RawRequirement>,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct RawCondition {
     claim: String,
@@ -449,6 +449,31 @@ impl Gateway {
 }
 
 impl Gateway {
+    /// The configuration's JSON Schema (Draft 4, as Kong's `config_schema` wants), generated
+    /// from the types the parser uses. The parser stays the authority (it checks values the
+    /// schema cannot: key material, regexes, header names, cross-references).
+    pub fn json_schema() -> Value {
+        let settings = schemars::gen::SchemaSettings::draft07().with(|s| {
+            s.option_add_null_type = false;
+        });
+        let schema = settings
+            .into_generator()
+            .into_root_schema_for::<RawConfig>();
+        let mut value = serde_json::to_value(schema).unwrap_or(Value::Null);
+        draft4(&mut value);
+        if let Value::Object(map) = &mut value {
+            map.insert(
+                "$schema".into(),
+                Value::String("http://json-schema.org/draft-04/schema#".into()),
+            );
+            map.insert(
+                "title".into(),
+                Value::String("jwtgate configuration".into()),
+            );
+        }
+        value
+    }
+
     /// Every error of a configuration, not just the first (for `jwtgate check`): the top level,
     /// each provider, each auth service and each rule are checked on their own (rules against
     /// stand-in providers of the same names), then the whole. Empty: the configuration is valid.
@@ -520,6 +545,30 @@ impl Gateway {
         }
         errors.dedup_by(|a, b| a.path == b.path && a.message == b.message);
         errors
+    }
+}
+
+/// Draft 4 has no boolean schemas: `true` becomes `{}`, `false` `{"not": {}}` wherever a schema
+/// stands (`additionalProperties: false` stays, Draft 4 allows it).
+fn draft4(schema: &mut Value) {
+    fn fix(v: &mut Value) {
+        match v {
+            Value::Bool(true) => *v = Value::Object(serde_json::Map::new()),
+            Value::Bool(false) => *v = serde_json::json!({"not": {}}),
+            _ => draft4(v),
+        }
+    }
+    let Value::Object(map) = schema else { return };
+    for (key, value) in map.iter_mut() {
+        match (key.as_str(), value) {
+            ("properties" | "definitions" | "patternProperties", Value::Object(children)) => {
+                children.values_mut().for_each(fix)
+            }
+            ("anyOf" | "allOf" | "oneOf", Value::Array(list)) => list.iter_mut().for_each(fix),
+            ("items" | "additionalItems" | "not", v) => fix(v),
+            ("additionalProperties", v @ Value::Object(_)) => draft4(v),
+            _ => {}
+        }
     }
 }
 

@@ -4,7 +4,7 @@
 set -euo pipefail
 root="$(cd "$(dirname "$0")/../.." && pwd)"
 venv="$root/.venv"
-if ! "$venv/bin/python" -c 'import jwt, cryptography' >/dev/null 2>&1; then
+if ! "$venv/bin/python" -c 'import jwt, cryptography, jsonschema' >/dev/null 2>&1; then
   python3 -m venv "$venv"
   "$venv/bin/pip" install -q -r "$root/tests/corpus/requirements.txt"
 fi

@@ -19,6 +19,7 @@ const USAGE: &str = "usage:
   jwtgate explain CONFIG --path PATH [--method GET] [-H 'name: value']... [--now UNIX_SECONDS] [--json]
   jwtgate mint --alg ALG --key FILE [--kid KID] [--iss ISS] [--sub SUB] [--aud AUD]... [--claim k=v]... [--exp 1h]
   jwtgate keygen --alg ALG [--kid KID] [--out DIR] [--bits 2048]
+  jwtgate schema [--kong]
   jwtgate COMMAND --help
 
 check    validates a configuration (JSON, as given to the filter): exit 0, or 1 with every
@@ -28,6 +29,7 @@ explain  runs one request through the same decision code the filter runs and pri
          Remote JWKS are not fetched: their tokens show as keys_unavailable.
 mint     signs a test token (HS*, RS*, PS*, ES*, EdDSA) with a key file.
 keygen   writes a demo key and its public JWKS.
+schema   prints the configuration's JSON Schema (Draft 4); --kong: Kong's jwtgate.meta.json.
 
 exit codes: 0 ok, 1 invalid configuration / failed command, 2 usage error.";
 
@@ -58,6 +60,14 @@ fn main() -> ExitCode {
         },
         (Some("explain"), false) if args.len() >= 2 => explain(&args[1], &args[2..]),
         (Some("explain"), false) => usage_error(EXPLAIN_USAGE),
+        (Some("schema"), _) => match args.get(1).map(String::as_str) {
+            None => help(&format!("{:#}", Gateway::json_schema())),
+            Some("--kong") => help(&format!(
+                "{:#}",
+                serde_json::json!({"config_schema": Gateway::json_schema()})
+            )),
+            Some(_) => usage_error(USAGE),
+        },
         (Some("mint"), false) => printed(mint::mint(&args[1..])),
         (Some("keygen"), false) => printed(mint::keygen(&args[1..])),
         (Some("-h" | "--help" | "help"), _) => help(USAGE),
