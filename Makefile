@@ -24,7 +24,7 @@ test: lint build corpus test-core test-host
 test-core:
 	cargo test
 	$(VENV_PY) tests/corpus/check_cli.py target/debug/jwtgate
-	$(VENV_PY) tests/corpus/check_schema.py
+	$(VENV_PY) tests/corpus/check_schema.py target/debug/jwtgate
 
 ## schema: regenerate Kong's nginx-wasm/jwtgate.meta.json from the configuration types
 schema:

@@ -3,10 +3,16 @@
 configuration validates, and misspelled or mistyped fields are refused (as the filter refuses
 them).
 
-usage: check_schema.py (from the repository root)
+With a path to the jwtgate CLI, also runs `jwtgate check` on every example.
+
+usage: check_schema.py [path/to/jwtgate] (from the repository root)
 """
 import json
+import os
 import re
+import subprocess
+import sys
+import tempfile
 
 from jsonschema import Draft4Validator
 
@@ -54,13 +60,22 @@ def main():
     Draft4Validator.check_schema(schema)
     validator = Draft4Validator(schema)
     count = 0
-    for where, config in examples():
-        errors = list(validator.iter_errors(config))
-        assert not errors, f"{where}: {errors[0].message} at {list(errors[0].path)}"
-        count += 1
+    cli = sys.argv[1] if len(sys.argv) > 1 else None
+    with tempfile.TemporaryDirectory() as d:
+        for where, config in examples():
+            errors = list(validator.iter_errors(config))
+            assert not errors, f"{where}: {errors[0].message} at {list(errors[0].path)}"
+            if cli:
+                path = os.path.join(d, f"example-{count}.json")
+                with open(path, "w") as f:
+                    json.dump(config, f)
+                run = subprocess.run([cli, "check", path], capture_output=True, text=True)
+                assert run.returncode == 0, f"jwtgate check refused {where}: {run.stderr}"
+            count += 1
     for config in BAD:
         assert list(validator.iter_errors(config)), f"schema accepted {config}"
-    print(f"jwtgate.meta.json: valid Draft 4; {count} example configurations pass, {len(BAD)} bad ones fail")
+    print(f"jwtgate.meta.json: valid Draft 4; {count} example configurations pass"
+          f"{' it and `jwtgate check`' if cli else ''}, {len(BAD)} bad ones fail")
 
 
 if __name__ == "__main__":
