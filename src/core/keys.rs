@@ -14,7 +14,10 @@ use serde_json::{Map, Value};
 
 use super::algorithm::{Alg, Family};
 use super::token::b64url_decode;
-use crate::crypto::{Es384, Es512};
+#[cfg(feature = "es384")]
+use crate::crypto::Es384;
+#[cfg(feature = "es512")]
+use crate::crypto::Es512;
 
 /// An EC verifying key from JWK coordinates; the point must be on the curve.
 /// RFC 7518 §6.2.1.2 wants full-length coordinates; some writers drop leading zero bytes, so
@@ -52,6 +55,10 @@ pub fn jwks_members(jwks: &Value) -> Result<Vec<Value>, &'static str> {
     }
 }
 
+/// A key of a family this build leaves out (cargo features `es384`, `es512`).
+#[cfg(not(all(feature = "es384", feature = "es512")))]
+const NOT_BUILT_IN: &str = "{} support is not compiled into this jwtgate build (cargo feature)";
+
 /// Smallest RSA modulus accepted (RFC 7518 §3.3). The rsa crate caps at 4096 bits.
 const MIN_RSA_BITS: usize = 2048;
 
@@ -69,7 +76,9 @@ enum Material {
     Hmac(Vec<u8>),
     Rsa(Box<RsaPublicKey>),
     P256(p256::ecdsa::VerifyingKey),
+    #[cfg(feature = "es384")]
     P384(p384::ecdsa::VerifyingKey),
+    #[cfg(feature = "es512")]
     P521(Box<p521::ecdsa::VerifyingKey>),
     Ed25519(ed25519_dalek::VerifyingKey),
 }
@@ -101,7 +110,9 @@ impl Key {
             Material::Hmac(_) => Family::Hmac,
             Material::Rsa(_) => Family::Rsa,
             Material::P256(_) => Family::P256,
+            #[cfg(feature = "es384")]
             Material::P384(_) => Family::P384,
+            #[cfg(feature = "es512")]
             Material::P521(_) => Family::P521,
             Material::Ed25519(_) => Family::Ed25519,
         }
@@ -151,7 +162,9 @@ impl Key {
                 check(&rsa, key.as_ref(), signature, signing_input)
             }
             (Material::P256(key), Alg::Es256) => check(&Es256, key, signature, signing_input),
+            #[cfg(feature = "es384")]
             (Material::P384(key), Alg::Es384) => check(&Es384, key, signature, signing_input),
+            #[cfg(feature = "es512")]
             (Material::P521(key), Alg::Es512) => {
                 check(&Es512, key.as_ref(), signature, signing_input)
             }
@@ -264,12 +277,18 @@ impl Key {
                     Some("P-256") => {
                         Material::P256(ec_key!(p256, &x, &y, 32).ok_or("x/y is not a P-256 point")?)
                     }
+                    #[cfg(feature = "es384")]
                     Some("P-384") => {
                         Material::P384(ec_key!(p384, &x, &y, 48).ok_or("x/y is not a P-384 point")?)
                     }
+                    #[cfg(feature = "es512")]
                     Some("P-521") => Material::P521(Box::new(
                         ec_key!(p521, &x, &y, 66).ok_or("x/y is not a P-521 point")?,
                     )),
+                    #[cfg(not(feature = "es384"))]
+                    Some("P-384") => return Err(NOT_BUILT_IN.replace("{}", "ES384")),
+                    #[cfg(not(feature = "es512"))]
+                    Some("P-521") => return Err(NOT_BUILT_IN.replace("{}", "ES512")),
                     _ => return Ok(None),
                 }
             }
@@ -346,9 +365,11 @@ fn spki_material(pem: &str) -> Result<Material, String> {
     if let Ok(key) = p256::PublicKey::from_public_key_pem(pem) {
         return Ok(Material::P256(key.into()));
     }
+    #[cfg(feature = "es384")]
     if let Ok(key) = p384::PublicKey::from_public_key_pem(pem) {
         return Ok(Material::P384(key.into()));
     }
+    #[cfg(feature = "es512")]
     if let Ok(key) = p521::PublicKey::from_public_key_pem(pem) {
         let key = p521::ecdsa::VerifyingKey::from_affine(*key.as_affine())
             .map_err(|_| "bad P-521 public key")?;

@@ -1,6 +1,13 @@
 //! Signature algorithms jwt-compact does not ship, behind its `Algorithm` trait so the token
-//! model stays one: ES384 (P-384) and ES512 (P-521) over the RustCrypto curves.
+//! model stays one: ES384 (P-384) and ES512 (P-521) over the RustCrypto curves. Each is a cargo
+//! feature (`es384`, `es512`, on by default): together they are about a fifth of the `.wasm`.
 
-mod ecdsa_nist;
+#[cfg(feature = "es384")]
+mod es384;
+#[cfg(feature = "es512")]
+mod es512;
 
-pub use ecdsa_nist::{Es384, Es384Signature, Es512, Es512Signature};
+#[cfg(feature = "es384")]
+pub use es384::{Es384, Es384Signature};
+#[cfg(feature = "es512")]
+pub use es512::{Es512, Es512Signature};

@@ -7,7 +7,10 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use jwt_compact::alg::{Ed25519, Es256, Hs256, Hs256Key, Hs384, Hs384Key, Hs512, Hs512Key, Rsa};
 use jwt_compact::{Algorithm, AlgorithmSignature};
-use jwtgate::crypto::{Es384, Es512};
+#[cfg(feature = "es384")]
+use jwtgate::crypto::Es384;
+#[cfg(feature = "es512")]
+use jwtgate::crypto::Es512;
 use rand_core::{OsRng, RngCore};
 use rsa::pkcs1::DecodeRsaPrivateKey;
 use rsa::pkcs8::{DecodePrivateKey, EncodePrivateKey, LineEnding};
@@ -204,10 +207,12 @@ fn sign(alg: &str, key: &[u8], input: &[u8]) -> Result<Vec<u8>, String> {
             use p256::pkcs8::DecodePrivateKey as _;
             bytes(&Es256.sign(&ec_key!(p256, key), input))
         }
+        #[cfg(feature = "es384")]
         "ES384" => {
             use p384::pkcs8::DecodePrivateKey as _;
             bytes(&Es384.sign(&ec_key!(p384, key), input))
         }
+        #[cfg(feature = "es512")]
         "ES512" => {
             use p521::pkcs8::DecodePrivateKey as _;
             let pem = text(key)?;
@@ -310,7 +315,9 @@ pub fn keygen(args: &[String]) -> Result<String, String> {
             (pem, jwk)
         }
         "ES256" => ec_keygen!(p256, "P-256"),
+        #[cfg(feature = "es384")]
         "ES384" => ec_keygen!(p384, "P-384"),
+        #[cfg(feature = "es512")]
         "ES512" => ec_keygen!(p521, "P-521"),
         "EdDSA" => {
             let mut seed = [0u8; 32];
