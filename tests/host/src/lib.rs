@@ -24,7 +24,7 @@ pub fn wasm_path() -> PathBuf {
         .map(PathBuf::from)
         .unwrap_or_else(|| {
             Path::new(env!("CARGO_MANIFEST_DIR"))
-                .join("../../target/wasm32-wasip1/release/jwtgate.wasm")
+                .join("../../target/jwtgate.wasm")
         })
 }
 
