@@ -4,7 +4,7 @@
 
 use base64::Engine;
 use jwt_compact::alg::{
-    Ed25519, Es256, Hs256, Hs256Key, Hs384, Hs384Key, Hs512, Hs512Key, Rsa, RsaPublicKey,
+    Ed25519, Es256, Hs256, Hs256Key, Hs384, Hs384Key, Hs512, Hs512Key, RsaPublicKey,
 };
 use jwt_compact::{Algorithm, AlgorithmSignature};
 use rsa::pkcs1::DecodeRsaPublicKey;
@@ -18,6 +18,7 @@ use super::token::b64url_decode;
 use crate::crypto::Es384;
 #[cfg(feature = "es512")]
 use crate::crypto::Es512;
+use crate::crypto::{FastRsa, Hash, RsaKey};
 
 /// An EC verifying key from JWK coordinates; the point must be on the curve.
 /// RFC 7518 §6.2.1.2 wants full-length coordinates; some writers drop leading zero bytes, so
@@ -74,7 +75,7 @@ pub struct Key {
 #[derive(Clone)]
 enum Material {
     Hmac(Vec<u8>),
-    Rsa(Box<RsaPublicKey>),
+    Rsa(Box<RsaKey>),
     P256(p256::ecdsa::VerifyingKey),
     #[cfg(feature = "es384")]
     P384(p384::ecdsa::VerifyingKey),
@@ -146,20 +147,22 @@ impl Key {
                 check(&Hs512, &Hs512Key::new(secret), signature, signing_input)
             }
             (Material::Rsa(key), _) => {
-                // PKCS#1 v1.5 and PSS signatures are exactly the modulus length.
-                if signature.len() != key.size() {
-                    return false;
-                }
-                let rsa = match alg {
-                    Alg::Rs256 => Rsa::rs256(),
-                    Alg::Rs384 => Rsa::rs384(),
-                    Alg::Rs512 => Rsa::rs512(),
-                    Alg::Ps256 => Rsa::ps256(),
-                    Alg::Ps384 => Rsa::ps384(),
-                    Alg::Ps512 => Rsa::ps512(),
+                // Signatures of another length than the modulus are refused inside.
+                let (hash, pss) = match alg {
+                    Alg::Rs256 => (Hash::Sha256, false),
+                    Alg::Rs384 => (Hash::Sha384, false),
+                    Alg::Rs512 => (Hash::Sha512, false),
+                    Alg::Ps256 => (Hash::Sha256, true),
+                    Alg::Ps384 => (Hash::Sha384, true),
+                    Alg::Ps512 => (Hash::Sha512, true),
                     _ => return false,
                 };
-                check(&rsa, key.as_ref(), signature, signing_input)
+                check(
+                    &FastRsa { hash, pss },
+                    key.as_ref(),
+                    signature,
+                    signing_input,
+                )
             }
             (Material::P256(key), Alg::Es256) => check(&Es256, key, signature, signing_input),
             #[cfg(feature = "es384")]
@@ -211,9 +214,9 @@ impl Key {
             return Err("certificates are not supported; configure the public key PEM".into());
         }
         let material = if pem.starts_with("-----BEGIN RSA PUBLIC KEY-----") {
-            Material::Rsa(Box::new(
-                RsaPublicKey::from_pkcs1_pem(pem).map_err(|e| format!("bad PKCS#1 PEM: {e}"))?,
-            ))
+            rsa_material(
+                &RsaPublicKey::from_pkcs1_pem(pem).map_err(|e| format!("bad PKCS#1 PEM: {e}"))?,
+            )?
         } else if pem.starts_with("-----BEGIN PUBLIC KEY-----") {
             spki_material(pem)?
         } else {
@@ -267,9 +270,7 @@ impl Key {
             "RSA" => {
                 let n = rsa::BigUint::from_bytes_be(&bytes("n")?);
                 let e = rsa::BigUint::from_bytes_be(&bytes("e")?);
-                Material::Rsa(Box::new(
-                    RsaPublicKey::new(n, e).map_err(|e| format!("bad RSA key: {e}"))?,
-                ))
+                rsa_material(&RsaPublicKey::new(n, e).map_err(|e| format!("bad RSA key: {e}"))?)?
             }
             "EC" => {
                 let (x, y) = (bytes("x")?, bytes("y")?);
@@ -338,7 +339,7 @@ fn hmac_key(kid: Option<String>, alg: Option<Alg>, secret: Vec<u8>) -> Result<Ke
 
 fn finish(kid: Option<String>, alg: Option<Alg>, material: Material) -> Result<Key, String> {
     if let Material::Rsa(key) = &material {
-        let bits = key.n().bits();
+        let bits = key.bits();
         if bits < MIN_RSA_BITS {
             return Err(format!(
                 "RSA modulus is {bits} bits; at least {MIN_RSA_BITS} are required"
@@ -358,9 +359,23 @@ fn finish(kid: Option<String>, alg: Option<Alg>, material: Material) -> Result<K
     Ok(Key { alg, ..key })
 }
 
+/// An RSA key as jwtgate verifies with it: the `rsa` crate parses (PEM, PKCS#1, JWK n/e) and
+/// checks the key; `crypto::RsaKey` verifies (see crypto/rsa_verify.rs for why).
+fn rsa_material(key: &RsaPublicKey) -> Result<Material, String> {
+    let bits = key.n().bits();
+    if bits < MIN_RSA_BITS {
+        return Err(format!(
+            "RSA modulus is {bits} bits; at least {MIN_RSA_BITS} are required"
+        ));
+    }
+    RsaKey::new(&key.n().to_bytes_be(), &key.e().to_bytes_be())
+        .map(|k| Material::Rsa(Box::new(k)))
+        .map_err(str::to_string)
+}
+
 fn spki_material(pem: &str) -> Result<Material, String> {
     if let Ok(key) = RsaPublicKey::from_public_key_pem(pem) {
-        return Ok(Material::Rsa(Box::new(key)));
+        return rsa_material(&key);
     }
     if let Ok(key) = p256::PublicKey::from_public_key_pem(pem) {
         return Ok(Material::P256(key.into()));

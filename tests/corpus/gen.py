@@ -18,6 +18,7 @@ import sys
 
 import jwt
 from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives import hashes as hashes_mod
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa, utils
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -554,6 +555,23 @@ def remote_fixture():
     return fixture
 
 
+def rsa_signature_fixture():
+    """OpenSSL-made (Python `cryptography`) RSA signatures for the RSA verifier's bit-flip test
+    (tests/rsa_verifier.rs): one per RS*/PS* algorithm with the committed 2048-bit key."""
+    from cryptography.hazmat.primitives.asymmetric import padding
+    key = load("rsa2048")
+    pub = key.public_key().public_numbers()
+    hashes = {"256": hashes_mod.SHA256(), "384": hashes_mod.SHA384(), "512": hashes_mod.SHA512()}
+    out = {"n": pub.n.to_bytes(256, "big").hex(), "e": pub.e, "signatures": []}
+    for bits, h in hashes.items():
+        msg = f"jwtgate bit-flip message {bits}".encode()
+        pkcs1 = key.sign(msg, padding.PKCS1v15(), h)
+        pss = key.sign(msg, padding.PSS(mgf=padding.MGF1(h), salt_length=h.digest_size), h)
+        out["signatures"].append({"alg": "RS" + bits, "msg": msg.hex(), "sig": pkcs1.hex()})
+        out["signatures"].append({"alg": "PS" + bits, "msg": msg.hex(), "sig": pss.hex()})
+    return out
+
+
 def main():
     if sys.argv[1:] == ["--new-keys"]:
         new_keys()
@@ -568,7 +586,7 @@ def main():
     os.makedirs(os.path.dirname(os.path.abspath(sys.argv[1])), exist_ok=True)
     with open(sys.argv[1], "w") as f:
         json.dump({"now": NOW, "configs": configs, "cases": corpus.cases,
-                   "remote": remote_fixture()}, f, indent=1)
+                   "remote": remote_fixture(), "rsa": rsa_signature_fixture()}, f, indent=1)
     print(f"corpus: {len(corpus.cases)} cases, PyJWT {jwt.__version__}")
 
 
