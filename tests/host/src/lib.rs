@@ -22,10 +22,7 @@ use proxy_wasm_host::{Engine, HeaderMap, Limits, Module, VecHeaderMap};
 pub fn wasm_path() -> PathBuf {
     std::env::var_os("JWTGATE_WASM")
         .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            Path::new(env!("CARGO_MANIFEST_DIR"))
-                .join("../../target/jwtgate.wasm")
-        })
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/jwtgate.wasm"))
 }
 
 /// The release filter compiled once per test process.

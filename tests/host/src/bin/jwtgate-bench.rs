@@ -102,6 +102,7 @@ fn main() {
     println!("| alg | OpenSSL (Python) | jwtgate native | jwtgate.wasm request | wasm − no-token request | wasm ÷ native |");
     println!("|---|---|---|---|---|---|");
     let mut rows = Vec::new();
+    let mut wasm_verify: Vec<(String, f64)> = Vec::new();
     for (alg, v) in &algs {
         let route = format!("/{}/x", alg.to_lowercase());
         let tokens: Vec<String> = v["tokens"]
@@ -137,6 +138,7 @@ fn main() {
             wasm.median / nat.median
         );
         rows.push((alg.clone(), tokens));
+        wasm_verify.push((alg.clone(), wasm.median - missing.median));
     }
 
     println!("\n## Whole requests through proxy-wasm-host, µs\n");
@@ -156,8 +158,11 @@ fn main() {
         }
     }
 
+    println!();
+    rsa_section(&algs, &wasm_verify);
+
     let size = std::fs::metadata(wasm_path()).map(|m| m.len()).unwrap_or(0);
-    println!("\n## Size and memory\n");
+    println!("## Size and memory\n");
     println!("- release jwtgate.wasm: {size} bytes");
     // The smallest memory limit (64 KiB steps) under which 10,000 distinct tokens all pass with
     // the default token cache.
@@ -205,4 +210,90 @@ fn main() {
     } else {
         println!("- 10,000 distinct tokens need more than {} KiB", hi * 64);
     }
+}
+
+/// RSA-2048 verification alone: jwtgate's verifier and the `rsa` crate it replaced, natively,
+/// next to OpenSSL's own `openssl speed` and the wasm request from the table above.
+fn rsa_section(algs: &serde_json::Map<String, Value>, wasm_verify: &[(String, f64)]) {
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    use base64::Engine;
+    use rsa::pkcs8::DecodePublicKey;
+    use rsa::signature::Verifier;
+    use rsa::traits::PublicKeyParts;
+
+    let Some(v) = algs.get("RS256") else { return };
+    let Some(pem) = v["provider"]["keys"][0]["pem"].as_str() else {
+        return;
+    };
+    let Ok(public) = rsa::RsaPublicKey::from_public_key_pem(pem) else {
+        return;
+    };
+    let ours =
+        match jwtgate::crypto::RsaKey::new(&public.n().to_bytes_be(), &public.e().to_bytes_be()) {
+            Ok(k) => k,
+            Err(e) => panic!("{e}"),
+        };
+    let crate_key = rsa::pkcs1v15::VerifyingKey::<sha2::Sha256>::new(public);
+    let parts: Vec<(Vec<u8>, Vec<u8>)> = v["tokens"]
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .filter_map(|t| t.as_str())
+                .filter_map(|t| {
+                    let (input, sig) = t.rsplit_once('.')?;
+                    Some((input.as_bytes().to_vec(), URL_SAFE_NO_PAD.decode(sig).ok()?))
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    let ours_us = time_rounds(&parts, |(m, s)| {
+        assert!(ours.verify_pkcs1v15(jwtgate::crypto::Hash::Sha256, m, s));
+    });
+    let crate_us = time_rounds(&parts, |(m, s)| {
+        let sig =
+            rsa::pkcs1v15::Signature::try_from(s.as_slice()).unwrap_or_else(|e| panic!("{e}"));
+        assert!(crate_key.verify(m, &sig).is_ok());
+    });
+    // `openssl speed -mr`: "+F2:<n>:<bits>:<sign s>:<verify s>".
+    let openssl_us = std::process::Command::new("openssl")
+        .args(["speed", "-seconds", "3", "-mr", "rsa2048"])
+        .output()
+        .ok()
+        .and_then(|o| {
+            String::from_utf8_lossy(&o.stdout)
+                .lines()
+                .find(|l| l.starts_with("+F2:"))
+                .and_then(|l| {
+                    l.rsplit(':')
+                        .next()
+                        .and_then(|x| x.trim().parse::<f64>().ok())
+                })
+        })
+        .map(|secs| secs * 1e6);
+    let wasm_us = wasm_verify
+        .iter()
+        .find(|(a, _)| a == "RS256")
+        .map(|(_, us)| *us);
+    println!("## RSA-2048 (RS256) verification alone, µs\n");
+    println!("| verifier | µs per verification |");
+    println!("|---|---|");
+    println!(
+        "| jwtgate's verifier (src/crypto/rsa_verify.rs), native | {} |",
+        fmt(&ours_us)
+    );
+    println!(
+        "| the `rsa` crate it replaced, native | {} |",
+        fmt(&crate_us)
+    );
+    match openssl_us {
+        Some(us) => println!("| OpenSSL native (`openssl speed -seconds 3 rsa2048`) | {us:.1} |"),
+        None => println!("| OpenSSL native | (openssl not found) |"),
+    }
+    if let (Some(wasm), Some(ssl)) = (wasm_us, openssl_us) {
+        println!(
+            "| jwtgate.wasm: RS256 request − no-token request | {wasm:.1} (÷ OpenSSL native: {:.1}) |",
+            wasm / ssl
+        );
+    }
+    println!();
 }
