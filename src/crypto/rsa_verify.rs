@@ -90,63 +90,66 @@ impl RsaKey {
         if s.len() > self.n.len() || !less_than(&s, &self.n) {
             return None;
         }
+        let len = self.n.len();
         let mut s = s;
-        s.resize(self.n.len(), 0);
-        let base = self.mont_mul(&s, &self.r2); // s·R mod n
+        s.resize(len, 0);
+        // Scratch space, allocated once per verification.
+        let mut t = vec![0u32; len + 1];
+        let mut base = vec![0u32; len];
+        self.mont_mul(&s, &self.r2, &mut t, &mut base); // s·R mod n
         let mut acc = base.clone();
+        let mut next = vec![0u32; len];
         // Left-to-right square-and-multiply over the bits of e after the top one
         // (65537: 16 squarings and one multiplication).
         let top = 63 - self.e.leading_zeros();
         for bit in (0..top).rev() {
-            acc = self.mont_mul(&acc, &acc);
+            self.mont_mul(&acc, &acc, &mut t, &mut next);
+            std::mem::swap(&mut acc, &mut next);
             if (self.e >> bit) & 1 == 1 {
-                acc = self.mont_mul(&acc, &base);
+                self.mont_mul(&acc, &base, &mut t, &mut next);
+                std::mem::swap(&mut acc, &mut next);
             }
         }
-        let mut one = vec![0u32; self.n.len()];
+        let mut one = vec![0u32; len];
         one[0] = 1;
-        let m = self.mont_mul(&acc, &one); // out of Montgomery form
-        Some(be_from_limbs(&m, self.k))
+        self.mont_mul(&acc, &one, &mut t, &mut next); // out of Montgomery form
+        Some(be_from_limbs(&next, self.k))
     }
 
-    /// a·b·R⁻¹ mod n for a, b < n (both `L` limbs).
-    fn mont_mul(&self, a: &[u32], b: &[u32]) -> Vec<u32> {
-        let n = &self.n;
-        let len = n.len();
-        // t has L + 2 limbs: the running sum stays below 2n < 2·2^(32L).
-        let mut t = vec![0u32; len + 2];
-        for &bi in b.iter().take(len) {
-            // t += a · b_i
-            let mut carry = 0u64;
-            for (tj, &aj) in t.iter_mut().zip(a.iter()) {
-                let sum = u64::from(*tj) + u64::from(aj) * u64::from(bi) + carry;
-                *tj = sum as u32;
-                carry = sum >> 32;
-            }
-            let sum = u64::from(t[len]) + carry;
-            t[len] = sum as u32;
-            t[len + 1] = (sum >> 32) as u32;
-            // t += m · n with m chosen so the lowest limb becomes zero, then t /= 2^32.
-            let m = t[0].wrapping_mul(self.n0_inv);
-            let sum = u64::from(t[0]) + u64::from(m) * u64::from(n[0]);
-            let mut carry = sum >> 32;
+    /// out = a·b·R⁻¹ mod n for a, b < n (all `L` limbs; `t` is L + 1 limbs of scratch).
+    ///
+    /// One pass per limb of b does both products (a·b_i and m·n) with two carry chains, so
+    /// the loop body has two independent multiply-adds; t stays below 2n, so L + 1 limbs hold
+    /// it and its top limb is at most 1.
+    fn mont_mul(&self, a: &[u32], b: &[u32], t: &mut [u32], out: &mut [u32]) {
+        let len = self.n.len();
+        let (n, a, b) = (&self.n[..len], &a[..len], &b[..len]);
+        let t = &mut t[..len + 1];
+        t.fill(0);
+        for &bi in b {
+            let bi = u64::from(bi);
+            // Column 0 decides m, the multiple of n that clears the lowest limb.
+            let s0 = u64::from(t[0]) + u64::from(a[0]) * bi;
+            let m = u64::from((s0 as u32).wrapping_mul(self.n0_inv));
+            let r0 = (s0 & 0xffff_ffff) + m * u64::from(n[0]);
+            let mut c1 = s0 >> 32;
+            let mut c2 = r0 >> 32;
             for j in 1..len {
-                let sum = u64::from(t[j]) + u64::from(m) * u64::from(n[j]) + carry;
-                t[j - 1] = sum as u32;
-                carry = sum >> 32;
+                let s = u64::from(t[j]) + u64::from(a[j]) * bi + c1;
+                c1 = s >> 32;
+                let r = (s & 0xffff_ffff) + m * u64::from(n[j]) + c2;
+                c2 = r >> 32;
+                t[j - 1] = r as u32;
             }
-            let sum = u64::from(t[len]) + carry;
-            t[len - 1] = sum as u32;
-            let sum = u64::from(t[len + 1]) + (sum >> 32);
-            t[len] = sum as u32;
-            t[len + 1] = 0;
+            let top = u64::from(t[len]) + c1 + c2;
+            t[len - 1] = top as u32;
+            t[len] = (top >> 32) as u32;
         }
         // t < 2n: subtract n once if t ≥ n.
-        let mut out: Vec<u32> = t[..len].to_vec();
-        if t[len] != 0 || !less_than(&out, n) {
-            sub_in_place(&mut out, n);
+        out.copy_from_slice(&t[..len]);
+        if t[len] != 0 || !less_than(out, n) {
+            sub_in_place(out, n);
         }
-        out
     }
 
     /// RSASSA-PKCS1-v1_5 verification (RFC 8017 §8.2.2): the whole encoded message is rebuilt
