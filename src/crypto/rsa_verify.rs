@@ -52,9 +52,10 @@ impl RsaKey {
         if !(2048..=8192).contains(&bits) {
             return Err("RSA modulus must have 2048 to 8192 bits");
         }
-        if n.first().is_none_or(|l| l & 1 == 0) {
-            return Err("RSA modulus must be odd");
-        }
+        let n0 = match n.first() {
+            Some(&low) if low & 1 == 1 => low,
+            _ => return Err("RSA modulus must be odd"),
+        };
         let e_limbs = limbs_from_be(e_be);
         if bit_len(&e_limbs) > 64 {
             return Err("RSA exponent is too large");
@@ -66,7 +67,7 @@ impl RsaKey {
         if e < 3 || e & 1 == 0 {
             return Err("RSA exponent must be odd and at least 3");
         }
-        let n0_inv = neg_inverse_u32(n[0]);
+        let n0_inv = neg_inverse_u32(n0);
         let r2 = r_squared(&n);
         Ok(RsaKey {
             k: bits.div_ceil(8),
@@ -94,7 +95,10 @@ impl RsaKey {
         let mut s = s;
         s.resize(len, 0);
         // Scratch space, allocated once per verification.
-        let mut t = vec![0u32; len + 1];
+        let mut t = Scratch {
+            t: vec![0u32; len + 1],
+            u: vec![0u32; len + 1],
+        };
         let mut base = vec![0u32; len];
         self.mont_mul(&s, &self.r2, &mut t, &mut base); // s·R mod n
         let mut acc = base.clone();
@@ -111,44 +115,57 @@ impl RsaKey {
             }
         }
         let mut one = vec![0u32; len];
-        one[0] = 1;
+        if let Some(low) = one.first_mut() {
+            *low = 1;
+        }
         self.mont_mul(&acc, &one, &mut t, &mut next); // out of Montgomery form
         Some(be_from_limbs(&next, self.k))
     }
 
-    /// out = a·b·R⁻¹ mod n for a, b < n (all `L` limbs; `t` is L + 1 limbs of scratch).
+    /// out = a·b·R⁻¹ mod n for a, b < n (all `L` limbs).
     ///
     /// One pass per limb of b does both products (a·b_i and m·n) with two carry chains, so
-    /// the loop body has two independent multiply-adds; t stays below 2n, so L + 1 limbs hold
-    /// it and its top limb is at most 1.
-    fn mont_mul(&self, a: &[u32], b: &[u32], t: &mut [u32], out: &mut [u32]) {
-        let len = self.n.len();
-        let (n, a, b) = (&self.n[..len], &a[..len], &b[..len]);
-        let t = &mut t[..len + 1];
+    /// the loop body has two independent multiply-adds. The shifted sum is written to a second
+    /// buffer (no indexing, no bounds checks); t stays below 2n, so L + 1 limbs hold it and
+    /// its top limb is at most 1.
+    fn mont_mul(&self, a: &[u32], b: &[u32], scratch: &mut Scratch, out: &mut [u32]) {
+        let (Some((&a0, a_rest)), Some((&n0, n_rest))) = (a.split_first(), self.n.split_first())
+        else {
+            return;
+        };
+        let Scratch { t, u } = scratch;
         t.fill(0);
         for &bi in b {
             let bi = u64::from(bi);
             // Column 0 decides m, the multiple of n that clears the lowest limb.
-            let s0 = u64::from(t[0]) + u64::from(a[0]) * bi;
+            let s0 = u64::from(t.first().copied().unwrap_or(0)) + u64::from(a0) * bi;
             let m = u64::from((s0 as u32).wrapping_mul(self.n0_inv));
-            let r0 = (s0 & 0xffff_ffff) + m * u64::from(n[0]);
+            let r0 = (s0 & 0xffff_ffff) + m * u64::from(n0);
             let mut c1 = s0 >> 32;
             let mut c2 = r0 >> 32;
-            for j in 1..len {
-                let s = u64::from(t[j]) + u64::from(a[j]) * bi + c1;
+            // Columns 1..L-1, each stored one limb down (the division by 2^32).
+            for (((uj, &tj), &aj), &nj) in
+                u.iter_mut().zip(t.iter().skip(1)).zip(a_rest).zip(n_rest)
+            {
+                let s = u64::from(tj) + u64::from(aj) * bi + c1;
                 c1 = s >> 32;
-                let r = (s & 0xffff_ffff) + m * u64::from(n[j]) + c2;
+                let r = (s & 0xffff_ffff) + m * u64::from(nj) + c2;
                 c2 = r >> 32;
-                t[j - 1] = r as u32;
+                *uj = r as u32;
             }
-            let top = u64::from(t[len]) + c1 + c2;
-            t[len - 1] = top as u32;
-            t[len] = (top >> 32) as u32;
+            let top = u64::from(t.last().copied().unwrap_or(0)) + c1 + c2;
+            if let [.., below, high] = u.as_mut_slice() {
+                *below = top as u32;
+                *high = (top >> 32) as u32;
+            }
+            std::mem::swap(t, u);
         }
         // t < 2n: subtract n once if t ≥ n.
-        out.copy_from_slice(&t[..len]);
-        if t[len] != 0 || !less_than(out, n) {
-            sub_in_place(out, n);
+        for (o, &v) in out.iter_mut().zip(t.iter()) {
+            *o = v;
+        }
+        if t.last().is_some_and(|&high| high != 0) || !less_than(out, &self.n) {
+            sub_in_place(out, &self.n);
         }
     }
 
@@ -164,13 +181,13 @@ impl RsaKey {
         if self.k < t_len + 11 {
             return false;
         }
-        let mut expected = vec![0xffu8; self.k];
-        expected[0] = 0x00;
-        expected[1] = 0x01;
-        let start = self.k - t_len;
-        expected[start - 1] = 0x00;
-        expected[start..start + prefix.len()].copy_from_slice(prefix);
-        expected[start + prefix.len()..].copy_from_slice(&digest);
+        // 0x00 0x01 FF…FF 0x00 DigestInfo(hash)
+        let mut expected = Vec::with_capacity(self.k);
+        expected.extend_from_slice(&[0x00, 0x01]);
+        expected.resize(self.k - t_len - 1, 0xff);
+        expected.push(0x00);
+        expected.extend_from_slice(prefix);
+        expected.extend_from_slice(&digest);
         em == expected
     }
 
@@ -186,7 +203,9 @@ impl RsaKey {
         let em_len = em_bits.div_ceil(8);
         // When emBits is a multiple of 8, the encoded message is one byte shorter than k and
         // the leading byte of the public-operation output must be zero.
-        let (lead, em) = em_full.split_at(self.k - em_len);
+        let Some((lead, em)) = em_full.split_at_checked(self.k - em_len) else {
+            return false;
+        };
         if lead.iter().any(|&b| b != 0) {
             return false;
         }
@@ -194,23 +213,32 @@ impl RsaKey {
             return false;
         }
         let db_len = em_len - h_len - 1;
-        let (masked_db, rest) = em.split_at(db_len);
-        let h = &rest[..h_len];
+        let Some((masked_db, rest)) = em.split_at_checked(db_len) else {
+            return false;
+        };
+        let Some(h) = rest.get(..h_len) else {
+            return false;
+        };
         let unused_bits = 8 * em_len - em_bits;
-        if unused_bits > 0 && masked_db[0] >> (8 - unused_bits) != 0 {
+        let first = masked_db.first().copied().unwrap_or(0);
+        if unused_bits > 0 && first >> (8 - unused_bits) != 0 {
             return false;
         }
         let mask = hash.mgf1(h, db_len);
         let mut db: Vec<u8> = masked_db.iter().zip(&mask).map(|(a, b)| a ^ b).collect();
-        if unused_bits > 0 {
-            db[0] &= 0xff >> unused_bits;
+        if let Some(top) = db.first_mut() {
+            *top &= 0xff >> unused_bits;
         }
         // DB = PS (zeros) || 0x01 || salt
         let ps_len = db_len - s_len - 1;
-        if db[..ps_len].iter().any(|&b| b != 0) || db[ps_len] != 0x01 {
+        let (Some(ps), Some(&separator), Some(salt)) =
+            (db.get(..ps_len), db.get(ps_len), db.get(ps_len + 1..))
+        else {
+            return false;
+        };
+        if ps.iter().any(|&b| b != 0) || separator != 0x01 {
             return false;
         }
-        let salt = &db[ps_len + 1..];
         let m_hash = hash.digest(message);
         let mut m_prime = vec![0u8; 8];
         m_prime.extend_from_slice(&m_hash);
@@ -300,7 +328,7 @@ fn be_from_limbs(limbs: &[u32], len: usize) -> Vec<u8> {
 
 fn bit_len(limbs: &[u32]) -> usize {
     match limbs.iter().rposition(|&l| l != 0) {
-        Some(i) => 32 * i + (32 - limbs[i].leading_zeros() as usize),
+        Some(i) => 32 * i + (32 - limbs.get(i).map_or(32, |l| l.leading_zeros()) as usize),
         None => 0,
     }
 }
@@ -347,7 +375,9 @@ fn neg_inverse_u32(x: u32) -> u32 {
 fn r_squared(n: &[u32]) -> Vec<u32> {
     let len = n.len();
     let mut x = vec![0u32; len];
-    x[0] = 1;
+    if let Some(low) = x.first_mut() {
+        *low = 1;
+    }
     for _ in 0..64 * len {
         let mut carry = 0u32;
         for limb in x.iter_mut() {
@@ -360,6 +390,12 @@ fn r_squared(n: &[u32]) -> Vec<u32> {
         }
     }
     x
+}
+
+/// Two buffers of L + 1 limbs for `mont_mul`'s running sum (it alternates between them).
+struct Scratch {
+    t: Vec<u32>,
+    u: Vec<u32>,
 }
 
 /// RS256/384/512 and PS256/384/512 behind jwt-compact's `Algorithm`, so keys.rs verifies RSA
