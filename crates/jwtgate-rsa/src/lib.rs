@@ -120,7 +120,7 @@ impl RsaKey {
         let Some(em_full) = self.public_op(signature) else {
             return false;
         };
-        let h_len = hash.len();
+        let h_len = hash.output_len();
         let s_len = h_len;
         let em_bits = self.bits - 1;
         let em_len = em_bits.div_ceil(8);
@@ -180,7 +180,7 @@ pub enum Hash {
 
 impl Hash {
     /// Digest length in bytes.
-    pub fn len(self) -> usize {
+    pub fn output_len(self) -> usize {
         match self {
             Hash::Sha256 => 32,
             Hash::Sha384 => 48,
@@ -216,7 +216,7 @@ impl Hash {
 
     /// MGF1 (RFC 8017 B.2.1): Hash(seed || counter) blocks, truncated to `len`.
     fn mgf1(self, seed: &[u8], len: usize) -> Vec<u8> {
-        let mut out = Vec::with_capacity(len + self.len());
+        let mut out = Vec::with_capacity(len + self.output_len());
         let mut counter = 0u32;
         while out.len() < len {
             let mut block = seed.to_vec();

@@ -139,6 +139,11 @@ impl Modulus {
 
     /// out = a·b·R⁻¹ mod n, for a, b < 2n (L limbs + zero padding); out < 2n, its padding
     /// untouched. `None` only if a buffer is shorter than the invariants say (never).
+    /// SIMD128 is enabled here (not on `column`) so the column kernel inlines into the loop.
+    #[cfg_attr(
+        all(target_arch = "wasm32", not(feature = "portable")),
+        target_feature(enable = "simd128")
+    )]
     fn mont_mul(&self, a: &[u32], b: &[u32], scratch: &mut Scratch, out: &mut [u32]) -> Option<()> {
         let len = self.len;
         let Scratch { b_rev, m_rev } = scratch;
@@ -206,7 +211,7 @@ impl Modulus {
 /// Σ a_i·b_i and Σ n_i·m_i over slices whose length is a multiple of 4, as two partial sums
 /// whose total is the column sum. SIMD128: two u64 lanes, each adding both kinds.
 #[cfg(all(target_arch = "wasm32", not(feature = "portable")))]
-#[target_feature(enable = "simd128")]
+#[inline(always)]
 fn column(a: &[u32], b: &[u32], n: &[u32], m: &[u32]) -> (u64, u64) {
     use core::arch::wasm32::{
         i64x2_add, u64x2_extmul_high_u32x4, u64x2_extmul_low_u32x4, u64x2_extract_lane, u64x2_splat,
@@ -230,7 +235,7 @@ fn column(a: &[u32], b: &[u32], n: &[u32], m: &[u32]) -> (u64, u64) {
 
 /// Four limbs as one v128 (a single `v128.load`; building it lane by lane measured 1.5× slower).
 #[cfg(all(target_arch = "wasm32", not(feature = "portable")))]
-#[target_feature(enable = "simd128")]
+#[inline(always)]
 #[allow(unsafe_code)]
 fn load(limbs: &[u32; 4]) -> core::arch::wasm32::v128 {
     // SAFETY: `limbs` is 16 readable bytes and v128.load has no alignment requirement.
@@ -239,6 +244,7 @@ fn load(limbs: &[u32; 4]) -> core::arch::wasm32::v128 {
 
 /// The same sums, one product at a time (natively, and with the `portable` feature).
 #[cfg(any(not(target_arch = "wasm32"), feature = "portable"))]
+#[inline(always)]
 fn column(a: &[u32], b: &[u32], n: &[u32], m: &[u32]) -> (u64, u64) {
     let dot = |x: &[u32], y: &[u32]| {
         x.iter()
@@ -323,7 +329,7 @@ mod tests {
             // x·R⁻¹ mod n via 140 halvings mod n (n odd)
             let mut x = x % n;
             for _ in 0..140 {
-                x = if x % 2 == 0 {
+                x = if x.is_multiple_of(2) {
                     x / 2
                 } else {
                     (x / 2) + (n / 2) + 1
