@@ -16,8 +16,7 @@
 //!   (a·b + m·n)/R < (4n² + R·n)/R < 2n: every intermediate value stays below 2n, and a single
 //!   comparison at the very end brings the result below n.
 //! - **Bounds**: a column holds at most L products a·b and L products m·n, each below 2^56. The
-//!   two sums are kept apart (the SIMD kernel: two lanes, each with at most ⌈L/2⌉ of each kind),
-//!   so each stays below 2^64 for L ≤ 256 (keys up to 7166 bits; we accept ≤ 4096, L = 147).
+//!   two sums are kept apart, so each stays below 2^64 for L ≤ 256 (keys up to 7166 bits; we accept ≤ 4096, L = 147).
 //!   They are then folded as low 28 bits + high part, so no sum of the two ever has to fit.
 //! - The column slices are read in groups of 4 limbs (one v128); every buffer carries 4 zero
 //!   limbs after its L limbs so a group that runs past a column's last term multiplies by zero.
@@ -208,29 +207,69 @@ impl Modulus {
     }
 }
 
-/// Σ a_i·b_i and Σ n_i·m_i over slices whose length is a multiple of 4, as two partial sums
-/// whose total is the column sum. SIMD128: two u64 lanes, each adding both kinds.
+/// Σ a_i·b_i and Σ n_i·m_i over slices whose length is a multiple of 4 (each < 2^64: at most
+/// L ≤ 256 products below 2^56). SIMD128: each kind in its own pair of u64 lanes (two
+/// independent add chains). Sixteen limbs per iteration: hosts that bound guest CPU time check
+/// at every loop back-edge (wasmtime's epoch interruption, on in proxy-wasm-host), which made a
+/// 4-limb loop 1.8× slower; with 16 limbs it costs ~10 % (BENCHMARKS.md notes).
 #[cfg(all(target_arch = "wasm32", not(feature = "portable")))]
 #[inline(always)]
 fn column(a: &[u32], b: &[u32], n: &[u32], m: &[u32]) -> (u64, u64) {
     use core::arch::wasm32::{
-        i64x2_add, u64x2_extmul_high_u32x4, u64x2_extmul_low_u32x4, u64x2_extract_lane, u64x2_splat,
+        i64x2_add, u64x2_extmul_high_u32x4, u64x2_extmul_low_u32x4, u64x2_extract_lane,
+        u64x2_splat, v128,
     };
-    let groups = a
-        .as_chunks::<4>()
-        .0
-        .iter()
-        .zip(b.as_chunks::<4>().0)
-        .zip(n.as_chunks::<4>().0.iter().zip(m.as_chunks::<4>().0));
-    let mut acc = u64x2_splat(0);
-    for ((a4, b4), (n4, m4)) in groups {
-        let (a4, b4, n4, m4) = (load(a4), load(b4), load(n4), load(m4));
-        acc = i64x2_add(acc, u64x2_extmul_low_u32x4(a4, b4));
-        acc = i64x2_add(acc, u64x2_extmul_high_u32x4(a4, b4));
-        acc = i64x2_add(acc, u64x2_extmul_low_u32x4(n4, m4));
-        acc = i64x2_add(acc, u64x2_extmul_high_u32x4(n4, m4));
+    #[inline(always)]
+    fn add4(
+        acc: (v128, v128),
+        a: &[u32; 4],
+        b: &[u32; 4],
+        n: &[u32; 4],
+        m: &[u32; 4],
+    ) -> (v128, v128) {
+        let (a, b, n, m) = (load(a), load(b), load(n), load(m));
+        let ab = i64x2_add(acc.0, u64x2_extmul_low_u32x4(a, b));
+        let nm = i64x2_add(acc.1, u64x2_extmul_low_u32x4(n, m));
+        (
+            i64x2_add(ab, u64x2_extmul_high_u32x4(a, b)),
+            i64x2_add(nm, u64x2_extmul_high_u32x4(n, m)),
+        )
     }
-    (u64x2_extract_lane::<0>(acc), u64x2_extract_lane::<1>(acc))
+    let (a8, a_rest) = a.as_chunks::<16>();
+    let (b8, b_rest) = b.as_chunks::<16>();
+    let (n8, n_rest) = n.as_chunks::<16>();
+    let (m8, m_rest) = m.as_chunks::<16>();
+    let mut acc = (u64x2_splat(0), u64x2_splat(0));
+    for ((a8, b8), (n8, m8)) in a8.iter().zip(b8).zip(n8.iter().zip(m8)) {
+        if let ([a0, a1, a2, a3], [b0, b1, b2, b3], [n0, n1, n2, n3], [m0, m1, m2, m3]) = (
+            a8.as_chunks::<4>().0,
+            b8.as_chunks::<4>().0,
+            n8.as_chunks::<4>().0,
+            m8.as_chunks::<4>().0,
+        ) {
+            acc = add4(acc, a0, b0, n0, m0);
+            acc = add4(acc, a1, b1, n1, m1);
+            acc = add4(acc, a2, b2, n2, m2);
+            acc = add4(acc, a3, b3, n3, m3);
+        }
+    }
+    // At most three groups of 4 left: straight-line code, no loop.
+    let (a4, b4, n4, m4) = (
+        a_rest.as_chunks::<4>().0,
+        b_rest.as_chunks::<4>().0,
+        n_rest.as_chunks::<4>().0,
+        m_rest.as_chunks::<4>().0,
+    );
+    for i in 0..3 {
+        if let (Some(a), Some(b), Some(n), Some(m)) = (a4.get(i), b4.get(i), n4.get(i), m4.get(i)) {
+            acc = add4(acc, a, b, n, m);
+        }
+    }
+    let (ab, nm) = acc;
+    (
+        u64x2_extract_lane::<0>(ab).wrapping_add(u64x2_extract_lane::<1>(ab)),
+        u64x2_extract_lane::<0>(nm).wrapping_add(u64x2_extract_lane::<1>(nm)),
+    )
 }
 
 /// Four limbs as one v128 (a single `v128.load`; building it lane by lane measured 1.5× slower).
