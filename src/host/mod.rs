@@ -67,13 +67,7 @@ impl Context for JwtgateRoot {
         _trailers: usize,
     ) {
         if let State::Ready(vm) = self.state.as_ref() {
-            let now = vm::now_ms();
-            if vm.on_ext_response(token, body, self.context_id, now) {
-                return;
-            }
-            if vm.on_fetch_response(token, body, now) {
-                vm.wake(self.context_id, now, false);
-            }
+            vm.on_call_response(token, body, self.context_id);
         }
     }
 }
@@ -143,16 +137,9 @@ impl Context for JwtgateHttp {
         body: usize,
         _trailers: usize,
     ) {
-        // An auth answer for this request, or a JWKS fetch this request started (then every
-        // waiting request, this one included, is decided again).
+        // An auth answer for this request, or a JWKS fetch this request started.
         if let State::Ready(vm) = self.state.as_ref() {
-            let now = vm::now_ms();
-            if vm.on_ext_response(token, body, self.context_id, now) {
-                return;
-            }
-            if vm.on_fetch_response(token, body, now) {
-                vm.wake(self.context_id, now, false);
-            }
+            vm.on_call_response(token, body, self.context_id);
         }
     }
 }

@@ -203,7 +203,27 @@ impl Vm {
     /// `on_http_request_headers`: decide, starting fetches and pausing when keys are loading.
     /// Returns true when the request may continue.
     pub fn on_request(&self, context_id: u32, now_ms: u64) -> bool {
-        // A shared copy or a refused dispatch settles a wait at once: decide again (bounded).
+        self.settle(context_id, now_ms)
+    }
+
+    /// `on_http_call_response` of any context: an auth answer (the request is decided again), or
+    /// a JWKS fetch (then every waiting request is decided again). `current`: the context the
+    /// answer came to.
+    pub fn on_call_response(&self, token: u32, body_size: usize, current: u32) {
+        let now = now_ms();
+        if self.on_ext_response(token, body_size, current, now) {
+            return;
+        }
+        if self.on_fetch_response(token, body_size, now) {
+            self.wake(current, now, false);
+        }
+    }
+
+    /// Decides request `context_id` (the effective context) until it is answered, parked among
+    /// the waiters (keys loading, an auth callout out), or allowed: true means forward it.
+    /// A shared copy or a refused dispatch settles a wait at once, so it decides again
+    /// (bounded); if it cannot park, the last decision is made without waiting.
+    fn settle(&self, context_id: u32, now_ms: u64) -> bool {
         for _ in 0..4 {
             match self.run(context_id, now_ms, true) {
                 Ran::Forward => return true,
@@ -219,11 +239,11 @@ impl Vm {
                         .map(|&p| self.ensure_fetch(p, now_ms, context_id))
                         .fold(false, |any, f| any | (f == Fetch::Settled));
                     if !settled {
-                        log(
-                            LogLevel::Debug,
-                            "jwtgate: request paused until remote JWKS keys arrive",
-                        );
                         if let Ok(mut waiters) = self.waiters.try_borrow_mut() {
+                            log(
+                                LogLevel::Debug,
+                                "jwtgate: request paused until remote JWKS keys arrive",
+                            );
                             waiters.push(Waiter {
                                 context_id,
                                 since_ms: now_ms,
@@ -317,7 +337,7 @@ impl Vm {
 
     /// An answer to an auth callout: record (and cache) it, then decide the request again in
     /// its own context. Returns false for a callout that is not an auth call.
-    pub fn on_ext_response(&self, token: u32, body_size: usize, current: u32, now_ms: u64) -> bool {
+    fn on_ext_response(&self, token: u32, body_size: usize, current: u32, now_ms: u64) -> bool {
         let _ = body_size; // never read: auth_request semantics use status and headers only
         let Some((service, context_id, started)) = self
             .ext_calls
@@ -398,37 +418,7 @@ impl Vm {
     /// Runs a paused request (the effective context) again and resumes, answers, or keeps it
     /// waiting.
     fn resume_or_answer(&self, context_id: u32, now_ms: u64) {
-        for _ in 0..4 {
-            match self.run(context_id, now_ms, true) {
-                Ran::Forward => {
-                    hostcalls::resume_http_request().ok();
-                    return;
-                }
-                Ran::Responded => return,
-                Ran::Ask(service, headers) => {
-                    if self.ask(service, &headers, context_id, now_ms) {
-                        return;
-                    }
-                }
-                Ran::Wait(providers) => {
-                    let settled = providers
-                        .iter()
-                        .map(|&p| self.ensure_fetch(p, now_ms, context_id))
-                        .fold(false, |any, f| any | (f == Fetch::Settled));
-                    if !settled {
-                        if let Ok(mut waiters) = self.waiters.try_borrow_mut() {
-                            waiters.push(Waiter {
-                                context_id,
-                                since_ms: now_ms,
-                                providers,
-                            });
-                        }
-                        return;
-                    }
-                }
-            }
-        }
-        if let Ran::Forward = self.run(context_id, now_ms, false) {
+        if self.settle(context_id, now_ms) {
             hostcalls::resume_http_request().ok();
         }
     }
@@ -675,7 +665,7 @@ impl Vm {
     }
 
     /// An answer to one of our callouts. Returns false for a callout that is not a JWKS fetch.
-    pub fn on_fetch_response(&self, token: u32, body_size: usize, now_ms: u64) -> bool {
+    fn on_fetch_response(&self, token: u32, body_size: usize, now_ms: u64) -> bool {
         let Some((provider, _)) = self
             .fetches
             .try_borrow_mut()
