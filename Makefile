@@ -91,7 +91,11 @@ fuzz:
 bench: build
 	bash tests/corpus/setup.sh >/dev/null
 	$(VENV_PY) tests/bench/tokens.py target/bench/tokens.json 300
-	cd tests/host && CARGO_TARGET_DIR=$(HOST_TARGET) cargo run --release --quiet --bin jwtgate-bench > $(CURDIR)/target/bench/table.md
+	cargo build --release --quiet --target wasm32-wasip1 -p jwtgate-rsa --example verify_speed
+	cd tests/host && CARGO_TARGET_DIR=$(HOST_TARGET) cargo build --release --quiet --bin wasi-test-runner
+	cd tests/host && JWTGATE_RSA_SPEED_WASM=$(CURDIR)/target/wasm32-wasip1/release/examples/verify_speed.wasm \
+	  JWTGATE_WASI_RUNNER=$(HOST_TARGET)/release/wasi-test-runner \
+	  CARGO_TARGET_DIR=$(HOST_TARGET) cargo run --release --quiet --bin jwtgate-bench > $(CURDIR)/target/bench/table.md
 	{ echo "# jwtgate benchmarks"; echo; echo "One run of \`make bench\` on $$(nproc) cores ($$(uname -m), $$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)), $$(date -u +%Y-%m-%d)."; \
 	  echo "Medians of 7 rounds (min–max). OpenSSL is timed through Python \`cryptography\`, so it includes ~1–2 µs of call overhead."; echo; \
 	  cat target/bench/table.md; } > BENCHMARKS.md

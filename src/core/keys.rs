@@ -60,9 +60,6 @@ pub fn jwks_members(jwks: &Value) -> Result<Vec<Value>, &'static str> {
 #[cfg(not(all(feature = "es384", feature = "es512")))]
 const NOT_BUILT_IN: &str = "{} support is not compiled into this jwtgate build (cargo feature)";
 
-/// Smallest RSA modulus accepted (RFC 7518 §3.3). The rsa crate caps at 4096 bits.
-const MIN_RSA_BITS: usize = 2048;
-
 /// One verification key.
 #[derive(Clone)]
 pub struct Key {
@@ -338,14 +335,6 @@ fn hmac_key(kid: Option<String>, alg: Option<Alg>, secret: Vec<u8>) -> Result<Ke
 }
 
 fn finish(kid: Option<String>, alg: Option<Alg>, material: Material) -> Result<Key, String> {
-    if let Material::Rsa(key) = &material {
-        let bits = key.bits();
-        if bits < MIN_RSA_BITS {
-            return Err(format!(
-                "RSA modulus is {bits} bits; at least {MIN_RSA_BITS} are required"
-            ));
-        }
-    }
     let key = Key {
         kid,
         alg: None,
@@ -362,10 +351,13 @@ fn finish(kid: Option<String>, alg: Option<Alg>, material: Material) -> Result<K
 /// An RSA key as jwtgate verifies with it: the `rsa` crate parses (PEM, PKCS#1, JWK n/e) and
 /// checks the key; `crypto::RsaKey` verifies (see crypto/rsa_verify.rs for why).
 fn rsa_material(key: &RsaPublicKey) -> Result<Material, String> {
+    // RFC 7518 §3.3 asks for at least 2048 bits; the verifier's bounds are the one rule.
     let bits = key.n().bits();
-    if bits < MIN_RSA_BITS {
+    if !(jwtgate_rsa::MIN_BITS..=jwtgate_rsa::MAX_BITS).contains(&bits) {
         return Err(format!(
-            "RSA modulus is {bits} bits; at least {MIN_RSA_BITS} are required"
+            "RSA modulus is {bits} bits; {} to {} are accepted",
+            jwtgate_rsa::MIN_BITS,
+            jwtgate_rsa::MAX_BITS
         ));
     }
     RsaKey::new(&key.n().to_bytes_be(), &key.e().to_bytes_be())

@@ -307,6 +307,29 @@ fn rsa_section(algs: &serde_json::Map<String, Value>, wasm_verify: &[(String, f6
             wasm / ssl
         );
     }
+    // The verifier alone, compiled to wasm (crates/jwtgate-rsa/examples/verify_speed.rs) and run
+    // by wasi-test-runner on wasmtime's default engine (no epoch checks); `make bench` sets both.
+    let alone_us = std::env::var("JWTGATE_RSA_SPEED_WASM")
+        .ok()
+        .zip(std::env::var("JWTGATE_WASI_RUNNER").ok())
+        .and_then(|(wasm, runner)| {
+            let out = std::process::Command::new(runner).arg(wasm).output().ok()?;
+            String::from_utf8_lossy(&out.stdout)
+                .split_whitespace()
+                .next()?
+                .parse::<f64>()
+                .ok()
+        });
+    match (alone_us, openssl_us) {
+        (Some(us), Some(ssl)) => println!(
+            "| crates/jwtgate-rsa alone in wasm (SIMD128, wasmtime; examples/verify_speed.rs) | {us:.1} (÷ OpenSSL native: {:.1}) |",
+            us / ssl
+        ),
+        (Some(us), None) => println!(
+            "| crates/jwtgate-rsa alone in wasm (SIMD128, wasmtime; examples/verify_speed.rs) | {us:.1} |"
+        ),
+        _ => println!("| crates/jwtgate-rsa alone in wasm | (not run: JWTGATE_RSA_SPEED_WASM unset) |"),
+    }
     if let (Some(hs), Some(ssl)) = (hs_us, openssl_us) {
         for alg in ["RS256", "PS256"] {
             if let Some(w) = wasm_of(alg) {

