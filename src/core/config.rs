@@ -14,6 +14,7 @@ use super::ext_auth::{CachePolicy, ExtAuthService};
 use super::extract::Source;
 use super::failure::{FailurePolicy, Redirect};
 use super::gateway::{Gateway, Rule};
+use super::http_uri::HttpUri;
 use super::keys::{Key, SecretEncoding};
 use super::matcher::{HeaderMatch, HeaderMatchKind, PathMatch, RouteMatch};
 use super::provider::Provider;
@@ -1160,9 +1161,31 @@ fn settable_header(at: &str, name: &str) -> Result<String, ConfigError> {
     Ok(name)
 }
 
+/// `http_uri` of a remote JWKS or an auth service: the URI rules, the default upstream and
+/// the timeout (10 ms … 60 s).
+fn http_uri(at: &str, h: RawHttpUri, default_timeout_ms: u64) -> Result<HttpUri, ConfigError> {
+    let timeout_ms = match h.timeout {
+        None => default_timeout_ms,
+        Some(d) => {
+            let ms = duration_ms(&format!("{at}.http_uri.timeout"), d)?;
+            if !(10..=60_000).contains(&ms) {
+                return Err(err(
+                    format!("{at}.http_uri.timeout"),
+                    "must be between 0.01s and 60s",
+                ));
+            }
+            ms
+        }
+    };
+    HttpUri::new(&h.uri, h.cluster, timeout_ms).map_err(|e| err(format!("{at}.http_uri.uri"), e))
+}
+
 fn remote_jwks(at: &str, r: RawRemoteJwks) -> Result<RemoteJwks, ConfigError> {
-    let mut remote = RemoteJwks::new(&r.http_uri.uri, r.http_uri.cluster)
-        .map_err(|e| err(format!("{at}.http_uri.uri"), e))?;
+    let mut remote = RemoteJwks::new(http_uri(
+        at,
+        r.http_uri,
+        super::remote_jwks::DEFAULT_TIMEOUT_MS,
+    )?);
     let ms = |field: &str, d: Option<RawDuration>, min: u64, max: u64| {
         let path = format!("{at}.{field}");
         d.map(|d| {
@@ -1182,9 +1205,6 @@ fn remote_jwks(at: &str, r: RawRemoteJwks) -> Result<RemoteJwks, ConfigError> {
         .transpose()
     };
     const DAY: u64 = 86_400_000;
-    if let Some(t) = ms("http_uri.timeout", r.http_uri.timeout, 10, 60_000)? {
-        remote.timeout_ms = t;
-    }
     if let Some(t) = ms("cache_duration", r.cache_duration, 10_000, 30 * DAY)? {
         remote.cache_duration_ms = t;
     }
@@ -1232,22 +1252,7 @@ fn remote_jwks(at: &str, r: RawRemoteJwks) -> Result<RemoteJwks, ConfigError> {
 }
 
 fn ext_auth_service(at: &str, name: String, e: RawExtAuth) -> Result<ExtAuthService, ConfigError> {
-    // The same URI rules as remote JWKS: scheme, authority, path, default upstream.
-    let endpoint = RemoteJwks::new(&e.http_uri.uri, e.http_uri.cluster)
-        .map_err(|m| err(format!("{at}.http_uri.uri"), m))?;
-    let timeout_ms = match e.http_uri.timeout {
-        None => super::ext_auth::DEFAULT_TIMEOUT_MS,
-        Some(d) => {
-            let ms = duration_ms(&format!("{at}.http_uri.timeout"), d)?;
-            if !(10..=60_000).contains(&ms) {
-                return Err(err(
-                    format!("{at}.http_uri.timeout"),
-                    "must be between 0.01s and 60s",
-                ));
-            }
-            ms
-        }
-    };
+    let endpoint = http_uri(at, e.http_uri, super::ext_auth::DEFAULT_TIMEOUT_MS)?;
     let names = |field: &str, list: Vec<String>, settable: bool| {
         list.into_iter()
             .enumerate()
@@ -1313,12 +1318,7 @@ fn ext_auth_service(at: &str, name: String, e: RawExtAuth) -> Result<ExtAuthServ
     };
     Ok(ExtAuthService {
         name,
-        uri: endpoint.uri,
-        upstream: endpoint.upstream,
-        scheme: endpoint.scheme,
-        authority: endpoint.authority,
-        path: endpoint.path,
-        timeout_ms,
+        endpoint,
         allowed_request_headers,
         allowed_upstream_headers,
         allowed_client_headers,

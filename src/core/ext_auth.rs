@@ -8,6 +8,7 @@ use std::rc::Rc;
 
 use sha2::{Digest, Sha256};
 
+use super::http_uri::HttpUri;
 use super::request::Request;
 
 pub const DEFAULT_TIMEOUT_MS: u64 = 1_000;
@@ -20,13 +21,8 @@ pub const DEFAULT_CACHE_ENTRIES: usize = 1024;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ExtAuthService {
     pub name: String,
-    pub uri: String,
-    /// Envoy: a cluster. ngx_wasm_module: `host:port`.
-    pub upstream: String,
-    pub scheme: String,
-    pub authority: String,
-    pub path: String,
-    pub timeout_ms: u64,
+    /// Where to ask (`http_uri`).
+    pub endpoint: HttpUri,
     /// Request headers sent to the service (lower-case), besides `x-original-*`.
     pub allowed_request_headers: Vec<String>,
     /// Answer headers copied onto the upstream request on allow (lower-case). The filter
@@ -88,14 +84,16 @@ impl ExtAuthService {
     /// The callout: `GET <path>` with the original method and URI, and the allowed request
     /// headers. Never the body.
     pub fn callout_headers(&self, req: &Request<'_>) -> Vec<(String, String)> {
-        let mut headers = vec![
-            (":method".to_string(), "GET".to_string()),
-            (":path".to_string(), self.path.clone()),
-            (":authority".to_string(), self.authority.clone()),
-            (":scheme".to_string(), self.scheme.clone()),
+        let mut headers: Vec<(String, String)> = self
+            .endpoint
+            .get_headers()
+            .iter()
+            .map(|&(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        headers.extend([
             ("x-original-method".to_string(), req.method.to_string()),
             ("x-original-uri".to_string(), req.path.to_string()),
-        ];
+        ]);
         for name in &self.allowed_request_headers {
             for value in req.header_values(name) {
                 headers.push((name.clone(), value.to_string()));
@@ -226,12 +224,12 @@ mod tests {
     fn service() -> ExtAuthService {
         ExtAuthService {
             name: "authz".into(),
-            uri: "http://auth.test/check".into(),
-            upstream: "auth".into(),
-            scheme: "http".into(),
-            authority: "auth.test".into(),
-            path: "/check".into(),
-            timeout_ms: DEFAULT_TIMEOUT_MS,
+            endpoint: HttpUri::new(
+                "http://auth.test/check",
+                Some("auth".into()),
+                DEFAULT_TIMEOUT_MS,
+            )
+            .unwrap(),
             allowed_request_headers: vec!["authorization".into(), "cookie".into()],
             allowed_upstream_headers: vec!["x-user".into()],
             allowed_client_headers: vec!["www-authenticate".into()],

@@ -11,6 +11,7 @@ pub mod ext_auth;
 pub mod extract;
 pub mod failure;
 pub mod gateway;
+pub mod http_uri;
 pub mod keys;
 pub mod matcher;
 pub mod percent;

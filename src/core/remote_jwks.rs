@@ -15,6 +15,7 @@ use std::rc::Rc;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
+use super::http_uri::HttpUri;
 use super::keys::{jwks_members, Key};
 
 /// Envoy's defaults where Envoy has one; the rest are jwtgate's.
@@ -33,14 +34,8 @@ const LOST_FETCH_GRACE_MS: u64 = 5_000;
 /// Where and how to fetch one provider's JWKS (`remote_jwks`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RemoteJwks {
-    /// The configured URI, for logs and as the shared-data key.
-    pub uri: String,
-    /// Envoy: a cluster name. ngx_wasm_module: `host:port`.
-    pub upstream: String,
-    pub scheme: String,
-    pub authority: String,
-    pub path: String,
-    pub timeout_ms: u64,
+    /// Where to fetch (`http_uri`); its `uri` is also the shared-data key.
+    pub endpoint: HttpUri,
     pub cache_duration_ms: u64,
     pub max_stale_ms: u64,
     pub kid_refetch_interval_ms: u64,
@@ -50,65 +45,32 @@ pub struct RemoteJwks {
 }
 
 impl RemoteJwks {
-    /// `uri` with the defaults; `upstream` defaults to the URI's `host:port`.
-    pub fn new(uri: &str, upstream: Option<String>) -> Result<RemoteJwks, String> {
-        let (scheme, rest) = uri
-            .split_once("://")
-            .ok_or("must be an absolute http:// or https:// URI")?;
-        if scheme != "http" && scheme != "https" {
-            return Err("must be an absolute http:// or https:// URI".into());
-        }
-        let (authority, path) = match rest.find('/') {
-            Some(i) => (&rest[..i], &rest[i..]),
-            None => (rest, "/"),
-        };
-        let printable = |s: &str| s.bytes().all(|b| b > 0x20 && b != 0x7f);
-        if authority.is_empty() || !printable(authority) || authority.contains('@') {
-            return Err("the URI needs a host (no user info)".into());
-        }
-        if !printable(path) || path.contains('#') {
-            return Err("the URI path must not contain spaces or a fragment".into());
-        }
-        let upstream = match upstream {
-            Some(u) if u.is_empty() || !printable(&u) => {
-                return Err("the cluster must be a non-empty name".into())
-            }
-            Some(u) => u,
-            None if authority.contains(':') => authority.to_string(),
-            None if scheme == "https" => format!("{authority}:443"),
-            None => format!("{authority}:80"),
-        };
-        Ok(RemoteJwks {
-            uri: uri.to_string(),
-            upstream,
-            scheme: scheme.to_string(),
-            authority: authority.to_string(),
-            path: path.to_string(),
-            timeout_ms: DEFAULT_TIMEOUT_MS,
+    /// Fetching from `endpoint`, every other setting at its default.
+    pub fn new(endpoint: HttpUri) -> RemoteJwks {
+        RemoteJwks {
+            endpoint,
             cache_duration_ms: DEFAULT_CACHE_DURATION_MS,
             max_stale_ms: DEFAULT_MAX_STALE_MS,
             kid_refetch_interval_ms: DEFAULT_KID_REFETCH_INTERVAL_MS,
             backoff_base_ms: DEFAULT_BACKOFF_BASE_MS,
             backoff_max_ms: DEFAULT_BACKOFF_MAX_MS,
             max_body_bytes: DEFAULT_MAX_BODY_BYTES,
-        })
+        }
     }
 
     /// The headers of the fetch (`:scheme: https` turns TLS on in ngx_wasm_module).
     pub fn request_headers(&self) -> Vec<(&str, &str)> {
-        vec![
-            (":method", "GET"),
-            (":path", &self.path),
-            (":authority", &self.authority),
-            (":scheme", &self.scheme),
+        let mut headers = self.endpoint.get_headers().to_vec();
+        headers.extend([
             ("accept", "application/json, application/jwk-set+json"),
             ("user-agent", "jwtgate"),
-        ]
+        ]);
+        headers
     }
 
     /// The proxy-wasm shared-data key under which workers share this JWKS.
     pub fn shared_key(&self) -> String {
-        format!("jwtgate/jwks/{}", self.uri)
+        format!("jwtgate/jwks/{}", self.endpoint.uri)
     }
 
     /// Checks an answer before its body is read: status and size.
@@ -298,7 +260,7 @@ impl RemoteKeys {
 
     pub fn in_flight(&self, cfg: &RemoteJwks, now_ms: u64) -> bool {
         self.in_flight_since
-            .is_some_and(|t| now_ms < t + cfg.timeout_ms + LOST_FETCH_GRACE_MS)
+            .is_some_and(|t| now_ms < t + cfg.endpoint.timeout_ms + LOST_FETCH_GRACE_MS)
     }
 
     /// The fetch the background timer should start now, if any.
@@ -457,27 +419,9 @@ mod tests {
          "y":"x_FEzRu9m36HLN_tue659LNpXW6pCyStikYjKIWI5a0"}]}"#;
 
     fn cfg() -> RemoteJwks {
-        RemoteJwks::new("https://idp.test/jwks.json", None).unwrap()
-    }
-
-    #[test]
-    fn uri_gives_upstream_authority_and_path() {
-        let c = cfg();
-        assert_eq!(c.upstream, "idp.test:443");
-        assert_eq!(c.authority, "idp.test");
-        assert_eq!(c.path, "/jwks.json");
-        let c = RemoteJwks::new("http://127.0.0.1:8081/k?x=1", Some("idp".into())).unwrap();
-        assert_eq!((c.upstream.as_str(), c.path.as_str()), ("idp", "/k?x=1"));
-        assert_eq!(RemoteJwks::new("http://h", None).unwrap().path, "/");
-        for bad in [
-            "idp.test/jwks",
-            "ftp://h/x",
-            "https:///x",
-            "https://u@h/x",
-            "https://h/a b",
-        ] {
-            assert!(RemoteJwks::new(bad, None).is_err(), "{bad}");
-        }
+        RemoteJwks::new(
+            HttpUri::new("https://idp.test/jwks.json", None, DEFAULT_TIMEOUT_MS).unwrap(),
+        )
     }
 
     #[test]
@@ -643,9 +587,9 @@ mod tests {
         let c = cfg();
         let mut k = RemoteKeys::new(7);
         k.start(FetchReason::Cold, 0);
-        assert_eq!(k.due(&c, c.timeout_ms), None);
+        assert_eq!(k.due(&c, c.endpoint.timeout_ms), None);
         assert_eq!(
-            k.due(&c, c.timeout_ms + LOST_FETCH_GRACE_MS),
+            k.due(&c, c.endpoint.timeout_ms + LOST_FETCH_GRACE_MS),
             Some(FetchReason::Cold)
         );
     }

@@ -90,8 +90,8 @@ impl Vm {
     pub fn new(gateway: Gateway, metrics: Rc<RefCell<Metrics>>, seed: u64) -> Vm {
         let max_wait_ms = gateway
             .remote_providers()
-            .map(|(_, _, r)| r.timeout_ms)
-            .chain(gateway.ext_services().iter().map(|s| s.timeout_ms))
+            .map(|(_, _, r)| r.endpoint.timeout_ms)
+            .chain(gateway.ext_services().iter().map(|s| s.endpoint.timeout_ms))
             .max()
             .unwrap_or(0)
             .saturating_add(2_000);
@@ -276,11 +276,11 @@ impl Vm {
             .map(|(n, v)| (n.as_str(), v.as_str()))
             .collect();
         let dispatched = hostcalls::dispatch_http_call(
-            &s.upstream,
+            &s.endpoint.upstream,
             pairs,
             None,
             vec![],
-            Duration::from_millis(s.timeout_ms),
+            Duration::from_millis(s.endpoint.timeout_ms),
         );
         self.count(&format!("ext_auth.{}.callouts", s.name));
         match dispatched {
@@ -302,7 +302,7 @@ impl Vm {
                     LogLevel::Warn,
                     &format!(
                         "jwtgate: ext_auth {} callout refused by the host ({status:?}); check cluster/upstream `{}`",
-                        s.name, s.upstream
+                        s.name, s.endpoint.upstream
                     ),
                 );
                 self.record_answer(
@@ -581,11 +581,11 @@ impl Vm {
             return Fetch::Settled;
         };
         let dispatched = hostcalls::dispatch_http_call(
-            &cfg.upstream,
+            &cfg.endpoint.upstream,
             cfg.request_headers(),
             None,
             vec![],
-            Duration::from_millis(cfg.timeout_ms),
+            Duration::from_millis(cfg.endpoint.timeout_ms),
         );
         match dispatched {
             Ok(token) => {
@@ -595,7 +595,10 @@ impl Vm {
                 self.with_remote(provider, |state, _| state.start(reason, now_ms));
                 log(
                     LogLevel::Debug,
-                    &format!("jwtgate: fetching JWKS of provider {name} from {}", cfg.uri),
+                    &format!(
+                        "jwtgate: fetching JWKS of provider {name} from {}",
+                        cfg.endpoint.uri
+                    ),
                 );
                 Fetch::Running
             }
@@ -605,7 +608,7 @@ impl Vm {
                     &format!(
                         "jwtgate: JWKS fetch for provider {name} refused by the host ({status:?}); \
                          check cluster/upstream `{}`",
-                        cfg.upstream
+                        cfg.endpoint.upstream
                     ),
                 );
                 self.failed(provider, name, FetchFailure::DispatchRefused, now_ms);
@@ -697,7 +700,7 @@ impl Vm {
                 &format!(
                     "jwtgate: JWKS fetch for provider {name} from {} failed: {} ({why}); \
                      keeping the last good keys",
-                    cfg.uri,
+                    cfg.endpoint.uri,
                     failure.name()
                 ),
             );
@@ -721,7 +724,7 @@ impl Vm {
                     LogLevel::Info,
                     &format!(
                         "jwtgate: JWKS of provider {name} fetched from {}: {} keys{}",
-                        cfg.uri,
+                        cfg.endpoint.uri,
                         installed.keys,
                         if installed.changed {
                             ""
@@ -744,7 +747,7 @@ impl Vm {
                     &format!(
                         "jwtgate: JWKS fetch for provider {name} from {} failed: {}; \
                          keeping the last good keys",
-                        cfg.uri,
+                        cfg.endpoint.uri,
                         failure.name()
                     ),
                 );
