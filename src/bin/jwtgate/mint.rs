@@ -53,6 +53,15 @@ KID.jwks.json (the public JWKS, for local_jwks or a JWKS endpoint), and prints t
 `keys`/`local_jwks` snippet. KID defaults to ALG in lower case.";
 
 /// Parses `--flag value` pairs (and repeated flags) into (flag, value).
+/// The value of the last `name` flag (a repeated flag: the last one wins).
+fn last<'a>(flags: &'a [(String, String)], name: &str) -> Option<&'a str> {
+    flags
+        .iter()
+        .rev()
+        .find(|(f, _)| f == name)
+        .map(|(_, v)| v.as_str())
+}
+
 fn pairs(args: &[String], usage: &str) -> Result<Vec<(String, String)>, String> {
     let mut out = Vec::new();
     let mut it = args.iter();
@@ -98,13 +107,7 @@ fn now() -> i64 {
 
 pub fn mint(args: &[String]) -> Result<String, String> {
     let flags = pairs(args, MINT_USAGE)?;
-    let one = |name: &str| {
-        flags
-            .iter()
-            .rev()
-            .find(|(f, _)| f == name)
-            .map(|(_, v)| v.as_str())
-    };
+    let one = |name: &str| last(&flags, name);
     let known = [
         "--alg", "--key", "--kid", "--iss", "--sub", "--aud", "--claim", "--exp", "--nbf", "--now",
     ];
@@ -251,13 +254,7 @@ fn b64(bytes: &[u8]) -> String {
 /// Writes a new key and its public JWKS; returns what to print.
 pub fn keygen(args: &[String]) -> Result<String, String> {
     let flags = pairs(args, KEYGEN_USAGE)?;
-    let one = |name: &str| {
-        flags
-            .iter()
-            .rev()
-            .find(|(f, _)| f == name)
-            .map(|(_, v)| v.as_str())
-    };
+    let one = |name: &str| last(&flags, name);
     if let Some((f, _)) = flags
         .iter()
         .find(|(f, _)| !["--alg", "--kid", "--out", "--bits"].contains(&f.as_str()))
