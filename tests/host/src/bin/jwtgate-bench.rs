@@ -217,6 +217,35 @@ fn main() {
     }
 }
 
+/// " (÷ OpenSSL native: r)" when OpenSSL was measured.
+fn ratio(us: f64, openssl_us: Option<f64>) -> String {
+    openssl_us.map_or(String::new(), |ssl| format!(" (÷ OpenSSL native: {:.1})", us / ssl))
+}
+
+/// Runs a standalone speed example (it prints "median_us min_us") under wasmtime
+/// (JWTGATE_WASI_RUNNER) or V8 (node with JWTGATE_NODE_WASI, tests/bench/wasi-run.mjs).
+fn standalone_speed(wasm_var: &str, engine: &str) -> Option<f64> {
+    let wasm = std::env::var(wasm_var).ok()?;
+    let out = if engine == "V8" {
+        let script = std::env::var("JWTGATE_NODE_WASI").ok()?;
+        std::process::Command::new("node")
+            .args(["--no-warnings", &script, &wasm])
+            .output()
+            .ok()?
+    } else {
+        let runner = std::env::var("JWTGATE_WASI_RUNNER").ok()?;
+        std::process::Command::new(runner).arg(&wasm).output().ok()?
+    };
+    if !out.status.success() {
+        return None;
+    }
+    String::from_utf8_lossy(&out.stdout)
+        .split_whitespace()
+        .next()?
+        .parse::<f64>()
+        .ok()
+}
+
 /// RSA-2048 verification alone: jwtgate's verifier and the `rsa` crate it replaced, natively,
 /// next to OpenSSL's own `openssl speed` and the wasm request from the table above.
 fn rsa_section(algs: &serde_json::Map<String, Value>, wasm_verify: &[(String, f64)]) {
@@ -307,28 +336,20 @@ fn rsa_section(algs: &serde_json::Map<String, Value>, wasm_verify: &[(String, f6
             wasm / ssl
         );
     }
-    // The verifier alone, compiled to wasm (crates/jwtgate-rsa/examples/verify_speed.rs) and run
-    // by wasi-test-runner on wasmtime's default engine (no epoch checks); `make bench` sets both.
-    let alone_us = std::env::var("JWTGATE_RSA_SPEED_WASM")
-        .ok()
-        .zip(std::env::var("JWTGATE_WASI_RUNNER").ok())
-        .and_then(|(wasm, runner)| {
-            let out = std::process::Command::new(runner).arg(wasm).output().ok()?;
-            String::from_utf8_lossy(&out.stdout)
-                .split_whitespace()
-                .next()?
-                .parse::<f64>()
-                .ok()
-        });
-    match (alone_us, openssl_us) {
-        (Some(us), Some(ssl)) => println!(
-            "| crates/jwtgate-rsa alone in wasm (SIMD128, wasmtime; examples/verify_speed.rs) | {us:.1} (÷ OpenSSL native: {:.1}) |",
-            us / ssl
-        ),
-        (Some(us), None) => println!(
-            "| crates/jwtgate-rsa alone in wasm (SIMD128, wasmtime; examples/verify_speed.rs) | {us:.1} |"
-        ),
-        _ => println!("| crates/jwtgate-rsa alone in wasm | (not run: JWTGATE_RSA_SPEED_WASM unset) |"),
+    // The verifier alone, compiled to wasm (crates/jwtgate-rsa/examples/verify_speed.rs) with
+    // the SIMD128 kernel and with `portable`, run by wasmtime (wasi-test-runner, no epoch checks)
+    // and by V8 (Node's WASI): `make bench` sets the variables.
+    for (kernel, wasm_var) in [
+        ("SIMD128", "JWTGATE_RSA_SPEED_WASM"),
+        ("portable", "JWTGATE_RSA_SPEED_WASM_PORTABLE"),
+    ] {
+        for engine in ["wasmtime", "V8"] {
+            let label = format!("crates/jwtgate-rsa alone in wasm, {kernel} kernel, {engine}");
+            match standalone_speed(wasm_var, engine) {
+                Some(us) => println!("| {label} | {us:.1}{} |", ratio(us, openssl_us)),
+                None => println!("| {label} | (not run: {wasm_var} or the engine missing) |"),
+            }
+        }
     }
     if let (Some(hs), Some(ssl)) = (hs_us, openssl_us) {
         for alg in ["RS256", "PS256"] {
