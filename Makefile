@@ -9,7 +9,7 @@ VENV_PY     := .venv/bin/python
 export JWTGATE_WASM   := $(CURDIR)/$(WASM)
 export JWTGATE_CORPUS := $(CURDIR)/$(CORPUS)
 
-.PHONY: build test test-core test-host test-rsa-wasm corpus lint run fuzz bench clean size schema
+.PHONY: build test test-core test-host test-crypto-wasm corpus lint run fuzz bench clean size schema
 
 FUZZ_SECONDS ?= 60
 
@@ -31,7 +31,7 @@ build:
 
 ## test: lint, the wasm build, the PyJWT corpus, core unit tests (+ corpus natively), the in-host
 ## tests (+ corpus in-host), the demo's self-test and the RSA verifier's tests as wasm
-test: lint build corpus test-core test-host test-rsa-wasm
+test: lint build corpus test-core test-host test-crypto-wasm
 
 test-core:
 	cargo test --workspace
@@ -53,18 +53,18 @@ test-host:
 	cd tests/host && CARGO_TARGET_DIR=$(HOST_TARGET) cargo test --release
 	cd tests/host && CARGO_TARGET_DIR=$(HOST_TARGET) cargo run --release --quiet --bin jwtgate-demo -- --self-test --listen 127.0.0.1:0
 
-## test-rsa-wasm: crates/jwtgate-rsa's tests compiled to wasm32-wasip1 and run under wasmtime
-## (tests/host's wasi-test-runner) and under V8 (Node's WASI; .ci/run installs Node): the SIMD128
-## kernel exists only in the wasm build, and meets Wycheproof, the OpenSSL bit flips and the
-## rsa-crate differential in both engines
-test-rsa-wasm: corpus
+## test-crypto-wasm: crates/jwtgate-rsa's and crates/jwtgate-p256's tests compiled to
+## wasm32-wasip1 and run under wasmtime (tests/host's wasi-test-runner) and under V8 (Node's WASI;
+## .ci/run installs Node): the SIMD128 kernel exists only in the wasm build, and both verifiers
+## meet Wycheproof, the bit flips and the differential comparisons in both engines
+test-crypto-wasm: corpus
 	cd tests/host && CARGO_TARGET_DIR=$(HOST_TARGET) cargo build --release --quiet --bin wasi-test-runner
-	cargo test -p jwtgate-rsa --target wasm32-wasip1 --no-run --message-format=json 2>/dev/null \
-	  | $(VENV_PY) -c 'import sys, json; [print(m["executable"]) for m in map(json.loads, sys.stdin) if m.get("executable")]' \
-	  > target/rsa-wasm-tests.txt
-	test -s target/rsa-wasm-tests.txt
+	cargo test -p jwtgate-rsa -p jwtgate-p256 --target wasm32-wasip1 --no-run --message-format=json 2>/dev/null \
+	  | $(VENV_PY) -c 'import sys, json; [print(m["executable"]) for m in map(json.loads, sys.stdin) if m.get("executable") and "example" not in m["target"]["kind"]]' \
+	  > target/crypto-wasm-tests.txt
+	test -s target/crypto-wasm-tests.txt
 	export JWTGATE_RSA_FIXTURE="$$($(VENV_PY) -c 'import json; print(json.dumps(json.load(open("$(CORPUS)"))["rsa"]))')"; \
-	for t in $$(cat target/rsa-wasm-tests.txt); do \
+	for t in $$(cat target/crypto-wasm-tests.txt); do \
 	  echo "wasm (wasmtime): $$t"; $(HOST_TARGET)/release/wasi-test-runner $$t --test-threads=1 || exit 1; \
 	  if command -v node >/dev/null; then echo "wasm (V8, node $$(node --version)): $$t"; \
 	    node --no-warnings tests/bench/wasi-run.mjs $$t --test-threads=1 || exit 1; \
@@ -96,11 +96,13 @@ fuzz:
 bench: build
 	bash tests/corpus/setup.sh >/dev/null
 	$(VENV_PY) tests/bench/tokens.py target/bench/tokens.json 300
-	cargo build --release --quiet --target wasm32-wasip1 -p jwtgate-rsa --example verify_speed
-	CARGO_TARGET_DIR=target/portable cargo build --release --quiet --target wasm32-wasip1 -p jwtgate-rsa --features portable --example verify_speed
+	cargo build --release --quiet --target wasm32-wasip1 -p jwtgate-rsa --example rsa_speed
+	cargo build --release --quiet --target wasm32-wasip1 -p jwtgate-p256 --example es256_speed
+	CARGO_TARGET_DIR=target/portable cargo build --release --quiet --target wasm32-wasip1 -p jwtgate-rsa --features portable --example rsa_speed
 	cd tests/host && CARGO_TARGET_DIR=$(HOST_TARGET) cargo build --release --quiet --bin wasi-test-runner
-	cd tests/host && JWTGATE_RSA_SPEED_WASM=$(CURDIR)/target/wasm32-wasip1/release/examples/verify_speed.wasm \
-	  JWTGATE_RSA_SPEED_WASM_PORTABLE=$(CURDIR)/target/portable/wasm32-wasip1/release/examples/verify_speed.wasm \
+	cd tests/host && JWTGATE_RSA_SPEED_WASM=$(CURDIR)/target/wasm32-wasip1/release/examples/rsa_speed.wasm \
+	  JWTGATE_RSA_SPEED_WASM_PORTABLE=$(CURDIR)/target/portable/wasm32-wasip1/release/examples/rsa_speed.wasm \
+	  JWTGATE_ES256_SPEED_WASM=$(CURDIR)/target/wasm32-wasip1/release/examples/es256_speed.wasm \
 	  JWTGATE_WASI_RUNNER=$(HOST_TARGET)/release/wasi-test-runner JWTGATE_NODE_WASI=$(CURDIR)/tests/bench/wasi-run.mjs \
 	  CARGO_TARGET_DIR=$(HOST_TARGET) cargo run --release --quiet --bin jwtgate-bench > $(CURDIR)/target/bench/table.md
 	{ echo "# jwtgate benchmarks"; echo; echo "One run of \`make bench\` on $$(nproc) cores ($$(uname -m), $$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)), $$(date -u +%Y-%m-%d)."; \

@@ -3,9 +3,7 @@
 //! what the key allows.
 
 use base64::Engine;
-use jwt_compact::alg::{
-    Ed25519, Es256, Hs256, Hs256Key, Hs384, Hs384Key, Hs512, Hs512Key, RsaPublicKey,
-};
+use jwt_compact::alg::{Ed25519, Hs256, Hs256Key, Hs384, Hs384Key, Hs512, Hs512Key, RsaPublicKey};
 use jwt_compact::{Algorithm, AlgorithmSignature};
 use rsa::pkcs1::DecodeRsaPublicKey;
 use rsa::pkcs8::DecodePublicKey;
@@ -18,7 +16,7 @@ use super::token::b64url_decode;
 use crate::crypto::Es384;
 #[cfg(feature = "es512")]
 use crate::crypto::Es512;
-use crate::crypto::{FastRsa, Hash, RsaKey};
+use crate::crypto::{FastEs256, FastRsa, Hash, P256Key, RsaKey};
 
 /// An EC verifying key from JWK coordinates; the point must be on the curve.
 /// RFC 7518 §6.2.1.2 wants full-length coordinates; some writers drop leading zero bytes, so
@@ -73,7 +71,7 @@ pub struct Key {
 enum Material {
     Hmac(Vec<u8>),
     Rsa(Box<RsaKey>),
-    P256(p256::ecdsa::VerifyingKey),
+    P256(std::sync::Arc<P256Key>),
     #[cfg(feature = "es384")]
     P384(p384::ecdsa::VerifyingKey),
     #[cfg(feature = "es512")]
@@ -161,7 +159,7 @@ impl Key {
                     signing_input,
                 )
             }
-            (Material::P256(key), Alg::Es256) => check(&Es256, key, signature, signing_input),
+            (Material::P256(key), Alg::Es256) => check(&FastEs256, key, signature, signing_input),
             #[cfg(feature = "es384")]
             (Material::P384(key), Alg::Es384) => check(&Es384, key, signature, signing_input),
             #[cfg(feature = "es512")]
@@ -272,9 +270,9 @@ impl Key {
             "EC" => {
                 let (x, y) = (bytes("x")?, bytes("y")?);
                 match text("crv")? {
-                    Some("P-256") => {
-                        Material::P256(ec_key!(p256, &x, &y, 32).ok_or("x/y is not a P-256 point")?)
-                    }
+                    Some("P-256") => p256_material(
+                        &ec_key!(p256, &x, &y, 32).ok_or("x/y is not a P-256 point")?,
+                    )?,
                     #[cfg(feature = "es384")]
                     Some("P-384") => {
                         Material::P384(ec_key!(p384, &x, &y, 48).ok_or("x/y is not a P-384 point")?)
@@ -365,12 +363,24 @@ fn rsa_material(key: &RsaPublicKey) -> Result<Material, String> {
         .map_err(str::to_string)
 }
 
+/// A P-256 key as jwtgate verifies with it: the p256 crate parses (PEM, JWK x/y) and checks
+/// the point; `crypto::P256Key` verifies, with the comb table built here, once.
+fn p256_material(key: &p256::ecdsa::VerifyingKey) -> Result<Material, String> {
+    let point = key.to_encoded_point(false);
+    match (point.x(), point.y()) {
+        (Some(x), Some(y)) => P256Key::from_coordinates(x, y)
+            .map(|k| Material::P256(std::sync::Arc::new(k)))
+            .map_err(str::to_string),
+        _ => Err("P-256 key is the point at infinity".into()),
+    }
+}
+
 fn spki_material(pem: &str) -> Result<Material, String> {
     if let Ok(key) = RsaPublicKey::from_public_key_pem(pem) {
         return rsa_material(&key);
     }
     if let Ok(key) = p256::PublicKey::from_public_key_pem(pem) {
-        return Ok(Material::P256(key.into()));
+        return p256_material(&key.into());
     }
     #[cfg(feature = "es384")]
     if let Ok(key) = p384::PublicKey::from_public_key_pem(pem) {

@@ -165,6 +165,7 @@ fn main() {
 
     println!();
     rsa_section(&algs, &wasm_verify);
+    es256_section(&algs, &wasm_verify);
 
     let size = std::fs::metadata(wasm_path()).map(|m| m.len()).unwrap_or(0);
     println!("## Size and memory\n");
@@ -217,6 +218,110 @@ fn main() {
     }
 }
 
+/// µs per verification from `openssl speed -seconds 3 -mr ALG`, whose line starting with `tag`
+/// reads "<tag><n>:<bits>:<signs per s>:<verifies per s>".
+fn openssl_verify_us(alg: &str, tag: &str) -> Option<f64> {
+    let out = std::process::Command::new("openssl")
+        .args(["speed", "-seconds", "3", "-mr", alg])
+        .output()
+        .ok()?;
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .find(|l| l.starts_with(tag))
+        .and_then(|l| l.rsplit(':').next()?.trim().parse::<f64>().ok())
+        .filter(|rate| *rate > 0.0)
+        .map(|rate| 1e6 / rate)
+}
+
+/// The (signing input, signature) pairs of the benchmark's tokens for `alg`.
+fn token_parts(algs: &serde_json::Map<String, Value>, alg: &str) -> Vec<(Vec<u8>, Vec<u8>)> {
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    use base64::Engine;
+    algs.get(alg)
+        .and_then(|v| v["tokens"].as_array())
+        .map(|a| {
+            a.iter()
+                .filter_map(|t| t.as_str())
+                .filter_map(|t| {
+                    let (input, sig) = t.rsplit_once('.')?;
+                    Some((input.as_bytes().to_vec(), URL_SAFE_NO_PAD.decode(sig).ok()?))
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// ES256 verification alone: jwtgate's verifier and the p256 crate it replaced, natively, next
+/// to `openssl speed`, the verifier alone in wasm (wasmtime, V8) and the filter's ES256 work.
+fn es256_section(algs: &serde_json::Map<String, Value>, wasm_verify: &[(String, f64)]) {
+    use p256::ecdsa::signature::Verifier;
+    use p256::pkcs8::DecodePublicKey;
+
+    let Some(pem) = algs
+        .get("ES256")
+        .and_then(|v| v["provider"]["keys"][0]["pem"].as_str())
+    else {
+        return;
+    };
+    let Ok(crate_key) = p256::ecdsa::VerifyingKey::from_public_key_pem(pem) else {
+        return;
+    };
+    let point = crate_key.to_encoded_point(false);
+    let (Some(x), Some(y)) = (point.x(), point.y()) else {
+        return;
+    };
+    let ours = jwtgate::crypto::P256Key::from_coordinates(x, y).unwrap_or_else(|e| panic!("{e}"));
+    let parts = token_parts(algs, "ES256");
+    let ours_us = time_rounds(&parts, |(m, s)| assert!(ours.verify_sha256(m, s)));
+    let crate_us = time_rounds(&parts, |(m, s)| {
+        let sig = p256::ecdsa::Signature::from_slice(s).unwrap_or_else(|e| panic!("{e}"));
+        assert!(crate_key.verify(m, &sig).is_ok());
+    });
+    let openssl_us = openssl_verify_us("ecdsap256", "+F4:");
+    println!("## P-256 (ES256) verification alone, µs\n");
+    println!("| verifier | µs per verification |");
+    println!("|---|---|");
+    println!(
+        "| jwtgate's verifier (crates/jwtgate-p256), native | {}{} |",
+        fmt(&ours_us),
+        ratio(ours_us.median, openssl_us)
+    );
+    println!(
+        "| the `p256` crate it replaced, native | {}{} |",
+        fmt(&crate_us),
+        ratio(crate_us.median, openssl_us)
+    );
+    match openssl_us {
+        Some(us) => {
+            println!("| OpenSSL native (`openssl speed -seconds 3 ecdsap256`) | {us:.1} |")
+        }
+        None => println!("| OpenSSL native | (openssl not found) |"),
+    }
+    for engine in ["wasmtime", "V8"] {
+        let label = format!(
+            "crates/jwtgate-p256 alone in wasm, {engine} (examples/es256_speed.rs)"
+        );
+        match standalone_speed("JWTGATE_ES256_SPEED_WASM", engine) {
+            Some(us) => println!("| {label} | {us:.1}{} |", ratio(us, openssl_us)),
+            None => println!("| {label} | (not run: JWTGATE_ES256_SPEED_WASM or the engine missing) |"),
+        }
+    }
+    let wasm_of = |alg: &str| {
+        wasm_verify
+            .iter()
+            .find(|(a, _)| a == alg)
+            .map(|(_, us)| *us)
+    };
+    if let (Some(es), Some(hs)) = (wasm_of("ES256"), wasm_of("HS256")) {
+        println!(
+            "| jwtgate.wasm: ES256 request − HS256 request (the P-256 work) | {:.1}{} |",
+            es - hs,
+            ratio(es - hs, openssl_us)
+        );
+    }
+    println!();
+}
+
 /// " (÷ OpenSSL native: r)" when OpenSSL was measured.
 fn ratio(us: f64, openssl_us: Option<f64>) -> String {
     openssl_us.map_or(String::new(), |ssl| format!(" (÷ OpenSSL native: {:.1})", us / ssl))
@@ -249,8 +354,6 @@ fn standalone_speed(wasm_var: &str, engine: &str) -> Option<f64> {
 /// RSA-2048 verification alone: jwtgate's verifier and the `rsa` crate it replaced, natively,
 /// next to OpenSSL's own `openssl speed` and the wasm request from the table above.
 fn rsa_section(algs: &serde_json::Map<String, Value>, wasm_verify: &[(String, f64)]) {
-    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-    use base64::Engine;
     use rsa::pkcs8::DecodePublicKey;
     use rsa::signature::Verifier;
     use rsa::traits::PublicKeyParts;
@@ -268,18 +371,7 @@ fn rsa_section(algs: &serde_json::Map<String, Value>, wasm_verify: &[(String, f6
             Err(e) => panic!("{e}"),
         };
     let crate_key = rsa::pkcs1v15::VerifyingKey::<sha2::Sha256>::new(public);
-    let parts: Vec<(Vec<u8>, Vec<u8>)> = v["tokens"]
-        .as_array()
-        .map(|a| {
-            a.iter()
-                .filter_map(|t| t.as_str())
-                .filter_map(|t| {
-                    let (input, sig) = t.rsplit_once('.')?;
-                    Some((input.as_bytes().to_vec(), URL_SAFE_NO_PAD.decode(sig).ok()?))
-                })
-                .collect()
-        })
-        .unwrap_or_default();
+    let parts = token_parts(algs, "RS256");
     let ours_us = time_rounds(&parts, |(m, s)| {
         assert!(ours.verify_pkcs1v15(jwtgate::crypto::Hash::Sha256, m, s));
     });
@@ -288,23 +380,7 @@ fn rsa_section(algs: &serde_json::Map<String, Value>, wasm_verify: &[(String, f6
             rsa::pkcs1v15::Signature::try_from(s.as_slice()).unwrap_or_else(|e| panic!("{e}"));
         assert!(crate_key.verify(m, &sig).is_ok());
     });
-    // `openssl speed -mr`: "+F2:<n>:<bits>:<signs per s>:<verifies per s>".
-    let openssl_us = std::process::Command::new("openssl")
-        .args(["speed", "-seconds", "3", "-mr", "rsa2048"])
-        .output()
-        .ok()
-        .and_then(|o| {
-            String::from_utf8_lossy(&o.stdout)
-                .lines()
-                .find(|l| l.starts_with("+F2:"))
-                .and_then(|l| {
-                    l.rsplit(':')
-                        .next()
-                        .and_then(|x| x.trim().parse::<f64>().ok())
-                })
-        })
-        .filter(|rate| *rate > 0.0)
-        .map(|rate| 1e6 / rate);
+    let openssl_us = openssl_verify_us("rsa2048", "+F2:");
     let wasm_of = |alg: &str| {
         wasm_verify
             .iter()
@@ -336,7 +412,7 @@ fn rsa_section(algs: &serde_json::Map<String, Value>, wasm_verify: &[(String, f6
             wasm / ssl
         );
     }
-    // The verifier alone, compiled to wasm (crates/jwtgate-rsa/examples/verify_speed.rs) with
+    // The verifier alone, compiled to wasm (crates/jwtgate-rsa/examples/rsa_speed.rs) with
     // the SIMD128 kernel and with `portable`, run by wasmtime (wasi-test-runner, no epoch checks)
     // and by V8 (Node's WASI): `make bench` sets the variables.
     for (kernel, wasm_var) in [
@@ -344,7 +420,9 @@ fn rsa_section(algs: &serde_json::Map<String, Value>, wasm_verify: &[(String, f6
         ("portable", "JWTGATE_RSA_SPEED_WASM_PORTABLE"),
     ] {
         for engine in ["wasmtime", "V8"] {
-            let label = format!("crates/jwtgate-rsa alone in wasm, {kernel} kernel, {engine}");
+            let label = format!(
+                "crates/jwtgate-rsa alone in wasm, {kernel} kernel, {engine} (examples/rsa_speed.rs)"
+            );
             match standalone_speed(wasm_var, engine) {
                 Some(us) => println!("| {label} | {us:.1}{} |", ratio(us, openssl_us)),
                 None => println!("| {label} | (not run: {wasm_var} or the engine missing) |"),
