@@ -298,12 +298,13 @@ fn es256_section(algs: &serde_json::Map<String, Value>, wasm_verify: &[(String, 
         None => println!("| OpenSSL native | (openssl not found) |"),
     }
     for engine in ["wasmtime", "V8"] {
-        let label = format!(
-            "crates/jwtgate-p256 alone in wasm, {engine} (examples/es256_speed.rs)"
-        );
+        let label =
+            format!("crates/jwtgate-p256 alone in wasm, {engine} (examples/es256_speed.rs)");
         match standalone_speed("JWTGATE_ES256_SPEED_WASM", engine) {
             Some(us) => println!("| {label} | {us:.1}{} |", ratio(us, openssl_us)),
-            None => println!("| {label} | (not run: JWTGATE_ES256_SPEED_WASM or the engine missing) |"),
+            None => {
+                println!("| {label} | (not run: JWTGATE_ES256_SPEED_WASM or the engine missing) |")
+            }
         }
     }
     let wasm_of = |alg: &str| {
@@ -324,7 +325,9 @@ fn es256_section(algs: &serde_json::Map<String, Value>, wasm_verify: &[(String, 
 
 /// " (÷ OpenSSL native: r)" when OpenSSL was measured.
 fn ratio(us: f64, openssl_us: Option<f64>) -> String {
-    openssl_us.map_or(String::new(), |ssl| format!(" (÷ OpenSSL native: {:.1})", us / ssl))
+    openssl_us.map_or(String::new(), |ssl| {
+        format!(" (÷ OpenSSL native: {:.1})", us / ssl)
+    })
 }
 
 /// Runs a standalone speed example (it prints "median_us min_us") under wasmtime
@@ -339,7 +342,10 @@ fn standalone_speed(wasm_var: &str, engine: &str) -> Option<f64> {
             .ok()?
     } else {
         let runner = std::env::var("JWTGATE_WASI_RUNNER").ok()?;
-        std::process::Command::new(runner).arg(&wasm).output().ok()?
+        std::process::Command::new(runner)
+            .arg(&wasm)
+            .output()
+            .ok()?
     };
     if !out.status.success() {
         return None;

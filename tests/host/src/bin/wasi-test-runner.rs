@@ -63,8 +63,11 @@ fn strings(caller: &mut Call<'_>, list: &[Vec<u8>], ptrs_at: i32, buf_at: i32) -
     for (i, s) in list.iter().enumerate() {
         let mut bytes = s.clone();
         bytes.push(0);
-        if !memory_write(caller, ptrs_at + 4 * i as i32, &(offset as u32).to_le_bytes())
-            || !memory_write(caller, offset, &bytes)
+        if !memory_write(
+            caller,
+            ptrs_at + 4 * i as i32,
+            &(offset as u32).to_le_bytes(),
+        ) || !memory_write(caller, offset, &bytes)
         {
             return ERRNO_INVAL;
         }
@@ -74,22 +77,34 @@ fn strings(caller: &mut Call<'_>, list: &[Vec<u8>], ptrs_at: i32, buf_at: i32) -
 }
 
 fn link(linker: &mut Linker<Ctx>) -> wasmtime::Result<()> {
-    linker.func_wrap(WASI, "args_sizes_get", |mut c: Call<'_>, n: i32, size: i32| {
-        let list = c.data().args.clone();
-        sizes(&mut c, &list, n, size)
-    })?;
+    linker.func_wrap(
+        WASI,
+        "args_sizes_get",
+        |mut c: Call<'_>, n: i32, size: i32| {
+            let list = c.data().args.clone();
+            sizes(&mut c, &list, n, size)
+        },
+    )?;
     linker.func_wrap(WASI, "args_get", |mut c: Call<'_>, ptrs: i32, buf: i32| {
         let list = c.data().args.clone();
         strings(&mut c, &list, ptrs, buf)
     })?;
-    linker.func_wrap(WASI, "environ_sizes_get", |mut c: Call<'_>, n: i32, size: i32| {
-        let list = c.data().env.clone();
-        sizes(&mut c, &list, n, size)
-    })?;
-    linker.func_wrap(WASI, "environ_get", |mut c: Call<'_>, ptrs: i32, buf: i32| {
-        let list = c.data().env.clone();
-        strings(&mut c, &list, ptrs, buf)
-    })?;
+    linker.func_wrap(
+        WASI,
+        "environ_sizes_get",
+        |mut c: Call<'_>, n: i32, size: i32| {
+            let list = c.data().env.clone();
+            sizes(&mut c, &list, n, size)
+        },
+    )?;
+    linker.func_wrap(
+        WASI,
+        "environ_get",
+        |mut c: Call<'_>, ptrs: i32, buf: i32| {
+            let list = c.data().env.clone();
+            strings(&mut c, &list, ptrs, buf)
+        },
+    )?;
     linker.func_wrap(
         WASI,
         "clock_time_get",
@@ -150,28 +165,38 @@ fn link(linker: &mut Linker<Ctx>) -> wasmtime::Result<()> {
             }
         },
     )?;
-    linker.func_wrap(WASI, "fd_fdstat_get", |mut c: Call<'_>, fd: i32, at: i32| {
-        if !(0..=2).contains(&fd) {
-            return ERRNO_BADF;
-        }
-        // filetype character_device (2), no flags, all rights.
-        let mut stat = [0u8; 24];
-        stat[0] = 2;
-        stat[8..16].copy_from_slice(&u64::MAX.to_le_bytes());
-        stat[16..24].copy_from_slice(&u64::MAX.to_le_bytes());
-        if memory_write(&mut c, at, &stat) {
-            ERRNO_SUCCESS
-        } else {
-            ERRNO_INVAL
-        }
-    })?;
+    linker.func_wrap(
+        WASI,
+        "fd_fdstat_get",
+        |mut c: Call<'_>, fd: i32, at: i32| {
+            if !(0..=2).contains(&fd) {
+                return ERRNO_BADF;
+            }
+            // filetype character_device (2), no flags, all rights.
+            let mut stat = [0u8; 24];
+            stat[0] = 2;
+            stat[8..16].copy_from_slice(&u64::MAX.to_le_bytes());
+            stat[16..24].copy_from_slice(&u64::MAX.to_le_bytes());
+            if memory_write(&mut c, at, &stat) {
+                ERRNO_SUCCESS
+            } else {
+                ERRNO_INVAL
+            }
+        },
+    )?;
     // No files: every other descriptor is unknown and no path exists.
-    linker.func_wrap(WASI, "fd_prestat_get", |_: Call<'_>, _: i32, _: i32| ERRNO_BADF)?;
-    linker.func_wrap(WASI, "fd_prestat_dir_name", |_: Call<'_>, _: i32, _: i32, _: i32| {
+    linker.func_wrap(WASI, "fd_prestat_get", |_: Call<'_>, _: i32, _: i32| {
         ERRNO_BADF
     })?;
+    linker.func_wrap(
+        WASI,
+        "fd_prestat_dir_name",
+        |_: Call<'_>, _: i32, _: i32, _: i32| ERRNO_BADF,
+    )?;
     linker.func_wrap(WASI, "fd_close", |_: Call<'_>, _: i32| ERRNO_BADF)?;
-    linker.func_wrap(WASI, "fd_filestat_get", |_: Call<'_>, _: i32, _: i32| ERRNO_BADF)?;
+    linker.func_wrap(WASI, "fd_filestat_get", |_: Call<'_>, _: i32, _: i32| {
+        ERRNO_BADF
+    })?;
     linker.func_wrap(
         WASI,
         "fd_read",
