@@ -16,12 +16,23 @@ pub(crate) static P: Modulus = Modulus::new(&hex32(
     "ffffffff00000001000000000000000000000000ffffffffffffffffffffffff",
 ));
 /// The group order n.
-pub(crate) static N: Modulus = Modulus::new(&hex32(
-    "ffffffff00000000ffffffffffffffffbce6faada7179e84f3b9cac2fc632551",
-));
+pub(crate) const N_BE: [u8; 32] =
+    hex32("ffffffff00000000ffffffffffffffffbce6faada7179e84f3b9cac2fc632551");
+pub(crate) static N: Modulus = Modulus::new(&N_BE);
 const B: [u8; 32] = hex32("5ac635d8aa3a93e7b3ebbd55769886bc651d06b0cc53b0f63bce3c3e27d2604b");
 const GX: [u8; 32] = hex32("6b17d1f2e12c4247f8bce6e563a440f277037d812deb33a0f4a13945d898c296");
 const GY: [u8; 32] = hex32("4fe342e2fe1a7f9b8ee7eb4a7c0f9e162bce33576b315ececbb6406837bf51f5");
+
+/// Multiplication mod p, with p's limbs constant-folded into `Modulus::mul` (inlined here once).
+#[inline(never)]
+fn fe_mul(a: &Limbs, b: &Limbs) -> Limbs {
+    P.mul(a, b)
+}
+
+#[inline(never)]
+fn fe_square(a: &Limbs) -> Limbs {
+    P.mul(a, a)
+}
 
 /// Comb parameters: TEETH bits of the scalar per table lookup, SPACING apart.
 const TEETH: usize = 8;
@@ -80,11 +91,11 @@ impl Affine {
 
     /// y² = x³ − 3x + b.
     fn on_curve(&self) -> bool {
-        let x3 = P.mul(&P.square(&self.x), &self.x);
+        let x3 = fe_mul(&fe_square(&self.x), &self.x);
         let three_x = P.add(&P.add(&self.x, &self.x), &self.x);
         let b = P.to_mont(&field::from_be(&B));
         let rhs = P.add(&P.sub(&x3, &three_x), &b);
-        P.eq(&P.square(&self.y), &rhs)
+        P.eq(&fe_square(&self.y), &rhs)
     }
 
     fn to_jacobian(self) -> Jacobian {
@@ -111,18 +122,18 @@ impl Jacobian {
         if self.infinity {
             return *self;
         }
-        let delta = P.square(&self.z);
-        let gamma = P.square(&self.y);
-        let beta = P.mul(&self.x, &gamma);
-        let t = P.mul(&P.sub(&self.x, &delta), &P.add(&self.x, &delta));
+        let delta = fe_square(&self.z);
+        let gamma = fe_square(&self.y);
+        let beta = fe_mul(&self.x, &gamma);
+        let t = fe_mul(&P.sub(&self.x, &delta), &P.add(&self.x, &delta));
         let alpha = P.add(&P.add(&t, &t), &t);
         let beta4 = quadruple(&beta);
-        let x3 = P.sub(&P.square(&alpha), &P.add(&beta4, &beta4));
+        let x3 = P.sub(&fe_square(&alpha), &P.add(&beta4, &beta4));
         let yz = P.add(&self.y, &self.z);
-        let z3 = P.sub(&P.sub(&P.square(&yz), &gamma), &delta);
-        let gamma2 = P.square(&gamma);
+        let z3 = P.sub(&P.sub(&fe_square(&yz), &gamma), &delta);
+        let gamma2 = fe_square(&gamma);
         let y3 = P.sub(
-            &P.mul(&alpha, &P.sub(&beta4, &x3)),
+            &fe_mul(&alpha, &P.sub(&beta4, &x3)),
             &P.add(&quadruple(&gamma2), &quadruple(&gamma2)),
         );
         Jacobian {
@@ -139,9 +150,9 @@ impl Jacobian {
         if self.infinity {
             return q.to_jacobian();
         }
-        let z1z1 = P.square(&self.z);
-        let u2 = P.mul(&q.x, &z1z1);
-        let s2 = P.mul(&P.mul(&q.y, &self.z), &z1z1);
+        let z1z1 = fe_square(&self.z);
+        let u2 = fe_mul(&q.x, &z1z1);
+        let s2 = fe_mul(&fe_mul(&q.y, &self.z), &z1z1);
         let h = P.sub(&u2, &self.x);
         let r_half = P.sub(&s2, &self.y);
         if P.is_zero(&h) {
@@ -151,16 +162,16 @@ impl Jacobian {
                 Jacobian::INFINITY
             };
         }
-        let hh = P.square(&h);
+        let hh = fe_square(&h);
         let i = quadruple(&hh);
-        let j = P.mul(&h, &i);
+        let j = fe_mul(&h, &i);
         let r = P.add(&r_half, &r_half);
-        let v = P.mul(&self.x, &i);
-        let x3 = P.sub(&P.sub(&P.square(&r), &j), &P.add(&v, &v));
-        let y1j = P.mul(&self.y, &j);
-        let y3 = P.sub(&P.mul(&r, &P.sub(&v, &x3)), &P.add(&y1j, &y1j));
+        let v = fe_mul(&self.x, &i);
+        let x3 = P.sub(&P.sub(&fe_square(&r), &j), &P.add(&v, &v));
+        let y1j = fe_mul(&self.y, &j);
+        let y3 = P.sub(&fe_mul(&r, &P.sub(&v, &x3)), &P.add(&y1j, &y1j));
         let zh = P.add(&self.z, &h);
-        let z3 = P.sub(&P.sub(&P.square(&zh), &z1z1), &hh);
+        let z3 = P.sub(&P.sub(&fe_square(&zh), &z1z1), &hh);
         Jacobian {
             x: x3,
             y: y3,
@@ -178,12 +189,12 @@ impl Jacobian {
         if q.infinity {
             return *self;
         }
-        let z1z1 = P.square(&self.z);
-        let z2z2 = P.square(&q.z);
-        let u1 = P.mul(&self.x, &z2z2);
-        let u2 = P.mul(&q.x, &z1z1);
-        let s1 = P.mul(&P.mul(&self.y, &q.z), &z2z2);
-        let s2 = P.mul(&P.mul(&q.y, &self.z), &z1z1);
+        let z1z1 = fe_square(&self.z);
+        let z2z2 = fe_square(&q.z);
+        let u1 = fe_mul(&self.x, &z2z2);
+        let u2 = fe_mul(&q.x, &z1z1);
+        let s1 = fe_mul(&fe_mul(&self.y, &q.z), &z2z2);
+        let s2 = fe_mul(&fe_mul(&q.y, &self.z), &z1z1);
         let h = P.sub(&u2, &u1);
         let r_half = P.sub(&s2, &s1);
         if P.is_zero(&h) {
@@ -194,15 +205,15 @@ impl Jacobian {
             };
         }
         let h2 = P.add(&h, &h);
-        let i = P.square(&h2);
-        let j = P.mul(&h, &i);
+        let i = fe_square(&h2);
+        let j = fe_mul(&h, &i);
         let r = P.add(&r_half, &r_half);
-        let v = P.mul(&u1, &i);
-        let x3 = P.sub(&P.sub(&P.square(&r), &j), &P.add(&v, &v));
-        let s1j = P.mul(&s1, &j);
-        let y3 = P.sub(&P.mul(&r, &P.sub(&v, &x3)), &P.add(&s1j, &s1j));
+        let v = fe_mul(&u1, &i);
+        let x3 = P.sub(&P.sub(&fe_square(&r), &j), &P.add(&v, &v));
+        let s1j = fe_mul(&s1, &j);
+        let y3 = P.sub(&fe_mul(&r, &P.sub(&v, &x3)), &P.add(&s1j, &s1j));
         let zz = P.add(&self.z, &q.z);
-        let z3 = P.mul(&P.sub(&P.sub(&P.square(&zz), &z1z1), &z2z2), &h);
+        let z3 = fe_mul(&P.sub(&P.sub(&fe_square(&zz), &z1z1), &z2z2), &h);
         Jacobian {
             x: x3,
             y: y3,
@@ -250,7 +261,7 @@ impl CombTable {
         let mut prefix = Vec::with_capacity(TABLE_LEN);
         let mut acc = P.one();
         for p in &jacobian {
-            acc = P.mul(&acc, &p.z);
+            acc = fe_mul(&acc, &p.z);
             prefix.push(acc);
         }
         let mut inv = P.invert(&acc);
@@ -265,14 +276,14 @@ impl CombTable {
             let p = jacobian.get(k)?;
             let z_inv = match k {
                 0 => inv,
-                _ => P.mul(&inv, prefix.get(k - 1)?),
+                _ => fe_mul(&inv, prefix.get(k - 1)?),
             };
-            inv = P.mul(&inv, &p.z);
-            let z_inv2 = P.square(&z_inv);
-            let z_inv3 = P.mul(&z_inv2, &z_inv);
+            inv = fe_mul(&inv, &p.z);
+            let z_inv2 = fe_square(&z_inv);
+            let z_inv3 = fe_mul(&z_inv2, &z_inv);
             *affine.get_mut(k)? = Affine {
-                x: P.canonical(&P.mul(&p.x, &z_inv2)),
-                y: P.canonical(&P.mul(&p.y, &z_inv3)),
+                x: P.canonical(&fe_mul(&p.x, &z_inv2)),
+                y: P.canonical(&fe_mul(&p.y, &z_inv3)),
             };
         }
         Some(CombTable(affine.into_boxed_slice()))
@@ -316,8 +327,8 @@ pub(crate) fn check_combination(
     }
     // x = X/Z²: x mod n = r ⇔ x = r or x = r + n (the latter only if r + n < p). Compare
     // X with r·Z² (and (r + n)·Z²) instead of inverting Z.
-    let zz = P.square(&acc.z);
-    if P.eq(&acc.x, &P.mul(&P.to_mont(r), &zz)) {
+    let zz = fe_square(&acc.z);
+    if P.eq(&acc.x, &fe_mul(&P.to_mont(r), &zz)) {
         return true;
     }
     let mut r_plus_n = [0u32; L];
@@ -327,5 +338,5 @@ pub(crate) fn check_combination(
         carry = v >> 28;
         *o = v & ((1 << 28) - 1);
     }
-    field::lt(&r_plus_n, P.modulus()) && P.eq(&acc.x, &P.mul(&P.to_mont(&r_plus_n), &zz))
+    field::lt(&r_plus_n, P.modulus()) && P.eq(&acc.x, &fe_mul(&P.to_mont(&r_plus_n), &zz))
 }

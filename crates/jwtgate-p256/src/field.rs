@@ -97,8 +97,10 @@ impl Modulus {
         }
     }
 
-    /// a·b·R⁻¹ mod m, in [0, 2m), for a, b < 2m (see the module comment).
-    #[inline]
+    /// a·b·R⁻¹ mod m, in [0, 2m), for a, b < 2m (see the module comment). Always inlined, so
+    /// a caller with a constant modulus (`curve::fe_mul`) gets m's limbs folded in: P-256's p
+    /// has three zero limbs and the others are 2^28 − 1, 2^12 − 1, 2^24 and 15.
+    #[inline(always)]
     pub(crate) fn mul(&self, a: &Limbs, b: &Limbs) -> Limbs {
         let mut t = [0u64; 2 * L];
         for (i, &ai) in a.iter().enumerate() {

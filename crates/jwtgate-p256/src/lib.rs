@@ -24,8 +24,9 @@
 
 mod curve;
 mod field;
+mod inverse;
 
-use curve::{Affine, CombTable, N};
+use curve::{Affine, CombTable, N, N_BE};
 use sha2::{Digest, Sha256};
 
 /// A P-256 public key, ready to verify: its comb table is built here, once.
@@ -69,9 +70,12 @@ impl P256Key {
         else {
             return false;
         };
-        let (r, s) = (field::from_be(r), field::from_be(s));
-        let zero = [0; field::L];
-        if r == zero || s == zero || !field::lt(&r, N.modulus()) || !field::lt(&s, N.modulus()) {
+        // w = s⁻¹ mod n; `None` unless 0 < s < n.
+        let Some(w) = inverse::invert(&inverse::from_be(s), &inverse::from_be(&N_BE)) else {
+            return false;
+        };
+        let r = field::from_be(r);
+        if r == [0; field::L] || !field::lt(&r, N.modulus()) {
             return false;
         }
         let Some(g) = CombTable::generator() else {
@@ -79,8 +83,8 @@ impl P256Key {
         };
         // e: the digest as an integer (256 bits: no truncation for P-256), below 2^256 < 2n.
         let e = N.canonical(&field::from_be(digest));
-        // w = s⁻¹ in Montgomery form (w·R); then mont(e, w·R) = e·w mod n, plain.
-        let w = N.invert(&N.to_mont(&s));
+        // w in Montgomery form (w·R): then mont(e, w·R) = e·w mod n, plain.
+        let w = N.to_mont(&field::from_be(&inverse::to_be(&w)));
         let u1 = N.canonical(&N.mul(&e, &w));
         let u2 = N.canonical(&N.mul(&r, &w));
         curve::check_combination(g, &u1, &self.table, &u2, &r)
