@@ -86,7 +86,7 @@ run: build
 ## fuzz: each cargo-fuzz target for FUZZ_SECONDS (nightly); seeds in tests/fuzz/seeds
 fuzz:
 	command -v cargo-fuzz >/dev/null || cargo +nightly install cargo-fuzz --locked
-	for t in token config request rsa_differential; do \
+	for t in token config request rsa_differential p256_differential; do \
 	  mkdir -p tests/fuzz/corpus/$$t && \
 	  cargo +nightly fuzz run --fuzz-dir tests/fuzz -O $$t tests/fuzz/corpus/$$t tests/fuzz/seeds/$$t -- \
 	    -max_total_time=$(FUZZ_SECONDS) -max_len=16384 -rss_limit_mb=1024 -print_final_stats=1 || exit 1; \
