@@ -2,9 +2,9 @@
 //! fixed-base comb tables verification uses.
 //!
 //! A comb table for a point P (8 teeth, spacing 32) holds, for every j in 1..=255, the affine
-//! point Σ_{bit t of j} 2^(32t)·P. Then k·P for a 256-bit k is 32 doublings and 32 table
+//! point Σ_{bit t of j} 2^(32t)·P. Then k·P for a 256-bit k is 31 doublings and 32 table
 //! additions: step i (from 31 down to 0) doubles and adds T[j] where bit t of j is bit 32t + i
-//! of k. Verification needs u1·G + u2·Q: both scalars share the 32 doublings, so it costs
+//! of k. Verification needs u1·G + u2·Q: both scalars share the doublings, so it costs
 //! 31 doublings and at most 64 mixed additions (~950 field multiplications) instead of ~256
 //! doublings with any windowed method. G's table is built once per process, Q's once per key
 //! (at configuration time), 255 affine points = 20 KiB each.
@@ -16,9 +16,9 @@ pub(crate) static P: Modulus = Modulus::new(&hex32(
     "ffffffff00000001000000000000000000000000ffffffffffffffffffffffff",
 ));
 /// The group order n.
-pub(crate) const N_BE: [u8; 32] =
-    hex32("ffffffff00000000ffffffffffffffffbce6faada7179e84f3b9cac2fc632551");
-pub(crate) static N: Modulus = Modulus::new(&N_BE);
+pub(crate) static N: Modulus = Modulus::new(&hex32(
+    "ffffffff00000000ffffffffffffffffbce6faada7179e84f3b9cac2fc632551",
+));
 const B: [u8; 32] = hex32("5ac635d8aa3a93e7b3ebbd55769886bc651d06b0cc53b0f63bce3c3e27d2604b");
 const GX: [u8; 32] = hex32("6b17d1f2e12c4247f8bce6e563a440f277037d812deb33a0f4a13945d898c296");
 const GY: [u8; 32] = hex32("4fe342e2fe1a7f9b8ee7eb4a7c0f9e162bce33576b315ececbb6406837bf51f5");
@@ -26,12 +26,11 @@ const GY: [u8; 32] = hex32("4fe342e2fe1a7f9b8ee7eb4a7c0f9e162bce33576b315ececbb6
 /// Multiplication mod p, with p's limbs constant-folded into `Modulus::mul` (inlined here once).
 #[inline(never)]
 fn fe_mul(a: &Limbs, b: &Limbs) -> Limbs {
-    P.mul(a, b)
+    P.mul_inline(a, b)
 }
 
-#[inline(never)]
 fn fe_square(a: &Limbs) -> Limbs {
-    P.mul(a, a)
+    fe_mul(a, a)
 }
 
 /// Comb parameters: TEETH bits of the scalar per table lookup, SPACING apart.
@@ -264,7 +263,7 @@ impl CombTable {
             acc = fe_mul(&acc, &p.z);
             prefix.push(acc);
         }
-        let mut inv = P.invert(&acc);
+        let mut inv = P.invert(&acc)?;
         let mut affine = vec![
             Affine {
                 x: [0; L],
@@ -331,12 +330,6 @@ pub(crate) fn check_combination(
     if P.eq(&acc.x, &fe_mul(&P.to_mont(r), &zz)) {
         return true;
     }
-    let mut r_plus_n = [0u32; L];
-    let mut carry = 0;
-    for ((o, &a), &b) in r_plus_n.iter_mut().zip(r).zip(N.modulus()) {
-        let v = a + b + carry;
-        carry = v >> 28;
-        *o = v & ((1 << 28) - 1);
-    }
+    let r_plus_n = field::add_limbs(r, N.modulus());
     field::lt(&r_plus_n, P.modulus()) && P.eq(&acc.x, &fe_mul(&P.to_mont(&r_plus_n), &zz))
 }

@@ -8,17 +8,19 @@
 //!
 //! Montgomery multiplication computes mont(a, b) = a·b·R⁻¹ mod m with R = 2^280:
 //! - row i adds a_i·b, then q_i·m with q_i = (t_i mod 2^28)·(−m⁻¹ mod 2^28) mod 2^28, which
-//!   clears position i; its high part moves to position i + 1. After 10 rows positions 0–9 are
-//!   zero and positions 10–19 hold (a·b + q·m)/R. For p, −p⁻¹ ≡ 1 (mod 2^28) because
+//!   makes position i ≡ 0 mod 2^28; its high part is added to position i + 1 (position i is
+//!   not read again). After 10 rows positions 10–19 hold (a·b + q·m)/R. For p, −p⁻¹ ≡ 1 (mod 2^28) because
 //!   p ≡ −1 (mod 2^96).
 //! - **No subtraction inside**: (a·b + q·m)/R < a·b/R + m, which is below 2m whenever
 //!   a·b < m·R. Values are kept in [0, 2m) ("lazy" residues): then a·b < 4m² < m·R because
 //!   R = 2^280 > 4m. Addition and subtraction bring their result back into [0, 2m) with one
 //!   conditional correction by 2m; only comparisons need the canonical value in [0, m).
 //! - **Bounds**: each of the 20 positions receives at most 10 products a_i·b_j and 10 products
-//!   q_i·m_j (each < 2^56) plus one carry (< 2^36): below 2^61, no u64 overflow.
+//!   q_i·m_j (each < 2^56) plus one carry (< 2^34): below 2^61, no u64 overflow.
 //!
 //! Verification handles only public data (key, message, signature): no constant-time needs.
+
+use crate::inverse;
 
 /// Limbs and limb width.
 pub(crate) const L: usize = 10;
@@ -43,9 +45,9 @@ pub(crate) struct Modulus {
 
 impl Modulus {
     /// From the big-endian modulus (odd, 256 bits); evaluated at compile time.
-    #[allow(clippy::indexing_slicing)]
+    #[allow(clippy::indexing_slicing)] // compile time: an index out of range is a build error
     pub(crate) const fn new(m_be: &[u8; 32]) -> Modulus {
-        let m = from_be_const(m_be);
+        let m = from_be(m_be);
         // −m⁻¹ mod 2^32 by Newton's iteration (each step doubles the correct low bits; y = m0
         // is right mod 2^3 for odd m0), then reduced mod 2^28.
         let m0 = m[0];
@@ -57,51 +59,41 @@ impl Modulus {
         }
         let m0_inv = y.wrapping_neg() & MASK;
         // R mod m and R² mod m: start from 1 and double 280 (560) times, subtracting m when the
-        // doubled value reaches m (a doubled value below m is below 2m).
+        // doubled value reaches m (a doubled value below m is below 2m < 2^280).
         let mut x = [0u32; L];
         x[0] = 1;
         let mut one = [0u32; L];
         let mut k = 0;
         while k < 2 * 280 {
-            let mut carry = 0;
-            let mut j = 0;
-            while j < L {
-                let v = (x[j] << 1) | carry;
-                carry = v >> W;
-                x[j] = v & MASK;
-                j += 1;
-            }
-            if !lt_const(&x, &m) {
-                x = sub_const(&x, &m);
+            x = add_limbs(&x, &x);
+            if !lt(&x, &m) {
+                sub_in_place(&mut x, &m);
             }
             k += 1;
             if k == 280 {
                 one = x;
             }
         }
-        let mut m2 = [0u32; L];
-        let mut carry = 0;
-        let mut j = 0;
-        while j < L {
-            let v = (m[j] << 1) | carry;
-            carry = v >> W;
-            m2[j] = v & MASK;
-            j += 1;
-        }
         Modulus {
             m,
-            m2,
+            m2: add_limbs(&m, &m),
             m0_inv,
             r2: x,
             one,
         }
     }
 
-    /// a·b·R⁻¹ mod m, in [0, 2m), for a, b < 2m (see the module comment). Always inlined, so
-    /// a caller with a constant modulus (`curve::fe_mul`) gets m's limbs folded in: P-256's p
-    /// has three zero limbs and the others are 2^28 − 1, 2^12 − 1, 2^24 and 15.
-    #[inline(always)]
+    /// a·b·R⁻¹ mod m, in [0, 2m), for a, b < 2m (see the module comment).
+    #[inline(never)]
     pub(crate) fn mul(&self, a: &Limbs, b: &Limbs) -> Limbs {
+        self.mul_inline(a, b)
+    }
+
+    /// `mul`, always inlined, so a caller with a constant modulus (`curve::fe_mul`) gets m's
+    /// limbs folded in: P-256's p has three zero limbs, the others are 2^28 − 1, 2^12 − 1, 2^24
+    /// and 15 (natively 137 → 104 µs per verification).
+    #[inline(always)]
+    pub(crate) fn mul_inline(&self, a: &Limbs, b: &Limbs) -> Limbs {
         let mut t = [0u64; 2 * L];
         for (i, &ai) in a.iter().enumerate() {
             let Some(row) = t.get_mut(i..) else {
@@ -136,21 +128,10 @@ impl Modulus {
         out
     }
 
-    #[inline]
-    pub(crate) fn square(&self, a: &Limbs) -> Limbs {
-        self.mul(a, a)
-    }
-
     /// a + b in [0, 2m), for a, b in [0, 2m).
     #[inline]
     pub(crate) fn add(&self, a: &Limbs, b: &Limbs) -> Limbs {
-        let mut out = [0u32; L];
-        let mut carry = 0;
-        for ((o, &x), &y) in out.iter_mut().zip(a).zip(b) {
-            let v = x + y + carry;
-            carry = v >> W;
-            *o = v & MASK;
-        }
+        let mut out = add_limbs(a, b);
         if !lt(&out, &self.m2) {
             sub_in_place(&mut out, &self.m2);
         }
@@ -162,13 +143,9 @@ impl Modulus {
     pub(crate) fn sub(&self, a: &Limbs, b: &Limbs) -> Limbs {
         let mut out = *a;
         if sub_in_place(&mut out, b) {
-            // Wrapped below zero: a − b + 2m is in (0, 2m).
-            let mut carry = 0;
-            for (o, &y) in out.iter_mut().zip(&self.m2) {
-                let v = *o + y + carry;
-                carry = v >> W;
-                *o = v & MASK;
-            }
+            // Wrapped below zero (out = a − b + 2^280): a − b + 2m is in (0, 2m), and the carry
+            // out of limb 9 is the 2^280 dropped.
+            out = add_limbs(&out, &self.m2);
         }
         out
     }
@@ -218,36 +195,13 @@ impl Modulus {
         &self.m
     }
 
-    /// a⁻¹ = a^(m−2) in Montgomery form (m is prime; 0 maps to 0), for `a` in Montgomery form:
-    /// 4-bit fixed windows, 256 squarings and 64 multiplications.
-    pub(crate) fn invert(&self, a: &Limbs) -> Limbs {
-        // m − 2 (m is odd and > 2: no borrow beyond limb 0... handled generally anyway).
-        let mut e = self.m;
-        let two = {
-            let mut t = [0u32; L];
-            if let Some(low) = t.first_mut() {
-                *low = 2;
-            }
-            t
-        };
-        sub_in_place(&mut e, &two);
-        let mut table = [self.one; 16];
-        let mut prev = self.one;
-        for entry in table.iter_mut().skip(1) {
-            prev = self.mul(&prev, a);
-            *entry = prev;
-        }
-        let mut acc = self.one;
-        for nibble in (0..64).rev() {
-            for _ in 0..4 {
-                acc = self.square(&acc);
-            }
-            let w = nibble_at(&e, nibble);
-            if let Some(t) = table.get(w).filter(|_| w != 0) {
-                acc = self.mul(&acc, t);
-            }
-        }
-        acc
+    /// a⁻¹ in Montgomery form, for `a` in Montgomery form; `None` for a ≡ 0 (m is prime).
+    /// Out of Montgomery form, binary extended Euclid (`inverse.rs`), and back: 2 products
+    /// instead of Fermat's 256 squarings.
+    pub(crate) fn invert(&self, a: &Limbs) -> Option<Limbs> {
+        let plain = inverse::from_be(&to_be(&self.out_of_mont(a)));
+        let inv = inverse::invert(&plain, &inverse::from_be(&to_be(&self.m)))?;
+        Some(self.to_mont(&from_be(&inverse::to_be(&inv))))
     }
 }
 
@@ -258,37 +212,49 @@ pub(crate) fn bit(x: &Limbs, k: usize) -> usize {
         .map_or(0, |limb| (limb >> (k % W as usize)) as usize & 1)
 }
 
-/// Four bits starting at bit 4·`nibble`.
-fn nibble_at(x: &Limbs, nibble: usize) -> usize {
-    (0..4).fold(0, |acc, b| acc | (bit(x, 4 * nibble + b) << b))
-}
-
-/// x < y.
+/// x < y. (`const`: also used for the constants; indices below L cannot be out of range.)
+#[allow(clippy::indexing_slicing)]
 #[inline]
-pub(crate) fn lt(x: &Limbs, y: &Limbs) -> bool {
-    for (&a, &b) in x.iter().zip(y).rev() {
-        if a != b {
-            return a < b;
+pub(crate) const fn lt(x: &Limbs, y: &Limbs) -> bool {
+    let mut j = L;
+    while j > 0 {
+        j -= 1;
+        if x[j] != y[j] {
+            return x[j] < y[j];
         }
     }
     false
 }
 
 /// x −= y; returns whether it wrapped below zero (then x holds x − y + 2^280).
+#[allow(clippy::indexing_slicing)]
 #[inline]
-fn sub_in_place(x: &mut Limbs, y: &Limbs) -> bool {
+const fn sub_in_place(x: &mut Limbs, y: &Limbs) -> bool {
     let mut borrow = 0u32;
-    for (a, &b) in x.iter_mut().zip(y) {
-        let d = a.wrapping_sub(b).wrapping_sub(borrow);
+    let mut j = 0;
+    while j < L {
+        let d = x[j].wrapping_sub(y[j]).wrapping_sub(borrow);
         borrow = d >> 31; // limbs are < 2^28: a wrap sets the top bit
-        *a = d & MASK;
+        x[j] = d & MASK;
+        j += 1;
     }
     borrow != 0
 }
 
-/// 32 big-endian bytes as limbs.
-pub(crate) fn from_be(bytes: &[u8; 32]) -> Limbs {
-    from_be_const(bytes)
+/// x + y without reduction (the carry out of limb 9 is dropped: callers stay below 2^280).
+#[allow(clippy::indexing_slicing)]
+#[inline]
+pub(crate) const fn add_limbs(x: &Limbs, y: &Limbs) -> Limbs {
+    let mut out = [0u32; L];
+    let mut carry = 0;
+    let mut j = 0;
+    while j < L {
+        let v = x[j] + y[j] + carry;
+        carry = v >> W;
+        out[j] = v & MASK;
+        j += 1;
+    }
+    out
 }
 
 /// Limbs (a value below 2^256) as 32 big-endian bytes.
@@ -304,9 +270,9 @@ pub(crate) fn to_be(x: &Limbs) -> [u8; 32] {
     out
 }
 
-// Evaluated at compile time (the curve constants): an index out of range is a build error.
-#[allow(clippy::indexing_slicing)]
-const fn from_be_const(bytes: &[u8; 32]) -> Limbs {
+/// 32 big-endian bytes as limbs (`const`: also used for the constants).
+#[allow(clippy::indexing_slicing)] // i < 32 and limb ≤ 9: in range
+pub(crate) const fn from_be(bytes: &[u8; 32]) -> Limbs {
     let mut out = [0u32; L];
     let mut i = 0;
     while i < 32 {
@@ -318,34 +284,6 @@ const fn from_be_const(bytes: &[u8; 32]) -> Limbs {
             out[limb + 1] |= byte >> (W - off);
         }
         i += 1;
-    }
-    out
-}
-
-// Evaluated at compile time (the curve constants): an index out of range is a build error.
-#[allow(clippy::indexing_slicing)]
-const fn lt_const(x: &Limbs, y: &Limbs) -> bool {
-    let mut j = L;
-    while j > 0 {
-        j -= 1;
-        if x[j] != y[j] {
-            return x[j] < y[j];
-        }
-    }
-    false
-}
-
-// Evaluated at compile time (the curve constants): an index out of range is a build error.
-#[allow(clippy::indexing_slicing)]
-const fn sub_const(x: &Limbs, y: &Limbs) -> Limbs {
-    let mut out = [0u32; L];
-    let mut borrow = 0u32;
-    let mut j = 0;
-    while j < L {
-        let d = x[j].wrapping_sub(y[j]).wrapping_sub(borrow);
-        borrow = d >> 31;
-        out[j] = d & MASK;
-        j += 1;
     }
     out
 }
@@ -416,7 +354,8 @@ mod tests {
             ));
             let xm = m.to_mont(&x);
             assert_eq!(m.out_of_mont(&xm), x);
-            let inv = m.invert(&xm);
+            let inv = m.invert(&xm).unwrap();
+            assert_eq!(m.invert(&[0; L]), None);
             assert_eq!(m.out_of_mont(&m.mul(&xm, &inv)), m.out_of_mont(&m.one()));
             assert_eq!(m.out_of_mont(&m.one()), {
                 let mut one = [0; L];
@@ -427,7 +366,7 @@ mod tests {
             let mut m1 = *m.modulus();
             m1[0] -= 1;
             let m1m = m.to_mont(&m1);
-            assert_eq!(m.out_of_mont(&m.square(&m1m)), m.out_of_mont(&m.one()));
+            assert_eq!(m.out_of_mont(&m.mul(&m1m, &m1m)), m.out_of_mont(&m.one()));
             // add/sub stay lazy and agree with each other.
             let s = m.add(&xm, &m1m);
             assert_eq!(m.canonical(&m.sub(&s, &m1m)), m.canonical(&xm));

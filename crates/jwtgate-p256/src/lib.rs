@@ -4,7 +4,8 @@
 //! Why its own crate: RustCrypto's p256 (64-bit limbs) took ~1.7 ms per ES256 token inside
 //! jwtgate's filter, because wasm has no 64×64→128 multiply. This one uses 28-bit limbs with
 //! lazy accumulation (`field.rs`) and per-key comb tables (`curve.rs`): the key's table is built
-//! once, at configuration time, so a verification is 31 doublings and ≤ 64 additions. It is
+//! once, at configuration time, so a verification is 31 doublings and ≤ 64 additions; s⁻¹ is
+//! binary extended Euclid (`inverse.rs`). It is
 //! compiled at opt-level 3 while the filter around it is built for size.
 //!
 //! Verification touches only public data (key, message, signature), so there is no secret to
@@ -26,7 +27,7 @@ mod curve;
 mod field;
 mod inverse;
 
-use curve::{Affine, CombTable, N, N_BE};
+use curve::{Affine, CombTable, N};
 use sha2::{Digest, Sha256};
 
 /// A P-256 public key, ready to verify: its comb table is built here, once.
@@ -70,21 +71,20 @@ impl P256Key {
         else {
             return false;
         };
-        // w = s⁻¹ mod n; `None` unless 0 < s < n.
-        let Some(w) = inverse::invert(&inverse::from_be(s), &inverse::from_be(&N_BE)) else {
-            return false;
-        };
-        let r = field::from_be(r);
-        if r == [0; field::L] || !field::lt(&r, N.modulus()) {
+        let (r, s) = (field::from_be(r), field::from_be(s));
+        let zero = [0; field::L];
+        if r == zero || s == zero || !field::lt(&r, N.modulus()) || !field::lt(&s, N.modulus()) {
             return false;
         }
+        // w = s⁻¹ mod n, in Montgomery form (w·R): then mont(e, w·R) = e·w mod n, plain.
+        let Some(w) = N.invert(&N.to_mont(&s)) else {
+            return false;
+        };
         let Some(g) = CombTable::generator() else {
             return false;
         };
         // e: the digest as an integer (256 bits: no truncation for P-256), below 2^256 < 2n.
         let e = N.canonical(&field::from_be(digest));
-        // w in Montgomery form (w·R): then mont(e, w·R) = e·w mod n, plain.
-        let w = N.to_mont(&field::from_be(&inverse::to_be(&w)));
         let u1 = N.canonical(&N.mul(&e, &w));
         let u2 = N.canonical(&N.mul(&r, &w));
         curve::check_combination(g, &u1, &self.table, &u2, &r)
