@@ -16,7 +16,7 @@ use super::token::b64url_decode;
 use crate::crypto::Es384;
 #[cfg(feature = "es512")]
 use crate::crypto::Es512;
-use crate::crypto::{FastEs256, FastRsa, Hash, P256Key, RsaKey};
+use crate::crypto::{Hash, P256Key, RsaKey};
 
 /// An EC verifying key from JWK coordinates; the point must be on the curve.
 /// RFC 7518 §6.2.1.2 wants full-length coordinates; some writers drop leading zero bytes, so
@@ -141,8 +141,9 @@ impl Key {
             (Material::Hmac(secret), Alg::Hs512) => {
                 check(&Hs512, &Hs512Key::new(secret), signature, signing_input)
             }
+            // Our own verifiers (crates/jwtgate-rsa, crates/jwtgate-p256) are called directly:
+            // they refuse signatures of the wrong length themselves.
             (Material::Rsa(key), _) => {
-                // Signatures of another length than the modulus are refused inside.
                 let (hash, pss) = match alg {
                     Alg::Rs256 => (Hash::Sha256, false),
                     Alg::Rs384 => (Hash::Sha384, false),
@@ -152,14 +153,13 @@ impl Key {
                     Alg::Ps512 => (Hash::Sha512, true),
                     _ => return false,
                 };
-                check(
-                    &FastRsa { hash, pss },
-                    key.as_ref(),
-                    signature,
-                    signing_input,
-                )
+                if pss {
+                    key.verify_pss(hash, signing_input, signature)
+                } else {
+                    key.verify_pkcs1v15(hash, signing_input, signature)
+                }
             }
-            (Material::P256(key), Alg::Es256) => check(&FastEs256, key, signature, signing_input),
+            (Material::P256(key), Alg::Es256) => key.verify_sha256(signing_input, signature),
             #[cfg(feature = "es384")]
             (Material::P384(key), Alg::Es384) => check(&Es384, key, signature, signing_input),
             #[cfg(feature = "es512")]
@@ -347,7 +347,7 @@ fn finish(kid: Option<String>, alg: Option<Alg>, material: Material) -> Result<K
 }
 
 /// An RSA key as jwtgate verifies with it: the `rsa` crate parses (PEM, PKCS#1, JWK n/e) and
-/// checks the key; `crypto::RsaKey` verifies (see crypto/rsa_verify.rs for why).
+/// checks the key; `crypto::RsaKey` (crates/jwtgate-rsa) verifies: the bignum crates are slow in wasm.
 fn rsa_material(key: &RsaPublicKey) -> Result<Material, String> {
     // RFC 7518 §3.3 asks for at least 2048 bits; the verifier's bounds are the one rule.
     let bits = key.n().bits();
