@@ -41,6 +41,8 @@ pub(crate) struct Modulus {
     r2: Limbs,
     /// R mod m: 1 in Montgomery form.
     one: Limbs,
+    /// m in 64-bit limbs, for the inversion (`inverse.rs`).
+    m64: inverse::U256,
 }
 
 impl Modulus {
@@ -80,6 +82,7 @@ impl Modulus {
             m0_inv,
             r2: x,
             one,
+            m64: to_u256(&m),
         }
     }
 
@@ -195,14 +198,53 @@ impl Modulus {
         &self.m
     }
 
-    /// a⁻¹ in Montgomery form, for `a` in Montgomery form; `None` for a ≡ 0 (m is prime).
-    /// Out of Montgomery form, binary extended Euclid (`inverse.rs`), and back: 2 products
-    /// instead of Fermat's 256 squarings.
-    pub(crate) fn invert(&self, a: &Limbs) -> Option<Limbs> {
-        let plain = inverse::from_be(&to_be(&self.out_of_mont(a)));
-        let inv = inverse::invert(&plain, &inverse::from_be(&to_be(&self.m)))?;
-        Some(self.to_mont(&from_be(&inverse::to_be(&inv))))
+    /// x⁻¹ in Montgomery form (x⁻¹·R mod m) of a plain x < m; `None` for x = 0 (m is prime).
+    /// Binary extended Euclid (`inverse.rs`) instead of Fermat's 256 squarings.
+    pub(crate) fn invert_plain(&self, x: &Limbs) -> Option<Limbs> {
+        let inv = inverse::invert(&to_u256(x), &self.m64)?;
+        Some(self.to_mont(&from_u256(&inv)))
     }
+
+    /// a⁻¹ in Montgomery form, for `a` in Montgomery form; `None` for a ≡ 0.
+    pub(crate) fn invert(&self, a: &Limbs) -> Option<Limbs> {
+        self.invert_plain(&self.out_of_mont(a))
+    }
+}
+
+/// A value below 2^256 as four 64-bit limbs (`inverse.rs` works on those).
+#[allow(clippy::indexing_slicing)] // j < L and w < 4 are checked
+const fn to_u256(x: &Limbs) -> inverse::U256 {
+    let mut out = [0u64; 4];
+    let mut j = 0;
+    while j < L {
+        let (w, off) = (j * W as usize / 64, j * W as usize % 64);
+        let v = x[j] as u64;
+        if w < 4 {
+            out[w] |= v << off;
+        }
+        if off + W as usize > 64 && w + 1 < 4 {
+            out[w + 1] |= v >> (64 - off);
+        }
+        j += 1;
+    }
+    out
+}
+
+/// Four 64-bit limbs as 28-bit ones.
+#[allow(clippy::indexing_slicing)] // j < L and w < 4 are checked
+const fn from_u256(x: &inverse::U256) -> Limbs {
+    let mut out = [0u32; L];
+    let mut j = 0;
+    while j < L {
+        let (w, off) = (j * W as usize / 64, j * W as usize % 64);
+        let mut v = if w < 4 { x[w] >> off } else { 0 };
+        if off + W as usize > 64 && w + 1 < 4 {
+            v |= x[w + 1] << (64 - off);
+        }
+        out[j] = v as u32 & MASK;
+        j += 1;
+    }
+    out
 }
 
 /// Bit `k` of a little-endian limb number.
@@ -334,6 +376,12 @@ mod tests {
     fn limb_conversions_round_trip() {
         let bytes = hex32("ffffffff00000001000000000000000000000000ffffffffffffffffffffffff");
         assert_eq!(to_be(&from_be(&bytes)), bytes);
+        let x = from_be(&bytes);
+        assert_eq!(
+            to_u256(&x),
+            [u64::MAX, 0xffff_ffff, 0, 0xffff_ffff_0000_0001]
+        );
+        assert_eq!(from_u256(&to_u256(&x)), x);
         let x = from_be(&hex32(
             "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef",
         ));

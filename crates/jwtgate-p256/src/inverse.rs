@@ -47,26 +47,6 @@ pub(crate) fn invert(a: &U256, m: &U256) -> Option<U256> {
     None
 }
 
-/// From 32 big-endian bytes.
-pub(crate) fn from_be(bytes: &[u8; 32]) -> U256 {
-    let mut out = [0u64; 4];
-    for (limb, chunk) in out.iter_mut().zip(bytes.rchunks_exact(8)) {
-        let mut word = [0u8; 8];
-        word.copy_from_slice(chunk);
-        *limb = u64::from_be_bytes(word);
-    }
-    out
-}
-
-/// To 32 big-endian bytes.
-pub(crate) fn to_be(x: &U256) -> [u8; 32] {
-    let mut out = [0u8; 32];
-    for (chunk, limb) in out.rchunks_exact_mut(8).zip(x) {
-        chunk.copy_from_slice(&limb.to_be_bytes());
-    }
-    out
-}
-
 fn lt(x: &U256, y: &U256) -> bool {
     for (a, b) in x.iter().zip(y).rev() {
         if a != b {
@@ -141,7 +121,5 @@ mod tests {
         }
         assert_eq!(invert(&[0; 4], &m), None);
         assert_eq!(invert(&m, &m), None);
-        let bytes: [u8; 32] = core::array::from_fn(|i| i as u8 + 1);
-        assert_eq!(to_be(&from_be(&bytes)), bytes);
     }
 }

@@ -77,7 +77,7 @@ impl P256Key {
             return false;
         }
         // w = s⁻¹ mod n, in Montgomery form (w·R): then mont(e, w·R) = e·w mod n, plain.
-        let Some(w) = N.invert(&N.to_mont(&s)) else {
+        let Some(w) = N.invert_plain(&s) else {
             return false;
         };
         let Some(g) = CombTable::generator() else {
