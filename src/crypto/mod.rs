@@ -5,14 +5,12 @@
 //! crates/jwtgate-rsa) and ES256 (`P256Key`, crates/jwtgate-p256). The bignum and curve crates
 //! are shaped for native 64-bit CPUs and were ~10× slower inside wasm (README, "Size and speed").
 
-#[cfg(feature = "es384")]
-mod es384;
-#[cfg(feature = "es512")]
-mod es512;
+#[cfg(any(feature = "es384", feature = "es512"))]
+mod ecdsa_nist;
 
 #[cfg(feature = "es384")]
-pub use es384::{Es384, Es384Signature};
+pub use ecdsa_nist::{Es384, Es384Signature};
 #[cfg(feature = "es512")]
-pub use es512::{Es512, Es512Signature};
+pub use ecdsa_nist::{Es512, Es512Signature};
 pub use jwtgate_p256::P256Key;
 pub use jwtgate_rsa::{Hash, RsaKey};
