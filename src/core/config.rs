@@ -90,6 +90,11 @@ struct RawConfig {
     /// (ngx_wasm_module needs `shm_kv` for it).
     #[serde(default)]
     share_jwks: bool,
+    /// Extension: what a request whose `remote_jwks` keys are loading gets: `pause` (wait for
+    /// the fetch, Envoy's behaviour) or `retry_after` (503 + `Retry-After: 1` at once; the
+    /// fetch runs from the timer, so no request is paused or owns a call).
+    #[serde(default)]
+    on_keys_loading: Option<String>,
     /// Extension: auth services asked by `{"ext_auth": "<name>"}` requirements.
     #[serde(default)]
     ext_auth: BTreeMap<String, RawExtAuth>,
@@ -678,10 +683,22 @@ fn compile(raw: RawConfig) -> Result<Gateway, ConfigError> {
         Some(_) => return Err(err("jwks_unavailable_status", "must be 401 or 503")),
     };
 
+    let retry_while_keys_load = match raw.on_keys_loading.as_deref() {
+        None | Some("pause") => false,
+        Some("retry_after") => true,
+        Some(_) => {
+            return Err(err(
+                "on_keys_loading",
+                "must be \"pause\" or \"retry_after\"",
+            ))
+        }
+    };
+
     Ok(Gateway {
         ext_services,
         jwks_unavailable_status,
         share_jwks: raw.share_jwks,
+        retry_while_keys_load,
         providers,
         rules,
         realm,

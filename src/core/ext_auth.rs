@@ -68,6 +68,9 @@ pub enum ExtFailure {
     NoResponse,
     /// The host refused to dispatch (e.g. an unknown cluster).
     DispatchRefused,
+    /// An allowing answer whose header for the upstream is not valid UTF-8: it is neither
+    /// forwarded altered nor dropped silently, and never fails open.
+    BadAnswer,
 }
 
 impl ExtFailure {
@@ -76,6 +79,7 @@ impl ExtFailure {
             ExtFailure::Status => "status",
             ExtFailure::NoResponse => "no_response",
             ExtFailure::DispatchRefused => "dispatch_refused",
+            ExtFailure::BadAnswer => "bad_answer",
         }
     }
 }

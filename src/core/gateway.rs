@@ -30,6 +30,8 @@ pub struct Gateway {
     pub(super) jwks_unavailable_status: u32,
     /// Share fetched JWKS between workers through proxy-wasm shared data (`share_jwks`).
     pub(super) share_jwks: bool,
+    /// `on_keys_loading: retry_after`: answer 503 + `Retry-After` instead of pausing.
+    pub(super) retry_while_keys_load: bool,
     /// Auth services (`ext_auth`), asked by `ExtAuth` requirements.
     pub(super) ext_services: Vec<ExtAuthService>,
 }
@@ -226,6 +228,12 @@ impl Gateway {
             .iter()
             .enumerate()
             .filter_map(|(i, p)| p.remote.as_ref().map(|r| (i, p.name.as_str(), r)))
+    }
+
+    /// Whether a request whose keys are loading is answered 503 + `Retry-After` instead of
+    /// paused (`on_keys_loading: retry_after`).
+    pub fn retry_while_keys_load(&self) -> bool {
+        self.retry_while_keys_load
     }
 
     /// Whether fetched JWKS are shared between workers (`share_jwks`).

@@ -56,6 +56,9 @@ pub enum Rejection {
     /// `remote_jwks`: no usable key set (every fetch failed, or the last good set is older than
     /// `max_stale`). 401, or `jwks_unavailable_status`.
     KeysUnavailable,
+    /// The host refused what the filter needs to decide (reading the request, the time) or to
+    /// apply the decision (a header change): 500, never a pass.
+    HostError,
 }
 
 impl Rejection {
@@ -65,6 +68,7 @@ impl Rejection {
             Rejection::AudienceNotAllowed | Rejection::ClaimsForbidden => 403,
             Rejection::ExtAuthForbidden => 403,
             Rejection::ConfigInvalid | Rejection::ExtAuthError | Rejection::ExtAuthPending => 500,
+            Rejection::HostError => 500,
             _ => 401,
         }
     }
@@ -73,7 +77,7 @@ impl Rejection {
     /// (RFC 6750 §3.1: no error code then) or the failure is the server's.
     pub fn bearer_error(self) -> Option<&'static str> {
         match self {
-            Rejection::MissingToken | Rejection::ConfigInvalid => None,
+            Rejection::MissingToken | Rejection::ConfigInvalid | Rejection::HostError => None,
             // The auth service speaks for itself (its WWW-Authenticate is passed on).
             Rejection::ExtAuthPending
             | Rejection::ExtAuthUnauthorized
@@ -90,9 +94,10 @@ impl Rejection {
     pub fn body_error(self) -> &'static str {
         match self {
             Rejection::MissingToken => "unauthorized",
-            Rejection::ConfigInvalid | Rejection::ExtAuthError | Rejection::ExtAuthPending => {
-                "server_error"
-            }
+            Rejection::ConfigInvalid
+            | Rejection::ExtAuthError
+            | Rejection::ExtAuthPending
+            | Rejection::HostError => "server_error",
             Rejection::ExtAuthForbidden => "forbidden",
             other => other.bearer_error().unwrap_or("unauthorized"),
         }
@@ -131,6 +136,7 @@ impl Rejection {
             Rejection::ExtAuthPending | Rejection::ExtAuthError => {
                 "the authorization service is not available"
             }
+            Rejection::HostError => "the authentication gateway could not process the request",
         }
     }
 
@@ -161,11 +167,12 @@ impl Rejection {
             Rejection::ExtAuthUnauthorized => "ext_auth_unauthorized",
             Rejection::ExtAuthForbidden => "ext_auth_forbidden",
             Rejection::ExtAuthError => "ext_auth_error",
+            Rejection::HostError => "host_error",
         }
     }
 
     /// All variants, for tests and metric registration.
-    pub const ALL: [Rejection; 24] = [
+    pub const ALL: [Rejection; 25] = [
         Rejection::MissingToken,
         Rejection::TokenTooLarge,
         Rejection::MalformedToken,
@@ -190,6 +197,7 @@ impl Rejection {
         Rejection::ExtAuthUnauthorized,
         Rejection::ExtAuthForbidden,
         Rejection::ExtAuthError,
+        Rejection::HostError,
     ];
 }
 
@@ -202,6 +210,25 @@ pub struct LocalResponse {
 }
 
 impl LocalResponse {
+    /// `on_keys_loading: retry_after`: the keys are being fetched; the client should retry
+    /// in a second (RFC 9110 §10.2.3).
+    pub fn keys_loading_retry_after() -> LocalResponse {
+        let rejection = Rejection::KeysLoading;
+        LocalResponse {
+            status: 503,
+            headers: vec![
+                ("retry-after".to_string(), "1".to_string()),
+                ("content-type".to_string(), "application/json".to_string()),
+                ("cache-control".to_string(), "no-store".to_string()),
+            ],
+            body: serde_json::json!({
+                "error": "temporarily_unavailable",
+                "error_description": rejection.description(),
+            })
+            .to_string(),
+        }
+    }
+
     /// The RFC 6750 answer for `rejection`, with `realm` in `WWW-Authenticate`.
     pub fn for_rejection(rejection: Rejection, realm: &str) -> LocalResponse {
         let mut headers = Vec::with_capacity(3);

@@ -103,6 +103,11 @@ pub enum FetchFailure {
     NoUsableKeys,
     /// The host refused to dispatch the call (e.g. an unknown Envoy cluster).
     DispatchRefused,
+    /// The body is shorter than announced (connection cut mid-body), or unreadable.
+    Truncated,
+    /// No answer within the call's timeout, as the filter counts it (a host may time out
+    /// per read only: an answer that drips bytes would otherwise never end).
+    Overdue,
 }
 
 impl FetchFailure {
@@ -115,6 +120,8 @@ impl FetchFailure {
             FetchFailure::NotJson => "not_json",
             FetchFailure::NoUsableKeys => "no_usable_keys",
             FetchFailure::DispatchRefused => "dispatch_refused",
+            FetchFailure::Truncated => "truncated",
+            FetchFailure::Overdue => "overdue",
         }
     }
 }

@@ -1,8 +1,8 @@
-//! Counters and gauges through `proxy_define_metric` / `proxy_increment_metric`.
+//! Counters, gauges and histograms through `proxy_define_metric` and friends.
 
 use std::collections::HashMap;
 
-use proxy_wasm::types::{LogLevel, MetricType};
+use super::abi::{self, LogLevel, MetricType, Status};
 
 /// Counters through `proxy_define_metric`, defined on first use. A host that refuses them
 /// turns metrics off for this VM (logged once); requests carry on.
@@ -15,7 +15,7 @@ pub struct Metrics {
 impl Metrics {
     pub fn increment(&mut self, prefix: &str, name: &str) {
         if let Some(id) = self.id(prefix, name, MetricType::Counter) {
-            if let Err(status) = abi::increment(id) {
+            if let Err(status) = abi::increment_metric(id, 1) {
                 self.disable(status);
             }
         }
@@ -24,7 +24,7 @@ impl Metrics {
     /// Sets a gauge (e.g. the number of keys a remote JWKS holds).
     pub fn set_gauge(&mut self, prefix: &str, name: &str, value: u64) {
         if let Some(id) = self.id(prefix, name, MetricType::Gauge) {
-            if let Err(status) = abi::record(id, value) {
+            if let Err(status) = abi::record_metric(id, value) {
                 self.disable(status);
             }
         }
@@ -33,7 +33,7 @@ impl Metrics {
     /// Records a value into a histogram (e.g. callout latency in ms).
     pub fn record_histogram(&mut self, prefix: &str, name: &str, value: u64) {
         if let Some(id) = self.id(prefix, name, MetricType::Histogram) {
-            if let Err(status) = abi::record(id, value) {
+            if let Err(status) = abi::record_metric(id, value) {
                 self.disable(status);
             }
         }
@@ -47,7 +47,7 @@ impl Metrics {
         if let Some(id) = self.ids.get(&full) {
             return Some(*id);
         }
-        match abi::define(kind, &full) {
+        match abi::define_metric(kind, &full) {
             Ok(id) => {
                 self.ids.insert(full, id);
                 Some(id)
@@ -59,62 +59,11 @@ impl Metrics {
         }
     }
 
-    fn disable(&mut self, status: u32) {
+    fn disable(&mut self, status: Status) {
         self.disabled = true;
         let line = format!(
-            "jwtgate: metrics unavailable on this host (status {status}); continuing without them"
+            "jwtgate: metrics unavailable on this host ({status}); continuing without them"
         );
-        proxy_wasm::hostcalls::log(LogLevel::Warn, &line).ok();
-    }
-}
-
-/// The metric calls, straight to the ABI: the SDK's wrappers panic (a trap, so an outage on
-/// Envoy) when a host answers anything but OK, and a host without metrics must not break us.
-mod abi {
-    use proxy_wasm::types::MetricType;
-
-    #[link(wasm_import_module = "env")]
-    extern "C" {
-        fn proxy_define_metric(
-            metric_type: MetricType,
-            name_data: *const u8,
-            name_size: usize,
-            return_id: *mut u32,
-        ) -> u32;
-        fn proxy_increment_metric(metric_id: u32, offset: i64) -> u32;
-        fn proxy_record_metric(metric_id: u32, value: u64) -> u32;
-    }
-
-    const OK: u32 = 0;
-
-    pub fn define(kind: MetricType, name: &str) -> Result<u32, u32> {
-        let mut id = 0u32;
-        // SAFETY: name points at name.len() readable bytes; id is a valid out pointer.
-        let status = unsafe { proxy_define_metric(kind, name.as_ptr(), name.len(), &mut id) };
-        if status == OK {
-            Ok(id)
-        } else {
-            Err(status)
-        }
-    }
-
-    pub fn record(id: u32, value: u64) -> Result<(), u32> {
-        // SAFETY: plain values.
-        let status = unsafe { proxy_record_metric(id, value) };
-        if status == OK {
-            Ok(())
-        } else {
-            Err(status)
-        }
-    }
-
-    pub fn increment(id: u32) -> Result<(), u32> {
-        // SAFETY: plain values.
-        let status = unsafe { proxy_increment_metric(id, 1) };
-        if status == OK {
-            Ok(())
-        } else {
-            Err(status)
-        }
+        abi::log(LogLevel::Warn, &line);
     }
 }

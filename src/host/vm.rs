@@ -10,11 +10,9 @@
 use std::cell::RefCell;
 use std::collections::HashMap;
 use std::rc::Rc;
-use std::time::{Duration, UNIX_EPOCH};
+use std::time::Duration;
 
-use proxy_wasm::hostcalls;
-use proxy_wasm::types::{BufferType, LogLevel, MapType};
-
+use super::abi::{self, BufferType, LogLevel, MapType, RawHeader, Status};
 use super::metrics::Metrics;
 use super::shared_data;
 use crate::core::ext_auth::{ExtAnswer, ExtFailure};
@@ -63,10 +61,12 @@ pub struct Vm {
     /// Verified tokens, fetched key sets, cached auth answers.
     state: RefCell<VmState>,
     waiters: RefCell<Vec<Waiter>>,
-    /// Callout token → (provider, context that dispatched it).
-    fetches: RefCell<HashMap<u32, (usize, u32)>>,
+    /// Callout token → (provider, context that dispatched it, dispatch time).
+    fetches: RefCell<HashMap<u32, (usize, u32, u64)>>,
     /// Callout token → (auth service, request context, dispatch time).
     ext_calls: RefCell<HashMap<u32, (usize, u32, u64)>>,
+    /// Fetches requests asked for, for the next tick to start (`on_keys_loading: retry_after`).
+    scheduled: RefCell<Vec<(usize, FetchReason)>>,
     /// Auth answers each paused request has received, by context.
     answers: RefCell<HashMap<u32, Answers>>,
     metrics: Rc<RefCell<Metrics>>,
@@ -74,16 +74,70 @@ pub struct Vm {
     max_wait_ms: u64,
 }
 
-/// Host time in milliseconds (never a wasm clock).
-pub fn now_ms() -> u64 {
-    hostcalls::get_current_time()
-        .ok()
-        .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
-        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+fn log(level: LogLevel, line: &str) {
+    abi::log(level, line);
 }
 
-fn log(level: LogLevel, line: &str) {
-    hostcalls::log(level, line).ok();
+/// The request of the effective context as the core reads it: method, `:path`, headers.
+struct ReadRequest {
+    method: String,
+    path: String,
+    headers: Vec<(String, String)>,
+}
+
+/// Reads the effective context's request. Header bytes above 0x7F (obs-text) are decoded
+/// lossily: a token carrying them fails verification, any other header is only compared.
+/// `:path` keeps them as `%XX` (NGINX hands over a decoded path), so rules match bytes.
+fn read_request() -> Result<ReadRequest, Status> {
+    let raw = abi::header_pairs(MapType::HttpRequestHeaders)?;
+    // Pseudo-headers one by one when missing: ngx_wasm_module answers `:path` and `:method`
+    // lookups but leaves them out of the header list; then the `request.*` properties.
+    let pseudo = |name: &str, property: &str| -> Result<Option<Vec<u8>>, Status> {
+        if let Some((_, v)) = raw.iter().find(|(n, _)| n.as_slice() == name.as_bytes()) {
+            return Ok(Some(v.clone()));
+        }
+        if let Some(v) = abi::header_value(MapType::HttpRequestHeaders, name)? {
+            return Ok(Some(v));
+        }
+        Ok(abi::property(&["request", property]).ok().flatten())
+    };
+    let path = pseudo(":path", "path")?.map_or_else(|| "/".to_string(), |p| encode_path(&p));
+    let method = pseudo(":method", "method")?
+        .map(|m| String::from_utf8_lossy(&m).into_owned())
+        .unwrap_or_default();
+    let headers = raw.into_iter().map(lossy_pair).collect();
+    Ok(ReadRequest {
+        method,
+        path,
+        headers,
+    })
+}
+
+fn lossy_pair((name, value): RawHeader) -> (String, String) {
+    let text = |b: Vec<u8>| {
+        String::from_utf8(b).unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned())
+    };
+    (text(name), text(value))
+}
+
+/// `:path` as text: valid UTF-8 as it is; other bytes, and control bytes (never legal in a
+/// request target), as `%XX`, so the core compares exactly what was sent.
+fn encode_path(raw: &[u8]) -> String {
+    use std::fmt::Write;
+    let mut out = String::with_capacity(raw.len());
+    for chunk in raw.utf8_chunks() {
+        for c in chunk.valid().chars() {
+            if c.is_ascii_control() {
+                let _ = write!(out, "%{:02X}", u32::from(c));
+            } else {
+                out.push(c);
+            }
+        }
+        for b in chunk.invalid() {
+            let _ = write!(out, "%{b:02X}");
+        }
+    }
+    out
 }
 
 impl Vm {
@@ -101,6 +155,7 @@ impl Vm {
             fetches: RefCell::new(HashMap::new()),
             ext_calls: RefCell::new(HashMap::new()),
             answers: RefCell::new(HashMap::new()),
+            scheduled: RefCell::new(Vec::new()),
             metrics,
             max_wait_ms,
             gateway,
@@ -119,29 +174,45 @@ impl Vm {
         }
     }
 
+    /// Answers the effective context's request with `rejection`.
+    fn refuse(&self, rejection: Rejection) {
+        respond(&LocalResponse::for_rejection(
+            rejection,
+            self.gateway.realm(),
+        ));
+    }
+
+    /// Lets the effective context's paused request go on. A host that refuses leaves it paused
+    /// (never forwarded); it is answered 500 instead if the host allows that.
+    fn resume(&self) {
+        if let Err(status) = abi::resume_request() {
+            log(
+                LogLevel::Error,
+                &format!("jwtgate: the host refused to resume a request ({status})"),
+            );
+            self.refuse(Rejection::HostError);
+        }
+    }
+
     /// Decides the request of the effective context and applies the decision (header changes
     /// or a local response). `may_wait`: a token whose keys are being fetched may pause.
     pub fn run(&self, context_id: u32, now_ms: u64, may_wait: bool) -> Ran {
-        let headers = hostcalls::get_map(MapType::HttpRequestHeaders).unwrap_or_default();
-        // Pseudo-headers one by one: ngx_wasm_module answers `:path` and `:method` lookups but
-        // leaves them out of the header list.
-        let pseudo = |name: &str, property: &str| {
-            hostcalls::get_map_value(MapType::HttpRequestHeaders, name)
-                .ok()
-                .flatten()
-                .or_else(|| {
-                    hostcalls::get_property(vec!["request", property])
-                        .ok()
-                        .flatten()
-                        .and_then(|b| String::from_utf8(b).ok())
-                })
+        let read = match read_request() {
+            Ok(read) => read,
+            Err(status) => {
+                log(
+                    LogLevel::Error,
+                    &format!("jwtgate: the host refused the request headers ({status})"),
+                );
+                self.refuse(Rejection::HostError);
+                return Ran::Responded;
+            }
         };
-        let path = pseudo(":path", "path").unwrap_or_else(|| "/".into());
-        let method = pseudo(":method", "method").unwrap_or_default();
+        let (method, path) = (read.method.as_str(), read.path.as_str());
         let request = Request {
-            method: &method,
-            path: &path,
-            headers: &headers,
+            method,
+            path,
+            headers: &read.headers,
         };
         let answers = self
             .answers
@@ -169,31 +240,31 @@ impl Vm {
                     LogLevel::Debug
                 };
                 if verdict.rule.is_some() {
-                    log(level, &verdict.log_line(&method, &path));
+                    log(level, &verdict.log_line(method, path));
                 }
                 for op in ops {
                     let applied = match op {
                         HeaderOp::Remove(name) => {
-                            hostcalls::set_map_value(MapType::HttpRequestHeaders, name, None)
+                            abi::remove_header(MapType::HttpRequestHeaders, name)
                         }
                         HeaderOp::Set(name, value) => {
-                            hostcalls::set_map_value(MapType::HttpRequestHeaders, name, Some(value))
+                            abi::replace_header(MapType::HttpRequestHeaders, name, value)
                         }
                     };
-                    if applied.is_err() {
+                    if let Err(status) = applied {
                         // A spoofed header we cannot remove must not reach the upstream.
-                        log(LogLevel::Error, "jwtgate: the host refused a header change");
-                        respond(&LocalResponse::for_rejection(
-                            Rejection::ConfigInvalid,
-                            self.gateway.realm(),
-                        ));
+                        log(
+                            LogLevel::Error,
+                            &format!("jwtgate: the host refused a header change ({status})"),
+                        );
+                        self.refuse(Rejection::HostError);
                         return Ran::Responded;
                     }
                 }
                 Ran::Forward
             }
             Decision::Respond(ref response) => {
-                log(LogLevel::Info, &verdict.log_line(&method, &path));
+                log(LogLevel::Info, &verdict.log_line(method, path));
                 respond(response);
                 Ran::Responded
             }
@@ -210,7 +281,10 @@ impl Vm {
     /// a JWKS fetch (then every waiting request is decided again). `current`: the context the
     /// answer came to.
     pub fn on_call_response(&self, token: u32, body_size: usize, current: u32) {
-        let now = now_ms();
+        // Without the host's time nothing can be decided (requests are refused 500 then).
+        let Ok(now) = abi::now_ms() else {
+            return;
+        };
         if self.on_ext_response(token, body_size, current, now) {
             return;
         }
@@ -230,6 +304,22 @@ impl Vm {
                 Ran::Responded => return false,
                 Ran::Ask(service, headers) => {
                     if self.ask(service, &headers, context_id, now_ms) {
+                        return false;
+                    }
+                }
+                Ran::Wait(providers) if self.gateway.retry_while_keys_load() => {
+                    // No request waits or owns a call: the timer fetches, the client retries.
+                    let settled = providers
+                        .iter()
+                        .map(|&p| self.schedule_fetch(p, now_ms))
+                        .fold(false, |any, f| any | (f == Fetch::Settled));
+                    if !settled {
+                        self.count("keys_loading_retry_after");
+                        log(
+                            LogLevel::Info,
+                            "jwtgate: deny: keys_loading (503, Retry-After: 1; on_keys_loading: retry_after)",
+                        );
+                        respond(&LocalResponse::keys_loading_retry_after());
                         return false;
                     }
                 }
@@ -275,11 +365,9 @@ impl Vm {
             .iter()
             .map(|(n, v)| (n.as_str(), v.as_str()))
             .collect();
-        let dispatched = hostcalls::dispatch_http_call(
+        let dispatched = abi::http_call(
             &s.endpoint.upstream,
-            pairs,
-            None,
-            vec![],
+            &pairs,
             Duration::from_millis(s.endpoint.timeout_ms),
         );
         self.count(&format!("ext_auth.{}.callouts", s.name));
@@ -301,7 +389,7 @@ impl Vm {
                 log(
                     LogLevel::Warn,
                     &format!(
-                        "jwtgate: ext_auth {} callout refused by the host ({status:?}); check cluster/upstream `{}`",
+                        "jwtgate: ext_auth {} callout refused by the host ({status}); check cluster/upstream `{}`",
                         s.name, s.endpoint.upstream
                     ),
                 );
@@ -350,12 +438,23 @@ impl Vm {
         let Some(s) = self.gateway.ext_services().get(service) else {
             return true;
         };
-        let headers = hostcalls::get_map(MapType::HttpCallResponseHeaders).unwrap_or_default();
+        // A refused read is an answer without status: the service failed.
+        let raw = abi::header_pairs(MapType::HttpCallResponseHeaders).unwrap_or_default();
+        let headers: Vec<(String, String)> = raw.into_iter().map(lossy_pair).collect();
         let status = headers
             .iter()
             .find(|(n, _)| n == ":status")
             .map(|(_, v)| v.clone());
-        let answer = s.answer(status.as_deref(), &headers);
+        let mut answer = s.answer(status.as_deref(), &headers);
+        if let ExtAnswer::Allowed(upstream) = &answer {
+            // A byte the lossy decoding replaced would reach the upstream altered.
+            if upstream
+                .iter()
+                .any(|(_, v)| v.contains(char::REPLACEMENT_CHARACTER))
+            {
+                answer = ExtAnswer::Failed(ExtFailure::BadAnswer);
+            }
+        }
         if let Ok(mut metrics) = self.metrics.try_borrow_mut() {
             metrics.record_histogram(
                 self.gateway.stat_prefix(),
@@ -376,17 +475,14 @@ impl Vm {
         }
         // Cache allow/deny answers (never failures), keyed by the request's credentials.
         if let Some(ttl) = s.ttl_ms(&answer) {
-            if hostcalls::set_effective_context(context_id).is_ok() {
-                let request_headers =
-                    hostcalls::get_map(MapType::HttpRequestHeaders).unwrap_or_default();
-                let path = hostcalls::get_map_value(MapType::HttpRequestHeaders, ":path")
-                    .ok()
-                    .flatten()
-                    .unwrap_or_default();
+            let read = abi::set_effective_context(context_id)
+                .ok()
+                .and_then(|()| read_request().ok());
+            if let Some(read) = read {
                 let req = Request {
-                    method: "",
-                    path: &path,
-                    headers: &request_headers,
+                    method: &read.method,
+                    path: &read.path,
+                    headers: &read.headers,
                 };
                 if let (Some(key), Some(policy), Ok(mut state)) = (
                     s.cache_key(service, &req),
@@ -408,10 +504,10 @@ impl Vm {
         }
         // Decide the request again in its own context (the SDK made the dispatching context
         // effective; normally that is the request itself).
-        if hostcalls::set_effective_context(context_id).is_ok() {
+        if abi::set_effective_context(context_id).is_ok() {
             self.resume_or_answer(context_id, now_ms);
         }
-        hostcalls::set_effective_context(current).ok();
+        abi::set_effective_context(current).ok();
         true
     }
 
@@ -419,7 +515,7 @@ impl Vm {
     /// waiting.
     fn resume_or_answer(&self, context_id: u32, now_ms: u64) {
         if self.settle(context_id, now_ms) {
-            hostcalls::resume_http_request().ok();
+            self.resume();
         }
     }
 
@@ -444,7 +540,7 @@ impl Vm {
                     kept.push(waiter);
                     continue;
                 }
-                if hostcalls::set_effective_context(waiter.context_id).is_err() {
+                if abi::set_effective_context(waiter.context_id).is_err() {
                     continue; // the request is gone
                 }
                 if overdue {
@@ -455,7 +551,7 @@ impl Vm {
                 }
                 match self.run(waiter.context_id, now_ms, !overdue) {
                     Ran::Forward => {
-                        hostcalls::resume_http_request().ok();
+                        self.resume();
                     }
                     Ran::Responded => {}
                     Ran::Ask(service, headers) => {
@@ -474,7 +570,7 @@ impl Vm {
                     }
                 }
             }
-            hostcalls::set_effective_context(current).ok();
+            abi::set_effective_context(current).ok();
             if let Ok(mut w) = self.waiters.try_borrow_mut() {
                 w.extend(kept);
             }
@@ -508,6 +604,20 @@ impl Vm {
     /// The root's timer: prefetch at start, refresh before `cache_duration` ends, retry after
     /// failures, report key counts and ages, and answer requests that waited too long.
     pub fn on_tick(&self, root_id: u32, now_ms: u64) {
+        self.give_up_overdue_calls(root_id, now_ms);
+        let scheduled = self
+            .scheduled
+            .try_borrow_mut()
+            .map(|mut s| std::mem::take(&mut *s))
+            .unwrap_or_default();
+        for (provider, reason) in scheduled {
+            let running = self
+                .with_remote(provider, |state, cfg| state.in_flight(cfg, now_ms))
+                .unwrap_or(true);
+            if !running {
+                self.start_fetch(provider, reason, now_ms, root_id);
+            }
+        }
         let remotes: Vec<(usize, String)> = self
             .gateway
             .remote_providers()
@@ -529,6 +639,91 @@ impl Vm {
         self.wake(root_id, now_ms, false);
     }
 
+    /// Enforces each call's timeout as a total deadline: some hosts time out per read only
+    /// (ngx_wasm_module), so an answer that drips bytes would hold its requests forever. An
+    /// overdue JWKS fetch counts as failed (its waiters are decided without it); an overdue
+    /// auth call is that service's failed answer. A late answer finds no token and is ignored.
+    fn give_up_overdue_calls(&self, current: u32, now_ms: u64) {
+        let overdue_fetches: Vec<usize> = match self.fetches.try_borrow_mut() {
+            Ok(mut fetches) => {
+                let gateway = &self.gateway;
+                let timeout = |p: usize| {
+                    gateway
+                        .remote_providers()
+                        .find(|(i, _, _)| *i == p)
+                        .map_or(0, |(_, _, cfg)| cfg.endpoint.timeout_ms)
+                };
+                let tokens: Vec<u32> = fetches
+                    .iter()
+                    .filter(|(_, (p, _, at))| now_ms >= at.saturating_add(timeout(*p)))
+                    .map(|(t, _)| *t)
+                    .collect();
+                tokens
+                    .iter()
+                    .filter_map(|t| fetches.remove(t).map(|(p, _, _)| p))
+                    .collect()
+            }
+            Err(_) => Vec::new(),
+        };
+        for provider in overdue_fetches {
+            let name = self
+                .gateway
+                .remote_providers()
+                .find(|(i, _, _)| *i == provider)
+                .map(|(_, name, _)| name.to_string())
+                .unwrap_or_default();
+            log(
+                LogLevel::Warn,
+                &format!(
+                    "jwtgate: JWKS fetch for provider {name} failed: {}; keeping the last good keys",
+                    FetchFailure::Overdue.name()
+                ),
+            );
+            self.failed(provider, &name, FetchFailure::Overdue, now_ms);
+        }
+        let overdue_calls: Vec<(usize, u32)> = match self.ext_calls.try_borrow_mut() {
+            Ok(mut calls) => {
+                let services = self.gateway.ext_services();
+                let tokens: Vec<u32> = calls
+                    .iter()
+                    .filter(|(_, (s, _, at))| {
+                        let timeout = services.get(*s).map_or(0, |s| s.endpoint.timeout_ms);
+                        now_ms >= at.saturating_add(timeout)
+                    })
+                    .map(|(t, _)| *t)
+                    .collect();
+                tokens
+                    .iter()
+                    .filter_map(|t| calls.remove(t).map(|(s, ctx, _)| (s, ctx)))
+                    .collect()
+            }
+            Err(_) => Vec::new(),
+        };
+        for (service, context_id) in overdue_calls {
+            if let Some(s) = self.gateway.ext_services().get(service) {
+                log(
+                    LogLevel::Warn,
+                    &format!(
+                        "jwtgate: ext_auth {} failed: no answer within its timeout",
+                        s.name
+                    ),
+                );
+            }
+            self.record_answer(
+                service,
+                context_id,
+                ExtAnswer::Failed(ExtFailure::NoResponse),
+            );
+            if let Ok(mut waiters) = self.waiters.try_borrow_mut() {
+                waiters.retain(|w| w.context_id != context_id);
+            }
+            if abi::set_effective_context(context_id).is_ok() {
+                self.resume_or_answer(context_id, now_ms);
+            }
+        }
+        abi::set_effective_context(current).ok();
+    }
+
     fn with_remote<T>(
         &self,
         provider: usize,
@@ -540,6 +735,33 @@ impl Vm {
             .find(|(i, _, _)| *i == provider)?;
         let mut state = self.state.try_borrow_mut().ok()?;
         Some(f(state.jwks.get_mut(provider)?, cfg))
+    }
+
+    /// `on_keys_loading: retry_after`: asks the timer to fetch keys for `provider` (never
+    /// dispatched from a request). `Settled` when deciding again gives a new answer.
+    fn schedule_fetch(&self, provider: usize, now_ms: u64) -> Fetch {
+        let next = self.with_remote(provider, |state, cfg| {
+            if state.in_flight(cfg, now_ms) {
+                return Fetch::Running;
+            }
+            match state.availability(cfg, now_ms) {
+                Availability::Ready(_) => Fetch::Start(FetchReason::UnknownKid),
+                Availability::Loading => Fetch::Start(FetchReason::Cold),
+                Availability::Unavailable => Fetch::Settled,
+            }
+        });
+        match next {
+            Some(Fetch::Start(reason)) => {
+                if let Ok(mut scheduled) = self.scheduled.try_borrow_mut() {
+                    if !scheduled.iter().any(|(p, _)| *p == provider) {
+                        scheduled.push((provider, reason));
+                    }
+                }
+                Fetch::Running
+            }
+            Some(other) => other,
+            None => Fetch::Settled,
+        }
     }
 
     /// Makes sure keys for `provider` are on their way, for a request that waits for them.
@@ -580,17 +802,15 @@ impl Vm {
         else {
             return Fetch::Settled;
         };
-        let dispatched = hostcalls::dispatch_http_call(
+        let dispatched = abi::http_call(
             &cfg.endpoint.upstream,
-            cfg.request_headers(),
-            None,
-            vec![],
+            &cfg.request_headers(),
             Duration::from_millis(cfg.endpoint.timeout_ms),
         );
         match dispatched {
             Ok(token) => {
                 if let Ok(mut fetches) = self.fetches.try_borrow_mut() {
-                    fetches.insert(token, (provider, current));
+                    fetches.insert(token, (provider, current, now_ms));
                 }
                 self.with_remote(provider, |state, _| state.start(reason, now_ms));
                 log(
@@ -606,7 +826,7 @@ impl Vm {
                 log(
                     LogLevel::Warn,
                     &format!(
-                        "jwtgate: JWKS fetch for provider {name} refused by the host ({status:?}); \
+                        "jwtgate: JWKS fetch for provider {name} refused by the host ({status}); \
                          check cluster/upstream `{}`",
                         cfg.endpoint.upstream
                     ),
@@ -669,7 +889,7 @@ impl Vm {
 
     /// An answer to one of our callouts. Returns false for a callout that is not a JWKS fetch.
     fn on_fetch_response(&self, token: u32, body_size: usize, now_ms: u64) -> bool {
-        let Some((provider, _)) = self
+        let Some((provider, _, _)) = self
             .fetches
             .try_borrow_mut()
             .ok()
@@ -685,9 +905,10 @@ impl Vm {
             return true;
         };
         let header = |n: &str| {
-            hostcalls::get_map_value(MapType::HttpCallResponseHeaders, n)
+            abi::header_value(MapType::HttpCallResponseHeaders, n)
                 .ok()
                 .flatten()
+                .map(|v| String::from_utf8_lossy(&v).into_owned())
         };
         let status = header(":status");
         if let Err(failure) = cfg.check_answer(status.as_deref(), body_size) {
@@ -707,10 +928,26 @@ impl Vm {
             self.failed(provider, name, failure, now_ms);
             return true;
         }
-        let body = hostcalls::get_buffer(BufferType::HttpCallResponseBody, 0, body_size)
-            .ok()
-            .flatten()
-            .unwrap_or_default();
+        // The size was checked against `max_body_bytes` above, before reading. A body shorter
+        // than announced (a connection cut mid-body) is a failed fetch, not a key set.
+        let body = match abi::buffer(BufferType::HttpCallResponseBody, body_size) {
+            Ok(body) => body.unwrap_or_default(),
+            Err(_) => Vec::new(),
+        };
+        if body.len() != body_size {
+            log(
+                LogLevel::Warn,
+                &format!(
+                    "jwtgate: JWKS fetch for provider {name} from {} failed: {} ({} of {body_size} body bytes); \
+                     keeping the last good keys",
+                    cfg.endpoint.uri,
+                    FetchFailure::Truncated.name(),
+                    body.len()
+                ),
+            );
+            self.failed(provider, name, FetchFailure::Truncated, now_ms);
+            return true;
+        }
         let result = self.with_remote(provider, |state, cfg| state.fetched(cfg, &body, now_ms));
         match result {
             Some(Ok((installed, parsed))) => {
@@ -775,11 +1012,11 @@ impl Vm {
             Ok(mut fetches) => {
                 let mine: Vec<u32> = fetches
                     .iter()
-                    .filter(|(_, (_, ctx))| *ctx == context_id)
+                    .filter(|(_, (_, ctx, _))| *ctx == context_id)
                     .map(|(token, _)| *token)
                     .collect();
                 mine.iter()
-                    .filter_map(|t| fetches.remove(t).map(|(p, _)| p))
+                    .filter_map(|t| fetches.remove(t).map(|(p, _, _)| p))
                     .collect()
             }
             Err(_) => Vec::new(),
@@ -812,18 +1049,18 @@ fn share(cfg: &RemoteJwks, name: &str, body: &[u8], now_ms: u64) {
     }
 }
 
+/// Answers the effective context's request. A host that refuses leaves it paused: never
+/// forwarded (on Envoy the stream then times out).
 pub fn respond(response: &LocalResponse) {
     let headers: Vec<(&str, &str)> = response
         .headers
         .iter()
         .map(|(n, v)| (n.as_str(), v.as_str()))
         .collect();
-    if hostcalls::send_http_response(response.status, headers, Some(response.body.as_bytes()))
-        .is_err()
-    {
+    if let Err(status) = abi::send_response(response.status, &headers, response.body.as_bytes()) {
         log(
             LogLevel::Error,
-            "jwtgate: the host refused the local response",
+            &format!("jwtgate: the host refused the local response ({status})"),
         );
     }
 }

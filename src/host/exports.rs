@@ -1,0 +1,310 @@
+//! The proxy-wasm ABI 0.2.1 entry points. Each looks up its context in one table, takes what
+//! it needs out of it and calls the VM with the table released, so a host that calls back
+//! into the module from inside a hostcall (a local response running the response callbacks)
+//! finds nothing borrowed. A context the table does not know never panics: a request is
+//! refused, anything else is ignored.
+
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::mem::MaybeUninit;
+use std::rc::Rc;
+use std::time::Duration;
+
+use super::abi::{self, BufferType, LogLevel};
+use super::metrics::Metrics;
+use super::vm::{self, Vm};
+use crate::core::{Gateway, LocalResponse, Rejection};
+
+/// Remote JWKS are prefetched, refreshed and retried, and overdue calls given up, from this
+/// timer.
+const TICK: Duration = Duration::from_secs(1);
+
+const CONTINUE: u32 = 0;
+const PAUSE: u32 = 1;
+
+/// One plugin's root context: its configuration, once `on_configure` ran.
+struct Root {
+    vm: Option<Rc<Vm>>,
+    /// `on_configure` ran and refused the configuration: requests get 500.
+    invalid: bool,
+    metrics: Rc<RefCell<Metrics>>,
+}
+
+#[derive(Default)]
+struct Contexts {
+    roots: HashMap<u32, Root>,
+    /// Request context → its root context.
+    requests: HashMap<u32, u32>,
+}
+
+thread_local! {
+    static CONTEXTS: RefCell<Contexts> = RefCell::new(Contexts::default());
+}
+
+/// The VM serving `context_id` (a root, or a request of one), if configured.
+fn vm_of(context_id: u32) -> Lookup {
+    CONTEXTS.with(|c| {
+        let Ok(contexts) = c.try_borrow() else {
+            return Lookup::Unknown;
+        };
+        let root_id = contexts
+            .requests
+            .get(&context_id)
+            .copied()
+            .unwrap_or(context_id);
+        match contexts.roots.get(&root_id) {
+            Some(Root { vm: Some(vm), .. }) => Lookup::Ready(Rc::clone(vm), root_id),
+            Some(_) => Lookup::NotServing,
+            None => Lookup::Unknown,
+        }
+    })
+}
+
+enum Lookup {
+    Ready(Rc<Vm>, u32),
+    /// Configuration missing or invalid.
+    NotServing,
+    /// A context this module never saw created.
+    Unknown,
+}
+
+/// The host's allocator for buffers it returns to us (`abi::take` frees them as `Vec<u8>`).
+#[no_mangle]
+pub extern "C" fn proxy_on_memory_allocate(size: usize) -> *mut u8 {
+    let mut buffer: Vec<MaybeUninit<u8>> = Vec::with_capacity(size);
+    // SAFETY: MaybeUninit needs no initialisation; capacity is `size`.
+    unsafe { buffer.set_len(size) };
+    Box::into_raw(buffer.into_boxed_slice()).cast::<u8>()
+}
+
+#[no_mangle]
+pub extern "C" fn proxy_abi_version_0_2_1() {}
+
+/// WASI reactor start: static constructors only.
+#[no_mangle]
+pub extern "C" fn _initialize() {
+    extern "C" {
+        fn __wasm_call_ctors();
+    }
+    // SAFETY: the reactor's constructor function, called once by the host before anything.
+    unsafe { __wasm_call_ctors() };
+    std::panic::set_hook(Box::new(|info| {
+        // Nothing here should panic; if something does, leave the reason in the proxy log.
+        abi::log(LogLevel::Critical, &format!("jwtgate: panic: {info}"));
+    }));
+}
+
+#[no_mangle]
+pub extern "C" fn proxy_on_context_create(context_id: u32, root_context_id: u32) {
+    CONTEXTS.with(|c| {
+        let Ok(mut contexts) = c.try_borrow_mut() else {
+            return;
+        };
+        if root_context_id == 0 {
+            contexts.roots.insert(
+                context_id,
+                Root {
+                    vm: None,
+                    invalid: false,
+                    metrics: Rc::new(RefCell::new(Metrics::default())),
+                },
+            );
+        } else {
+            contexts.requests.insert(context_id, root_context_id);
+        }
+    });
+}
+
+#[no_mangle]
+pub extern "C" fn proxy_on_vm_start(_context_id: u32, _vm_configuration_size: usize) -> bool {
+    true
+}
+
+#[no_mangle]
+pub extern "C" fn proxy_on_configure(context_id: u32, configuration_size: usize) -> bool {
+    let bytes = match abi::buffer(BufferType::PluginConfiguration, configuration_size) {
+        Ok(bytes) => bytes.unwrap_or_default(),
+        Err(status) => {
+            abi::log(
+                LogLevel::Error,
+                &format!("jwtgate: the host refused the plugin configuration ({status}); every request will be answered 500"),
+            );
+            Vec::new()
+        }
+    };
+    let configured = match Gateway::from_json(&bytes) {
+        Ok(gateway) => {
+            abi::log(LogLevel::Info, "jwtgate: configuration loaded");
+            Some(gateway)
+        }
+        Err(error) => {
+            abi::log(
+                LogLevel::Error,
+                &format!(
+                    "jwtgate: invalid configuration: {error}; every request will be answered 500"
+                ),
+            );
+            None
+        }
+    };
+    CONTEXTS.with(|c| {
+        let Ok(mut contexts) = c.try_borrow_mut() else {
+            return;
+        };
+        let root = contexts.roots.entry(context_id).or_insert_with(|| Root {
+            vm: None,
+            invalid: false,
+            metrics: Rc::new(RefCell::new(Metrics::default())),
+        });
+        root.invalid = configured.is_none();
+        root.vm = configured.map(|gateway| {
+            let now = abi::now_ms().unwrap_or(0);
+            // Jitter seed for retries: differs per worker (time and context).
+            let seed = now ^ (u64::from(context_id) << 32) ^ 0x5eed;
+            Rc::new(Vm::new(gateway, Rc::clone(&root.metrics), seed))
+        });
+        if let Some(vm) = &root.vm {
+            // The first tick prefetches every remote JWKS; ticks also give up calls that
+            // outlived their timeout.
+            if vm.needs_timer() && abi::set_tick_period(TICK).is_err() {
+                abi::log(
+                    LogLevel::Warn,
+                    "jwtgate: no timer on this host; JWKS are fetched by requests only",
+                );
+            }
+        }
+    });
+    // False would kill an ngx_wasm_module worker (clients hang): refuse requests instead.
+    true
+}
+
+#[no_mangle]
+pub extern "C" fn proxy_on_request_headers(
+    context_id: u32,
+    _headers: usize,
+    _end_of_stream: bool,
+) -> u32 {
+    match vm_of(context_id) {
+        Lookup::Ready(vm, _) => match abi::now_ms() {
+            Ok(now) if vm.on_request(context_id, now) => CONTINUE,
+            Ok(_) => PAUSE,
+            Err(status) => {
+                // Without the host's time no `exp` can be checked: refuse.
+                abi::log(
+                    LogLevel::Error,
+                    &format!("jwtgate: the host refused the current time ({status})"),
+                );
+                vm::respond(&LocalResponse::for_rejection(
+                    Rejection::HostError,
+                    vm.gateway.realm(),
+                ));
+                PAUSE
+            }
+        },
+        Lookup::NotServing | Lookup::Unknown => {
+            vm::respond(&LocalResponse::for_rejection(
+                Rejection::ConfigInvalid,
+                "jwtgate",
+            ));
+            PAUSE
+        }
+    }
+}
+
+#[no_mangle]
+pub extern "C" fn proxy_on_http_call_response(
+    context_id: u32,
+    token: u32,
+    _headers: usize,
+    body_size: usize,
+    _trailers: usize,
+) {
+    if let Lookup::Ready(vm, _) = vm_of(context_id) {
+        vm.on_call_response(token, body_size, context_id);
+    }
+}
+
+#[no_mangle]
+pub extern "C" fn proxy_on_tick(context_id: u32) {
+    if let Lookup::Ready(vm, root_id) = vm_of(context_id) {
+        if let Ok(now) = abi::now_ms() {
+            vm.on_tick(root_id, now);
+        }
+    }
+}
+
+#[no_mangle]
+pub extern "C" fn proxy_on_done(_context_id: u32) -> bool {
+    true
+}
+
+#[no_mangle]
+pub extern "C" fn proxy_on_log(_context_id: u32) {}
+
+#[no_mangle]
+pub extern "C" fn proxy_on_delete(context_id: u32) {
+    if let Lookup::Ready(vm, root_id) = vm_of(context_id) {
+        if root_id != context_id {
+            vm.forget_context(context_id);
+        }
+    }
+    CONTEXTS.with(|c| {
+        if let Ok(mut contexts) = c.try_borrow_mut() {
+            if contexts.requests.remove(&context_id).is_none() {
+                contexts.roots.remove(&context_id);
+            }
+        }
+    });
+}
+
+// The rest of the ABI: nothing to do for a request-headers filter, and every host finds the
+// export it looks for.
+
+#[no_mangle]
+pub extern "C" fn proxy_on_request_body(_: u32, _: usize, _: bool) -> u32 {
+    CONTINUE
+}
+
+#[no_mangle]
+pub extern "C" fn proxy_on_request_trailers(_: u32, _: usize) -> u32 {
+    CONTINUE
+}
+
+#[no_mangle]
+pub extern "C" fn proxy_on_response_headers(_: u32, _: usize, _: bool) -> u32 {
+    CONTINUE
+}
+
+#[no_mangle]
+pub extern "C" fn proxy_on_response_body(_: u32, _: usize, _: bool) -> u32 {
+    CONTINUE
+}
+
+#[no_mangle]
+pub extern "C" fn proxy_on_response_trailers(_: u32, _: usize) -> u32 {
+    CONTINUE
+}
+
+#[no_mangle]
+pub extern "C" fn proxy_on_queue_ready(_: u32, _: u32) {}
+
+#[no_mangle]
+pub extern "C" fn proxy_on_new_connection(_: u32) -> u32 {
+    CONTINUE
+}
+
+#[no_mangle]
+pub extern "C" fn proxy_on_downstream_data(_: u32, _: usize, _: bool) -> u32 {
+    CONTINUE
+}
+
+#[no_mangle]
+pub extern "C" fn proxy_on_upstream_data(_: u32, _: usize, _: bool) -> u32 {
+    CONTINUE
+}
+
+#[no_mangle]
+pub extern "C" fn proxy_on_downstream_connection_close(_: u32, _: u32) {}
+
+#[no_mangle]
+pub extern "C" fn proxy_on_upstream_connection_close(_: u32, _: u32) {}
