@@ -500,7 +500,8 @@ fn forwarding_options() {
     );
     let padded = format!("{payload}{}", "=".repeat((4 - payload.len() % 4) % 4));
     assert!(ops.contains(&HeaderOp::Set("x-jwt-payload".into(), padded)));
-    assert!(ops.contains(&HeaderOp::Set("x-roles".into(), r#"["a","b"]"#.into())));
+    // Arrays are comma-joined (limits: claim header encoding).
+    assert!(ops.contains(&HeaderOp::Set("x-roles".into(), "a,b".into())));
     assert!(ops.contains(&HeaderOp::Set("x-admin".into(), "false".into())));
     assert!(!ops
         .iter()
@@ -652,7 +653,8 @@ fn configuration_errors_name_the_field() {
             "providers.p.remote_jwks.http_uri.timeout",
         ),
         (
-            json!({"providers": {"p": {"remote_jwks": {"http_uri": {"uri": "https://idp/j"}, "cache_duration": "1s"}}}}),
+            // "1s" is accepted and clamped with a warning (limits_decisions); a negative one is not.
+            json!({"providers": {"p": {"remote_jwks": {"http_uri": {"uri": "https://idp/j"}, "cache_duration": "-1s"}}}}),
             "providers.p.remote_jwks.cache_duration",
         ),
         (

@@ -20,8 +20,9 @@ type Key = (usize, Rc<str>);
 #[derive(Debug)]
 pub struct TokenCache {
     max_entries: usize,
-    max_bytes: usize,
-    bytes: usize,
+    /// Byte accounting in u64, saturating: on wasm32 a usize counter could wrap.
+    max_bytes: u64,
+    bytes: u64,
     clock: u64,
     entries: HashMap<Key, Entry>,
     /// Last use → key, oldest first.
@@ -33,7 +34,7 @@ pub struct TokenCache {
 #[derive(Debug)]
 struct Entry {
     verified: Rc<Verified>,
-    bytes: usize,
+    bytes: u64,
     last_use: u64,
 }
 
@@ -48,7 +49,7 @@ impl TokenCache {
     pub fn new(max_entries: usize, max_bytes: usize) -> Self {
         TokenCache {
             max_entries,
-            max_bytes,
+            max_bytes: max_bytes as u64,
             bytes: 0,
             clock: 0,
             entries: HashMap::new(),
@@ -66,26 +67,26 @@ impl TokenCache {
         self.entries.is_empty()
     }
 
-    pub fn bytes(&self) -> usize {
+    pub fn bytes(&self) -> u64 {
         self.bytes
     }
 
     /// The verified claims of `token` for `provider`, marking the entry recently used.
     pub fn get(&mut self, provider: usize, token: &str) -> Option<Rc<Verified>> {
         if self.entries.is_empty() {
-            self.misses += 1;
+            self.misses = self.misses.saturating_add(1);
             return None;
         }
         let key: Key = (provider, Rc::from(token));
-        self.clock += 1;
+        self.clock = self.clock.saturating_add(1);
         let Some(entry) = self.entries.get_mut(&key) else {
-            self.misses += 1;
+            self.misses = self.misses.saturating_add(1);
             return None;
         };
         self.recency.remove(&entry.last_use);
         entry.last_use = self.clock;
         self.recency.insert(self.clock, key);
-        self.hits += 1;
+        self.hits = self.hits.saturating_add(1);
         Some(Rc::clone(&entry.verified))
     }
 
@@ -96,15 +97,17 @@ impl TokenCache {
             return;
         }
         self.remove(provider, token);
-        while self.entries.len() >= self.max_entries || self.bytes + bytes > self.max_bytes {
+        while self.entries.len() >= self.max_entries
+            || self.bytes.saturating_add(bytes) > self.max_bytes
+        {
             let Some((_, oldest)) = self.recency.pop_first() else {
                 break;
             };
             if let Some(evicted) = self.entries.remove(&oldest) {
-                self.bytes -= evicted.bytes;
+                self.bytes = self.bytes.saturating_sub(evicted.bytes);
             }
         }
-        self.clock += 1;
+        self.clock = self.clock.saturating_add(1);
         let key: Key = (provider, Rc::from(token));
         self.recency.insert(self.clock, key.clone());
         self.entries.insert(
@@ -115,7 +118,7 @@ impl TokenCache {
                 last_use: self.clock,
             },
         );
-        self.bytes += bytes;
+        self.bytes = self.bytes.saturating_add(bytes);
     }
 
     /// Drops an entry (e.g. its token expired).
@@ -123,7 +126,7 @@ impl TokenCache {
         let key: Key = (provider, Rc::from(token));
         if let Some(entry) = self.entries.remove(&key) {
             self.recency.remove(&entry.last_use);
-            self.bytes -= entry.bytes;
+            self.bytes = self.bytes.saturating_sub(entry.bytes);
         }
     }
 
@@ -131,22 +134,29 @@ impl TokenCache {
     /// with a key that may be gone must be verified again.
     pub fn forget_provider(&mut self, provider: usize) {
         let recency = &mut self.recency;
-        let mut freed = 0;
+        let mut freed: u64 = 0;
         self.entries.retain(|key, entry| {
             let keep = key.0 != provider;
             if !keep {
                 recency.remove(&entry.last_use);
-                freed += entry.bytes;
+                freed = freed.saturating_add(entry.bytes);
             }
             keep
         });
-        self.bytes -= freed;
+        self.bytes = self.bytes.saturating_sub(freed);
     }
 
     /// Approximate memory of one entry: the token (shared by both maps), the payload and the
-    /// parsed claims (about twice the decoded payload), plus bookkeeping.
-    fn cost(token: &str, verified: &Verified) -> usize {
-        token.len() + verified.payload_b64.len() * 2 + 256
+    /// parsed claims (about twice the decoded payload), the encoded claim headers, plus
+    /// bookkeeping. In u64, saturating.
+    fn cost(token: &str, verified: &Verified) -> u64 {
+        let headers = verified.headers.iter().fold(0u64, |sum, (n, v)| {
+            sum.saturating_add((n.len() + v.len()) as u64)
+        });
+        (token.len() as u64)
+            .saturating_add((verified.payload_b64.len() as u64).saturating_mul(2))
+            .saturating_add(headers)
+            .saturating_add(256)
     }
 }
 

@@ -43,10 +43,25 @@ impl ClaimPolicy {
             }
         }
         if let (Some(max), Some(exp)) = (self.max_lifetime_seconds, exp) {
+            // A lifetime measured from a future `iat` proves nothing (and an `iat` past `exp`
+            // made it negative, so any lifetime passed): `iat` must not be after now + skew.
+            if iat.is_some_and(|iat| iat > now + skew) {
+                return Err(Rejection::IssuedInFuture);
+            }
             // Lifetime from issuance (iat, else nbf); a token with neither is judged from now.
             let start = iat.or(nbf).unwrap_or(now);
-            if exp - start > max as f64 {
+            let lifetime = exp - start;
+            if lifetime < 0.0 {
+                return Err(Rejection::NegativeLifetime);
+            }
+            if lifetime > max as f64 {
                 return Err(Rejection::LifetimeTooLong);
+            }
+        }
+        // RFC 7519 §4.1.2 / §4.1.7: `sub` and `jti` are strings when present.
+        for name in ["sub", "jti"] {
+            if claims.get(name).is_some_and(|v| !v.is_string()) {
+                return Err(Rejection::MalformedClaims);
             }
         }
         if let Some(issuer) = &self.issuer {
@@ -98,11 +113,23 @@ impl ClaimPolicy {
     }
 }
 
-/// A NumericDate claim: absent, or a JSON number. Strings, booleans, null are malformed.
+/// The latest NumericDate accepted: 9999-12-31T23:59:59Z.
+pub const MAX_NUMERIC_DATE: f64 = 253_402_300_799.0;
+
+/// A NumericDate claim: absent, or a JSON number from 0 (1970) to [`MAX_NUMERIC_DATE`]
+/// (year 9999). Strings, booleans, null are malformed; a number outside the range
+/// (negative, `2.001e206`) is `DateOutOfRange`: no issuer means it, and such values defeat
+/// lifetime arithmetic.
 fn numeric_date(claims: &Map<String, Value>, name: &str) -> Result<Option<f64>, Rejection> {
     match claims.get(name) {
         None => Ok(None),
-        Some(Value::Number(n)) => n.as_f64().map(Some).ok_or(Rejection::MalformedClaims),
+        Some(Value::Number(n)) => {
+            let date = n.as_f64().ok_or(Rejection::MalformedClaims)?;
+            if !(0.0..=MAX_NUMERIC_DATE).contains(&date) {
+                return Err(Rejection::DateOutOfRange);
+            }
+            Ok(Some(date))
+        }
         Some(_) => Err(Rejection::MalformedClaims),
     }
 }
@@ -122,19 +149,61 @@ pub fn lookup<'c>(claims: &'c Map<String, Value>, name: &str) -> Option<&'c Valu
     Some(current)
 }
 
-/// The text of a claim for an HTTP header: strings raw, numbers and booleans as JSON text,
-/// arrays and objects as compact JSON. `None` for null, or when the text would not be a safe
-/// header value (control characters could split headers in some hosts).
-pub fn header_text(value: &Value) -> Option<String> {
-    let text = match value {
-        Value::Null => return None,
-        Value::String(s) => s.clone(),
-        other => other.to_string(),
-    };
-    if text.bytes().any(|b| (b < 0x20 && b != b'\t') || b == 0x7f) {
-        return None;
+/// The text of a claim for an HTTP header, or why it cannot be sent safely.
+///
+/// - `null` (and an empty array): no header.
+/// - strings as they are, numbers (integers exactly) and booleans as JSON text;
+/// - arrays of strings, numbers and booleans joined with `,` (no spaces);
+/// - objects as compact JSON.
+///
+/// Refused (`Err`, the reason for the log): any control character (C0 including tab, DEL,
+/// C1) — it could split headers on some hosts —, leading or trailing whitespace (upstream
+/// parsers trim it: `" admin"` would become `admin`), and in arrays an element that is empty,
+/// holds a comma (upstream parsers split on it: `["a,b"]` would become two values) or is not a
+/// string, number or boolean. A refused value refuses the token (`claim_not_forwardable`)
+/// rather than silently dropping the header, which an upstream could read as "no such claim".
+pub fn header_text(value: &Value) -> Result<Option<String>, &'static str> {
+    match value {
+        Value::Null => Ok(None),
+        Value::String(s) => safe_header_text(s).map(|()| Some(s.clone())),
+        Value::Bool(_) | Value::Number(_) => Ok(Some(value.to_string())),
+        Value::Array(items) if items.is_empty() => Ok(None),
+        Value::Array(items) => {
+            let mut parts = Vec::with_capacity(items.len());
+            for item in items {
+                match item {
+                    Value::String(s) if s.is_empty() => {
+                        return Err("an array element is an empty string")
+                    }
+                    Value::String(s) if s.contains(',') => {
+                        return Err("an array element contains a comma")
+                    }
+                    Value::String(s) => {
+                        safe_header_text(s)?;
+                        parts.push(s.clone());
+                    }
+                    Value::Bool(_) | Value::Number(_) => parts.push(item.to_string()),
+                    _ => return Err("an array element is not a string, number or boolean"),
+                }
+            }
+            Ok(Some(parts.join(",")))
+        }
+        Value::Object(_) => {
+            // serde_json escapes C0 controls but writes DEL and C1 controls raw.
+            let text = value.to_string();
+            safe_header_text(&text).map(|()| Some(text))
+        }
     }
-    Some(text)
+}
+
+fn safe_header_text(s: &str) -> Result<(), &'static str> {
+    if s.chars().any(char::is_control) {
+        Err("contains a control character")
+    } else if s.starts_with(char::is_whitespace) || s.ends_with(char::is_whitespace) {
+        Err("has leading or trailing whitespace")
+    } else {
+        Ok(())
+    }
 }
 
 #[cfg(test)]
@@ -186,13 +255,20 @@ mod tests {
     #[test]
     fn fractional_and_extreme_dates_do_not_overflow() {
         let p = policy();
-        assert_eq!(p.check(&claims(json!({"exp": 1e300})), NOW), Ok(()));
+        assert_eq!(
+            p.check(&claims(json!({"exp": 1e300})), NOW),
+            Err(Rejection::DateOutOfRange)
+        );
         assert_eq!(
             p.check(&claims(json!({"exp": -1e300})), NOW),
-            Err(Rejection::Expired)
+            Err(Rejection::DateOutOfRange)
         );
         assert_eq!(
             p.check(&claims(json!({"exp": u64::MAX})), u64::MAX),
+            Err(Rejection::DateOutOfRange)
+        );
+        assert_eq!(
+            p.check(&claims(json!({"exp": MAX_NUMERIC_DATE})), u64::MAX),
             Err(Rejection::Expired)
         );
         assert_eq!(
@@ -341,15 +417,36 @@ mod tests {
 
     #[test]
     fn header_text_forms() {
-        assert_eq!(header_text(&json!("alice")).as_deref(), Some("alice"));
-        assert_eq!(header_text(&json!(42)).as_deref(), Some("42"));
-        assert_eq!(header_text(&json!(true)).as_deref(), Some("true"));
+        let ok = |v: Value| header_text(&v).unwrap();
+        assert_eq!(ok(json!("alice")).as_deref(), Some("alice"));
+        assert_eq!(ok(json!("")).as_deref(), Some(""));
+        assert_eq!(ok(json!(42)).as_deref(), Some("42"));
         assert_eq!(
-            header_text(&json!(["a", "b"])).as_deref(),
-            Some(r#"["a","b"]"#)
+            ok(json!(9007199254740993u64)).as_deref(),
+            Some("9007199254740993")
         );
-        assert_eq!(header_text(&json!({"k": 1})).as_deref(), Some(r#"{"k":1}"#));
-        assert_eq!(header_text(&json!(null)), None);
-        assert_eq!(header_text(&json!("a\r\nx-admin: 1")), None);
+        assert_eq!(ok(json!(true)).as_deref(), Some("true"));
+        assert_eq!(ok(json!(["a", "b"])).as_deref(), Some("a,b"));
+        assert_eq!(ok(json!(["a", 1, false])).as_deref(), Some("a,1,false"));
+        assert_eq!(ok(json!([])), None);
+        assert_eq!(ok(json!({"k": 1})).as_deref(), Some(r#"{"k":1}"#));
+        assert_eq!(ok(json!(null)), None);
+        for bad in [
+            json!("a\r\nx-admin: 1"),
+            json!(" admin"),
+            json!("admin "),
+            json!("\tadmin"),
+            json!("admin\u{a0}"),
+            json!("ad\u{7f}min"),
+            json!("ad\u{85}min"),
+            json!(["a,b"]),
+            json!(["a", ""]),
+            json!(["a", " b"]),
+            json!(["a", ["b"]]),
+            json!(["a", null]),
+            json!({"k": "\u{7f}"}),
+        ] {
+            assert!(header_text(&bad).is_err(), "{bad}");
+        }
     }
 }

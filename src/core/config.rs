@@ -28,6 +28,12 @@ use super::token::DEFAULT_MAX_TOKEN_BYTES;
 const DEFAULT_CLOCK_SKEW_SECONDS: u64 = 60;
 /// Largest accepted `max_token_bytes`: keeps hostile headers cheap.
 const MAX_TOKEN_BYTES_LIMIT: usize = 64 * 1024;
+/// Largest `token_cache.max_entries` and ext_auth `cache.max_entries`.
+const MAX_CACHE_ENTRIES: usize = 65_536;
+/// Largest `token_cache.max_bytes` (64 MiB).
+const MAX_CACHE_BYTES: usize = 64 * 1024 * 1024;
+/// Longest ext_auth `cache.allow_ttl` / `cache.deny_ttl` (one day).
+const MAX_CACHE_TTL_MS: u64 = 86_400_000;
 /// Deepest requirement tree accepted (`requires_any` / `requires_all` nesting).
 const MAX_REQUIREMENT_DEPTH: usize = 8;
 
@@ -124,8 +130,9 @@ struct RawExtAuth {
 struct RawExtAuthCache {
     #[serde(default)]
     key_headers: Option<Vec<String>>,
+    /// Key on the request path and query too (default `true`).
     #[serde(default)]
-    key_path: bool,
+    key_path: Option<bool>,
     #[serde(default)]
     allow_ttl: Option<RawDuration>,
     #[serde(default)]
@@ -263,6 +270,9 @@ struct RawProvider {
     max_lifetime: Option<RawDuration>,
     #[serde(default)]
     remote_jwks: Option<RawRemoteJwks>,
+    /// Extension: most keys one token is tried against (default 4, at most 64).
+    #[serde(default)]
+    max_keys_per_token: Option<usize>,
     /// Envoy's per-provider cache size; accepted for compatibility, jwtgate's cache is per VM
     /// (`token_cache`).
     #[serde(default)]
@@ -423,13 +433,13 @@ struct RawCondition {
     #[serde(default)]
     present: Option<bool>,
     #[serde(default)]
-    gt: Option<f64>,
+    gt: Option<serde_json::Number>,
     #[serde(default)]
-    gte: Option<f64>,
+    gte: Option<serde_json::Number>,
     #[serde(default)]
-    lt: Option<f64>,
+    lt: Option<serde_json::Number>,
     #[serde(default)]
-    lte: Option<f64>,
+    lte: Option<serde_json::Number>,
     /// 403 (default) or 401, as the seed's `auth_jwt_require … error=401|403`.
     #[serde(default)]
     status: Option<u32>,
@@ -677,6 +687,29 @@ fn compile(raw: RawConfig) -> Result<Gateway, ConfigError> {
         });
     }
 
+    let token_cache = (
+        raw.token_cache
+            .as_ref()
+            .and_then(|c| c.max_entries)
+            .unwrap_or(super::cache::DEFAULT_MAX_ENTRIES),
+        raw.token_cache
+            .as_ref()
+            .and_then(|c| c.max_bytes)
+            .unwrap_or(super::cache::DEFAULT_MAX_BYTES),
+    );
+    if token_cache.0 > MAX_CACHE_ENTRIES {
+        return Err(err(
+            "token_cache.max_entries",
+            format!("must be at most {MAX_CACHE_ENTRIES} (0 turns the cache off)"),
+        ));
+    }
+    if token_cache.1 > MAX_CACHE_BYTES {
+        return Err(err(
+            "token_cache.max_bytes",
+            format!("must be at most {MAX_CACHE_BYTES} (64 MiB)"),
+        ));
+    }
+
     let jwks_unavailable_status = match raw.jwks_unavailable_status {
         None => 401,
         Some(status @ (401 | 503)) => status,
@@ -693,8 +726,14 @@ fn compile(raw: RawConfig) -> Result<Gateway, ConfigError> {
             ))
         }
     };
+    let warnings = providers
+        .iter()
+        .filter_map(|p| p.remote.as_ref())
+        .flat_map(|r| r.warnings.iter().cloned())
+        .collect();
 
     Ok(Gateway {
+        warnings,
         ext_services,
         jwks_unavailable_status,
         share_jwks: raw.share_jwks,
@@ -706,16 +745,7 @@ fn compile(raw: RawConfig) -> Result<Gateway, ConfigError> {
         managed_headers,
         bypass_cors_preflight: raw.bypass_cors_preflight,
         stat_prefix,
-        token_cache: (
-            raw.token_cache
-                .as_ref()
-                .and_then(|c| c.max_entries)
-                .unwrap_or(super::cache::DEFAULT_MAX_ENTRIES),
-            raw.token_cache
-                .as_ref()
-                .and_then(|c| c.max_bytes)
-                .unwrap_or(super::cache::DEFAULT_MAX_BYTES),
-        ),
+        token_cache,
     })
 }
 
@@ -990,6 +1020,25 @@ fn compile_provider(at: &str, name: String, p: RawProvider) -> Result<Provider, 
         .remote_jwks
         .map(|r| remote_jwks(&format!("{at}.remote_jwks"), r))
         .transpose()?;
+    if keys.len() > super::keys::MAX_KEYS_PER_JWKS {
+        return Err(err(
+            at,
+            format!(
+                "{} keys configured; at most {} per provider",
+                keys.len(),
+                super::keys::MAX_KEYS_PER_JWKS
+            ),
+        ));
+    }
+    let max_keys_per_token = p
+        .max_keys_per_token
+        .unwrap_or(super::provider::DEFAULT_MAX_KEYS_PER_TOKEN);
+    if !(1..=super::keys::MAX_KEYS_PER_JWKS).contains(&max_keys_per_token) {
+        return Err(err(
+            format!("{at}.max_keys_per_token"),
+            format!("must be between 1 and {}", super::keys::MAX_KEYS_PER_JWKS),
+        ));
+    }
     if keys.is_empty() && remote.is_none() {
         return Err(err(
             at,
@@ -1064,6 +1113,7 @@ fn compile_provider(at: &str, name: String, p: RawProvider) -> Result<Provider, 
         forward_payload_header,
         pad_forward_payload_header: p.pad_forward_payload_header,
         claim_to_headers,
+        max_keys_per_token,
     })
 }
 
@@ -1222,8 +1272,22 @@ fn remote_jwks(at: &str, r: RawRemoteJwks) -> Result<RemoteJwks, ConfigError> {
         .transpose()
     };
     const DAY: u64 = 86_400_000;
-    if let Some(t) = ms("cache_duration", r.cache_duration, 10_000, 30 * DAY)? {
-        remote.cache_duration_ms = t;
+    if let Some(d) = r.cache_duration {
+        // Every duration Envoy accepts is accepted; outside jwtgate's range it is clamped,
+        // with a warning (Gateway::warnings) instead of a configuration that fails closed.
+        use super::remote_jwks::{MAX_CACHE_DURATION_MS, MIN_CACHE_DURATION_MS};
+        let path = format!("{at}.cache_duration");
+        let asked = duration_ms(&path, d)?;
+        let used = asked.clamp(MIN_CACHE_DURATION_MS, MAX_CACHE_DURATION_MS);
+        if used != asked {
+            remote.warnings.push(format!(
+                "{path}: {}s is {} than jwtgate allows; using {}s",
+                asked as f64 / 1000.0,
+                if asked < used { "shorter" } else { "longer" },
+                used / 1000
+            ));
+        }
+        remote.cache_duration_ms = used;
     }
     if let Some(t) = ms("max_stale", r.max_stale, 0, 30 * DAY)? {
         remote.max_stale_ms = t;
@@ -1310,26 +1374,39 @@ fn ext_auth_service(at: &str, name: String, e: RawExtAuth) -> Result<ExtAuthServ
         None => None,
         Some(c) => {
             let ttl = |field: &str, d: Option<RawDuration>, default: u64| {
-                d.map(|d| duration_ms(&format!("{at}.cache.{field}"), d))
-                    .transpose()
-                    .map(|ms| ms.unwrap_or(default))
+                let path = format!("{at}.cache.{field}");
+                match d.map(|d| duration_ms(&path, d)).transpose()? {
+                    None => Ok(default),
+                    Some(ms) if ms > MAX_CACHE_TTL_MS => Err(err(
+                        path,
+                        format!("must be at most {}s", MAX_CACHE_TTL_MS / 1000),
+                    )),
+                    Some(ms) => Ok(ms),
+                }
             };
+            let max_entries = c
+                .max_entries
+                .unwrap_or(super::ext_auth::DEFAULT_CACHE_ENTRIES);
+            if max_entries > MAX_CACHE_ENTRIES {
+                return Err(err(
+                    format!("{at}.cache.max_entries"),
+                    format!("must be at most {MAX_CACHE_ENTRIES}"),
+                ));
+            }
             let key_headers = match c.key_headers {
                 Some(list) => names("cache.key_headers", list, false)?,
                 None => allowed_request_headers.clone(),
             };
             Some(CachePolicy {
                 key_headers,
-                key_path: c.key_path,
+                key_path: c.key_path.unwrap_or(true),
                 allow_ttl_ms: ttl(
                     "allow_ttl",
                     c.allow_ttl,
                     super::ext_auth::DEFAULT_ALLOW_TTL_MS,
                 )?,
                 deny_ttl_ms: ttl("deny_ttl", c.deny_ttl, super::ext_auth::DEFAULT_DENY_TTL_MS)?,
-                max_entries: c
-                    .max_entries
-                    .unwrap_or(super::ext_auth::DEFAULT_CACHE_ENTRIES),
+                max_entries,
             })
         }
     };

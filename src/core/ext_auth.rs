@@ -30,19 +30,26 @@ pub struct ExtAuthService {
     pub allowed_upstream_headers: Vec<String>,
     /// Answer headers copied into the local response on deny (lower-case).
     pub allowed_client_headers: Vec<String>,
-    /// Service errors (5xx, other statuses, timeout, no connection) let the request through.
+    /// Transport errors (timeout, no connection, refused dispatch) and 5xx answers let the
+    /// request through, as Envoy's `failure_mode_allow`; other statuses never do.
     pub failure_mode_allow: bool,
     pub status_on_error: u32,
     pub cache: Option<CachePolicy>,
 }
 
-/// How answers are cached (per VM).
+/// How answers are cached (per VM, one cache per service).
+///
+/// The key is the request method, the key headers' values and (unless `key_path` is false)
+/// the request `:path` with its query, i.e. what the service sees as `x-original-uri`. A
+/// request that carries none of the key headers is cached only when the path is part of the
+/// key, so an anonymous allow for one page never covers another.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CachePolicy {
     /// The request headers whose values make the cache key (default: the credentials,
     /// `allowed_request_headers`).
     pub key_headers: Vec<String>,
-    /// Also key on the request path (for services whose answer depends on it).
+    /// Key on the request path and query too (default `true`). `false` is for services whose
+    /// answer depends only on the credentials.
     pub key_path: bool,
     pub allow_ttl_ms: u64,
     pub deny_ttl_ms: u64,
@@ -62,8 +69,10 @@ pub enum ExtAnswer {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ExtFailure {
-    /// A status other than 2xx, 401, 403.
+    /// A status other than 2xx, 401, 403 and 5xx (3xx, other 4xx, nonsense): never fails open.
     Status,
+    /// A 5xx answer: the service is broken (fails open with `failure_mode_allow`).
+    ServerError,
     /// Timeout, refused or broken connection.
     NoResponse,
     /// The host refused to dispatch (e.g. an unknown cluster).
@@ -74,9 +83,20 @@ pub enum ExtFailure {
 }
 
 impl ExtFailure {
+    /// Whether `failure_mode_allow` lets a request through on this failure: transport errors
+    /// and 5xx only, as Envoy's `ext_authz`. A 3xx or 4xx answer is the service speaking, not
+    /// the service failing.
+    pub fn may_fail_open(self) -> bool {
+        match self {
+            ExtFailure::NoResponse | ExtFailure::DispatchRefused | ExtFailure::ServerError => true,
+            ExtFailure::Status | ExtFailure::BadAnswer => false,
+        }
+    }
+
     pub fn name(self) -> &'static str {
         match self {
             ExtFailure::Status => "status",
+            ExtFailure::ServerError => "server_error",
             ExtFailure::NoResponse => "no_response",
             ExtFailure::DispatchRefused => "dispatch_refused",
             ExtFailure::BadAnswer => "bad_answer",
@@ -121,27 +141,38 @@ impl ExtAuthService {
             None => ExtAnswer::Failed(ExtFailure::NoResponse),
             Some(200..=299) => ExtAnswer::Allowed(pick(&self.allowed_upstream_headers)),
             Some(s @ (401 | 403)) => ExtAnswer::Denied(s, pick(&self.allowed_client_headers)),
+            Some(500..=599) => ExtAnswer::Failed(ExtFailure::ServerError),
             Some(_) => ExtAnswer::Failed(ExtFailure::Status),
         }
     }
 
-    /// The decision-cache key of `req` for service `index`, or `None` without a cache. A hash
-    /// of the key headers' exact values (every value, in order), so no credential is stored.
+    /// The decision-cache key of `req` for service `index`, or `None` when the answer must not
+    /// be cached: no cache configured, or a request without any key header while the path is
+    /// not part of the key. A hash (no credential is stored) of the method, every value of
+    /// every key header (length-prefixed, in order) and, with `key_path`, the `:path`.
     pub fn cache_key(&self, index: usize, req: &Request<'_>) -> Option<[u8; 32]> {
         let policy = self.cache.as_ref()?;
+        let credentials = policy.key_headers.iter().any(|name| req.has_header(name));
+        if !credentials && !policy.key_path {
+            return None;
+        }
         let mut hash = Sha256::new();
-        hash.update((index as u64).to_be_bytes());
+        let mut field = |bytes: &[u8]| {
+            hash.update((bytes.len() as u64).to_be_bytes());
+            hash.update(bytes);
+        };
+        field(&(index as u64).to_be_bytes());
+        field(req.method.as_bytes());
         for name in &policy.key_headers {
-            hash.update(name.as_bytes());
-            hash.update([0]);
+            field(name.as_bytes());
             for value in req.header_values(name) {
-                hash.update((value.len() as u64).to_be_bytes());
-                hash.update(value.as_bytes());
+                field(b"=");
+                field(value.as_bytes());
             }
-            hash.update([1]);
         }
         if policy.key_path {
-            hash.update(req.path.as_bytes());
+            field(b"path");
+            field(req.path.as_bytes());
         }
         Some(hash.finalize().into())
     }
@@ -158,7 +189,45 @@ impl ExtAuthService {
     }
 }
 
-/// The per-VM cache of auth answers: bounded, least recently used out first, entries expire.
+/// The per-VM caches of auth answers, one per service: a service's `max_entries` bounds its
+/// own cache only, and one service's traffic never evicts another's answers.
+#[derive(Debug, Default)]
+pub struct DecisionCaches {
+    services: Vec<DecisionCache>,
+}
+
+impl DecisionCaches {
+    /// Empty caches for `services` services; answers for other indices are not cached.
+    pub fn new(services: usize) -> DecisionCaches {
+        DecisionCaches {
+            services: (0..services).map(|_| DecisionCache::default()).collect(),
+        }
+    }
+
+    /// The cache of service `service`.
+    pub fn service(&self, service: usize) -> Option<&DecisionCache> {
+        self.services.get(service)
+    }
+
+    pub fn get(&mut self, service: usize, key: &[u8; 32], now_ms: u64) -> Option<Rc<ExtAnswer>> {
+        self.services.get_mut(service)?.get(key, now_ms)
+    }
+
+    pub fn insert(
+        &mut self,
+        service: usize,
+        key: [u8; 32],
+        answer: Rc<ExtAnswer>,
+        expires_ms: u64,
+        max: usize,
+    ) {
+        if let Some(cache) = self.services.get_mut(service) {
+            cache.insert(key, answer, expires_ms, max);
+        }
+    }
+}
+
+/// One service's cache of auth answers: bounded, least recently used out first, entries expire.
 #[derive(Debug, Default)]
 pub struct DecisionCache {
     entries: HashMap<[u8; 32], CacheEntry>,
@@ -189,7 +258,7 @@ impl DecisionCache {
             self.entries.remove(key);
             return None;
         }
-        self.clock += 1;
+        self.clock = self.clock.saturating_add(1);
         entry.last_use = self.clock;
         self.recency.insert(self.clock, *key);
         Some(Rc::clone(&entry.answer))
@@ -208,7 +277,7 @@ impl DecisionCache {
             };
             self.entries.remove(&oldest);
         }
-        self.clock += 1;
+        self.clock = self.clock.saturating_add(1);
         self.recency.insert(self.clock, key);
         self.entries.insert(
             key,

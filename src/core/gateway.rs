@@ -2,7 +2,7 @@
 //! and either answer locally or forward with the verified providers' headers.
 
 use super::cache::TokenCache;
-use super::ext_auth::{ExtAnswer, ExtAuthService};
+use super::ext_auth::{DecisionCaches, ExtAnswer, ExtAuthService};
 use super::failure::FailurePolicy;
 use super::matcher::{normalize_path, RouteMatch};
 use super::provider::Provider;
@@ -34,6 +34,9 @@ pub struct Gateway {
     pub(super) retry_while_keys_load: bool,
     /// Auth services (`ext_auth`), asked by `ExtAuth` requirements.
     pub(super) ext_services: Vec<ExtAuthService>,
+    /// What the configuration asked for and jwtgate adjusted (e.g. a clamped
+    /// `cache_duration`): the host logs them at warn, `jwtgate check` prints them.
+    pub(super) warnings: Vec<String>,
 }
 
 #[derive(Debug)]
@@ -176,6 +179,13 @@ impl Gateway {
         ))
     }
 
+    /// Warnings about a valid configuration: values jwtgate accepted but adjusted, each naming
+    /// its field (`providers.p.remote_jwks.cache_duration: 5s is shorter than …`). The host
+    /// should log each once at warn when the configuration is loaded.
+    pub fn warnings(&self) -> &[String] {
+        &self.warnings
+    }
+
     /// Number of providers and rules (for `jwtgate check`).
     pub fn summary(&self) -> (usize, usize) {
         (self.providers.len(), self.rules.len())
@@ -252,7 +262,7 @@ impl Gateway {
         let mut state = VmState {
             tokens: std::mem::replace(cache, TokenCache::new(0, 0)),
             jwks: self.new_jwks_store(0),
-            decisions: Default::default(),
+            decisions: DecisionCaches::new(self.ext_services.len()),
         };
         let verdict = self.decide_with(req, now.saturating_mul(1000), &mut state, &[], false);
         *cache = state.tokens;
@@ -265,8 +275,37 @@ impl Gateway {
         VmState {
             tokens: self.new_token_cache(),
             jwks: self.new_jwks_store(seed),
-            decisions: Default::default(),
+            decisions: DecisionCaches::new(self.ext_services.len()),
         }
+    }
+
+    /// Caches auth service `service`'s `answer` for `req` (the paused request: its method,
+    /// `:path` and headers as they were when it was asked) in that service's own cache, when
+    /// the service caches and the answer may be cached. Returns whether it was cached.
+    pub fn remember_ext_answer(
+        &self,
+        state: &mut VmState,
+        service: usize,
+        req: &Request<'_>,
+        answer: &ExtAnswer,
+        now_ms: u64,
+    ) -> bool {
+        let Some(s) = self.ext_services.get(service) else {
+            return false;
+        };
+        let (Some(ttl), Some(key), Some(policy)) =
+            (s.ttl_ms(answer), s.cache_key(service, req), &s.cache)
+        else {
+            return false;
+        };
+        state.decisions.insert(
+            service,
+            key,
+            Rc::new(answer.clone()),
+            now_ms.saturating_add(ttl),
+            policy.max_entries,
+        );
+        true
     }
 
     /// The auth services (`ext_auth`).

@@ -41,6 +41,10 @@ macro_rules! ec_key {
     }};
 }
 
+/// Most keys used from one JWKS (remote: further members are skipped and reported) and
+/// configured for one provider (a configuration error beyond it).
+pub const MAX_KEYS_PER_JWKS: usize = 64;
+
 /// The members of a JWKS document: its `keys` array, or a single JWK as a one-key set (as Envoy
 /// accepts).
 pub fn jwks_members(jwks: &Value) -> Result<Vec<Value>, &'static str> {
@@ -71,7 +75,7 @@ pub struct Key {
 enum Material {
     Hmac(Vec<u8>),
     Rsa(Box<RsaKey>),
-    P256(std::sync::Arc<P256Key>),
+    P256(std::sync::Arc<LazyP256>),
     #[cfg(feature = "es384")]
     P384(p384::ecdsa::VerifyingKey),
     #[cfg(feature = "es512")]
@@ -159,7 +163,9 @@ impl Key {
                     key.verify_pkcs1v15(hash, signing_input, signature)
                 }
             }
-            (Material::P256(key), Alg::Es256) => key.verify_sha256(signing_input, signature),
+            (Material::P256(key), Alg::Es256) => key
+                .get()
+                .is_some_and(|key| key.verify_sha256(signing_input, signature)),
             #[cfg(feature = "es384")]
             (Material::P384(key), Alg::Es384) => check(&Es384, key, signature, signing_input),
             #[cfg(feature = "es512")]
@@ -363,14 +369,58 @@ fn rsa_material(key: &RsaPublicKey) -> Result<Material, String> {
         .map_err(str::to_string)
 }
 
+/// A P-256 key whose verifier (with its ~20 KiB comb table) is built on first use, not when
+/// the key is loaded: a JWKS of many keys costs only the keys tokens actually name. Shared by
+/// clones of the key (`Arc`), built at most once.
+pub struct LazyP256 {
+    x: [u8; 32],
+    y: [u8; 32],
+    key: std::sync::OnceLock<Option<P256Key>>,
+}
+
+impl LazyP256 {
+    /// The verifier, built now if this is the first use (`None`: the point was refused, which
+    /// the p256 crate's check at load makes unreachable).
+    fn get(&self) -> Option<&P256Key> {
+        self.key
+            .get_or_init(|| P256Key::from_coordinates(&self.x, &self.y).ok())
+            .as_ref()
+    }
+
+    /// Whether the comb table has been built (for tests and metrics).
+    pub fn is_built(&self) -> bool {
+        self.key.get().is_some()
+    }
+}
+
+impl Key {
+    /// Whether this key's precomputed verifier exists yet: always for keys without one, and
+    /// for P-256 keys once a token has been checked with them.
+    pub fn verifier_built(&self) -> bool {
+        match &self.material {
+            Material::P256(key) => key.is_built(),
+            _ => true,
+        }
+    }
+}
+
 /// A P-256 key as jwtgate verifies with it: the p256 crate parses (PEM, JWK x/y) and checks
-/// the point; `crypto::P256Key` verifies, with the comb table built here, once.
+/// that the point is on the curve; `crypto::P256Key` verifies, with its comb table built on
+/// first use ([`LazyP256`]).
 fn p256_material(key: &p256::ecdsa::VerifyingKey) -> Result<Material, String> {
     let point = key.to_encoded_point(false);
     match (point.x(), point.y()) {
-        (Some(x), Some(y)) => P256Key::from_coordinates(x, y)
-            .map(|k| Material::P256(std::sync::Arc::new(k)))
-            .map_err(str::to_string),
+        (Some(x), Some(y)) => {
+            let (Ok(x), Ok(y)) = (<[u8; 32]>::try_from(&x[..]), <[u8; 32]>::try_from(&y[..]))
+            else {
+                return Err("P-256 coordinates must be 32 bytes".into());
+            };
+            Ok(Material::P256(std::sync::Arc::new(LazyP256 {
+                x,
+                y,
+                key: std::sync::OnceLock::new(),
+            })))
+        }
         _ => Err("P-256 key is the point at infinity".into()),
     }
 }

@@ -28,7 +28,16 @@ pub struct Provider {
     pub pad_forward_payload_header: bool,
     /// (header name, claim name or dotted path)
     pub claim_to_headers: Vec<(String, String)>,
+    /// Most keys one token may be tried against (`max_keys_per_token`): a token without `kid`
+    /// (or keys without `kid`) that more keys could verify is refused before any is tried.
+    pub max_keys_per_token: usize,
 }
+
+/// Encoded `claim_to_headers` values: (header name, value).
+type ClaimHeaders = Vec<(String, String)>;
+
+/// Default `max_keys_per_token`.
+pub const DEFAULT_MAX_KEYS_PER_TOKEN: usize = 4;
 
 /// What verification of one request may use: host time, the token cache and fetched key sets.
 pub struct VerifyContext<'a> {
@@ -54,6 +63,8 @@ pub enum Outcome {
 pub struct Verified {
     pub claims: Map<String, Value>,
     pub payload_b64: String,
+    /// The `claim_to_headers` headers, encoded once when the token verified.
+    pub headers: Vec<(String, String)>,
     /// Index into `Provider::sources` of where the token was found.
     source: usize,
 }
@@ -64,6 +75,7 @@ impl Verified {
         Verified {
             claims: Map::new(),
             payload_b64: payload_b64.into(),
+            headers: Vec::new(),
             source: 0,
         }
     }
@@ -109,10 +121,11 @@ impl Provider {
             };
         }
         match self.verify_token(&found.token, ctx.now_ms, ctx.max_token_bytes, ctx.remote) {
-            Ok((claims, payload_b64)) => {
+            Ok((claims, payload_b64, headers)) => {
                 let verified = Rc::new(Verified {
                     claims,
                     payload_b64,
+                    headers,
                     source: found.index,
                 });
                 ctx.cache.insert(index, &found.token, Rc::clone(&verified));
@@ -128,7 +141,7 @@ impl Provider {
         now_ms: u64,
         max_token_bytes: usize,
         remote: Option<&RemoteKeys>,
-    ) -> Result<(Map<String, Value>, String), Rejection> {
+    ) -> Result<(Map<String, Value>, String, ClaimHeaders), Rejection> {
         let token = UntrustedToken::parse(token, max_token_bytes)?;
         // Pick by issuer first: a token another issuer made is refused before any key of this
         // provider is tried (several providers may read the same header, and may even share a
@@ -142,7 +155,25 @@ impl Provider {
         let payload_b64 = token.payload_b64.to_string();
         let claims = token.into_claims()?;
         self.policy.check(&claims, now_ms / 1000)?;
-        Ok((claims, payload_b64))
+        let headers = self.claim_headers(&claims)?;
+        Ok((claims, payload_b64, headers))
+    }
+
+    /// The `claim_to_headers` values of verified claims ([`header_text`]); a value that cannot
+    /// be sent safely refuses the token (`ClaimNotForwardable`).
+    fn claim_headers(&self, claims: &Map<String, Value>) -> Result<ClaimHeaders, Rejection> {
+        let mut headers = Vec::with_capacity(self.claim_to_headers.len());
+        for (header, claim) in &self.claim_to_headers {
+            let Some(value) = lookup(claims, claim) else {
+                continue;
+            };
+            match header_text(value) {
+                Ok(Some(text)) => headers.push((header.clone(), text)),
+                Ok(None) => {}
+                Err(_) => return Err(Rejection::ClaimNotForwardable),
+            }
+        }
+        Ok(headers)
     }
 
     /// Tries the keys that may verify this token: the same `kid` (or keys without one) that
@@ -191,6 +222,12 @@ impl Provider {
                 _ => Rejection::KeyNotFound,
             });
         }
+        // Each candidate is one signature verification an attacker's request buys: a token that
+        // does not say which key (no `kid`, or keys published without one) may cost at most
+        // `max_keys_per_token`.
+        if candidates.len() > self.max_keys_per_token {
+            return Err(Rejection::TooManyCandidateKeys);
+        }
         let input = token.signing_input.as_bytes();
         if candidates
             .iter()
@@ -219,10 +256,8 @@ impl Provider {
             }
             ops.push(HeaderOp::Set(header.clone(), payload));
         }
-        for (header, claim) in &self.claim_to_headers {
-            if let Some(text) = lookup(&verified.claims, claim).and_then(header_text) {
-                ops.push(HeaderOp::Set(header.clone(), text));
-            }
+        for (header, text) in &verified.headers {
+            ops.push(HeaderOp::Set(header.clone(), text.clone()));
         }
     }
 }

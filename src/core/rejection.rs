@@ -53,6 +53,19 @@ pub enum Rejection {
     ExtAuthForbidden,
     /// `ext_auth`: the service failed (other status, timeout, no connection): `status_on_error`.
     ExtAuthError,
+    /// A `claim_to_headers` claim cannot be sent safely (control characters, leading or
+    /// trailing whitespace, an array element with a comma …): the token is refused rather
+    /// than forwarded with a header upstream parsers would read differently.
+    ClaimNotForwardable,
+    /// More keys could verify the token (no `kid`, or keys without `kid`) than the provider's
+    /// `max_keys_per_token`: refused before any verification.
+    TooManyCandidateKeys,
+    /// `exp`, `nbf` or `iat` is negative or after 9999-12-31 (253402300799).
+    DateOutOfRange,
+    /// With `max_lifetime`: `iat` is later than now + clock skew.
+    IssuedInFuture,
+    /// With `max_lifetime`: `exp` is before the token's start (`iat`, else `nbf`).
+    NegativeLifetime,
     /// `remote_jwks`: no usable key set (every fetch failed, or the last good set is older than
     /// `max_stale`). 401, or `jwks_unavailable_status`.
     KeysUnavailable,
@@ -127,6 +140,11 @@ impl Rejection {
             Rejection::ClaimsForbidden | Rejection::ClaimsRejected => {
                 "the token does not grant access to this resource"
             }
+            Rejection::ClaimNotForwardable => "a token claim cannot be forwarded safely",
+            Rejection::TooManyCandidateKeys => "the token does not identify its signing key",
+            Rejection::DateOutOfRange => "a token date is out of range",
+            Rejection::IssuedInFuture => "the token is issued in the future",
+            Rejection::NegativeLifetime => "the token expires before it is issued",
             Rejection::ConfigInvalid => "the authentication gateway is misconfigured",
             Rejection::KeysLoading | Rejection::KeysUnavailable => {
                 "the signing keys are not available; retry later"
@@ -168,11 +186,16 @@ impl Rejection {
             Rejection::ExtAuthForbidden => "ext_auth_forbidden",
             Rejection::ExtAuthError => "ext_auth_error",
             Rejection::HostError => "host_error",
+            Rejection::ClaimNotForwardable => "claim_not_forwardable",
+            Rejection::TooManyCandidateKeys => "too_many_candidate_keys",
+            Rejection::DateOutOfRange => "date_out_of_range",
+            Rejection::IssuedInFuture => "issued_in_future",
+            Rejection::NegativeLifetime => "negative_lifetime",
         }
     }
 
     /// All variants, for tests and metric registration.
-    pub const ALL: [Rejection; 25] = [
+    pub const ALL: [Rejection; 30] = [
         Rejection::MissingToken,
         Rejection::TokenTooLarge,
         Rejection::MalformedToken,
@@ -198,6 +221,11 @@ impl Rejection {
         Rejection::ExtAuthForbidden,
         Rejection::ExtAuthError,
         Rejection::HostError,
+        Rejection::ClaimNotForwardable,
+        Rejection::TooManyCandidateKeys,
+        Rejection::DateOutOfRange,
+        Rejection::IssuedInFuture,
+        Rejection::NegativeLifetime,
     ];
 }
 

@@ -16,7 +16,7 @@ use serde_json::Value;
 use sha2::{Digest, Sha256};
 
 use super::http_uri::HttpUri;
-use super::keys::{jwks_members, Key};
+use super::keys::{jwks_members, Key, MAX_KEYS_PER_JWKS};
 
 /// Envoy's defaults where Envoy has one; the rest are jwtgate's.
 pub const DEFAULT_TIMEOUT_MS: u64 = 5_000;
@@ -26,6 +26,12 @@ pub const DEFAULT_KID_REFETCH_INTERVAL_MS: u64 = 30_000;
 pub const DEFAULT_BACKOFF_BASE_MS: u64 = 1_000;
 pub const DEFAULT_BACKOFF_MAX_MS: u64 = 30_000;
 pub const DEFAULT_MAX_BODY_BYTES: usize = 256 * 1024;
+/// `cache_duration` is clamped into this range (with a configuration warning): Envoy accepts
+/// any non-negative duration, and a configuration written for Envoy must not fail closed. Below
+/// 10 s every worker would refetch several times a minute; beyond 30 days a rotated-out key
+/// would live on for a month.
+pub const MIN_CACHE_DURATION_MS: u64 = 10_000;
+pub const MAX_CACHE_DURATION_MS: u64 = 30 * 86_400_000;
 
 /// A fetch whose answer never came (a host that lost the callout) is forgotten after its
 /// timeout plus this grace, so the next tick can try again.
@@ -42,6 +48,9 @@ pub struct RemoteJwks {
     pub backoff_base_ms: u64,
     pub backoff_max_ms: u64,
     pub max_body_bytes: usize,
+    /// What the configuration asked for and jwtgate changed (e.g. a clamped `cache_duration`),
+    /// for [`Gateway::warnings`](super::gateway::Gateway::warnings).
+    pub warnings: Vec<String>,
 }
 
 impl RemoteJwks {
@@ -55,6 +64,7 @@ impl RemoteJwks {
             backoff_base_ms: DEFAULT_BACKOFF_BASE_MS,
             backoff_max_ms: DEFAULT_BACKOFF_MAX_MS,
             max_body_bytes: DEFAULT_MAX_BODY_BYTES,
+            warnings: Vec::new(),
         }
     }
 
@@ -130,12 +140,18 @@ impl FetchFailure {
 #[derive(Debug)]
 pub struct ParsedJwks {
     pub keys: Vec<Key>,
-    /// (index in `keys` of the document, reason)
+    /// (index in `keys` of the document, reason): at most [`MAX_SKIPPED_REPORTED`] single
+    /// members, then one line counting the rest; and one line when the set was cut at
+    /// [`MAX_KEYS_PER_JWKS`] keys.
     pub skipped: Vec<(usize, String)>,
 }
 
+/// Skipped members reported one by one; further ones are counted in one entry.
+pub const MAX_SKIPPED_REPORTED: usize = 16;
+
 /// Parses a fetched JWKS leniently: a bad or unsupported member is skipped (and reported),
-/// the others are used. Symmetric (`oct`) keys are never taken from the network.
+/// the others are used, up to [`MAX_KEYS_PER_JWKS`] keys (the members after that are not read).
+/// Symmetric (`oct`) keys are never taken from the network.
 pub fn parse_jwks(body: &[u8]) -> Result<ParsedJwks, FetchFailure> {
     let doc: Value = serde_json::from_slice(body).map_err(|_| FetchFailure::NotJson)?;
     let members = jwks_members(&doc).map_err(|_| FetchFailure::NotJson)?;
@@ -143,25 +159,53 @@ pub fn parse_jwks(body: &[u8]) -> Result<ParsedJwks, FetchFailure> {
         keys: Vec::new(),
         skipped: Vec::new(),
     };
+    let mut unreported = 0usize;
+    let mut skip = |parsed: &mut ParsedJwks, i: usize, why: String| {
+        if parsed.skipped.len() < MAX_SKIPPED_REPORTED {
+            parsed.skipped.push((i, why));
+        } else {
+            unreported = unreported.saturating_add(1);
+        }
+    };
     for (i, member) in members.iter().enumerate() {
+        if parsed.keys.len() >= MAX_KEYS_PER_JWKS {
+            let rest = members.len().saturating_sub(i);
+            parsed.skipped.push((
+                i,
+                format!(
+                    "this and {} later members not read: at most {MAX_KEYS_PER_JWKS} keys are used from one JWKS",
+                    rest.saturating_sub(1)
+                ),
+            ));
+            break;
+        }
         let Value::Object(jwk) = member else {
-            parsed.skipped.push((i, "not a JSON object".into()));
+            skip(&mut parsed, i, "not a JSON object".into());
             continue;
         };
         if jwk.get("kty").and_then(Value::as_str) == Some("oct") {
-            parsed.skipped.push((
+            skip(
+                &mut parsed,
                 i,
                 "symmetric keys are not accepted from a remote JWKS".into(),
-            ));
+            );
             continue;
         }
         match Key::from_jwk(jwk) {
             Ok(Some(key)) => parsed.keys.push(key),
-            Ok(None) => parsed
-                .skipped
-                .push((i, "not a signature key of a supported algorithm".into())),
-            Err(e) => parsed.skipped.push((i, e)),
+            Ok(None) => skip(
+                &mut parsed,
+                i,
+                "not a signature key of a supported algorithm".into(),
+            ),
+            Err(e) => skip(&mut parsed, i, e),
         }
+    }
+    if unreported > 0 {
+        parsed.skipped.push((
+            members.len(),
+            format!("{unreported} more members skipped (not listed one by one)"),
+        ));
     }
     if parsed.keys.is_empty() {
         return Err(FetchFailure::NoUsableKeys);
@@ -253,16 +297,17 @@ impl RemoteKeys {
     }
 
     /// Whether a token with a `kid` the set lacks may wait for a refetch: one is running, or
-    /// none ran (for an unknown kid, or at all) during the last `kid_refetch_interval`.
+    /// no refetch *for an unknown kid* ran during the last `kid_refetch_interval`. Regular
+    /// fetches (cold start, refresh, adopted shared copies) do not count: the first token of a
+    /// key published right after a refresh must not be refused for the whole interval.
     pub fn may_refetch_for_kid(&self, cfg: &RemoteJwks, now_ms: u64) -> bool {
         if self.in_flight(cfg, now_ms) {
             return true;
         }
-        let last = self
+        let interval_over = self
             .last_kid_refetch_ms
-            .unwrap_or(0)
-            .max(self.fetched_at_ms);
-        now_ms >= last.saturating_add(cfg.kid_refetch_interval_ms) && now_ms >= self.retry_at_ms
+            .is_none_or(|last| now_ms >= last.saturating_add(cfg.kid_refetch_interval_ms));
+        interval_over && now_ms >= self.retry_at_ms
     }
 
     pub fn in_flight(&self, cfg: &RemoteJwks, now_ms: u64) -> bool {
@@ -575,8 +620,8 @@ mod tests {
         k.start(FetchReason::Cold, 0);
         k.fetched(&c, JWKS.as_bytes(), 0).unwrap();
         assert!(
-            !k.may_refetch_for_kid(&c, 29_999),
-            "the set is younger than the interval"
+            k.may_refetch_for_kid(&c, 1),
+            "a regular fetch does not count against unknown-kid refetches"
         );
         assert!(k.may_refetch_for_kid(&c, 30_000));
         k.start(FetchReason::UnknownKid, 30_000);

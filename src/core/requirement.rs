@@ -7,7 +7,7 @@ use std::rc::Rc;
 
 use super::cache::TokenCache;
 use super::claims::ClaimPolicy;
-use super::ext_auth::{DecisionCache, ExtAnswer, ExtAuthService};
+use super::ext_auth::{DecisionCaches, ExtAnswer, ExtAuthService};
 use super::provider::{Outcome, Provider, VerifyContext};
 use super::rejection::Rejection;
 use super::remote_jwks::JwksStore;
@@ -88,7 +88,8 @@ pub struct Evaluation<'a> {
 pub struct VmState {
     pub tokens: TokenCache,
     pub jwks: JwksStore,
-    pub decisions: DecisionCache,
+    /// Auth answers, one cache per service (`Gateway::new_vm_state` sizes it).
+    pub decisions: DecisionCaches,
 }
 
 impl<'a> Evaluation<'a> {
@@ -128,7 +129,7 @@ impl<'a> Evaluation<'a> {
             None => {
                 let hit = service
                     .cache_key(index, self.req)
-                    .and_then(|key| self.state.decisions.get(&key, self.now_ms));
+                    .and_then(|key| self.state.decisions.get(index, &key, self.now_ms));
                 if hit.is_some() {
                     self.ext_cache_hits.push(index);
                 }
@@ -180,7 +181,10 @@ impl<'a> Evaluation<'a> {
                     ExtAnswer::Allowed(_) => Ok(vec![Used::ExtAuth(*index)]),
                     ExtAnswer::Denied(403, _) => Err(Rejection::ExtAuthForbidden),
                     ExtAnswer::Denied(..) => Err(Rejection::ExtAuthUnauthorized),
-                    ExtAnswer::Failed(_) if fail_open => Ok(vec![Used::ExtAuth(*index)]),
+                    // Envoy's failure_mode_allow: transport errors and 5xx only.
+                    ExtAnswer::Failed(kind) if fail_open && kind.may_fail_open() => {
+                        Ok(vec![Used::ExtAuth(*index)])
+                    }
                     ExtAnswer::Failed(_) => Err(Rejection::ExtAuthError),
                 }
             }

@@ -134,6 +134,12 @@ pub extern "C" fn proxy_on_configure(context_id: u32, configuration_size: usize)
     };
     let configured = match Gateway::from_json(&bytes) {
         Ok(gateway) => {
+            for warning in gateway.warnings() {
+                abi::log(
+                    LogLevel::Warn,
+                    &format!("jwtgate: configuration: {warning}"),
+                );
+            }
             abi::log(LogLevel::Info, "jwtgate: configuration loaded");
             Some(gateway)
         }

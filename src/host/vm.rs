@@ -473,29 +473,19 @@ impl Vm {
                 ),
             );
         }
-        // Cache allow/deny answers (never failures), keyed by the request's credentials.
-        if let Some(ttl) = s.ttl_ms(&answer) {
+        // Cache allow/deny answers (never failures), keyed by method, path and credentials.
+        if s.ttl_ms(&answer).is_some() {
             let read = abi::set_effective_context(context_id)
                 .ok()
                 .and_then(|()| read_request().ok());
-            if let Some(read) = read {
+            if let (Some(read), Ok(mut state)) = (read, self.state.try_borrow_mut()) {
                 let req = Request {
                     method: &read.method,
                     path: &read.path,
                     headers: &read.headers,
                 };
-                if let (Some(key), Some(policy), Ok(mut state)) = (
-                    s.cache_key(service, &req),
-                    &s.cache,
-                    self.state.try_borrow_mut(),
-                ) {
-                    state.decisions.insert(
-                        key,
-                        Rc::new(answer.clone()),
-                        now_ms.saturating_add(ttl),
-                        policy.max_entries,
-                    );
-                }
+                self.gateway
+                    .remember_ext_answer(&mut state, service, &req, &answer, now_ms);
             }
         }
         self.record_answer(service, context_id, answer);
@@ -951,7 +941,7 @@ impl Vm {
         let result = self.with_remote(provider, |state, cfg| state.fetched(cfg, &body, now_ms));
         match result {
             Some(Ok((installed, parsed))) => {
-                for (index, why) in parsed.skipped.iter().take(8) {
+                for (index, why) in parsed.skipped.iter().take(24) {
                     log(
                         LogLevel::Warn,
                         &format!("jwtgate: JWKS of provider {name}: keys[{index}] skipped: {why}"),

@@ -112,13 +112,22 @@ fn check(path: &str, json: bool) -> ExitCode {
         }
     };
     let errors = Gateway::check_all(&bytes);
+    let warnings: Vec<String> = Gateway::from_json(&bytes)
+        .map(|g| g.warnings().to_vec())
+        .unwrap_or_default();
     if json {
-        let out = serde_json::json!({
+        let mut out = serde_json::json!({
             "valid": errors.is_empty(),
             "errors": errors.iter().map(|e| serde_json::json!({"path": e.path, "message": e.message})).collect::<Vec<_>>(),
         });
+        if !warnings.is_empty() {
+            out["warnings"] = serde_json::json!(warnings);
+        }
         println!("{out}");
     } else if let Ok(gateway) = Gateway::from_json(&bytes) {
+        for w in &warnings {
+            eprintln!("{path}: warning: {w}");
+        }
         let (providers, rules) = gateway.summary();
         println!("{path}: OK ({providers} providers, {rules} rules)");
     } else {
