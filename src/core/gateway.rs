@@ -184,7 +184,8 @@ impl Gateway {
         self.providers
             .iter()
             .flat_map(|p| {
-                super::extract::find_all(&p.sources, req)
+                super::extract::find_every(&p.sources, req)
+                    .into_iter()
                     .map(|found| (p.name.clone(), found.source.describe(), found.token))
                     .collect::<Vec<_>>()
             })
@@ -314,7 +315,17 @@ impl Gateway {
             state,
             answers,
         );
-        let result = evaluation.satisfy(requirement);
+        let rule_providers = requirement.providers(self.providers.len());
+        let lenient = requirement.is_lenient();
+        // Every token in the rule's providers' locations must verify (Envoy's rule), unless
+        // the requirement passes whatever the tokens are.
+        let result = evaluation.satisfy(requirement).and_then(|used| {
+            if lenient {
+                return Ok((used, Vec::new()));
+            }
+            let located = evaluation.account_for_tokens(&rule_providers)?;
+            Ok((used, located))
+        });
         let ext_cache_hits: Vec<String> = evaluation
             .ext_cache_hits
             .iter()
@@ -353,20 +364,35 @@ impl Gateway {
                 })
                 .collect()
         };
-        let consulted: Vec<Used> = requirement
-            .providers(self.providers.len())
-            .into_iter()
-            .map(Used::Provider)
-            .collect();
+        let consulted: Vec<Used> = rule_providers.iter().copied().map(Used::Provider).collect();
         match result {
-            Ok(used) => {
+            Ok((used, located)) => {
+                // `forward: false`: every location a verified token came from is removed (all
+                // of them when every token was accounted for; else those of the providers
+                // used), in one change per header, one for cookies, one for `:path`.
+                let mut sources: Vec<&super::extract::Source> = Vec::new();
+                for &(index, at) in &located {
+                    if let Some(p) = self.providers.get(index).filter(|p| !p.forward) {
+                        sources.extend(p.sources.get(at));
+                    }
+                }
+                for u in &used {
+                    if let Used::Provider(index) = *u {
+                        if let (Some(provider), Some(verified)) =
+                            (self.providers.get(index), evaluation.verified(index))
+                        {
+                            sources.extend(provider.removable_source(verified));
+                        }
+                    }
+                }
+                ops.extend(super::extract::removals(&sources, req, None));
                 for u in &used {
                     match *u {
                         Used::Provider(index) => {
                             if let (Some(provider), Some(verified)) =
                                 (self.providers.get(index), evaluation.verified(index))
                             {
-                                provider.forward_ops(verified, req, &mut ops);
+                                provider.forward_ops(verified, &mut ops);
                             }
                         }
                         Used::ExtAuth(index) => {

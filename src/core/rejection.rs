@@ -56,6 +56,10 @@ pub enum Rejection {
     /// `remote_jwks`: no usable key set (every fetch failed, or the last good set is older than
     /// `max_stale`). 401, or `jwks_unavailable_status`.
     KeysUnavailable,
+    /// The request carries more than one token in the locations the rule's providers read, and
+    /// one besides the one that satisfied the requirement does not verify (Envoy refuses such
+    /// requests too: a forged second token must not reach the upstream).
+    ExtraTokenInvalid,
 }
 
 impl Rejection {
@@ -131,6 +135,7 @@ impl Rejection {
             Rejection::ExtAuthPending | Rejection::ExtAuthError => {
                 "the authorization service is not available"
             }
+            Rejection::ExtraTokenInvalid => "another token in the request could not be verified",
         }
     }
 
@@ -161,11 +166,12 @@ impl Rejection {
             Rejection::ExtAuthUnauthorized => "ext_auth_unauthorized",
             Rejection::ExtAuthForbidden => "ext_auth_forbidden",
             Rejection::ExtAuthError => "ext_auth_error",
+            Rejection::ExtraTokenInvalid => "extra_token_invalid",
         }
     }
 
     /// All variants, for tests and metric registration.
-    pub const ALL: [Rejection; 24] = [
+    pub const ALL: [Rejection; 25] = [
         Rejection::MissingToken,
         Rejection::TokenTooLarge,
         Rejection::MalformedToken,
@@ -190,6 +196,7 @@ impl Rejection {
         Rejection::ExtAuthUnauthorized,
         Rejection::ExtAuthForbidden,
         Rejection::ExtAuthError,
+        Rejection::ExtraTokenInvalid,
     ];
 }
 

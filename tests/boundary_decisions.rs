@@ -1,0 +1,375 @@
+//! The request boundary, natively through the core: every token a request carries is accounted
+//! for, rule matching sees a path no common upstream can resolve differently, and client-sent
+//! spellings of managed headers are stripped or refused. Each test pins status and reason.
+
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
+use jwt_compact::alg::{Hs256, Hs256Key};
+use jwt_compact::{Algorithm, AlgorithmSignature};
+use serde_json::{json, Value};
+
+use jwtgate::core::{Decision, Gateway, HeaderOp, Rejection, Request, Verdict};
+
+const NOW: u64 = 1_700_000_000;
+const SECRET_A: &str = "0123456789abcdef0123456789abcdef";
+const SECRET_B: &str = "fedcba9876543210fedcba9876543210";
+
+fn b64(bytes: &[u8]) -> String {
+    URL_SAFE_NO_PAD.encode(bytes)
+}
+
+fn hs256(secret: &str, claims: Value) -> String {
+    let input = format!(
+        "{}.{}",
+        b64(br#"{"alg":"HS256","typ":"JWT"}"#),
+        b64(claims.to_string().as_bytes())
+    );
+    let sig = Hs256.sign(&Hs256Key::new(secret.as_bytes()), input.as_bytes());
+    format!("{input}.{}", b64(&sig.as_bytes()))
+}
+
+/// A valid token of issuer A with these extra claims.
+fn token_a(extra: Value) -> String {
+    let mut claims = json!({"iss": "https://a.test", "sub": "alice", "exp": NOW + 300});
+    for (k, v) in extra.as_object().cloned().unwrap_or_default() {
+        claims[k] = v;
+    }
+    hs256(SECRET_A, claims)
+}
+
+/// Signed with the wrong key: a forgery.
+fn forged_a() -> String {
+    hs256(
+        SECRET_B,
+        json!({"iss": "https://a.test", "sub": "admin", "exp": NOW + 300}),
+    )
+}
+
+fn token_b() -> String {
+    hs256(
+        SECRET_B,
+        json!({"iss": "https://b.test", "sub": "bob", "exp": NOW + 300}),
+    )
+}
+
+fn provider_a(extra: Value) -> Value {
+    let mut p = json!({
+        "issuer": "https://a.test",
+        "keys": [{"alg": "HS256", "secret": SECRET_A}],
+        "claim_to_headers": [{"header_name": "x-user-id", "claim_name": "sub"}],
+    });
+    for (k, v) in extra.as_object().cloned().unwrap_or_default() {
+        p[k] = v;
+    }
+    p
+}
+
+fn gateway(config: Value) -> Gateway {
+    Gateway::from_json(config.to_string().as_bytes()).unwrap_or_else(|e| panic!("{e}"))
+}
+
+fn decide(gw: &Gateway, method: &str, path: &str, headers: &[(&str, &str)]) -> Verdict {
+    let headers: Vec<(String, String)> = headers
+        .iter()
+        .map(|(n, v)| (n.to_string(), v.to_string()))
+        .collect();
+    gw.decide(
+        &Request {
+            method,
+            path,
+            headers: &headers,
+        },
+        NOW,
+    )
+}
+
+fn run(gw: &Gateway, path: &str, headers: &[(&str, &str)]) -> Verdict {
+    decide(gw, "GET", path, headers)
+}
+
+fn bearer(token: &str) -> String {
+    format!("Bearer {token}")
+}
+
+/// Refused with exactly this reason and status.
+fn assert_refused(v: &Verdict, want: Rejection, status: u32, case: &str) {
+    assert_eq!(v.rejection, Some(want), "{case}: {v:?}");
+    assert!(!v.dry_run, "{case}");
+    match &v.decision {
+        Decision::Respond(resp) => assert_eq!(resp.status, status, "{case}"),
+        other => panic!("{case}: expected a local response, got {other:?}"),
+    }
+}
+
+fn forwarded<'v>(v: &'v Verdict, case: &str) -> &'v Vec<HeaderOp> {
+    match &v.decision {
+        Decision::Forward(ops) => ops,
+        other => panic!(
+            "{case}: expected forward, got {other:?} ({:?})",
+            v.rejection
+        ),
+    }
+}
+
+// ---- 1. every token is accounted for ----
+
+/// (what, path, headers)
+type Case = (&'static str, String, Vec<(&'static str, String)>);
+
+/// Envoy's authenticator vector `TestMultipleJWTOneBadFromQuery`: a good header token and a bad
+/// `?access_token=` is 401.
+#[test]
+fn envoy_multiple_jwt_one_bad_from_query() {
+    let gw = gateway(json!({
+        "providers": {"a": provider_a(json!({
+            "from_headers": [{"name": "authorization", "value_prefix": "Bearer "}],
+            "from_params": ["access_token"]}))},
+        "rules": [{"match": {"prefix": "/"}, "requires": {"provider_name": "a"}}],
+    }));
+    let good = token_a(json!({}));
+    let path = format!("/api?access_token={}", forged_a());
+    let v = run(&gw, &path, &[("authorization", &bearer(&good))]);
+    assert_refused(&v, Rejection::ExtraTokenInvalid, 401, "bad query token");
+    let Decision::Respond(resp) = &v.decision else {
+        unreachable!()
+    };
+    assert!(resp.headers.iter().any(|(n, v)| n == "www-authenticate"
+        && v.contains("error=\"invalid_token\"")
+        && v.contains("another token")));
+    assert!(resp.body.contains("\"invalid_token\""));
+    assert_eq!(v.metrics(), vec!["denied", "denied.extra_token_invalid"]);
+}
+
+#[test]
+fn a_forged_second_token_in_any_location_is_refused() {
+    let gw = gateway(json!({
+        "providers": {"a": provider_a(json!({
+            "from_headers": [{"name": "authorization", "value_prefix": "Bearer "}],
+            "from_cookies": ["session"],
+            "from_params": ["access_token", "token"]}))},
+        "rules": [{"match": {"prefix": "/"}, "requires": {"provider_name": "a"}}],
+    }));
+    let good = bearer(&token_a(json!({})));
+    let forged = forged_a();
+    let foreign = token_b(); // an issuer no provider has: it was skipped, never verified
+    let cookie = |t: &str| format!("session={t}");
+    let cases: Vec<Case> = vec![
+        (
+            "header + forged cookie",
+            "/".into(),
+            vec![("authorization", good.clone()), ("cookie", cookie(&forged))],
+        ),
+        (
+            "header + forged query",
+            format!("/?token={forged}"),
+            vec![("authorization", good.clone())],
+        ),
+        (
+            "forged header + valid cookie: the forged one is verified first",
+            "/".into(),
+            vec![
+                ("authorization", bearer(&forged)),
+                ("cookie", cookie(&token_a(json!({})))),
+            ],
+        ),
+        (
+            "two Authorization headers",
+            "/".into(),
+            vec![
+                ("authorization", good.clone()),
+                ("authorization", bearer(&forged)),
+            ],
+        ),
+        (
+            "the same cookie twice",
+            "/".into(),
+            vec![
+                ("authorization", good.clone()),
+                (
+                    "cookie",
+                    format!("session={}; session={forged}", token_a(json!({}))),
+                ),
+            ],
+        ),
+        (
+            "the same parameter twice",
+            format!("/?token={}&token={forged}", token_a(json!({}))),
+            vec![],
+        ),
+        (
+            "another issuer's token in a second location",
+            "/".into(),
+            vec![
+                ("authorization", bearer(&foreign)),
+                ("cookie", cookie(&token_a(json!({})))),
+            ],
+        ),
+        (
+            "an expired second token",
+            "/".into(),
+            vec![
+                ("authorization", good.clone()),
+                ("cookie", cookie(&token_a(json!({"exp": NOW - 3600})))),
+            ],
+        ),
+    ];
+    for (case, path, headers) in cases {
+        let headers: Vec<(&str, &str)> = headers.iter().map(|(n, v)| (*n, v.as_str())).collect();
+        let v = run(&gw, &path, &headers);
+        let want = if case.starts_with("forged header") {
+            Rejection::InvalidSignature
+        } else {
+            Rejection::ExtraTokenInvalid
+        };
+        assert_refused(&v, want, 401, case);
+    }
+    // Two valid tokens (even different ones) pass.
+    let other = token_a(json!({"sub": "alice2"}));
+    let v = run(
+        &gw,
+        &format!("/?token={other}"),
+        &[("authorization", &good), ("cookie", &cookie(&other))],
+    );
+    assert!(v.rejection.is_none(), "{v:?}");
+}
+
+#[test]
+fn forward_false_removes_every_location_a_token_came_from() {
+    let gw = gateway(json!({
+        "providers": {"a": provider_a(json!({
+            "from_headers": [{"name": "authorization", "value_prefix": "Bearer "}],
+            "from_cookies": ["session", "alt"],
+            "from_params": ["access_token", "token"]}))},
+        "rules": [{"match": {"prefix": "/"}, "requires": {"provider_name": "a"}}],
+    }));
+    let t = token_a(json!({}));
+    let path = format!("/x?a=1&access_token={t}&b=2&token={t}");
+    let cookie = format!("keep=1; session={t}; alt={t}");
+    let v = run(
+        &gw,
+        &path,
+        &[("authorization", &bearer(&t)), ("cookie", &cookie)],
+    );
+    let ops = forwarded(&v, "all valid");
+    assert!(
+        ops.contains(&HeaderOp::Remove("authorization".into())),
+        "{ops:?}"
+    );
+    assert!(
+        ops.contains(&HeaderOp::Set("cookie".into(), "keep=1".into())),
+        "{ops:?}"
+    );
+    // One `:path` change that drops both parameters (two changes would undo each other).
+    let paths: Vec<&HeaderOp> = ops
+        .iter()
+        .filter(|op| matches!(op, HeaderOp::Set(n, _) if n == ":path"))
+        .collect();
+    assert_eq!(
+        paths,
+        vec![&HeaderOp::Set(":path".into(), "/x?a=1&b=2".into())]
+    );
+    assert!(ops.contains(&HeaderOp::Set("x-user-id".into(), "alice".into())));
+
+    // forward: true keeps them all.
+    let keep = gateway(json!({
+        "providers": {"a": provider_a(json!({"forward": true,
+            "from_headers": [{"name": "authorization", "value_prefix": "Bearer "}],
+            "from_cookies": ["session"]}))},
+        "rules": [{"match": {"prefix": "/"}, "requires": {"provider_name": "a"}}],
+    }));
+    let v = run(
+        &keep,
+        "/",
+        &[
+            ("authorization", &bearer(&t)),
+            ("cookie", &format!("session={t}")),
+        ],
+    );
+    assert_eq!(
+        forwarded(&v, "forward: true"),
+        &vec![HeaderOp::Set("x-user-id".into(), "alice".into())]
+    );
+}
+
+#[test]
+fn every_provider_of_the_rule_accounts_for_its_locations() {
+    let b = json!({"issuer": "https://b.test", "keys": [{"alg": "HS256", "secret": SECRET_B}],
+                   "from_headers": [{"name": "x-b-token"}]});
+    let gw = gateway(json!({
+        "providers": {"a": provider_a(json!({})), "b": b},
+        "rules": [
+            {"match": {"prefix": "/any"}, "requires": {"requires_any": {"requirements": [
+                {"provider_name": "a"}, {"provider_name": "b"}]}}},
+            {"match": {"prefix": "/optional"}, "requires": {"allow_missing": {}}},
+            {"match": {"prefix": "/lenient"}, "requires": {"allow_missing_or_failed": {}}},
+            {"match": {"prefix": "/only-a"}, "requires": {"provider_name": "a"}},
+        ],
+    }));
+    let good_a = bearer(&token_a(json!({})));
+    let forged_b = hs256(SECRET_A, json!({"iss": "https://b.test", "exp": NOW + 300}));
+    for route in ["/any", "/optional"] {
+        let v = run(
+            &gw,
+            route,
+            &[("authorization", &good_a), ("x-b-token", &forged_b)],
+        );
+        // allow_missing already refused a provider's failed first token with its own reason.
+        let want = if route == "/any" {
+            Rejection::ExtraTokenInvalid
+        } else {
+            Rejection::InvalidSignature
+        };
+        assert_refused(&v, want, 401, route);
+        let v = run(
+            &gw,
+            route,
+            &[
+                ("authorization", &good_a),
+                ("authorization", &bearer(&forged_a())),
+            ],
+        );
+        assert_refused(&v, Rejection::ExtraTokenInvalid, 401, route);
+        let v = run(
+            &gw,
+            route,
+            &[("authorization", &good_a), ("x-b-token", &token_b())],
+        );
+        assert!(v.rejection.is_none(), "{route}: {v:?}");
+    }
+    // allow_missing_or_failed passes whatever the tokens are (documented).
+    let v = run(
+        &gw,
+        "/lenient",
+        &[("authorization", &good_a), ("x-b-token", &forged_b)],
+    );
+    assert!(v.rejection.is_none(), "{v:?}");
+    // A location no provider of the rule reads is not the rule's business.
+    let v = run(
+        &gw,
+        "/only-a",
+        &[("authorization", &good_a), ("x-b-token", &forged_b)],
+    );
+    assert!(v.rejection.is_none(), "{v:?}");
+}
+
+#[test]
+fn dry_run_reports_an_unaccounted_token() {
+    let gw = gateway(json!({
+        "providers": {"a": provider_a(json!({
+            "from_headers": [{"name": "authorization", "value_prefix": "Bearer "}],
+            "from_cookies": ["session"]}))},
+        "dry_run": true,
+        "rules": [{"match": {"prefix": "/"}, "requires": {"provider_name": "a"}}],
+    }));
+    let v = run(
+        &gw,
+        "/",
+        &[
+            ("authorization", &bearer(&token_a(json!({})))),
+            ("cookie", &format!("session={}", forged_a())),
+        ],
+    );
+    assert!(v.dry_run);
+    assert_eq!(v.rejection, Some(Rejection::ExtraTokenInvalid));
+    assert!(matches!(v.decision, Decision::Forward(_)));
+}
