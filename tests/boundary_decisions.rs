@@ -373,3 +373,131 @@ fn dry_run_reports_an_unaccounted_token() {
     assert_eq!(v.rejection, Some(Rejection::ExtraTokenInvalid));
     assert!(matches!(v.decision, Decision::Forward(_)));
 }
+
+// ---- 3. managed headers: every spelling is stripped, on every route kind ----
+
+/// The client's spellings of `x-user-id` (claim header), `x-jwt-payload`
+/// (`forward_payload_header`) and `x-auth-user` (an auth service's upstream header).
+const SPOOFED: [(&str, &str); 7] = [
+    ("x_user_id", "admin"),
+    ("x-user_id", "admin"),
+    ("X-User-Id", "admin"),
+    ("X_USER_ID", "admin"),
+    ("X_Jwt-Payload", "e30"),
+    ("x_auth_user", "root"),
+    ("x-user-idx", "not managed"),
+];
+
+fn stripped() -> Vec<HeaderOp> {
+    [
+        "x_user_id",
+        "x-user_id",
+        "x-user-id",
+        "x_jwt-payload",
+        "x_auth_user",
+    ]
+    .iter()
+    .map(|n| HeaderOp::Remove(n.to_string()))
+    .collect()
+}
+
+fn managed_gateway(extra: Value) -> Gateway {
+    let mut config = json!({
+        "providers": {"a": provider_a(json!({"forward_payload_header": "x-jwt-payload"}))},
+        "ext_auth": {"authz": {"http_uri": {"uri": "http://auth.test/check"},
+                               "allowed_upstream_headers": ["x-auth-user"]}},
+        "bypass_cors_preflight": true,
+        "rules": [
+            {"match": {"prefix": "/open"}},
+            {"match": {"prefix": "/optional"}, "requires": {"allow_missing": {}}},
+            {"match": {"prefix": "/dry"}, "requires": {"provider_name": "a"}, "dry_run": true},
+            {"match": {"prefix": "/ext"}, "requires": {"ext_auth": "authz"}},
+            {"match": {"prefix": "/"}, "requires": {"provider_name": "a"}},
+        ],
+    });
+    for (k, v) in extra.as_object().cloned().unwrap_or_default() {
+        config[k] = v;
+    }
+    gateway(config)
+}
+
+#[test]
+fn every_spelling_of_a_managed_header_is_stripped_on_every_route_kind() {
+    use jwtgate::core::ext_auth::ExtAnswer;
+    use std::rc::Rc;
+    let gw = managed_gateway(json!({}));
+    let token = bearer(&token_a(json!({})));
+    let with = |extra: &[(&'static str, &'static str)]| -> Vec<(String, String)> {
+        SPOOFED
+            .iter()
+            .chain(extra)
+            .map(|(n, v)| (n.to_string(), v.to_string()))
+            .collect()
+    };
+    let plain = with(&[]);
+    let authed = with(&[("authorization", "")]);
+    let authed: Vec<(String, String)> = authed
+        .into_iter()
+        .map(|(n, v)| {
+            if n == "authorization" {
+                (n, token.clone())
+            } else {
+                (n, v)
+            }
+        })
+        .collect();
+    let preflight = with(&[
+        ("origin", "https://app.test"),
+        ("access-control-request-method", "POST"),
+    ]);
+    let allowed = Rc::new(ExtAnswer::Allowed(vec![(
+        "x-auth-user".into(),
+        "svc".into(),
+    )]));
+    type Headers = Vec<(String, String)>;
+    let cases: Vec<(&str, &str, &str, &Headers)> = vec![
+        ("open", "GET", "/open/x", &plain),
+        ("protected", "GET", "/api", &authed),
+        ("allow_missing", "GET", "/optional", &plain),
+        ("dry-run", "GET", "/dry", &plain),
+        ("CORS bypass", "OPTIONS", "/api", &preflight),
+        ("ext_auth", "GET", "/ext", &plain),
+    ];
+    for (case, method, path, headers) in cases {
+        let req = Request {
+            method,
+            path,
+            headers,
+        };
+        let mut state = gw.new_vm_state(0);
+        let answers = [(0usize, Rc::clone(&allowed))];
+        let v = gw.decide_with(&req, NOW * 1000, &mut state, &answers, false);
+        let ops = forwarded(&v, case);
+        assert_eq!(
+            ops.get(..5),
+            Some(stripped().as_slice()),
+            "{case}: every spelling first, the unmanaged one kept: {ops:?}"
+        );
+        assert!(
+            !ops.contains(&HeaderOp::Remove("x-user-idx".into())),
+            "{case}"
+        );
+        if case == "protected" {
+            assert!(ops.contains(&HeaderOp::Set("x-user-id".into(), "alice".into())));
+        }
+        if case == "ext_auth" {
+            assert!(ops.contains(&HeaderOp::Set("x-auth-user".into(), "svc".into())));
+        }
+    }
+}
+
+#[test]
+fn a_token_header_may_not_be_a_spelling_of_a_managed_header() {
+    let e = Gateway::from_json(
+        json!({"providers": {"a": provider_a(json!({"from_headers": [{"name": "X_User_Id"}]}))}})
+            .to_string()
+            .as_bytes(),
+    )
+    .unwrap_err();
+    assert_eq!(e.path, "providers.a.from_headers", "{e}");
+}

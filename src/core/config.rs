@@ -612,7 +612,10 @@ fn compile(raw: RawConfig) -> Result<Gateway, ConfigError> {
     for p in &providers {
         for source in &p.sources {
             if let Source::Header { name, .. } = source {
-                if managed_headers.contains(name) {
+                if managed_headers
+                    .iter()
+                    .any(|m| super::gateway::same_variable(m, name))
+                {
                     return Err(err(
                         format!("providers.{}.from_headers", p.name),
                         format!("header `{name}` is also set by claim_to_headers or forward_payload_header"),

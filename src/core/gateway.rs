@@ -279,12 +279,12 @@ impl Gateway {
         answers: &[(usize, Rc<ExtAnswer>)],
         may_wait: bool,
     ) -> Verdict {
-        // Anti-spoofing comes first and applies to every request, open routes included.
+        // Anti-spoofing comes first and applies to every request, open routes included: every
+        // spelling of a managed header the client sent (case, `_` for `-`) is removed.
         let mut ops: Vec<HeaderOp> = self
-            .managed_headers
-            .iter()
-            .filter(|h| req.has_header(h))
-            .map(|h| HeaderOp::Remove(h.clone()))
+            .managed_spellings(req)
+            .into_iter()
+            .map(HeaderOp::Remove)
             .collect();
 
         if self.bypass_cors_preflight && is_cors_preflight(req) {
@@ -443,6 +443,27 @@ impl Gateway {
 }
 
 impl Gateway {
+    /// The names (lower-case, as sent otherwise) of the request's headers that are a spelling
+    /// of a managed header: the same name up to ASCII case and `_` for `-`. WSGI, Rack and
+    /// PHP-FastCGI map `x_user_id`, `x-user_id` and `X-User-Id` onto one variable
+    /// (`HTTP_X_USER_ID`), so each must go, not only the exact name.
+    pub fn managed_spellings(&self, req: &Request<'_>) -> Vec<String> {
+        let mut out: Vec<String> = Vec::new();
+        for (name, _) in req.headers {
+            if self
+                .managed_headers
+                .iter()
+                .any(|managed| same_variable(managed, name))
+            {
+                let lower = name.to_ascii_lowercase();
+                if !out.contains(&lower) {
+                    out.push(lower);
+                }
+            }
+        }
+        out
+    }
+
     /// An auth service's refusal: its status (or `status_on_error`) and its client headers
     /// replace jwtgate's challenge.
     fn ext_response(&self, service: usize, answer: &ExtAnswer, response: &mut LocalResponse) {
@@ -469,6 +490,16 @@ impl Gateway {
         }
         response
     }
+}
+
+/// Whether two header names reach a CGI-style upstream as the same variable: equal up to ASCII
+/// case, with `_` and `-` interchangeable.
+pub(super) fn same_variable(a: &str, b: &str) -> bool {
+    let fold = |c: u8| match c {
+        b'_' => b'-',
+        c => c.to_ascii_lowercase(),
+    };
+    a.len() == b.len() && a.bytes().zip(b.bytes()).all(|(x, y)| fold(x) == fold(y))
 }
 
 /// A CORS preflight (Envoy's `bypass_cors_preflight`): OPTIONS with `Origin` and
