@@ -501,3 +501,80 @@ fn a_token_header_may_not_be_a_spelling_of_a_managed_header() {
     .unwrap_err();
     assert_eq!(e.path, "providers.a.from_headers", "{e}");
 }
+
+// ---- 4. client_managed_headers: reject ----
+
+#[test]
+fn reject_policy_refuses_any_spelling_before_anything_else() {
+    let gw = managed_gateway(json!({"client_managed_headers": "reject"}));
+    let token = bearer(&token_a(json!({})));
+    for (name, method, path) in [
+        ("x-user-id", "GET", "/open/x"),
+        ("X_User_Id", "GET", "/api"),
+        ("x-jwt_payload", "GET", "/optional"),
+        ("X-AUTH-USER", "GET", "/ext"),
+        ("x_user_id", "OPTIONS", "/api"), // a CORS preflight too
+        ("x-user-id", "GET", "/dry"),     // a dry-run rule: the check comes before any rule
+    ] {
+        let headers = vec![
+            (name.to_string(), "spoof".to_string()),
+            ("authorization".to_string(), token.clone()),
+            ("origin".to_string(), "https://app.test".to_string()),
+            (
+                "access-control-request-method".to_string(),
+                "POST".to_string(),
+            ),
+        ];
+        let v = gw.decide(
+            &Request {
+                method,
+                path,
+                headers: &headers,
+            },
+            NOW,
+        );
+        let case = format!("{name} {method} {path}");
+        assert_refused(&v, Rejection::ManagedHeaderPresent, 400, &case);
+        assert_eq!(v.rule, None, "{case}");
+        let Decision::Respond(resp) = &v.decision else {
+            unreachable!()
+        };
+        assert!(
+            resp.headers.iter().all(|(n, _)| n != "www-authenticate"),
+            "{case}: no Bearer challenge on a 400"
+        );
+        assert!(resp.body.contains("\"invalid_request\""), "{case}");
+        assert_eq!(v.metrics(), vec!["denied", "denied.managed_header_present"]);
+    }
+    // Without a managed header, requests go on as usual; the default is still to strip.
+    let v = run(
+        &gw,
+        "/api",
+        &[("authorization", &token), ("x-user-idx", "1")],
+    );
+    assert!(v.rejection.is_none(), "{v:?}");
+    let strip = managed_gateway(json!({"client_managed_headers": "strip"}));
+    let v = run(&strip, "/open", &[("X_User_Id", "spoof")]);
+    assert_eq!(
+        forwarded(&v, "strip"),
+        &vec![HeaderOp::Remove("x_user_id".into())]
+    );
+}
+
+#[test]
+fn reject_policy_keeps_its_status_under_custom_failure_responses_and_reports_in_dry_run() {
+    let custom = managed_gateway(json!({"client_managed_headers": "reject",
+        "failure_response": {"status": 418, "redirect": {"url": "/login"}}}));
+    let v = run(&custom, "/api", &[("x-user-id", "spoof")]);
+    assert_refused(&v, Rejection::ManagedHeaderPresent, 400, "custom failure");
+    let dry = managed_gateway(json!({"client_managed_headers": "reject", "dry_run": true}));
+    let v = run(&dry, "/api", &[("x-user-id", "spoof")]);
+    assert!(v.dry_run);
+    assert_eq!(v.rejection, Some(Rejection::ManagedHeaderPresent));
+    assert_eq!(
+        forwarded(&v, "dry-run"),
+        &vec![HeaderOp::Remove("x-user-id".into())]
+    );
+    let e = Gateway::from_json(br#"{"client_managed_headers": "drop"}"#).unwrap_err();
+    assert_eq!(e.path, "client_managed_headers", "{e}");
+}

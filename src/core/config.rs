@@ -93,6 +93,19 @@ struct RawConfig {
     /// Extension: auth services asked by `{"ext_auth": "<name>"}` requirements.
     #[serde(default)]
     ext_auth: BTreeMap<String, RawExtAuth>,
+    /// Extension: what happens to client-sent spellings of managed headers: `strip` (default)
+    /// removes them; `reject` refuses the request (400 `managed_header_present`), for hosts
+    /// where removal does not reach the upstream (NGINX + ngx_wasm_module).
+    #[serde(default)]
+    client_managed_headers: Option<RawClientManagedHeaders>,
+}
+
+/// `client_managed_headers`.
+#[derive(Deserialize, schemars::JsonSchema, Clone, Copy, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+enum RawClientManagedHeaders {
+    Strip,
+    Reject,
 }
 
 /// An auth service (the seeds' `auth_request` location).
@@ -682,6 +695,9 @@ fn compile(raw: RawConfig) -> Result<Gateway, ConfigError> {
     };
 
     Ok(Gateway {
+        reject_managed_headers: raw.client_managed_headers == Some(RawClientManagedHeaders::Reject),
+        failure: global_failure,
+        dry_run: raw.dry_run,
         ext_services,
         jwks_unavailable_status,
         share_jwks: raw.share_jwks,

@@ -32,6 +32,13 @@ pub struct Gateway {
     pub(super) share_jwks: bool,
     /// Auth services (`ext_auth`), asked by `ExtAuth` requirements.
     pub(super) ext_services: Vec<ExtAuthService>,
+    /// `client_managed_headers: reject`: a request carrying any spelling of a managed header is
+    /// refused (400) instead of having it stripped.
+    pub(super) reject_managed_headers: bool,
+    /// The global failure response and dry-run flag, for refusals made before any rule is
+    /// chosen (the request boundary).
+    pub(super) failure: FailurePolicy,
+    pub(super) dry_run: bool,
 }
 
 #[derive(Debug)]
@@ -281,11 +288,12 @@ impl Gateway {
     ) -> Verdict {
         // Anti-spoofing comes first and applies to every request, open routes included: every
         // spelling of a managed header the client sent (case, `_` for `-`) is removed.
-        let mut ops: Vec<HeaderOp> = self
-            .managed_spellings(req)
-            .into_iter()
-            .map(HeaderOp::Remove)
-            .collect();
+        let spellings = self.managed_spellings(req);
+        let refuse_spoofing = self.reject_managed_headers && !spellings.is_empty();
+        let mut ops: Vec<HeaderOp> = spellings.into_iter().map(HeaderOp::Remove).collect();
+        if refuse_spoofing {
+            return self.refuse_at_boundary(Rejection::ManagedHeaderPresent, req, ops);
+        }
 
         if self.bypass_cors_preflight && is_cors_preflight(req) {
             let mut verdict = Verdict::forward(ops, None);
@@ -462,6 +470,25 @@ impl Gateway {
             }
         }
         out
+    }
+
+    /// A refusal before any rule is chosen (the request boundary): the global failure
+    /// response, or with the global `dry_run` a report and the request continues (with `ops`).
+    fn refuse_at_boundary(
+        &self,
+        rejection: Rejection,
+        req: &Request<'_>,
+        ops: Vec<HeaderOp>,
+    ) -> Verdict {
+        let mut verdict = Verdict::forward(ops, None);
+        verdict.rejection = Some(rejection);
+        if self.dry_run {
+            verdict.dry_run = true;
+        } else {
+            verdict.decision =
+                Decision::Respond(self.failure.respond(rejection, &self.realm, req.path));
+        }
+        verdict
     }
 
     /// An auth service's refusal: its status (or `status_on_error`) and its client headers

@@ -60,12 +60,17 @@ pub enum Rejection {
     /// one besides the one that satisfied the requirement does not verify (Envoy refuses such
     /// requests too: a forged second token must not reach the upstream).
     ExtraTokenInvalid,
+    /// `client_managed_headers: reject`: the request carries a spelling of a header the filter
+    /// manages (a claim header, `forward_payload_header`, an auth service's upstream header).
+    /// 400, before anything else: on hosts where removing a header does not reach the upstream.
+    ManagedHeaderPresent,
 }
 
 impl Rejection {
     /// HTTP status of the local response.
     pub fn status(self) -> u32 {
         match self {
+            Rejection::ManagedHeaderPresent => 400,
             Rejection::AudienceNotAllowed | Rejection::ClaimsForbidden => 403,
             Rejection::ExtAuthForbidden => 403,
             Rejection::ConfigInvalid | Rejection::ExtAuthError | Rejection::ExtAuthPending => 500,
@@ -77,6 +82,8 @@ impl Rejection {
     /// (RFC 6750 §3.1: no error code then) or the failure is the server's.
     pub fn bearer_error(self) -> Option<&'static str> {
         match self {
+            // Not a credential problem: the request itself is refused (400, no challenge).
+            _ if self.status() == 400 => None,
             Rejection::MissingToken | Rejection::ConfigInvalid => None,
             // The auth service speaks for itself (its WWW-Authenticate is passed on).
             Rejection::ExtAuthPending
@@ -98,6 +105,7 @@ impl Rejection {
                 "server_error"
             }
             Rejection::ExtAuthForbidden => "forbidden",
+            _ if self.status() == 400 => "invalid_request",
             other => other.bearer_error().unwrap_or("unauthorized"),
         }
     }
@@ -136,6 +144,9 @@ impl Rejection {
                 "the authorization service is not available"
             }
             Rejection::ExtraTokenInvalid => "another token in the request could not be verified",
+            Rejection::ManagedHeaderPresent => {
+                "the request carries a header that only the gateway may set"
+            }
         }
     }
 
@@ -167,11 +178,12 @@ impl Rejection {
             Rejection::ExtAuthForbidden => "ext_auth_forbidden",
             Rejection::ExtAuthError => "ext_auth_error",
             Rejection::ExtraTokenInvalid => "extra_token_invalid",
+            Rejection::ManagedHeaderPresent => "managed_header_present",
         }
     }
 
     /// All variants, for tests and metric registration.
-    pub const ALL: [Rejection; 25] = [
+    pub const ALL: [Rejection; 26] = [
         Rejection::MissingToken,
         Rejection::TokenTooLarge,
         Rejection::MalformedToken,
@@ -197,6 +209,7 @@ impl Rejection {
         Rejection::ExtAuthForbidden,
         Rejection::ExtAuthError,
         Rejection::ExtraTokenInvalid,
+        Rejection::ManagedHeaderPresent,
     ];
 }
 
@@ -212,7 +225,8 @@ impl LocalResponse {
     /// The RFC 6750 answer for `rejection`, with `realm` in `WWW-Authenticate`.
     pub fn for_rejection(rejection: Rejection, realm: &str) -> LocalResponse {
         let mut headers = Vec::with_capacity(3);
-        if rejection.status() != 500 {
+        // A challenge only where credentials are the problem (never on 400 or 500).
+        if matches!(rejection.status(), 401 | 403) {
             let challenge = match rejection.bearer_error() {
                 Some(code) => format!(
                     "Bearer realm=\"{realm}\", error=\"{code}\", error_description=\"{}\"",
@@ -248,7 +262,7 @@ mod tests {
         names.dedup();
         assert_eq!(names.len(), Rejection::ALL.len());
         for r in Rejection::ALL {
-            assert!(matches!(r.status(), 401 | 403 | 500), "{r:?}");
+            assert!(matches!(r.status(), 400 | 401 | 403 | 500), "{r:?}");
             assert!(!r.description().is_empty());
         }
     }
