@@ -578,3 +578,296 @@ fn reject_policy_keeps_its_status_under_custom_failure_responses_and_reports_in_
     let e = Gateway::from_json(br#"{"client_managed_headers": "drop"}"#).unwrap_err();
     assert_eq!(e.path, "client_managed_headers", "{e}");
 }
+
+// ---- 2. path policy ----
+
+/// The README's CMS example: open `/content/`, `/admin/` for admins, everything else for any
+/// valid token.
+fn cms(path_policy: Value) -> Gateway {
+    gateway(json!({
+        "providers": {"cms": provider_a(json!({}))},
+        "path_policy": path_policy,
+        "rules": [
+            {"match": {"prefix": "/content/"}},
+            {"match": {"prefix": "/admin/"}, "requires": {"provider_name": "cms",
+                "claims": [{"claim": "role", "one_of": ["admin"]}]}},
+            {"match": {"path": "/reports"}, "requires": {"provider_name": "cms",
+                "claims": [{"claim": "role", "one_of": ["admin"]}]}},
+            {"match": {"prefix": "/caf%C3%A9/"}, "requires": {"provider_name": "cms",
+                "claims": [{"claim": "role", "one_of": ["admin"]}]}},
+            {"match": {"prefix": "/"}, "requires": {"provider_name": "cms"}},
+        ],
+    }))
+}
+
+fn user() -> String {
+    bearer(&token_a(json!({"role": "user"})))
+}
+
+fn admin() -> String {
+    bearer(&token_a(json!({"role": "admin"})))
+}
+
+#[test]
+fn default_policy_refuses_what_upstreams_resolve_differently() {
+    let gw = cms(json!({}));
+    for (path, want) in [
+        // Tomcat / Jetty / Spring drop `;…`: `/admin/users` there.
+        ("/content/..;/admin/users", Rejection::PathParameters),
+        ("/content/..;x=1/admin/users", Rejection::PathParameters),
+        ("/content/..%3B/admin/users", Rejection::PathParameters),
+        ("/admin;/users", Rejection::PathParameters),
+        // An upstream that decodes %2F; IIS reads `\` and %5C as `/`.
+        ("/content/..%2fadmin/users", Rejection::PathEscapedSlash),
+        ("/content/..%2Fadmin/users", Rejection::PathEscapedSlash),
+        ("/content/..\\admin/users", Rejection::PathEscapedSlash),
+        ("/content/..%5Cadmin/users", Rejection::PathEscapedSlash),
+        ("/content/..%5cadmin/users", Rejection::PathEscapedSlash),
+        // A case-insensitive upstream serves /admin/ for these.
+        ("/ADMIN/users", Rejection::PathAmbiguous),
+        ("/Admin/users", Rejection::PathAmbiguous),
+        ("/Content/x", Rejection::PathAmbiguous),
+        // RFC 3986 says /admin/x, NGINX (slashes merged first) says /x.
+        ("/admin//../content/x", Rejection::PathAmbiguous),
+        // Invalid percent-encoding, control bytes raw or encoded.
+        ("/content/%zz", Rejection::PathMalformed),
+        ("/content/%4", Rejection::PathMalformed),
+        ("/content/%+1", Rejection::PathMalformed),
+        ("/content/x%00/../../admin/users", Rejection::PathMalformed),
+        ("/content/x%0d%0a", Rejection::PathMalformed),
+        ("/content/a b", Rejection::PathMalformed),
+    ] {
+        let v = run(&gw, path, &[("authorization", &user())]);
+        assert_refused(&v, want, 400, path);
+        assert_eq!(v.rule, None, "{path}");
+        let Decision::Respond(resp) = &v.decision else {
+            unreachable!()
+        };
+        assert!(resp.body.contains("\"invalid_request\""), "{path}");
+        assert_eq!(
+            v.metrics(),
+            vec!["denied".to_string(), format!("denied.{}", want.name())]
+        );
+    }
+}
+
+#[test]
+fn default_policy_matches_the_canonical_path() {
+    let gw = cms(json!({}));
+    for (path, auth, want) in [
+        ("/content/x", None, None),
+        // Bytes that were not UTF-8 (the host hands them over as %XX) are ordinary bytes.
+        ("/content/%FF%fe", None, None),
+        ("/admin/%FF", Some(user()), Some(Rejection::ClaimsForbidden)),
+        (
+            "/content/../admin/users",
+            Some(user()),
+            Some(Rejection::ClaimsForbidden),
+        ),
+        (
+            "/content/%2e%2e/admin/users",
+            Some(user()),
+            Some(Rejection::ClaimsForbidden),
+        ),
+        (
+            "/%61dmin/users",
+            Some(user()),
+            Some(Rejection::ClaimsForbidden),
+        ),
+        (
+            "//admin/users",
+            Some(user()),
+            Some(Rejection::ClaimsForbidden),
+        ),
+        // Rules are matched with escapes decoded too: `%C3%A9`, `%c3%a9` and `é` are one path.
+        (
+            "/caf%c3%a9/x",
+            Some(user()),
+            Some(Rejection::ClaimsForbidden),
+        ),
+        (
+            "/caf\u{e9}/x",
+            Some(user()),
+            Some(Rejection::ClaimsForbidden),
+        ),
+        ("/admin/users", Some(admin()), None),
+        // Query strings are not the path.
+        ("/content/x?next=/admin/;%2F\\", None, None),
+    ] {
+        let headers: Vec<(&str, &str)> =
+            auth.iter().map(|a| ("authorization", a.as_str())).collect();
+        let v = run(&gw, path, &headers);
+        match want {
+            Some(r) => assert_refused(&v, r, 403, path),
+            None => {
+                let ops = forwarded(&v, path);
+                assert!(
+                    !ops.iter()
+                        .any(|op| matches!(op, HeaderOp::Set(n, _) if n == ":path")),
+                    "{path}: the default policy never rewrites the path"
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn unescape_and_strip_match_and_forward_the_normalized_path() {
+    let gw = cms(json!({"escaped_slashes": "unescape", "path_parameters": "strip"}));
+    for path in [
+        "/content/..;/admin/users",
+        "/content/..%2fadmin/users",
+        "/content/..\\admin/users",
+        "/content/..%5Cadmin/users",
+        "/admin;/users",
+        "/admin;jsessionid=1/users",
+        "/content/..%3B/admin/users",
+    ] {
+        let v = run(&gw, path, &[("authorization", &user())]);
+        assert_refused(&v, Rejection::ClaimsForbidden, 403, path);
+        let v = run(&gw, &format!("{path}?x=1"), &[("authorization", &admin())]);
+        let ops = forwarded(&v, path);
+        assert!(
+            ops.contains(&HeaderOp::Set(":path".into(), "/admin/users?x=1".into())),
+            "{path}: the upstream gets the path that was matched: {ops:?}"
+        );
+    }
+    // Open routes too: the upstream must see what the open rule was chosen for.
+    let v = run(&gw, "/content;v=1/a%2Fb?q=%2F", &[]);
+    assert_eq!(
+        forwarded(&v, "open"),
+        &vec![HeaderOp::Set(":path".into(), "/content/a/b?q=%2F".into())]
+    );
+    // Invalid encoding and ambiguity are still refused.
+    assert_refused(
+        &run(&gw, "/content/%zz", &[]),
+        Rejection::PathMalformed,
+        400,
+        "malformed",
+    );
+    assert_refused(
+        &run(&gw, "/ADMIN;x/users", &[("authorization", &user())]),
+        Rejection::PathAmbiguous,
+        400,
+        "case",
+    );
+}
+
+#[test]
+fn normalized_path_and_token_parameter_removal_are_one_change() {
+    let gw = gateway(json!({
+        "providers": {"a": provider_a(json!({"from_params": ["access_token"]}))},
+        "path_policy": {"path_parameters": "strip"},
+        "rules": [{"match": {"prefix": "/"}, "requires": {"provider_name": "a"}}],
+    }));
+    let path = format!("/x;v=1/y?a=1&access_token={}", token_a(json!({})));
+    let ops = forwarded(&run(&gw, &path, &[]), "param").clone();
+    let paths: Vec<&HeaderOp> = ops
+        .iter()
+        .filter(|op| matches!(op, HeaderOp::Set(n, _) if n == ":path"))
+        .collect();
+    assert_eq!(
+        paths,
+        vec![&HeaderOp::Set(":path".into(), "/x/y?a=1".into())]
+    );
+}
+
+#[test]
+fn case_matching_options() {
+    let insensitive = cms(json!({"case_matching": "insensitive"}));
+    for path in ["/ADMIN/users", "/Admin/users", "/admin/USERS"] {
+        let v = run(&insensitive, path, &[("authorization", &user())]);
+        assert_refused(&v, Rejection::ClaimsForbidden, 403, path);
+    }
+    assert!(run(&insensitive, "/CONTENT/x", &[]).rejection.is_none());
+    // Envoy's own behaviour, for upstreams known to be case-sensitive.
+    let sensitive = cms(json!({"case_matching": "sensitive"}));
+    let v = run(&sensitive, "/ADMIN/users", &[("authorization", &user())]);
+    assert!(v.rejection.is_none(), "{v:?}");
+    assert_eq!(v.rule, Some(4));
+}
+
+#[test]
+fn exact_paths_with_a_trailing_slash_when_configured() {
+    let strict = cms(json!({}));
+    let v = run(&strict, "/reports/", &[("authorization", &user())]);
+    assert!(
+        v.rejection.is_none() && v.rule == Some(4),
+        "Envoy: exact means exact: {v:?}"
+    );
+    let lenient = cms(json!({"exact_path_trailing_slash": true}));
+    for path in ["/reports", "/reports/"] {
+        let v = run(&lenient, path, &[("authorization", &user())]);
+        assert_refused(&v, Rejection::ClaimsForbidden, 403, path);
+    }
+}
+
+#[test]
+fn methods_are_case_sensitive_and_get_rules_cover_head() {
+    let gw = gateway(json!({
+        "providers": {"a": provider_a(json!({}))},
+        "rules": [
+            {"match": {"prefix": "/reports", "methods": ["GET"]}, "requires": {"provider_name": "a",
+                "claims": [{"claim": "role", "one_of": ["admin"]}]}},
+            {"match": {"prefix": "/public", "methods": ["GET"]}},
+            {"match": {"prefix": "/"}, "requires": {"provider_name": "a"}},
+            ],
+    }));
+    // HEAD runs the GET handler upstream: the GET rule covers it.
+    let v = decide(&gw, "HEAD", "/reports", &[("authorization", &user())]);
+    assert_refused(&v, Rejection::ClaimsForbidden, 403, "HEAD");
+    assert!(decide(&gw, "HEAD", "/public", &[]).rejection.is_none());
+    // `get` is not `GET` (RFC 9110 §9.1): it does not get the open GET rule.
+    let v = decide(&gw, "get", "/public", &[]);
+    assert_refused(&v, Rejection::MissingToken, 401, "get");
+}
+
+#[test]
+fn path_policy_configuration_errors() {
+    for (config, at) in [
+        (
+            json!({"path_policy": {"escaped_slash": "reject"}}),
+            "path_policy",
+        ),
+        (
+            json!({"path_policy": {"escaped_slashes": "decode"}}),
+            "path_policy.escaped_slashes",
+        ),
+        (
+            json!({"path_policy": {"path_parameters": true}}),
+            "path_policy.path_parameters",
+        ),
+        (
+            json!({"path_policy": {"case_matching": "lower"}}),
+            "path_policy.case_matching",
+        ),
+        (
+            json!({"rules": [{"match": {"prefix": "/a%zz"}}]}),
+            "rules[0].match.prefix",
+        ),
+    ] {
+        let e = Gateway::from_json(config.to_string().as_bytes()).unwrap_err();
+        assert!(e.path.starts_with(at), "{config}: {e}");
+    }
+    assert!(Gateway::from_json(
+        br#"{"path_policy": {"escaped_slashes": "unescape", "path_parameters": "strip",
+            "case_matching": "sensitive", "exact_path_trailing_slash": true}}"#
+    )
+    .is_ok());
+}
+
+#[test]
+fn global_dry_run_reports_path_refusals() {
+    let gw = gateway(json!({
+        "providers": {"cms": provider_a(json!({}))},
+        "dry_run": true,
+        "rules": [{"match": {"prefix": "/"}, "requires": {"provider_name": "cms"}}],
+    }));
+    let v = run(&gw, "/a;b", &[("x_user_id", "spoof")]);
+    assert!(v.dry_run);
+    assert_eq!(v.rejection, Some(Rejection::PathParameters));
+    assert_eq!(
+        forwarded(&v, "dry-run"),
+        &vec![HeaderOp::Remove("x_user_id".into())]
+    );
+}

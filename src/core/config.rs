@@ -98,6 +98,10 @@ struct RawConfig {
     /// where removal does not reach the upstream (NGINX + ngx_wasm_module).
     #[serde(default)]
     client_managed_headers: Option<RawClientManagedHeaders>,
+    /// Extension: how paths are checked and normalized before rule matching (Envoy's
+    /// `normalize_path`, `merge_slashes`, `path_with_escaped_slashes_action`).
+    #[serde(default)]
+    path_policy: super::path_policy::PathPolicy,
 }
 
 /// `client_managed_headers`.
@@ -698,6 +702,7 @@ fn compile(raw: RawConfig) -> Result<Gateway, ConfigError> {
         reject_managed_headers: raw.client_managed_headers == Some(RawClientManagedHeaders::Reject),
         failure: global_failure,
         dry_run: raw.dry_run,
+        path_policy: raw.path_policy,
         ext_services,
         jwks_unavailable_status,
         share_jwks: raw.share_jwks,
@@ -969,7 +974,9 @@ fn check_route_path(at: &str, path: String) -> Result<String, ConfigError> {
     if !path.starts_with('/') {
         return Err(err(at, "must start with `/`"));
     }
-    Ok(path)
+    // Requests are matched with their escapes decoded; so are rules (`%C3%A9` is `é`).
+    super::path_policy::canonical_rule_path(&path)
+        .ok_or_else(|| err(at, "invalid percent-encoding"))
 }
 
 fn compile_provider(at: &str, name: String, p: RawProvider) -> Result<Provider, ConfigError> {

@@ -3,8 +3,10 @@
 
 use super::cache::TokenCache;
 use super::ext_auth::{ExtAnswer, ExtAuthService};
+use super::extract::removals;
 use super::failure::FailurePolicy;
-use super::matcher::{normalize_path, RouteMatch};
+use super::matcher::{Compare, RouteMatch};
+use super::path_policy::{CaseMatching, PathPolicy};
 use super::provider::Provider;
 use super::rejection::{LocalResponse, Rejection};
 use super::remote_jwks::{JwksStore, RemoteKeys};
@@ -39,6 +41,8 @@ pub struct Gateway {
     /// chosen (the request boundary).
     pub(super) failure: FailurePolicy,
     pub(super) dry_run: bool,
+    /// How paths are checked and normalized before rule matching (`path_policy`).
+    pub(super) path_policy: PathPolicy,
 }
 
 #[derive(Debug)]
@@ -301,16 +305,40 @@ impl Gateway {
             return verdict;
         }
 
-        let normalized = normalize_path(req.path);
-        let Some((rule_index, rule)) = self
-            .rules
-            .iter()
-            .enumerate()
-            .find(|(_, r)| r.route.matches(req, &normalized))
-        else {
+        // The path rules are matched on; what upstreams could resolve differently is refused.
+        let matched = match self.path_policy.canonical(req.path) {
+            Ok(matched) => matched,
+            Err(rejection) => return self.refuse_at_boundary(rejection, req, ops),
+        };
+        let select = |ignore_case: bool| {
+            let compare = Compare {
+                ignore_case,
+                trailing_slash: self.path_policy.exact_path_trailing_slash,
+            };
+            self.rules
+                .iter()
+                .enumerate()
+                .find(|(_, r)| r.route.matches(req, &matched.path, compare))
+        };
+        let chosen = match self.path_policy.case_matching {
+            CaseMatching::Sensitive => select(false),
+            CaseMatching::Insensitive => select(true),
+            CaseMatching::RejectAmbiguous => {
+                let sensitive = select(false);
+                if sensitive.map(|(i, _)| i) != select(true).map(|(i, _)| i) {
+                    return self.refuse_at_boundary(Rejection::PathAmbiguous, req, ops);
+                }
+                sensitive
+            }
+        };
+        // `unescape` / `strip` changed the path: the upstream gets the one that was matched.
+        let forward_path = matched.forward.as_deref();
+        let Some((rule_index, rule)) = chosen else {
+            ops.extend(removals(&[], req, forward_path));
             return Verdict::forward(ops, None);
         };
         let Some(requirement) = &rule.requires else {
+            ops.extend(removals(&[], req, forward_path));
             return Verdict::forward(ops, Some(rule_index));
         };
 
@@ -393,7 +421,7 @@ impl Gateway {
                         }
                     }
                 }
-                ops.extend(super::extract::removals(&sources, req, None));
+                ops.extend(removals(&sources, req, forward_path));
                 for u in &used {
                     match *u {
                         Used::Provider(index) => {
@@ -416,6 +444,7 @@ impl Gateway {
                 verdict
             }
             Err(rejection) if rule.dry_run => {
+                ops.extend(removals(&[], req, forward_path));
                 let mut verdict = Verdict::forward(ops, Some(rule_index));
                 verdict.providers = names(&consulted);
                 verdict.rejection = Some(rejection);

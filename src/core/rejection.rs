@@ -64,13 +64,26 @@ pub enum Rejection {
     /// manages (a claim header, `forward_payload_header`, an auth service's upstream header).
     /// 400, before anything else: on hosts where removing a header does not reach the upstream.
     ManagedHeaderPresent,
+    /// The path has invalid percent-encoding, a control byte (raw or encoded), a space or `#`.
+    PathMalformed,
+    /// `path_policy.escaped_slashes: reject`: `%2F`, `%5C` or `\` in the path.
+    PathEscapedSlash,
+    /// `path_policy.path_parameters: reject`: `;` or `%3B` in the path.
+    PathParameters,
+    /// Upstreams could resolve the path to different rules: `..` after an empty segment, or
+    /// (`case_matching: reject_ambiguous`) another rule matches when letters' case is ignored.
+    PathAmbiguous,
 }
 
 impl Rejection {
     /// HTTP status of the local response.
     pub fn status(self) -> u32 {
         match self {
-            Rejection::ManagedHeaderPresent => 400,
+            Rejection::ManagedHeaderPresent
+            | Rejection::PathMalformed
+            | Rejection::PathEscapedSlash
+            | Rejection::PathParameters
+            | Rejection::PathAmbiguous => 400,
             Rejection::AudienceNotAllowed | Rejection::ClaimsForbidden => 403,
             Rejection::ExtAuthForbidden => 403,
             Rejection::ConfigInvalid | Rejection::ExtAuthError | Rejection::ExtAuthPending => 500,
@@ -147,6 +160,10 @@ impl Rejection {
             Rejection::ManagedHeaderPresent => {
                 "the request carries a header that only the gateway may set"
             }
+            Rejection::PathMalformed
+            | Rejection::PathEscapedSlash
+            | Rejection::PathParameters
+            | Rejection::PathAmbiguous => "the request path is not accepted",
         }
     }
 
@@ -179,11 +196,15 @@ impl Rejection {
             Rejection::ExtAuthError => "ext_auth_error",
             Rejection::ExtraTokenInvalid => "extra_token_invalid",
             Rejection::ManagedHeaderPresent => "managed_header_present",
+            Rejection::PathMalformed => "path_malformed",
+            Rejection::PathEscapedSlash => "path_escaped_slash",
+            Rejection::PathParameters => "path_parameters",
+            Rejection::PathAmbiguous => "path_ambiguous",
         }
     }
 
     /// All variants, for tests and metric registration.
-    pub const ALL: [Rejection; 26] = [
+    pub const ALL: [Rejection; 30] = [
         Rejection::MissingToken,
         Rejection::TokenTooLarge,
         Rejection::MalformedToken,
@@ -210,6 +231,10 @@ impl Rejection {
         Rejection::ExtAuthError,
         Rejection::ExtraTokenInvalid,
         Rejection::ManagedHeaderPresent,
+        Rejection::PathMalformed,
+        Rejection::PathEscapedSlash,
+        Rejection::PathParameters,
+        Rejection::PathAmbiguous,
     ];
 }
 
