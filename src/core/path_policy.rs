@@ -4,7 +4,9 @@
 //! reason per kind) or, where configured, normalized — and then the normalized path is what is
 //! forwarded, so the upstream sees exactly the path the rule was chosen for.
 //!
-//! - invalid percent-encoding, control bytes (raw or encoded), spaces and `#`: `path_malformed`.
+//! - invalid percent-encoding, control bytes (raw or encoded): `path_malformed`. (A raw space or
+//!   `#` is an ordinary byte: NGINX hands the filter its decoded URI, where `%20` is a space;
+//!   Envoy never passes either.)
 //! - `%2F`, `%5C` and `\` (upstreams that decode `%2F`; IIS, which reads `\` as `/`):
 //!   `path_escaped_slash`, or with `escaped_slashes: unescape` turned into `/`.
 //! - `;` and `%3B` (Tomcat, Jetty and Spring drop `;…` path parameters, so `/public/..;/admin`
@@ -147,7 +149,6 @@ fn decode(path: &str, slashes: Treat, params: Treat) -> Result<(Vec<u8>, bool), 
         };
         match value {
             0..=0x1f | 0x7f => return Err(Rejection::PathMalformed),
-            b' ' | b'#' if !escaped => return Err(Rejection::PathMalformed),
             b'/' if !escaped => {
                 in_parameter = false;
                 out.push(b'/');
@@ -297,6 +298,7 @@ mod tests {
             ("/x/%FF/%c3", "/x/%FF/%C3"),
             ("/a%3fb%23c%25d", "/a%3Fb%23c%25d"),
             ("/a%20b!$'()*+,=:@", "/a b!$'()*+,=:@"),
+            ("/a b#c", "/a b#c"),
         ] {
             assert_eq!(
                 strict.canonical(raw).map(|m| m.path),
@@ -329,8 +331,6 @@ mod tests {
             ("/a%00", Rejection::PathMalformed),
             ("/a%0A", Rejection::PathMalformed),
             ("/a\u{7f}", Rejection::PathMalformed),
-            ("/a b", Rejection::PathMalformed),
-            ("/a#b", Rejection::PathMalformed),
             ("/admin//../x", Rejection::PathAmbiguous),
             ("/admin/.//./../x", Rejection::PathAmbiguous),
         ] {
@@ -349,6 +349,7 @@ mod tests {
             ("/a;jsessionid=1/b;v=2?q=1", "/a/b", "/a/b"),
             ("/admin;%2F..%2F..%2Fcontent", "/admin", "/admin"),
             ("/content/..%3B/admin", "/admin", "/admin"),
+            ("/a;x/b c#d", "/a/b c#d", "/a/b%20c%23d"),
             (
                 "/caf\u{e9};x/%FF%20",
                 "/caf\u{e9}/%FF ",

@@ -64,7 +64,7 @@ pub enum Rejection {
     /// manages (a claim header, `forward_payload_header`, an auth service's upstream header).
     /// 400, before anything else: on hosts where removing a header does not reach the upstream.
     ManagedHeaderPresent,
-    /// The path has invalid percent-encoding, a control byte (raw or encoded), a space or `#`.
+    /// The path has invalid percent-encoding or a control byte (raw or encoded).
     PathMalformed,
     /// `path_policy.escaped_slashes: reject`: `%2F`, `%5C` or `\` in the path.
     PathEscapedSlash,
