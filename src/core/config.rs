@@ -104,6 +104,23 @@ struct RawConfig {
     /// Extension: auth services asked by `{"ext_auth": "<name>"}` requirements.
     #[serde(default)]
     ext_auth: BTreeMap<String, RawExtAuth>,
+    /// Extension: what happens to client-sent spellings of managed headers: `strip` (default)
+    /// removes them; `reject` refuses the request (400 `managed_header_present`), for hosts
+    /// where removal does not reach the upstream (NGINX + ngx_wasm_module).
+    #[serde(default)]
+    client_managed_headers: Option<RawClientManagedHeaders>,
+    /// Extension: how paths are checked and normalized before rule matching (Envoy's
+    /// `normalize_path`, `merge_slashes`, `path_with_escaped_slashes_action`).
+    #[serde(default)]
+    path_policy: super::path_policy::PathPolicy,
+}
+
+/// `client_managed_headers`.
+#[derive(Deserialize, schemars::JsonSchema, Clone, Copy, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+enum RawClientManagedHeaders {
+    Strip,
+    Reject,
 }
 
 /// An auth service (the seeds' `auth_request` location).
@@ -627,7 +644,10 @@ fn compile(raw: RawConfig) -> Result<Gateway, ConfigError> {
     for p in &providers {
         for source in &p.sources {
             if let Source::Header { name, .. } = source {
-                if managed_headers.contains(name) {
+                if managed_headers
+                    .iter()
+                    .any(|m| super::gateway::same_variable(m, name))
+                {
                     return Err(err(
                         format!("providers.{}.from_headers", p.name),
                         format!("header `{name}` is also set by claim_to_headers or forward_payload_header"),
@@ -734,6 +754,10 @@ fn compile(raw: RawConfig) -> Result<Gateway, ConfigError> {
 
     Ok(Gateway {
         warnings,
+        reject_managed_headers: raw.client_managed_headers == Some(RawClientManagedHeaders::Reject),
+        failure: global_failure,
+        dry_run: raw.dry_run,
+        path_policy: raw.path_policy,
         ext_services,
         jwks_unavailable_status,
         share_jwks: raw.share_jwks,
@@ -997,7 +1021,9 @@ fn check_route_path(at: &str, path: String) -> Result<String, ConfigError> {
     if !path.starts_with('/') {
         return Err(err(at, "must start with `/`"));
     }
-    Ok(path)
+    // Requests are matched with their escapes decoded; so are rules (`%C3%A9` is `é`).
+    super::path_policy::canonical_rule_path(&path)
+        .ok_or_else(|| err(at, "invalid percent-encoding"))
 }
 
 fn compile_provider(at: &str, name: String, p: RawProvider) -> Result<Provider, ConfigError> {

@@ -84,6 +84,39 @@ where
         })
 }
 
+/// Every token in the request, in `sources` order: every value of a header that carries the
+/// prefix, every cookie of that name in every `Cookie` header, every query parameter of that
+/// name. Envoy verifies each token a request carries; so does jwtgate (a forged second token
+/// must never ride along with a valid first one).
+pub fn find_every<'s>(sources: &'s [Source], req: &Request<'_>) -> Vec<Found<'s>> {
+    let mut out = Vec::new();
+    for (index, source) in sources.iter().enumerate() {
+        let mut push = |token: String| {
+            out.push(Found {
+                token,
+                source,
+                index,
+            })
+        };
+        match source {
+            Source::Header { name, prefix } => req
+                .header_values(name)
+                .filter_map(|value| strip_prefix_ci(value, prefix))
+                .for_each(&mut push),
+            Source::Cookie(name) => req
+                .header_values("cookie")
+                .flat_map(|header| cookie_values(header, name))
+                .for_each(&mut push),
+            Source::Param(name) => {
+                if let Some(q) = req.query() {
+                    query_values(q, name).for_each(&mut push)
+                }
+            }
+        }
+    }
+    out
+}
+
 /// `value` after `prefix` (ASCII case-insensitive). A prefix that is an auth scheme
 /// (`Bearer`, `Bearer `) needs a space after the scheme, accepts any run of spaces/tabs there,
 /// and a bare scheme yields an empty token, which then fails as malformed instead of being
@@ -111,7 +144,11 @@ fn strip_prefix_ci(value: &str, prefix: &str) -> Option<String> {
 }
 
 fn cookie_value(header: &str, name: &str) -> Option<String> {
-    header.split(';').find_map(|pair| {
+    cookie_values(header, name).next()
+}
+
+fn cookie_values<'h>(header: &'h str, name: &'h str) -> impl Iterator<Item = String> + 'h {
+    header.split(';').filter_map(move |pair| {
         let (n, v) = pair.trim().split_once('=')?;
         (n.trim() == name).then(|| {
             let v = v.trim();
@@ -124,7 +161,11 @@ fn cookie_value(header: &str, name: &str) -> Option<String> {
 }
 
 fn query_value(query: &str, name: &str) -> Option<String> {
-    query.split('&').find_map(|pair| {
+    query_values(query, name).next()
+}
+
+fn query_values<'q>(query: &'q str, name: &'q str) -> impl Iterator<Item = String> + 'q {
+    query.split('&').filter_map(move |pair| {
         let (n, v) = pair.split_once('=').unwrap_or((pair, ""));
         (percent_decode(n) == name).then(|| percent_decode(v))
     })
@@ -136,44 +177,77 @@ pub fn percent_decode(s: &str) -> String {
     super::percent::decode_where(s, |_| true)
 }
 
-/// The request changes that remove a verified token from where it was found
+/// The request change that removes a verified token from where it was found
 /// (`forward: false`, Envoy's default).
 pub fn removal(source: &Source, req: &Request<'_>) -> Option<HeaderOp> {
-    match source {
-        Source::Header { name, .. } => Some(HeaderOp::Remove(name.clone())),
-        Source::Cookie(name) => {
-            let kept: Vec<&str> = req
-                .header_values("cookie")
-                .flat_map(|h| h.split(';'))
-                .map(str::trim)
-                .filter(|pair| {
-                    !pair.is_empty()
-                        && pair.split_once('=').map_or(pair.trim(), |(n, _)| n.trim()) != name
-                })
-                .collect();
-            Some(if kept.is_empty() {
-                HeaderOp::Remove("cookie".into())
-            } else {
-                HeaderOp::Set("cookie".into(), kept.join("; "))
-            })
-        }
-        Source::Param(name) => {
-            let (path, query) = req.path.split_once('?')?;
-            let kept: Vec<&str> = query
-                .split('&')
-                .filter(|pair| {
-                    let n = pair.split_once('=').map_or(*pair, |(n, _)| n);
-                    !pair.is_empty() && percent_decode(n) != *name
-                })
-                .collect();
-            let new_path = if kept.is_empty() {
-                path.to_string()
-            } else {
-                format!("{path}?{}", kept.join("&"))
-            };
-            Some(HeaderOp::Set(":path".into(), new_path))
+    removals(&[source], req, None).into_iter().next()
+}
+
+/// The request changes that remove tokens from all of `sources` at once: one `Remove` per
+/// header, one change of `cookie` for all cookies, one change of `:path` for all query
+/// parameters (separate changes would each start from the original and undo each other).
+/// `path`: the path part to forward instead of the request's own (a normalized path), if any;
+/// it is combined into the same `:path` change.
+pub fn removals(sources: &[&Source], req: &Request<'_>, path: Option<&str>) -> Vec<HeaderOp> {
+    let mut ops = Vec::new();
+    let mut cookies: Vec<&str> = Vec::new();
+    let mut params: Vec<&str> = Vec::new();
+    for source in sources {
+        match source {
+            Source::Header { name, .. } => {
+                let op = HeaderOp::Remove(name.clone());
+                if !ops.contains(&op) {
+                    ops.push(op);
+                }
+            }
+            Source::Cookie(name) => cookies.push(name),
+            Source::Param(name) => params.push(name),
         }
     }
+    if !cookies.is_empty() && req.has_header("cookie") {
+        let kept: Vec<&str> = req
+            .header_values("cookie")
+            .flat_map(|h| h.split(';'))
+            .map(str::trim)
+            .filter(|pair| {
+                let n = pair.split_once('=').map_or(pair.trim(), |(n, _)| n.trim());
+                !pair.is_empty() && !cookies.contains(&n)
+            })
+            .collect();
+        ops.push(if kept.is_empty() {
+            HeaderOp::Remove("cookie".into())
+        } else {
+            HeaderOp::Set("cookie".into(), kept.join("; "))
+        });
+    }
+    let (own_path, query) = match req.path.split_once('?') {
+        Some((p, q)) => (p, Some(q)),
+        None => (req.path, None),
+    };
+    let strip_params = !params.is_empty() && query.is_some();
+    if strip_params || path.is_some() {
+        let base = path.unwrap_or(own_path);
+        let query = match query {
+            Some(q) if strip_params => {
+                let kept: Vec<&str> = q
+                    .split('&')
+                    .filter(|pair| {
+                        let n = pair.split_once('=').map_or(*pair, |(n, _)| n);
+                        !pair.is_empty() && !params.contains(&percent_decode(n).as_str())
+                    })
+                    .collect();
+                (!kept.is_empty()).then(|| kept.join("&"))
+            }
+            // Without parameters to strip, the query stays exactly as sent.
+            other => other.map(str::to_string),
+        };
+        let new_path = match query {
+            Some(q) => format!("{base}?{q}"),
+            None => base.to_string(),
+        };
+        ops.push(HeaderOp::Set(":path".into(), new_path));
+    }
+    ops
 }
 
 #[cfg(test)]

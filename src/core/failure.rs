@@ -51,7 +51,8 @@ impl FailurePolicy {
                 body: String::new(),
             };
         }
-        if let Some(status) = self.status {
+        // A 400 (the request itself is refused) keeps its status.
+        if let (Some(status), false) = (self.status, rejection.status() == 400) {
             response.status = status;
         }
         if self.content_type.is_some() || self.body.is_some() {

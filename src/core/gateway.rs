@@ -3,8 +3,10 @@
 
 use super::cache::TokenCache;
 use super::ext_auth::{DecisionCaches, ExtAnswer, ExtAuthService};
+use super::extract::removals;
 use super::failure::FailurePolicy;
-use super::matcher::{normalize_path, RouteMatch};
+use super::matcher::{Compare, RouteMatch};
+use super::path_policy::{CaseMatching, PathPolicy};
 use super::provider::Provider;
 use super::rejection::{LocalResponse, Rejection};
 use super::remote_jwks::{JwksStore, RemoteKeys};
@@ -37,6 +39,15 @@ pub struct Gateway {
     /// What the configuration asked for and jwtgate adjusted (e.g. a clamped
     /// `cache_duration`): the host logs them at warn, `jwtgate check` prints them.
     pub(super) warnings: Vec<String>,
+    /// `client_managed_headers: reject`: a request carrying any spelling of a managed header is
+    /// refused (400) instead of having it stripped.
+    pub(super) reject_managed_headers: bool,
+    /// The global failure response and dry-run flag, for refusals made before any rule is
+    /// chosen (the request boundary).
+    pub(super) failure: FailurePolicy,
+    pub(super) dry_run: bool,
+    /// How paths are checked and normalized before rule matching (`path_policy`).
+    pub(super) path_policy: PathPolicy,
 }
 
 #[derive(Debug)]
@@ -196,7 +207,8 @@ impl Gateway {
         self.providers
             .iter()
             .flat_map(|p| {
-                super::extract::find_all(&p.sources, req)
+                super::extract::find_every(&p.sources, req)
+                    .into_iter()
                     .map(|found| (p.name.clone(), found.source.describe(), found.token))
                     .collect::<Vec<_>>()
             })
@@ -325,13 +337,14 @@ impl Gateway {
         answers: &[(usize, Rc<ExtAnswer>)],
         may_wait: bool,
     ) -> Verdict {
-        // Anti-spoofing comes first and applies to every request, open routes included.
-        let mut ops: Vec<HeaderOp> = self
-            .managed_headers
-            .iter()
-            .filter(|h| req.has_header(h))
-            .map(|h| HeaderOp::Remove(h.clone()))
-            .collect();
+        // Anti-spoofing comes first and applies to every request, open routes included: every
+        // spelling of a managed header the client sent (case, `_` for `-`) is removed.
+        let spellings = self.managed_spellings(req);
+        let refuse_spoofing = self.reject_managed_headers && !spellings.is_empty();
+        let mut ops: Vec<HeaderOp> = spellings.into_iter().map(HeaderOp::Remove).collect();
+        if refuse_spoofing {
+            return self.refuse_at_boundary(Rejection::ManagedHeaderPresent, req, ops);
+        }
 
         if self.bypass_cors_preflight && is_cors_preflight(req) {
             let mut verdict = Verdict::forward(ops, None);
@@ -339,16 +352,40 @@ impl Gateway {
             return verdict;
         }
 
-        let normalized = normalize_path(req.path);
-        let Some((rule_index, rule)) = self
-            .rules
-            .iter()
-            .enumerate()
-            .find(|(_, r)| r.route.matches(req, &normalized))
-        else {
+        // The path rules are matched on; what upstreams could resolve differently is refused.
+        let matched = match self.path_policy.canonical(req.path) {
+            Ok(matched) => matched,
+            Err(rejection) => return self.refuse_at_boundary(rejection, req, ops),
+        };
+        let select = |ignore_case: bool| {
+            let compare = Compare {
+                ignore_case,
+                trailing_slash: self.path_policy.exact_path_trailing_slash,
+            };
+            self.rules
+                .iter()
+                .enumerate()
+                .find(|(_, r)| r.route.matches(req, &matched.path, compare))
+        };
+        let chosen = match self.path_policy.case_matching {
+            CaseMatching::Sensitive => select(false),
+            CaseMatching::Insensitive => select(true),
+            CaseMatching::RejectAmbiguous => {
+                let sensitive = select(false);
+                if sensitive.map(|(i, _)| i) != select(true).map(|(i, _)| i) {
+                    return self.refuse_at_boundary(Rejection::PathAmbiguous, req, ops);
+                }
+                sensitive
+            }
+        };
+        // `unescape` / `strip` changed the path: the upstream gets the one that was matched.
+        let forward_path = matched.forward.as_deref();
+        let Some((rule_index, rule)) = chosen else {
+            ops.extend(removals(&[], req, forward_path));
             return Verdict::forward(ops, None);
         };
         let Some(requirement) = &rule.requires else {
+            ops.extend(removals(&[], req, forward_path));
             return Verdict::forward(ops, Some(rule_index));
         };
 
@@ -361,7 +398,17 @@ impl Gateway {
             state,
             answers,
         );
-        let result = evaluation.satisfy(requirement);
+        let rule_providers = requirement.providers(self.providers.len());
+        let lenient = requirement.is_lenient();
+        // Every token in the rule's providers' locations must verify (Envoy's rule), unless
+        // the requirement passes whatever the tokens are.
+        let result = evaluation.satisfy(requirement).and_then(|used| {
+            if lenient {
+                return Ok((used, Vec::new()));
+            }
+            let located = evaluation.account_for_tokens(&rule_providers)?;
+            Ok((used, located))
+        });
         let ext_cache_hits: Vec<String> = evaluation
             .ext_cache_hits
             .iter()
@@ -400,20 +447,35 @@ impl Gateway {
                 })
                 .collect()
         };
-        let consulted: Vec<Used> = requirement
-            .providers(self.providers.len())
-            .into_iter()
-            .map(Used::Provider)
-            .collect();
+        let consulted: Vec<Used> = rule_providers.iter().copied().map(Used::Provider).collect();
         match result {
-            Ok(used) => {
+            Ok((used, located)) => {
+                // `forward: false`: every location a verified token came from is removed (all
+                // of them when every token was accounted for; else those of the providers
+                // used), in one change per header, one for cookies, one for `:path`.
+                let mut sources: Vec<&super::extract::Source> = Vec::new();
+                for &(index, at) in &located {
+                    if let Some(p) = self.providers.get(index).filter(|p| !p.forward) {
+                        sources.extend(p.sources.get(at));
+                    }
+                }
+                for u in &used {
+                    if let Used::Provider(index) = *u {
+                        if let (Some(provider), Some(verified)) =
+                            (self.providers.get(index), evaluation.verified(index))
+                        {
+                            sources.extend(provider.removable_source(verified));
+                        }
+                    }
+                }
+                ops.extend(removals(&sources, req, forward_path));
                 for u in &used {
                     match *u {
                         Used::Provider(index) => {
                             if let (Some(provider), Some(verified)) =
                                 (self.providers.get(index), evaluation.verified(index))
                             {
-                                provider.forward_ops(verified, req, &mut ops);
+                                provider.forward_ops(verified, &mut ops);
                             }
                         }
                         Used::ExtAuth(index) => {
@@ -429,6 +491,7 @@ impl Gateway {
                 verdict
             }
             Err(rejection) if rule.dry_run => {
+                ops.extend(removals(&[], req, forward_path));
                 let mut verdict = Verdict::forward(ops, Some(rule_index));
                 verdict.providers = names(&consulted);
                 verdict.rejection = Some(rejection);
@@ -464,6 +527,46 @@ impl Gateway {
 }
 
 impl Gateway {
+    /// The names (lower-case, as sent otherwise) of the request's headers that are a spelling
+    /// of a managed header: the same name up to ASCII case and `_` for `-`. WSGI, Rack and
+    /// PHP-FastCGI map `x_user_id`, `x-user_id` and `X-User-Id` onto one variable
+    /// (`HTTP_X_USER_ID`), so each must go, not only the exact name.
+    pub fn managed_spellings(&self, req: &Request<'_>) -> Vec<String> {
+        let mut out: Vec<String> = Vec::new();
+        for (name, _) in req.headers {
+            if self
+                .managed_headers
+                .iter()
+                .any(|managed| same_variable(managed, name))
+            {
+                let lower = name.to_ascii_lowercase();
+                if !out.contains(&lower) {
+                    out.push(lower);
+                }
+            }
+        }
+        out
+    }
+
+    /// A refusal before any rule is chosen (the request boundary): the global failure
+    /// response, or with the global `dry_run` a report and the request continues (with `ops`).
+    fn refuse_at_boundary(
+        &self,
+        rejection: Rejection,
+        req: &Request<'_>,
+        ops: Vec<HeaderOp>,
+    ) -> Verdict {
+        let mut verdict = Verdict::forward(ops, None);
+        verdict.rejection = Some(rejection);
+        if self.dry_run {
+            verdict.dry_run = true;
+        } else {
+            verdict.decision =
+                Decision::Respond(self.failure.respond(rejection, &self.realm, req.path));
+        }
+        verdict
+    }
+
     /// An auth service's refusal: its status (or `status_on_error`) and its client headers
     /// replace jwtgate's challenge.
     fn ext_response(&self, service: usize, answer: &ExtAnswer, response: &mut LocalResponse) {
@@ -490,6 +593,16 @@ impl Gateway {
         }
         response
     }
+}
+
+/// Whether two header names reach a CGI-style upstream as the same variable: equal up to ASCII
+/// case, with `_` and `-` interchangeable.
+pub(super) fn same_variable(a: &str, b: &str) -> bool {
+    let fold = |c: u8| match c {
+        b'_' => b'-',
+        c => c.to_ascii_lowercase(),
+    };
+    a.len() == b.len() && a.bytes().zip(b.bytes()).all(|(x, y)| fold(x) == fold(y))
 }
 
 /// A CORS preflight (Envoy's `bypass_cors_preflight`): OPTIONS with `Origin` and

@@ -1,6 +1,6 @@
-//! Route matching: which rule applies to a request. Matching sees a normalized path so that
-//! `/public/../admin`, `//admin` or `/%61dmin` cannot slip past a rule for `/admin`; the path
-//! forwarded upstream is never changed by this.
+//! Route matching: which rule applies to a request. Matching sees the canonical path of
+//! `path_policy` (`super::path_policy`) so that `/public/../admin`, `//admin`, `/%61dmin` or
+//! `/public/..;/admin` cannot slip past a rule for `/admin`.
 
 use super::request::Request;
 
@@ -37,21 +37,60 @@ pub enum HeaderMatchKind {
     Exact(String),
 }
 
+/// How `prefix` and `path` rules compare (from `path_policy`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Compare {
+    /// ASCII letters compare case-insensitively.
+    pub ignore_case: bool,
+    /// `path` rules also match with (or without) one trailing `/`.
+    pub trailing_slash: bool,
+}
+
 impl RouteMatch {
-    /// `normalized` must come from [`normalize_path`] of `req.path`.
-    pub fn matches(&self, req: &Request<'_>, normalized: &str) -> bool {
-        self.path.matches(normalized)
-            && (self.methods.is_empty() || self.methods.iter().any(|m| m == req.method))
+    /// `normalized` must be the canonical path of `req.path` (`PathPolicy::canonical`).
+    /// Methods compare case-sensitively (RFC 9110 §9.1); a `GET` rule also covers `HEAD`,
+    /// which upstreams answer with their `GET` handler.
+    pub fn matches(&self, req: &Request<'_>, normalized: &str, compare: Compare) -> bool {
+        self.path.matches(normalized, compare)
+            && (self.methods.is_empty()
+                || self
+                    .methods
+                    .iter()
+                    .any(|m| m == req.method || (m == "GET" && req.method == "HEAD")))
             && self.headers.iter().all(|h| h.matches(req))
     }
 }
 
 impl PathMatch {
-    /// `normalized` must come from [`normalize_path`].
-    pub fn matches(&self, normalized: &str) -> bool {
+    /// `normalized` must be a canonical path (`PathPolicy::canonical`). Regexes see it as it
+    /// is (write `(?i)` for case-insensitive ones).
+    pub fn matches(&self, normalized: &str, compare: Compare) -> bool {
+        let same = |a: &[u8], b: &[u8]| {
+            if compare.ignore_case {
+                a.eq_ignore_ascii_case(b)
+            } else {
+                a == b
+            }
+        };
         match self {
-            PathMatch::Prefix(prefix) => normalized.starts_with(prefix.as_str()),
-            PathMatch::Exact(path) => normalized == path,
+            PathMatch::Prefix(prefix) => normalized
+                .as_bytes()
+                .get(..prefix.len())
+                .is_some_and(|head| same(head, prefix.as_bytes())),
+            PathMatch::Exact(path) => {
+                let trim = |p: &'_ str| -> usize {
+                    if compare.trailing_slash && p.len() > 1 && p.ends_with('/') {
+                        p.len() - 1
+                    } else {
+                        p.len()
+                    }
+                };
+                let (a, b) = (normalized.as_bytes(), path.as_bytes());
+                match (a.get(..trim(normalized)), b.get(..trim(path))) {
+                    (Some(a), Some(b)) => same(a, b),
+                    _ => false,
+                }
+            }
             PathMatch::Regex(re) => re.is_match(normalized),
         }
     }
@@ -67,76 +106,17 @@ impl HeaderMatch {
     }
 }
 
-/// The path used for matching: query and fragment dropped, `%XX` of unreserved characters
-/// decoded (RFC 3986 §6.2.2.2), repeated slashes merged, `.` and `..` segments removed
-/// (§5.2.4). Encoded `/`, `\` and other reserved escapes stay encoded.
-pub fn normalize_path(raw: &str) -> String {
-    let path = raw.split(['?', '#']).next().unwrap_or("");
-    let decoded = decode_unreserved(path);
-    let mut out: Vec<&str> = Vec::new();
-    for segment in decoded.split('/') {
-        match segment {
-            "" | "." => {}
-            ".." => {
-                out.pop();
-            }
-            s => out.push(s),
-        }
-    }
-    let trailing_slash = decoded.ends_with('/')
-        || decoded.ends_with("/.")
-        || decoded.ends_with("/..")
-        || decoded == "."
-        || decoded == "..";
-    let mut normalized = String::with_capacity(decoded.len() + 1);
-    for s in &out {
-        normalized.push('/');
-        normalized.push_str(s);
-    }
-    if normalized.is_empty() || trailing_slash {
-        normalized.push('/');
-    }
-    normalized
-}
-
-fn decode_unreserved(path: &str) -> String {
-    super::percent::decode_where(path, super::percent::is_unreserved)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
-    fn normalization_table() {
-        for (raw, want) in [
-            ("/", "/"),
-            ("", "/"),
-            ("/api", "/api"),
-            ("/api/", "/api/"),
-            ("/api?x=/public", "/api"),
-            ("/public/../admin", "/admin"),
-            ("/public/%2e%2e/admin", "/admin"),
-            ("/public/%2E%2E/admin", "/admin"),
-            ("//admin", "/admin"),
-            ("/a/./b//c", "/a/b/c"),
-            ("/%61dmin", "/admin"),
-            ("/a%2Fb", "/a%2Fb"),
-            ("/../../etc", "/etc"),
-            ("/a/b/..", "/a/"),
-            ("/caf\u{e9}/x", "/caf\u{e9}/x"),
-            ("/x#frag", "/x"),
-        ] {
-            assert_eq!(normalize_path(raw), want, "{raw:?}");
-        }
-    }
-
-    #[test]
     fn regex_matches_the_whole_path() {
         let re = PathMatch::Regex(regex_lite::Regex::new("^(?:/users/[0-9]+)$").unwrap());
-        assert!(re.matches("/users/42"));
-        assert!(!re.matches("/users/42/x"));
-        assert!(!re.matches("/x/users/42"));
+        let c = Compare::default();
+        assert!(re.matches("/users/42", c));
+        assert!(!re.matches("/users/42/x", c));
+        assert!(!re.matches("/x/users/42", c));
     }
 
     #[test]
@@ -156,52 +136,84 @@ mod tests {
             methods: methods.iter().map(|m| m.to_string()).collect(),
             headers: h,
         };
-        assert!(rule(&[], vec![]).matches(&get, "/"));
-        assert!(rule(&["GET", "HEAD"], vec![]).matches(&get, "/"));
-        assert!(!rule(&["GET"], vec![]).matches(&post, "/"));
+        assert!(rule(&[], vec![]).matches(&get, "/", Compare::default()));
+        assert!(rule(&["GET", "HEAD"], vec![]).matches(&get, "/", Compare::default()));
+        assert!(!rule(&["GET"], vec![]).matches(&post, "/", Compare::default()));
         let exact = |v: &str, invert| HeaderMatch {
             name: "x-env".into(),
             kind: HeaderMatchKind::Exact(v.into()),
             invert,
         };
-        assert!(rule(&[], vec![exact("prod", false)]).matches(&get, "/"));
-        assert!(!rule(&[], vec![exact("dev", false)]).matches(&get, "/"));
-        assert!(rule(&[], vec![exact("dev", true)]).matches(&get, "/"));
+        assert!(rule(&[], vec![exact("prod", false)]).matches(&get, "/", Compare::default()));
+        assert!(!rule(&[], vec![exact("dev", false)]).matches(&get, "/", Compare::default()));
+        assert!(rule(&[], vec![exact("dev", true)]).matches(&get, "/", Compare::default()));
         let present = |p| HeaderMatch {
             name: "x-env".into(),
             kind: HeaderMatchKind::Present(p),
             invert: false,
         };
-        assert!(rule(&[], vec![present(true)]).matches(&get, "/"));
-        assert!(!rule(&[], vec![present(false)]).matches(&get, "/"));
+        assert!(rule(&[], vec![present(true)]).matches(&get, "/", Compare::default()));
+        assert!(!rule(&[], vec![present(false)]).matches(&get, "/", Compare::default()));
     }
 
     #[test]
     fn prefix_and_exact() {
         let p = PathMatch::Prefix("/api".into());
-        assert!(p.matches("/api"));
-        assert!(p.matches("/api/x"));
+        assert!(p.matches("/api", Compare::default()));
+        assert!(p.matches("/api/x", Compare::default()));
         assert!(
-            p.matches("/apix"),
+            p.matches("/apix", Compare::default()),
             "Envoy prefix semantics: plain string prefix"
         );
-        assert!(!p.matches("/API"));
+        assert!(!p.matches("/API", Compare::default()));
         let e = PathMatch::Exact("/health".into());
-        assert!(e.matches("/health"));
-        assert!(!e.matches("/health/"));
+        assert!(e.matches("/health", Compare::default()));
+        assert!(!e.matches("/health/", Compare::default()));
     }
 
     #[test]
-    fn traversal_cannot_reach_a_protected_prefix_through_a_public_one() {
-        let public = PathMatch::Prefix("/public".into());
-        assert!(!public.matches(&normalize_path("/public/../admin")));
-        assert!(!public.matches(&normalize_path("/public/%2e%2e/admin")));
+    fn case_and_trailing_slash_options() {
+        let p = PathMatch::Prefix("/admin/".into());
+        let ci = Compare {
+            ignore_case: true,
+            ..Compare::default()
+        };
+        assert!(!p.matches("/ADMIN/x", Compare::default()));
+        assert!(p.matches("/ADMIN/x", ci));
+        assert!(!p.matches("/ADMI", ci));
+        assert!(
+            !p.matches("/\u{e9}", ci),
+            "short multi-byte paths compare as bytes"
+        );
+        let e = PathMatch::Exact("/health".into());
+        let ts = Compare {
+            trailing_slash: true,
+            ..Compare::default()
+        };
+        assert!(e.matches("/health/", ts));
+        assert!(e.matches("/health", ts));
+        assert!(!e.matches("/health//", ts));
+        assert!(!e.matches("/Health/", ts));
+        assert!(PathMatch::Exact("/a/".into()).matches("/a", ts));
+        assert!(PathMatch::Exact("/".into()).matches("/", ts));
     }
 
     #[test]
-    fn hostile_bytes_do_not_panic() {
-        for raw in ["%", "%e", "/%", "/\u{1F600}%", "/%c3", "/\u{ff}%2", "/%%%%"] {
-            let _ = normalize_path(raw);
-        }
+    fn head_is_covered_by_get_and_methods_are_case_sensitive() {
+        let rule = RouteMatch {
+            path: PathMatch::Prefix("/".into()),
+            methods: vec!["GET".into()],
+            headers: vec![],
+        };
+        let req = |method| Request {
+            method,
+            path: "/",
+            headers: &[],
+        };
+        assert!(rule.matches(&req("GET"), "/", Compare::default()));
+        assert!(rule.matches(&req("HEAD"), "/", Compare::default()));
+        assert!(!rule.matches(&req("get"), "/", Compare::default()));
+        assert!(!rule.matches(&req("head"), "/", Compare::default()));
+        assert!(!rule.matches(&req("POST"), "/", Compare::default()));
     }
 }

@@ -14,6 +14,7 @@ pub mod gateway;
 pub mod http_uri;
 pub mod keys;
 pub mod matcher;
+pub mod path_policy;
 pub mod percent;
 pub mod provider;
 pub mod rejection;

@@ -10,6 +10,8 @@ pub fn decode_where(s: &str, decode: impl Fn(u8) -> bool) -> String {
         if b == b'%' {
             let value = bytes
                 .get(i + 1..i + 3)
+                // Two hex digits exactly (`from_str_radix` would also take `+f`).
+                .filter(|h| h.iter().all(u8::is_ascii_hexdigit))
                 .and_then(|h| std::str::from_utf8(h).ok())
                 .and_then(|h| u8::from_str_radix(h, 16).ok())
                 .filter(|v| decode(*v));
@@ -40,6 +42,7 @@ mod tests {
         assert_eq!(decode_where("a%2eb%2Fc", is_unreserved), "a.b%2Fc");
         assert_eq!(decode_where("%", |_| true), "%");
         assert_eq!(decode_where("%zz%4", |_| true), "%zz%4");
+        assert_eq!(decode_where("%+f%-1", |_| true), "%+f%-1");
         assert_eq!(decode_where("%ff", |_| true), "\u{fffd}");
         assert_eq!(decode_where("/caf\u{e9}%41", is_unreserved), "/caf\u{e9}A");
     }

@@ -66,7 +66,7 @@ pub struct Verified {
     /// The `claim_to_headers` headers, encoded once when the token verified.
     pub headers: Vec<(String, String)>,
     /// Index into `Provider::sources` of where the token was found.
-    source: usize,
+    pub(super) source: usize,
 }
 
 impl Verified {
@@ -89,7 +89,7 @@ impl Provider {
         let mut outcome = Outcome::Missing;
         // Several locations may hold tokens (e.g. `Authorization` shared with another
         // provider): another issuer's token is skipped for the next location.
-        for found in extract::find_all(&self.sources, req) {
+        for found in extract::find_every(&self.sources, req) {
             outcome = self.verify_found(index, &found, ctx);
             if !matches!(outcome, Outcome::Failed(Rejection::IssuerMismatch)) {
                 break;
@@ -98,7 +98,8 @@ impl Provider {
         outcome
     }
 
-    fn verify_found(
+    /// Verifies one token found in one of this provider's locations.
+    pub fn verify_found(
         &self,
         index: usize,
         found: &extract::Found<'_>,
@@ -239,14 +240,18 @@ impl Provider {
         }
     }
 
-    /// The request changes for a verified token: remove it unless `forward`, add the payload
-    /// and claim headers.
-    pub fn forward_ops(&self, verified: &Verified, req: &Request<'_>, ops: &mut Vec<HeaderOp>) {
-        if !self.forward {
-            if let Some(source) = self.sources.get(verified.source) {
-                ops.extend(extract::removal(source, req));
-            }
+    /// Where a verified token came from, if it must be removed before forwarding (`forward:
+    /// false`).
+    pub fn removable_source(&self, verified: &Verified) -> Option<&Source> {
+        if self.forward {
+            return None;
         }
+        self.sources.get(verified.source)
+    }
+
+    /// The request changes for a verified token: the payload and claim headers (the token's
+    /// removal is the gateway's, which removes every token location at once).
+    pub fn forward_ops(&self, verified: &Verified, ops: &mut Vec<HeaderOp>) {
         if let Some(header) = &self.forward_payload_header {
             let mut payload = verified.payload_b64.clone();
             if self.pad_forward_payload_header {

@@ -72,12 +72,34 @@ pub enum Rejection {
     /// The host refused what the filter needs to decide (reading the request, the time) or to
     /// apply the decision (a header change): 500, never a pass.
     HostError,
+    /// The request carries more than one token in the locations the rule's providers read, and
+    /// one besides the one that satisfied the requirement does not verify (Envoy refuses such
+    /// requests too: a forged second token must not reach the upstream).
+    ExtraTokenInvalid,
+    /// `client_managed_headers: reject`: the request carries a spelling of a header the filter
+    /// manages (a claim header, `forward_payload_header`, an auth service's upstream header).
+    /// 400, before anything else: on hosts where removing a header does not reach the upstream.
+    ManagedHeaderPresent,
+    /// The path has invalid percent-encoding or a control byte (raw or encoded).
+    PathMalformed,
+    /// `path_policy.escaped_slashes: reject`: `%2F`, `%5C` or `\` in the path.
+    PathEscapedSlash,
+    /// `path_policy.path_parameters: reject`: `;` or `%3B` in the path.
+    PathParameters,
+    /// Upstreams could resolve the path to different rules: `..` after an empty segment, or
+    /// (`case_matching: reject_ambiguous`) another rule matches when letters' case is ignored.
+    PathAmbiguous,
 }
 
 impl Rejection {
     /// HTTP status of the local response.
     pub fn status(self) -> u32 {
         match self {
+            Rejection::ManagedHeaderPresent
+            | Rejection::PathMalformed
+            | Rejection::PathEscapedSlash
+            | Rejection::PathParameters
+            | Rejection::PathAmbiguous => 400,
             Rejection::AudienceNotAllowed | Rejection::ClaimsForbidden => 403,
             Rejection::ExtAuthForbidden => 403,
             Rejection::ConfigInvalid | Rejection::ExtAuthError | Rejection::ExtAuthPending => 500,
@@ -90,6 +112,8 @@ impl Rejection {
     /// (RFC 6750 §3.1: no error code then) or the failure is the server's.
     pub fn bearer_error(self) -> Option<&'static str> {
         match self {
+            // Not a credential problem: the request itself is refused (400, no challenge).
+            _ if self.status() == 400 => None,
             Rejection::MissingToken | Rejection::ConfigInvalid | Rejection::HostError => None,
             // The auth service speaks for itself (its WWW-Authenticate is passed on).
             Rejection::ExtAuthPending
@@ -112,6 +136,7 @@ impl Rejection {
             | Rejection::ExtAuthPending
             | Rejection::HostError => "server_error",
             Rejection::ExtAuthForbidden => "forbidden",
+            _ if self.status() == 400 => "invalid_request",
             other => other.bearer_error().unwrap_or("unauthorized"),
         }
     }
@@ -155,6 +180,14 @@ impl Rejection {
                 "the authorization service is not available"
             }
             Rejection::HostError => "the authentication gateway could not process the request",
+            Rejection::ExtraTokenInvalid => "another token in the request could not be verified",
+            Rejection::ManagedHeaderPresent => {
+                "the request carries a header that only the gateway may set"
+            }
+            Rejection::PathMalformed
+            | Rejection::PathEscapedSlash
+            | Rejection::PathParameters
+            | Rejection::PathAmbiguous => "the request path is not accepted",
         }
     }
 
@@ -191,11 +224,17 @@ impl Rejection {
             Rejection::DateOutOfRange => "date_out_of_range",
             Rejection::IssuedInFuture => "issued_in_future",
             Rejection::NegativeLifetime => "negative_lifetime",
+            Rejection::ExtraTokenInvalid => "extra_token_invalid",
+            Rejection::ManagedHeaderPresent => "managed_header_present",
+            Rejection::PathMalformed => "path_malformed",
+            Rejection::PathEscapedSlash => "path_escaped_slash",
+            Rejection::PathParameters => "path_parameters",
+            Rejection::PathAmbiguous => "path_ambiguous",
         }
     }
 
     /// All variants, for tests and metric registration.
-    pub const ALL: [Rejection; 30] = [
+    pub const ALL: [Rejection; 36] = [
         Rejection::MissingToken,
         Rejection::TokenTooLarge,
         Rejection::MalformedToken,
@@ -226,6 +265,12 @@ impl Rejection {
         Rejection::DateOutOfRange,
         Rejection::IssuedInFuture,
         Rejection::NegativeLifetime,
+        Rejection::ExtraTokenInvalid,
+        Rejection::ManagedHeaderPresent,
+        Rejection::PathMalformed,
+        Rejection::PathEscapedSlash,
+        Rejection::PathParameters,
+        Rejection::PathAmbiguous,
     ];
 }
 
@@ -260,7 +305,8 @@ impl LocalResponse {
     /// The RFC 6750 answer for `rejection`, with `realm` in `WWW-Authenticate`.
     pub fn for_rejection(rejection: Rejection, realm: &str) -> LocalResponse {
         let mut headers = Vec::with_capacity(3);
-        if rejection.status() != 500 {
+        // A challenge only where credentials are the problem (never on 400 or 500).
+        if matches!(rejection.status(), 401 | 403) {
             let challenge = match rejection.bearer_error() {
                 Some(code) => format!(
                     "Bearer realm=\"{realm}\", error=\"{code}\", error_description=\"{}\"",
@@ -296,7 +342,7 @@ mod tests {
         names.dedup();
         assert_eq!(names.len(), Rejection::ALL.len());
         for r in Rejection::ALL {
-            assert!(matches!(r.status(), 401 | 403 | 500), "{r:?}");
+            assert!(matches!(r.status(), 400 | 401 | 403 | 500), "{r:?}");
             assert!(!r.description().is_empty());
         }
     }

@@ -8,6 +8,7 @@ use std::rc::Rc;
 use super::cache::TokenCache;
 use super::claims::ClaimPolicy;
 use super::ext_auth::{DecisionCaches, ExtAnswer, ExtAuthService};
+use super::extract::{self, Found};
 use super::provider::{Outcome, Provider, VerifyContext};
 use super::rejection::Rejection;
 use super::remote_jwks::JwksStore;
@@ -47,6 +48,18 @@ impl Requirement {
         out
     }
 
+    /// Whether the requirement passes whatever tokens the request carries
+    /// (`allow_missing_or_failed`, alone or as every part): then a token that fails is not
+    /// refused, and only verified tokens are accounted for.
+    pub fn is_lenient(&self) -> bool {
+        match self {
+            Requirement::AllowMissingOrFailed => true,
+            Requirement::Any(list) => list.iter().any(Requirement::is_lenient),
+            Requirement::All(list) => list.iter().all(Requirement::is_lenient),
+            _ => false,
+        }
+    }
+
     fn collect(&self, all: usize, out: &mut Vec<usize>) {
         let mut add = |p: usize| {
             if !out.contains(&p) {
@@ -75,6 +88,9 @@ pub struct Evaluation<'a> {
     /// Auth service answers this request already received.
     answers: &'a [(usize, Rc<ExtAnswer>)],
     outcomes: Vec<Option<Outcome>>,
+    /// Every (provider, token, location index) verified for this request, and its outcome:
+    /// no token is verified twice by the same provider.
+    checked: Vec<(usize, String, usize, Outcome)>,
     /// Auth answers consulted (from `answers` or the decision cache), by service.
     ext: Vec<Option<Rc<ExtAnswer>>>,
     /// Services whose answer is needed and not known: ask them.
@@ -112,6 +128,7 @@ impl<'a> Evaluation<'a> {
             state,
             answers,
             outcomes: vec![None; providers.len()],
+            checked: Vec::new(),
             ext: vec![None; services.len()],
             ext_pending: Vec::new(),
             ext_cache_hits: Vec::new(),
@@ -285,29 +302,115 @@ impl<'a> Evaluation<'a> {
         }
     }
 
+    /// What `provider` makes of the request: its first token that is not another issuer's
+    /// (several locations may hold tokens, e.g. `Authorization` shared with another provider).
     fn outcome(&mut self, provider: usize) -> Option<&Outcome> {
-        let p = self.providers.get(provider)?;
-        let slot = self.outcomes.get_mut(provider)?;
-        if slot.is_none() {
-            let mut ctx = VerifyContext {
-                now_ms: self.now_ms,
-                max_token_bytes: self.max_token_bytes,
-                cache: &mut self.state.tokens,
-                remote: self.state.jwks.get(provider),
-            };
-            *slot = Some(p.verify(provider, self.req, &mut ctx));
+        let providers = self.providers;
+        let p = providers.get(provider)?;
+        if self.outcomes.get(provider)?.is_none() {
+            let mut outcome = Outcome::Missing;
+            for found in extract::find_every(&p.sources, self.req) {
+                outcome = self.check(provider, &found);
+                if !matches!(outcome, Outcome::Failed(Rejection::IssuerMismatch)) {
+                    break;
+                }
+            }
+            if let Some(slot) = self.outcomes.get_mut(provider) {
+                *slot = Some(outcome);
+            }
         }
-        slot.as_ref()
+        self.outcomes.get(provider)?.as_ref()
+    }
+
+    /// `provider`'s verdict on one token it found (memoized for this request).
+    fn check(&mut self, provider: usize, found: &Found<'_>) -> Outcome {
+        if let Some((_, _, _, known)) = self
+            .checked
+            .iter()
+            .find(|(p, t, i, _)| *p == provider && *i == found.index && *t == found.token)
+        {
+            return known.clone();
+        }
+        let Some(p) = self.providers.get(provider) else {
+            return Outcome::Missing;
+        };
+        let mut ctx = VerifyContext {
+            now_ms: self.now_ms,
+            max_token_bytes: self.max_token_bytes,
+            cache: &mut self.state.tokens,
+            remote: self.state.jwks.get(provider),
+        };
+        let outcome = p.verify_found(provider, found, &mut ctx);
+        self.checked
+            .push((provider, found.token.clone(), found.index, outcome.clone()));
+        outcome
+    }
+
+    /// Envoy's rule: every token in every location that `providers` read must verify with one
+    /// of them that finds it there (a forged cookie or `?access_token=` beside a valid
+    /// `Authorization` must not ride along). Returns where the verified tokens were, as
+    /// (provider, location index), or why not: `KeysLoading` when a token waits for keys,
+    /// else `ExtraTokenInvalid`.
+    pub fn account_for_tokens(
+        &mut self,
+        providers: &[usize],
+    ) -> Result<Vec<(usize, usize)>, Rejection> {
+        let all = self.providers;
+        let mut located = Vec::new();
+        for &p in providers {
+            let Some(provider) = all.get(p) else { continue };
+            for found in extract::find_every(&provider.sources, self.req) {
+                let mut waiting = false;
+                let mut accounted = None;
+                // The provider that found it first, then any other that finds the same token.
+                let candidates =
+                    std::iter::once(p).chain(providers.iter().copied().filter(|&q| q != p));
+                for q in candidates {
+                    let Some(other) = all.get(q) else { continue };
+                    let here: Vec<Found<'_>> = if q == p {
+                        vec![found.clone()]
+                    } else {
+                        extract::find_every(&other.sources, self.req)
+                            .into_iter()
+                            .filter(|f| f.token == found.token)
+                            .collect()
+                    };
+                    for f in here {
+                        match self.check(q, &f) {
+                            Outcome::Verified(_) => accounted = Some((q, f.index)),
+                            Outcome::Failed(Rejection::KeysLoading) => waiting = true,
+                            _ => {}
+                        }
+                        if accounted.is_some() {
+                            break;
+                        }
+                    }
+                    if accounted.is_some() {
+                        break;
+                    }
+                }
+                match accounted {
+                    Some(at) if !located.contains(&at) => located.push(at),
+                    Some(_) => {}
+                    None if waiting => return Err(Rejection::KeysLoading),
+                    None => return Err(Rejection::ExtraTokenInvalid),
+                }
+            }
+        }
+        Ok(located)
     }
 
     /// Providers whose tokens wait for a key fetch (cold start or a new `kid`).
     pub fn waiting_for_keys(&self) -> Vec<usize> {
-        self.outcomes
+        let mut waiting: Vec<usize> = self
+            .checked
             .iter()
-            .enumerate()
-            .filter(|(_, o)| matches!(o, Some(Outcome::Failed(Rejection::KeysLoading))))
-            .map(|(i, _)| i)
-            .collect()
+            .filter(|(_, _, _, o)| matches!(o, Outcome::Failed(Rejection::KeysLoading)))
+            .map(|(p, _, _, _)| *p)
+            .collect();
+        waiting.sort_unstable();
+        waiting.dedup();
+        waiting
     }
 
     /// The verified outcome of `provider`, once `satisfy` used it.
