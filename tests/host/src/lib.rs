@@ -12,7 +12,7 @@ use proxy_wasm_host::abi::v0_2_1::types::{
     Action, LogLevel, MapType, MetricType, Status, StreamType,
 };
 use proxy_wasm_host::abi::v0_2_1::{
-    Access, CalloutId, Callouts, Clock, ContextId, Guest, GuestError, Host, HttpCall,
+    Access, CalloutId, Callouts, Clock, ContextId, Guest, GuestError, HeaderPairs, Host, HttpCall,
     HttpCallRefusal, HttpCallResponse, InMemoryStore, Invocation, LocalResponse, LogContext,
     LogSink, MetricId, PluginConfig, QueueId, SharedServices, SharedValue, Started, StreamKind,
     StreamState, VmServices,
@@ -667,7 +667,7 @@ impl CallAnswer {
         if self.failed {
             return HttpCallResponse::failed();
         }
-        let owned = |pairs: Pairs| -> Vec<(Cow<'static, [u8]>, Cow<'static, [u8]>)> {
+        let owned = |pairs: Pairs| -> HeaderPairs<'static> {
             pairs
                 .into_iter()
                 .map(|(n, v)| (Cow::Owned(n), Cow::Owned(v)))

@@ -19,6 +19,9 @@ const NOW: u64 = 1_700_000_000;
 
 type Check = Result<(), String>;
 
+/// One row of the fault table.
+type Scenario = fn() -> Check;
+
 fn trap(e: HostFailure) -> String {
     if e.is_trap() {
         format!("TRAP: {e}")
@@ -641,7 +644,7 @@ fn ext_dispatch_refused() -> Check {
 
 #[test]
 fn remote_call_fault_table() {
-    let table: Vec<(&str, fn() -> Check)> = vec![
+    let table: Vec<(&str, Scenario)> = vec![
         (
             "JWKS truncated body (announced larger), cold",
             jwks_truncated_cold,
