@@ -464,7 +464,7 @@ impl HostFailure {
 impl std::fmt::Display for HostFailure {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            HostFailure::Trap(why) => write!(f, "the guest trapped: {why}"),
+            HostFailure::Trap(why) => f.write_str(why),
             HostFailure::Poisoned => f.write_str("the guest is poisoned by an earlier trap"),
             HostFailure::Refused(why) => write!(f, "the host refused the call: {why}"),
         }
