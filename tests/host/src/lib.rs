@@ -2,7 +2,8 @@
 //! host on wasmtime: the same path as in a proxy (plugin configuration bytes, header maps,
 //! local responses, host time, logs, metrics), driven by code nobody on this project wrote.
 
-use std::collections::HashMap;
+use std::borrow::Cow;
+use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
@@ -11,12 +12,12 @@ use proxy_wasm_host::abi::v0_2_1::types::{
     Action, LogLevel, MapType, MetricType, Status, StreamType,
 };
 use proxy_wasm_host::abi::v0_2_1::{
-    Access, CalloutId, Callouts, Clock, ContextId, Guest, GuestError, Host, HttpCall,
+    Access, CalloutId, Callouts, Clock, ContextId, Guest, GuestError, HeaderPairs, Host, HttpCall,
     HttpCallRefusal, HttpCallResponse, InMemoryStore, Invocation, LocalResponse, LogContext,
     LogSink, MetricId, PluginConfig, QueueId, SharedServices, SharedValue, Started, StreamKind,
     StreamState, VmServices,
 };
-use proxy_wasm_host::{Engine, HeaderMap, Limits, Module, VecHeaderMap};
+use proxy_wasm_host::{Engine, Error, HeaderMap, Limits, Module, NotAllowed, PairVisitor};
 
 /// The release filter: `$JWTGATE_WASM`, else the repository's build output.
 pub fn wasm_path() -> PathBuf {
@@ -65,6 +66,57 @@ pub fn hs256_token(secret: &[u8], header: &str, claims: &str) -> String {
         "{input}.{}",
         URL_SAFE_NO_PAD.encode(mac.finalize().into_bytes())
     )
+}
+
+/// The demo's RSA-2048 key pair (`demo/demo-rs256-*.pem`): RS256 tokens and a JWKS for the
+/// remote-JWKS tests that do not depend on the PyJWT corpus.
+pub fn demo_rsa_pem(private: bool) -> String {
+    let name = if private {
+        "demo-rs256-private.pem"
+    } else {
+        "demo-rs256-public.pem"
+    };
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("demo")
+        .join(name);
+    std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+/// An RS256 token over the given header and claims JSON, signed with the `rsa` crate and the
+/// demo's private key.
+pub fn rs256_token(header: &str, claims: &str) -> String {
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    use base64::Engine;
+    use rsa::pkcs8::DecodePrivateKey;
+    use rsa::signature::{SignatureEncoding, Signer};
+    static KEY: OnceLock<rsa::pkcs1v15::SigningKey<sha2::Sha256>> = OnceLock::new();
+    let key = KEY.get_or_init(|| {
+        let private = rsa::RsaPrivateKey::from_pkcs8_pem(&demo_rsa_pem(true))
+            .unwrap_or_else(|e| panic!("demo key: {e}"));
+        rsa::pkcs1v15::SigningKey::<sha2::Sha256>::new(private)
+    });
+    let input = format!(
+        "{}.{}",
+        URL_SAFE_NO_PAD.encode(header),
+        URL_SAFE_NO_PAD.encode(claims)
+    );
+    let signature = key.sign(input.as_bytes());
+    format!("{input}.{}", URL_SAFE_NO_PAD.encode(signature.to_bytes()))
+}
+
+/// The demo's public key as one JWKS member (`kty` RSA, `alg` RS256, `use` sig) with `kid`.
+pub fn demo_rsa_jwk(kid: &str) -> serde_json::Value {
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    use base64::Engine;
+    use rsa::pkcs8::DecodePublicKey;
+    use rsa::traits::PublicKeyParts;
+    let public = rsa::RsaPublicKey::from_public_key_pem(&demo_rsa_pem(false))
+        .unwrap_or_else(|e| panic!("demo public key: {e}"));
+    serde_json::json!({
+        "kty": "RSA", "alg": "RS256", "use": "sig", "kid": kid,
+        "n": URL_SAFE_NO_PAD.encode(public.n().to_bytes_be()),
+        "e": URL_SAFE_NO_PAD.encode(public.e().to_bytes_be()),
+    })
 }
 
 /// A compiled filter: compile once, start as many gateways as needed.
@@ -140,10 +192,18 @@ impl Filter {
         let logs = Arc::new(Logs::default());
         let clock = Arc::new(TestClock::default());
         clock.set_millis(now.saturating_mul(1000));
-        let outbox = Arc::new(Outbox::default());
+        let plan = Arc::new(FaultPlan::default());
+        let outbox = Arc::new(Outbox {
+            calls: Mutex::default(),
+            plan: Arc::clone(&plan),
+        });
+        let shared = Arc::new(FaultyShared {
+            inner: Arc::clone(&metrics),
+            plan: Arc::clone(&plan),
+        });
         let services = VmServices::new(logs.clone())
             .with_clock(clock.clone())
-            .with_shared(metrics.clone())
+            .with_shared(shared)
             .with_callouts(outbox.clone())
             .with_log_level(LogLevel::Trace);
         let mut guest =
@@ -162,7 +222,8 @@ impl Filter {
             clock,
             metrics,
             outbox,
-            streams: Streams::default(),
+            streams: Streams::new(Arc::clone(&plan)),
+            plan,
         })
     }
 }
@@ -176,6 +237,9 @@ pub struct Gateway {
     clock: Arc<TestClock>,
     metrics: Arc<MetricsRecorder>,
     outbox: Arc<Outbox>,
+    /// The host calls this gateway refuses (hostile-host mode), shared by its streams, its
+    /// callout service and its shared data/metrics service.
+    plan: Arc<FaultPlan>,
     /// Requests the filter paused, by context.
     streams: Streams,
 }
@@ -201,6 +265,31 @@ impl Sent {
         match self {
             Sent::Paused(ctx) => ctx,
             Sent::Done(outcome) => panic!("request did not pause: {outcome:?}"),
+        }
+    }
+}
+
+/// The same as [`Sent`] with the bytes exactly as the host holds them ([`Reply`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RawSent {
+    Done(Reply),
+    Paused(ContextId),
+}
+
+impl RawSent {
+    /// The reply of a request that did not pause (panics otherwise).
+    pub fn done(self) -> Reply {
+        match self {
+            RawSent::Done(reply) => reply,
+            RawSent::Paused(ctx) => panic!("request {ctx} paused"),
+        }
+    }
+
+    /// The context of a paused request (panics otherwise).
+    pub fn paused(self) -> ContextId {
+        match self {
+            RawSent::Paused(ctx) => ctx,
+            RawSent::Done(reply) => panic!("request did not pause: {reply:?}"),
         }
     }
 }
@@ -265,15 +354,367 @@ impl Outcome {
     }
 }
 
+/// Header pairs as bytes.
+pub type Pairs = Vec<(Vec<u8>, Vec<u8>)>;
+
+/// What happened to a request, byte for byte (an [`Outcome`] is its lossy text form).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Reply {
+    /// The filter answered itself.
+    Local {
+        status: u32,
+        headers: Pairs,
+        body: Vec<u8>,
+    },
+    /// The request went on; these are the header pairs the upstream would see, in order.
+    Forwarded { headers: Pairs },
+}
+
+impl Reply {
+    /// 200 stands for "forwarded upstream".
+    pub fn status(&self) -> u32 {
+        match self {
+            Reply::Local { status, .. } => *status,
+            Reply::Forwarded { .. } => 200,
+        }
+    }
+
+    pub fn is_forwarded(&self) -> bool {
+        matches!(self, Reply::Forwarded { .. })
+    }
+
+    /// Every header pair (of the local response, or forwarded upstream).
+    pub fn headers(&self) -> &Pairs {
+        match self {
+            Reply::Local { headers, .. } | Reply::Forwarded { headers } => headers,
+        }
+    }
+
+    /// First value of a header (names compared ASCII-case-insensitively).
+    pub fn header(&self, name: &str) -> Option<&[u8]> {
+        self.header_all(name).into_iter().next()
+    }
+
+    /// The first value as (lossy) text.
+    pub fn header_text(&self, name: &str) -> Option<String> {
+        self.header(name).map(text)
+    }
+
+    /// Every value of a header, in order (names compared ASCII-case-insensitively).
+    pub fn header_all(&self, name: &str) -> Vec<&[u8]> {
+        self.headers()
+            .iter()
+            .filter(|(n, _)| n.eq_ignore_ascii_case(name.as_bytes()))
+            .map(|(_, v)| v.as_slice())
+            .collect()
+    }
+
+    pub fn body(&self) -> &[u8] {
+        match self {
+            Reply::Local { body, .. } => body,
+            Reply::Forwarded { .. } => b"",
+        }
+    }
+
+    pub fn body_text(&self) -> String {
+        text(self.body())
+    }
+
+    /// The lossy text form the `&str` API returns.
+    pub fn outcome(&self) -> Outcome {
+        let lossy = |pairs: &Pairs| pairs.iter().map(|(n, v)| (text(n), text(v))).collect();
+        match self {
+            Reply::Local {
+                status,
+                headers,
+                body,
+            } => Outcome::Local {
+                status: *status,
+                headers: lossy(headers),
+                body: text(body),
+            },
+            Reply::Forwarded { headers } => Outcome::Forwarded {
+                headers: lossy(headers),
+            },
+        }
+    }
+}
+
+/// How a callback of the filter failed, as a value (no panic in the harness).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum HostFailure {
+    /// The guest trapped (a panic, `unreachable`, a limit, `proc_exit`): the VM is poisoned,
+    /// as a real host would fail it (Envoy: the whole VM; NGINX: 500, or resumes a paused
+    /// request). The text holds the trap and the filter's last `panic` log line if any.
+    Trap(String),
+    /// An earlier trap poisoned the VM: every later callback is refused.
+    Poisoned,
+    /// The host library refused the call before the guest ran (e.g. a delivery for a
+    /// callout that is no longer open).
+    Refused(String),
+}
+
+impl HostFailure {
+    /// A trap, now or earlier.
+    pub fn is_trap(&self) -> bool {
+        matches!(self, HostFailure::Trap(_) | HostFailure::Poisoned)
+    }
+}
+
+impl std::fmt::Display for HostFailure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            HostFailure::Trap(why) => f.write_str(why),
+            HostFailure::Poisoned => f.write_str("the guest is poisoned by an earlier trap"),
+            HostFailure::Refused(why) => write!(f, "the host refused the call: {why}"),
+        }
+    }
+}
+
+/// A host call the harness can refuse: the keys of a [`Faults`] plan.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Hostcall {
+    /// Any read of the request header map (`proxy_get_header_map_pairs`/`_size`/`_value`):
+    /// the host answers the fault's status instead of the map.
+    ReadHeaders,
+    /// Any write to the request header map (add, replace, remove, set pairs): the host
+    /// answers the fault's status instead of the map.
+    WriteHeaders,
+    /// `proxy_replace_header_map_value` / `proxy_set_header_map_pairs`: the map refuses the
+    /// write (the crate always reports `BAD_ARGUMENT`; the fault's status is not used).
+    SetHeader,
+    /// `proxy_add_header_map_value`: the map refuses (`BAD_ARGUMENT`).
+    AddHeader,
+    /// `proxy_remove_header_map_value`: the map refuses (`BAD_ARGUMENT`).
+    RemoveHeader,
+    /// `proxy_send_local_response`: refused, nothing is sent.
+    LocalResponse,
+    /// `proxy_continue_stream`: refused, the request stays paused.
+    ContinueStream,
+    /// `proxy_http_call`: refused. The crate's callout service can only say `BAD_ARGUMENT`
+    /// (a fault status of `BadArgument`) or `INTERNAL_FAILURE` (any other status).
+    HttpCall,
+    GetSharedData,
+    SetSharedData,
+    DefineMetric,
+    IncrementMetric,
+    RecordMetric,
+    GetMetric,
+}
+
+impl Hostcall {
+    pub const SHARED_DATA: [Hostcall; 2] = [Hostcall::GetSharedData, Hostcall::SetSharedData];
+    pub const METRICS: [Hostcall; 4] = [
+        Hostcall::DefineMetric,
+        Hostcall::IncrementMetric,
+        Hostcall::RecordMetric,
+        Hostcall::GetMetric,
+    ];
+    pub const HEADER_WRITES: [Hostcall; 4] = [
+        Hostcall::WriteHeaders,
+        Hostcall::SetHeader,
+        Hostcall::AddHeader,
+        Hostcall::RemoveHeader,
+    ];
+}
+
+/// One refusal: the status the host answers, on every call or only on the `only_nth` one
+/// (1-based, counted per [`Hostcall`] since [`Gateway::set_faults`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Fault {
+    pub status: Status,
+    pub only_nth: Option<u32>,
+}
+
+/// A fault plan: which host calls the gateway refuses, and how.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Faults(BTreeMap<Hostcall, Fault>);
+
+impl Faults {
+    /// Nothing refused (a well-behaved host).
+    pub fn none() -> Faults {
+        Faults::default()
+    }
+
+    /// Refuse every `call` with `status`.
+    pub fn fail(mut self, call: Hostcall, status: Status) -> Faults {
+        self.0.insert(
+            call,
+            Fault {
+                status,
+                only_nth: None,
+            },
+        );
+        self
+    }
+
+    /// Refuse only the `n`-th `call` (1-based) with `status`.
+    pub fn fail_nth(mut self, call: Hostcall, n: u32, status: Status) -> Faults {
+        self.0.insert(
+            call,
+            Fault {
+                status,
+                only_nth: Some(n),
+            },
+        );
+        self
+    }
+
+    /// Refuse every call of each kind in `calls` with `status`.
+    pub fn fail_all(mut self, calls: &[Hostcall], status: Status) -> Faults {
+        for call in calls {
+            self = self.fail(*call, status);
+        }
+        self
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    pub fn get(&self, call: Hostcall) -> Option<Fault> {
+        self.0.get(&call).copied()
+    }
+}
+
+/// How the host's request header map compares names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum HeaderCase {
+    /// Byte-exact names (the crate's `VecHeaderMap`; the harness default).
+    #[default]
+    Exact,
+    /// Names kept as sent, looked up, replaced and removed ASCII-case-insensitively (NGINX).
+    Insensitive,
+    /// Names lower-cased when the request arrives (Envoy), then byte-exact.
+    Lowercase,
+}
+
+/// An answer to a callout, byte for byte: status, headers, body, or no response at all.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CallAnswer {
+    failed: bool,
+    headers: Pairs,
+    body: Vec<u8>,
+    trailers: Pairs,
+}
+
+impl CallAnswer {
+    /// A response with this `:status`.
+    pub fn status(status: u32) -> CallAnswer {
+        CallAnswer::raw_status(status.to_string().as_bytes())
+    }
+
+    /// A response whose `:status` is these bytes (not necessarily a number).
+    pub fn raw_status(status: &[u8]) -> CallAnswer {
+        CallAnswer {
+            failed: false,
+            headers: vec![(b":status".to_vec(), status.to_vec())],
+            body: Vec::new(),
+            trailers: Vec::new(),
+        }
+    }
+
+    /// A response with these header pairs exactly (`:status` only if among them). The crate
+    /// refuses to deliver a received response with no header at all.
+    pub fn with_headers(headers: &[(&[u8], &[u8])]) -> CallAnswer {
+        CallAnswer {
+            failed: false,
+            headers: headers
+                .iter()
+                .map(|(n, v)| (n.to_vec(), v.to_vec()))
+                .collect(),
+            body: Vec::new(),
+            trailers: Vec::new(),
+        }
+    }
+
+    /// No response (timeout, reset, refused connection): the ABI's header count of zero.
+    pub fn failed() -> CallAnswer {
+        CallAnswer {
+            failed: true,
+            headers: Vec::new(),
+            body: Vec::new(),
+            trailers: Vec::new(),
+        }
+    }
+
+    /// One more header pair, any bytes.
+    pub fn header(mut self, name: &[u8], value: &[u8]) -> CallAnswer {
+        self.headers.push((name.to_vec(), value.to_vec()));
+        self
+    }
+
+    /// The body (the ABI's body size is always this length).
+    pub fn body(mut self, body: &[u8]) -> CallAnswer {
+        self.body = body.to_vec();
+        self
+    }
+
+    /// A `content-length` header announcing `bytes`, whatever the body's real length: a
+    /// truncated (or padded) answer as a proxy that passes it on would show it. The crate
+    /// gives the guest the real body length; it cannot announce another one in the ABI.
+    pub fn announced(self, bytes: usize) -> CallAnswer {
+        self.header(b"content-length", bytes.to_string().as_bytes())
+    }
+
+    /// One trailer pair.
+    pub fn trailer(mut self, name: &[u8], value: &[u8]) -> CallAnswer {
+        self.trailers.push((name.to_vec(), value.to_vec()));
+        self
+    }
+
+    fn into_response(self) -> HttpCallResponse<'static> {
+        if self.failed {
+            return HttpCallResponse::failed();
+        }
+        let owned = |pairs: Pairs| -> HeaderPairs<'static> {
+            pairs
+                .into_iter()
+                .map(|(n, v)| (Cow::Owned(n), Cow::Owned(v)))
+                .collect()
+        };
+        HttpCallResponse::received(owned(self.headers))
+            .with_body(self.body)
+            .with_trailers(owned(self.trailers))
+    }
+}
+
 impl Gateway {
     /// Whether the filter accepted its configuration (`on_configure` answered true).
     pub fn is_serving(&self) -> bool {
         self.root.is_some()
     }
 
+    /// Whether a trap poisoned the VM (every later callback is refused).
+    pub fn trapped(&self) -> bool {
+        self.guest.is_poisoned()
+    }
+
     /// The host clock the filter sees, in unix seconds.
     pub fn set_now(&self, unix_seconds: u64) {
         self.clock.set(unix_seconds);
+    }
+
+    /// Hostile-host mode: from now on the host refuses the calls in `faults` (counts of
+    /// calls start again from zero).
+    pub fn set_faults(&self, faults: Faults) {
+        self.plan.reset(faults);
+    }
+
+    /// How many `call`s the filter made since the last [`Gateway::set_faults`] (or start).
+    pub fn hostcalls(&self, call: Hostcall) -> u32 {
+        self.plan.seen(call)
+    }
+
+    /// The refusals actually injected since the last [`Gateway::set_faults`]: which call, its
+    /// number, the status.
+    pub fn injected(&self) -> Vec<(Hostcall, u32, Status)> {
+        self.plan.injected()
+    }
+
+    /// How the host's request header map compares names (for requests sent from now on).
+    pub fn set_header_case(&mut self, case: HeaderCase) {
+        self.streams.case = case;
     }
 
     /// Runs one request through the filter's whole HTTP lifecycle.
@@ -307,25 +748,64 @@ impl Gateway {
         path: &str,
         headers: &[(&str, &str)],
     ) -> Result<Sent, String> {
-        let root = self.root.ok_or("the filter refused its configuration")?;
-        let mut map = VecHeaderMap::default();
-        let authority = headers
-            .iter()
-            .find(|(n, _)| n.eq_ignore_ascii_case("host"))
-            .map_or("api.test", |(_, v)| *v);
-        for (name, value) in [
-            (":method", method),
-            (":path", path),
-            (":authority", authority),
-            (":scheme", "http"),
-        ]
-        .iter()
-        .chain(headers.iter())
-        {
-            map.add(name.as_bytes(), value.as_bytes())
-                .map_err(|e| e.to_string())?;
+        match self.try_send(method, path, headers) {
+            Ok(RawSent::Done(reply)) => Ok(Sent::Done(reply.outcome())),
+            Ok(RawSent::Paused(ctx)) => Ok(Sent::Paused(ctx)),
+            Err(e) => Err(e.to_string()),
         }
-        let count = u32::try_from(map.len()).unwrap_or(u32::MAX);
+    }
+
+    /// [`Gateway::send`] with a trap (or any host failure) as a value.
+    pub fn try_send(
+        &mut self,
+        method: &str,
+        path: &str,
+        headers: &[(&str, &str)],
+    ) -> Result<RawSent, HostFailure> {
+        let pairs: Vec<(&[u8], &[u8])> = headers
+            .iter()
+            .map(|(n, v)| (n.as_bytes(), v.as_bytes()))
+            .collect();
+        self.send_bytes(method.as_bytes(), path.as_bytes(), &pairs)
+    }
+
+    /// Sends a request whose method, `:path`, header names and values are arbitrary bytes
+    /// (obs-text, invalid UTF-8, raw 0xFF in the path as NGINX decodes `%ff`, ...).
+    /// `:authority` is the `host` header's value if any, else `api.test`.
+    pub fn send_bytes(
+        &mut self,
+        method: &[u8],
+        path: &[u8],
+        headers: &[(&[u8], &[u8])],
+    ) -> Result<RawSent, HostFailure> {
+        let root = self
+            .root
+            .ok_or_else(|| HostFailure::Refused("the filter refused its configuration".into()))?;
+        let authority: &[u8] = headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(b"host"))
+            .map_or(b"api.test", |(_, v)| v);
+        let pseudo: [(&[u8], &[u8]); 4] = [
+            (b":method", method),
+            (b":path", path),
+            (b":authority", authority),
+            (b":scheme", b"http"),
+        ];
+        let case = self.streams.case;
+        let mut map = HostMap {
+            pairs: Vec::new(),
+            case,
+            plan: Arc::clone(&self.plan),
+        };
+        for (name, value) in pseudo.iter().chain(headers.iter()) {
+            let name = if case == HeaderCase::Lowercase {
+                name.to_ascii_lowercase()
+            } else {
+                name.to_vec()
+            };
+            map.pairs.push((name, value.to_vec()));
+        }
+        let count = u32::try_from(map.pairs.len()).unwrap_or(u32::MAX);
         let mut pending = Some(Stream {
             headers: map,
             local: None,
@@ -334,60 +814,71 @@ impl Gateway {
         let (result, streams) = self.guest.with(std::mem::take(&mut self.streams), |scope| {
             let ctx = scope.on_context_create(Some(root))?;
             if let Some(stream) = pending.take() {
-                scope.stream_mut().0.insert(ctx, stream);
+                scope.stream_mut().open.insert(ctx, stream);
             }
             scope.expect_stream_kind(ctx, StreamKind::Http)?;
             let action = scope.on_request_headers(ctx, count, true)?;
             Ok::<(ContextId, Action), GuestError>((ctx, action))
         });
         self.streams = streams;
-        let (ctx, action) = result.map_err(|e| e.to_string())?;
+        let (ctx, action) = result.map_err(|e| self.failure(e))?;
         if action == Action::Continue {
-            if let Some(stream) = self.streams.0.get_mut(&ctx) {
+            if let Some(stream) = self.streams.open.get_mut(&ctx) {
                 stream.resumed = true;
             }
         }
-        match self.outcome(ctx) {
-            Some(outcome) => Ok(Sent::Done(outcome)),
-            None => Ok(Sent::Paused(ctx)),
+        match self.try_reply(ctx)? {
+            Some(reply) => Ok(RawSent::Done(reply)),
+            None => Ok(RawSent::Paused(ctx)),
         }
     }
 
     /// The outcome of request `ctx` once the filter answered or resumed it (the request then
     /// completes and its context is deleted); `None` while it is still paused.
     pub fn outcome(&mut self, ctx: ContextId) -> Option<Outcome> {
-        let stream = self.streams.0.get(&ctx)?;
+        match self.try_reply(ctx) {
+            Ok(reply) => reply.map(|r| r.outcome()),
+            Err(e) => panic!("the host failed to finish request {ctx}: {e}"),
+        }
+    }
+
+    /// [`Gateway::outcome`] byte for byte, with a trap while finishing the request
+    /// (`on_done`/`on_log`/`on_delete`, and the failures the crate delivers for the
+    /// request's open callouts) as a value.
+    pub fn try_reply(&mut self, ctx: ContextId) -> Result<Option<Reply>, HostFailure> {
+        let Some(reply) = self.peek(ctx) else {
+            return Ok(None);
+        };
+        let finished = self.try_finish(ctx);
+        self.streams.open.remove(&ctx);
+        finished.map(|()| Some(reply))
+    }
+
+    /// What the filter decided for request `ctx` so far, without completing the request:
+    /// `None` while it is paused (or unknown).
+    pub fn peek(&self, ctx: ContextId) -> Option<Reply> {
+        let stream = self.streams.open.get(&ctx)?;
         if stream.local.is_none() && !stream.resumed {
             return None;
         }
-        self.finish(ctx);
-        let stream = self.streams.0.remove(&ctx)?;
-        if let Some(local) = stream.local {
-            return Some(Outcome::Local {
-                status: local.status_code,
-                headers: local
-                    .headers
-                    .iter()
-                    .map(|(n, v)| (text(n), text(v)))
-                    .collect(),
-                body: text(&local.body),
-            });
-        }
-        let mut forwarded = Vec::new();
-        let _ = stream.headers.for_each_pair(&mut |n, v| {
-            forwarded.push((text(n), text(v)));
-            std::ops::ControlFlow::Continue(())
-        });
-        Some(Outcome::Forwarded { headers: forwarded })
+        Some(stream.reply())
     }
 
     /// The client went away: the paused request's context is deleted.
     pub fn cancel(&mut self, ctx: ContextId) {
-        self.finish(ctx);
-        self.streams.0.remove(&ctx);
+        if let Err(e) = self.try_cancel(ctx) {
+            panic!("the host failed to finish request {ctx}: {e}");
+        }
     }
 
-    fn finish(&mut self, ctx: ContextId) {
+    /// [`Gateway::cancel`] with a trap as a value.
+    pub fn try_cancel(&mut self, ctx: ContextId) -> Result<(), HostFailure> {
+        let finished = self.try_finish(ctx);
+        self.streams.open.remove(&ctx);
+        finished
+    }
+
+    fn try_finish(&mut self, ctx: ContextId) -> Result<(), HostFailure> {
         let (result, streams) = self.guest.with(std::mem::take(&mut self.streams), |scope| {
             scope.on_done(ctx)?;
             scope.on_log(ctx)?;
@@ -395,15 +886,32 @@ impl Gateway {
             Ok::<(), GuestError>(())
         });
         self.streams = streams;
-        if let Err(e) = result {
-            panic!("the host failed to finish request {ctx}: {e}");
+        result.map_err(|e| self.failure(e))
+    }
+
+    fn failure(&self, error: GuestError) -> HostFailure {
+        match error {
+            GuestError::Runtime(Error::Poisoned) => HostFailure::Poisoned,
+            GuestError::Runtime(
+                e @ (Error::Trap { .. } | Error::LimitExceeded { .. } | Error::GuestExit { .. }),
+            ) => {
+                let panic = self
+                    .logs()
+                    .into_iter()
+                    .rev()
+                    .find(|(_, line)| line.contains("panic"))
+                    .map(|(_, line)| format!(" [{line}]"))
+                    .unwrap_or_default();
+                HostFailure::Trap(format!("{e}{panic}"))
+            }
+            other => HostFailure::Refused(other.to_string()),
         }
     }
 
     /// The HTTP calls dispatched since the last call, oldest first.
     pub fn take_callouts(&self) -> Vec<Callout> {
         self.outbox
-            .0
+            .calls
             .lock()
             .map(|mut o| std::mem::take(&mut *o))
             .unwrap_or_default()
@@ -411,16 +919,10 @@ impl Gateway {
 
     /// Delivers an answer to a callout: `status` and `body` (plus extra headers).
     pub fn answer(&mut self, callout: &Callout, status: u32, body: &[u8]) {
-        let status = status.to_string();
-        let headers = vec![
-            (b":status".to_vec().into(), status.into_bytes().into()),
-            (
-                b"content-type".to_vec().into(),
-                b"application/json".to_vec().into(),
-            ),
-        ];
-        let response = HttpCallResponse::received(headers).with_body(body.to_vec());
-        self.deliver(callout, response);
+        let answer = CallAnswer::status(status)
+            .header(b"content-type", b"application/json")
+            .body(body);
+        self.deliver(callout, answer);
     }
 
     /// Delivers an answer with these headers (`:status` first) and body.
@@ -431,45 +933,54 @@ impl Gateway {
         headers: &[(&str, &str)],
         body: &[u8],
     ) {
-        let mut pairs: Vec<(
-            std::borrow::Cow<'static, [u8]>,
-            std::borrow::Cow<'static, [u8]>,
-        )> = vec![(
-            b":status".to_vec().into(),
-            status.to_string().into_bytes().into(),
-        )];
+        let mut answer = CallAnswer::status(status).body(body);
         for (n, v) in headers {
-            pairs.push((n.as_bytes().to_vec().into(), v.as_bytes().to_vec().into()));
+            answer = answer.header(n.as_bytes(), v.as_bytes());
         }
-        let response = HttpCallResponse::received(pairs).with_body(body.to_vec());
-        self.deliver(callout, response);
+        self.deliver(callout, answer);
     }
 
     /// Delivers a failed callout (timeout, broken connection): no status.
     pub fn fail(&mut self, callout: &Callout) {
-        self.deliver(callout, HttpCallResponse::failed());
+        self.deliver(callout, CallAnswer::failed());
     }
 
-    fn deliver(&mut self, callout: &Callout, response: HttpCallResponse<'static>) {
-        let (result, streams) = self.guest.with(std::mem::take(&mut self.streams), |scope| {
-            scope.on_http_call_response(callout.context, callout.id, response)
-        });
-        self.streams = streams;
-        if let Err(e) = result {
+    fn deliver(&mut self, callout: &Callout, answer: CallAnswer) {
+        if let Err(e) = self.try_deliver(callout, answer) {
             panic!("delivering callout {:?}: {e}", callout.id);
         }
     }
 
+    /// Delivers any answer (raw bytes, odd bodies, no response) to a callout, with a trap
+    /// (or the crate's refusal, e.g. for a callout that ended with its context) as a value.
+    pub fn try_deliver(
+        &mut self,
+        callout: &Callout,
+        answer: CallAnswer,
+    ) -> Result<(), HostFailure> {
+        let response = answer.into_response();
+        let (result, streams) = self.guest.with(std::mem::take(&mut self.streams), |scope| {
+            scope.on_http_call_response(callout.context, callout.id, response)
+        });
+        self.streams = streams;
+        result.map_err(|e| self.failure(e))
+    }
+
     /// Runs the root's `on_tick` once (the host runs no timer by itself).
     pub fn tick(&mut self) {
-        let Some(root) = self.root else { return };
+        if let Err(e) = self.try_tick() {
+            panic!("on_tick: {e}");
+        }
+    }
+
+    /// [`Gateway::tick`] with a trap as a value.
+    pub fn try_tick(&mut self) -> Result<(), HostFailure> {
+        let Some(root) = self.root else { return Ok(()) };
         let (result, streams) = self.guest.with(std::mem::take(&mut self.streams), |scope| {
             scope.on_tick(root)
         });
         self.streams = streams;
-        if let Err(e) = result {
-            panic!("on_tick: {e}");
-        }
+        result.map_err(|e| self.failure(e))
     }
 
     /// The tick period the root asked for.
@@ -485,7 +996,7 @@ impl Gateway {
     /// Number of requests still paused.
     pub fn paused_count(&self) -> usize {
         self.streams
-            .0
+            .open
             .values()
             .filter(|s| s.local.is_none() && !s.resumed)
             .count()
@@ -518,20 +1029,139 @@ fn text(bytes: &[u8]) -> String {
 
 /// One request as the host holds it.
 struct Stream {
-    headers: VecHeaderMap,
+    headers: HostMap,
     local: Option<LocalResponse<'static>>,
     /// The filter let it continue (`Continue`, or `proxy_continue_stream` later).
     resumed: bool,
 }
 
+impl Stream {
+    fn reply(&self) -> Reply {
+        if let Some(local) = &self.local {
+            return Reply::Local {
+                status: local.status_code,
+                headers: local
+                    .headers
+                    .iter()
+                    .map(|(n, v)| (n.to_vec(), v.to_vec()))
+                    .collect(),
+                body: local.body.to_vec(),
+            };
+        }
+        Reply::Forwarded {
+            headers: self.headers.pairs.clone(),
+        }
+    }
+}
+
+/// The request header map: byte pairs in order, names compared as [`HeaderCase`] says, and
+/// writes refused as the fault plan says.
+struct HostMap {
+    pairs: Pairs,
+    case: HeaderCase,
+    plan: Arc<FaultPlan>,
+}
+
+impl HostMap {
+    fn same(&self, a: &[u8], b: &[u8]) -> bool {
+        match self.case {
+            HeaderCase::Insensitive => a.eq_ignore_ascii_case(b),
+            HeaderCase::Exact | HeaderCase::Lowercase => a == b,
+        }
+    }
+
+    fn allow(&self, call: Hostcall) -> Result<(), NotAllowed> {
+        self.plan.check(call).map_err(|_| NotAllowed)
+    }
+}
+
+impl HeaderMap for HostMap {
+    fn get(&self, key: &[u8]) -> Option<Cow<'_, [u8]>> {
+        self.pairs
+            .iter()
+            .find(|(n, _)| self.same(n, key))
+            .map(|(_, v)| Cow::Borrowed(v.as_slice()))
+    }
+
+    fn for_each_pair(&self, f: &mut PairVisitor<'_>) -> std::ops::ControlFlow<()> {
+        for (n, v) in &self.pairs {
+            f(n, v)?;
+        }
+        std::ops::ControlFlow::Continue(())
+    }
+
+    fn set(&mut self, key: &[u8], value: &[u8]) -> Result<(), NotAllowed> {
+        self.allow(Hostcall::SetHeader)?;
+        match self.pairs.iter().position(|(n, _)| self.same(n, key)) {
+            Some(first) => {
+                self.pairs[first].1 = value.to_vec();
+                let mut index = 0;
+                let case = self.case;
+                self.pairs.retain(|(n, _)| {
+                    let keep = index <= first
+                        || !(match case {
+                            HeaderCase::Insensitive => n.eq_ignore_ascii_case(key),
+                            _ => n == key,
+                        });
+                    index += 1;
+                    keep
+                });
+            }
+            None => self.pairs.push((key.to_vec(), value.to_vec())),
+        }
+        Ok(())
+    }
+
+    fn add(&mut self, key: &[u8], value: &[u8]) -> Result<(), NotAllowed> {
+        self.allow(Hostcall::AddHeader)?;
+        self.pairs.push((key.to_vec(), value.to_vec()));
+        Ok(())
+    }
+
+    fn remove(&mut self, key: &[u8]) -> Result<(), NotAllowed> {
+        self.allow(Hostcall::RemoveHeader)?;
+        let case = self.case;
+        self.pairs.retain(|(n, _)| match case {
+            HeaderCase::Insensitive => !n.eq_ignore_ascii_case(key),
+            _ => n != key,
+        });
+        Ok(())
+    }
+
+    fn replace_all(&mut self, pairs: &[(&[u8], &[u8])]) -> Result<(), NotAllowed> {
+        self.allow(Hostcall::SetHeader)?;
+        self.pairs = pairs
+            .iter()
+            .map(|(n, v)| (n.to_vec(), v.to_vec()))
+            .collect();
+        Ok(())
+    }
+
+    fn len(&self) -> usize {
+        self.pairs.len()
+    }
+}
+
 /// Every open request, lent to each callback: a call acts on the request of the effective
 /// context (the filter may switch it with `proxy_set_effective_context`), as in a proxy.
 #[derive(Default)]
-struct Streams(HashMap<ContextId, Stream>);
+struct Streams {
+    open: HashMap<ContextId, Stream>,
+    case: HeaderCase,
+    plan: Arc<FaultPlan>,
+}
 
 impl Streams {
+    fn new(plan: Arc<FaultPlan>) -> Streams {
+        Streams {
+            open: HashMap::new(),
+            case: HeaderCase::default(),
+            plan,
+        }
+    }
+
     fn of(&mut self, call: Invocation) -> Result<&mut Stream, Status> {
-        self.0.get_mut(&call.context).ok_or(Status::BadArgument)
+        self.open.get_mut(&call.context).ok_or(Status::BadArgument)
     }
 }
 
@@ -539,21 +1169,30 @@ impl StreamState for Streams {
     fn header_map(
         &mut self,
         call: Invocation,
-        _access: Access,
+        access: Access,
         map: MapType,
     ) -> Result<&mut dyn HeaderMap, Status> {
+        let plan = Arc::clone(&self.plan);
         let stream = self.of(call)?;
         match map {
-            MapType::HttpRequestHeaders => Ok(&mut stream.headers),
+            MapType::HttpRequestHeaders => {
+                plan.check(match access {
+                    Access::Read => Hostcall::ReadHeaders,
+                    Access::Write => Hostcall::WriteHeaders,
+                })?;
+                Ok(&mut stream.headers)
+            }
             _ => Err(Status::NotFound),
         }
     }
 
     fn continue_stream(&mut self, call: Invocation, stream: StreamType) -> Result<(), Status> {
+        let plan = Arc::clone(&self.plan);
         let state = self.of(call)?;
         if stream != StreamType::HttpRequest || state.resumed || state.local.is_some() {
             return Err(Status::BadArgument);
         }
+        plan.check(Hostcall::ContinueStream)?;
         state.resumed = true;
         Ok(())
     }
@@ -563,18 +1202,76 @@ impl StreamState for Streams {
         call: Invocation,
         response: LocalResponse<'_>,
     ) -> Result<(), Status> {
+        let plan = Arc::clone(&self.plan);
         let state = self.of(call)?;
         if state.resumed || state.local.is_some() {
             return Err(Status::BadArgument);
         }
+        plan.check(Hostcall::LocalResponse)?;
         state.local = Some(response.into_owned());
         Ok(())
     }
 }
 
-/// The host's callout service: keeps each call for the test to answer.
+/// The fault plan of one gateway, with counts of the calls it saw.
 #[derive(Default)]
-struct Outbox(Mutex<Vec<Callout>>);
+struct FaultPlan(Mutex<PlanState>);
+
+#[derive(Default)]
+struct PlanState {
+    faults: Faults,
+    seen: HashMap<Hostcall, u32>,
+    injected: Vec<(Hostcall, u32, Status)>,
+}
+
+impl FaultPlan {
+    /// Counts `call`; its status if the plan refuses it.
+    fn check(&self, call: Hostcall) -> Result<(), Status> {
+        let Ok(mut state) = self.0.lock() else {
+            return Ok(());
+        };
+        let count = state.seen.entry(call).or_insert(0);
+        *count += 1;
+        let n = *count;
+        let Some(fault) = state.faults.get(call) else {
+            return Ok(());
+        };
+        if fault.only_nth.is_some_and(|only| only != n) {
+            return Ok(());
+        }
+        state.injected.push((call, n, fault.status));
+        Err(fault.status)
+    }
+
+    fn reset(&self, faults: Faults) {
+        if let Ok(mut state) = self.0.lock() {
+            *state = PlanState {
+                faults,
+                ..PlanState::default()
+            };
+        }
+    }
+
+    fn seen(&self, call: Hostcall) -> u32 {
+        self.0
+            .lock()
+            .map(|s| s.seen.get(&call).copied().unwrap_or(0))
+            .unwrap_or(0)
+    }
+
+    fn injected(&self) -> Vec<(Hostcall, u32, Status)> {
+        self.0
+            .lock()
+            .map(|s| s.injected.clone())
+            .unwrap_or_default()
+    }
+}
+
+/// The host's callout service: keeps each call for the test to answer.
+struct Outbox {
+    calls: Mutex<Vec<Callout>>,
+    plan: Arc<FaultPlan>,
+}
 
 impl Callouts for Outbox {
     fn http_call(
@@ -586,7 +1283,13 @@ impl Callouts for Outbox {
         if request.upstream.as_ref() == b"unknown-cluster" {
             return Err(HttpCallRefusal::UnknownUpstream);
         }
-        let mut outbox = self.0.lock().map_err(|_| HttpCallRefusal::Failed)?;
+        if let Err(status) = self.plan.check(Hostcall::HttpCall) {
+            return Err(match status {
+                Status::BadArgument => HttpCallRefusal::UnknownUpstream,
+                _ => HttpCallRefusal::Failed,
+            });
+        }
+        let mut outbox = self.calls.lock().map_err(|_| HttpCallRefusal::Failed)?;
         outbox.push(Callout {
             context: call.context,
             id: callout,
@@ -599,6 +1302,99 @@ impl Callouts for Outbox {
             timeout_ms: request.timeout.as_millis(),
         });
         Ok(())
+    }
+}
+
+/// The shared data and metrics service of one gateway: its siblings' common store, with this
+/// gateway's refusals in front.
+struct FaultyShared {
+    inner: Arc<MetricsRecorder>,
+    plan: Arc<FaultPlan>,
+}
+
+impl SharedServices for FaultyShared {
+    fn get_shared_data(
+        &self,
+        call: Invocation,
+        vm_id: &[u8],
+        key: &[u8],
+    ) -> Result<SharedValue, Status> {
+        self.plan.check(Hostcall::GetSharedData)?;
+        self.inner.get_shared_data(call, vm_id, key)
+    }
+
+    fn set_shared_data(
+        &self,
+        call: Invocation,
+        vm_id: &[u8],
+        key: &[u8],
+        value: &[u8],
+        cas: Option<u32>,
+    ) -> Result<(), Status> {
+        self.plan.check(Hostcall::SetSharedData)?;
+        self.inner.set_shared_data(call, vm_id, key, value, cas)
+    }
+
+    fn register_shared_queue(
+        &self,
+        call: Invocation,
+        vm_id: &[u8],
+        name: &[u8],
+    ) -> Result<QueueId, Status> {
+        self.inner.register_shared_queue(call, vm_id, name)
+    }
+
+    fn resolve_shared_queue(
+        &self,
+        call: Invocation,
+        vm_id: &[u8],
+        name: &[u8],
+    ) -> Result<QueueId, Status> {
+        self.inner.resolve_shared_queue(call, vm_id, name)
+    }
+
+    fn enqueue_shared_queue(
+        &self,
+        call: Invocation,
+        queue: QueueId,
+        value: &[u8],
+    ) -> Result<(), Status> {
+        self.inner.enqueue_shared_queue(call, queue, value)
+    }
+
+    fn dequeue_shared_queue(&self, call: Invocation, queue: QueueId) -> Result<Vec<u8>, Status> {
+        self.inner.dequeue_shared_queue(call, queue)
+    }
+
+    fn define_metric(
+        &self,
+        call: Invocation,
+        vm_id: &[u8],
+        kind: MetricType,
+        name: &[u8],
+    ) -> Result<MetricId, Status> {
+        self.plan.check(Hostcall::DefineMetric)?;
+        self.inner.define_metric(call, vm_id, kind, name)
+    }
+
+    fn record_metric(&self, call: Invocation, metric: MetricId, value: u64) -> Result<(), Status> {
+        self.plan.check(Hostcall::RecordMetric)?;
+        self.inner.record_metric(call, metric, value)
+    }
+
+    fn increment_metric(
+        &self,
+        call: Invocation,
+        metric: MetricId,
+        delta: i64,
+    ) -> Result<(), Status> {
+        self.plan.check(Hostcall::IncrementMetric)?;
+        self.inner.increment_metric(call, metric, delta)
+    }
+
+    fn get_metric(&self, call: Invocation, metric: MetricId) -> Result<u64, Status> {
+        self.plan.check(Hostcall::GetMetric)?;
+        self.inner.get_metric(call, metric)
     }
 }
 

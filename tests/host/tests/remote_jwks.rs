@@ -198,12 +198,15 @@ fn a_bad_signature_never_refetches() {
     assert!(g.take_callouts().is_empty());
 }
 
+/// One scripted answer of the identity provider.
+type Answer = Box<dyn Fn(&mut Gateway, &Callout)>;
+
 #[test]
 fn bad_answers_keep_the_last_good_keys() {
     let mut g = start(json!({"max_body_bytes": 65536}));
     warm(&mut g, "jwks_old");
     let oversized = format!("{{\"keys\":[],\"pad\":\"{}\"}}", "x".repeat(70_000));
-    let answers: Vec<(&str, Box<dyn Fn(&mut Gateway, &Callout)>)> = vec![
+    let answers: Vec<(&str, Answer)> = vec![
         ("http_status", Box::new(|g, c| g.answer(c, 503, b"busy"))),
         (
             "not_json",
