@@ -120,6 +120,29 @@ fn lossy_pair((name, value): RawHeader) -> (String, String) {
     (text(name), text(value))
 }
 
+/// Applies a header change to the effective context's request. Hosts differ in how they
+/// match names (Envoy stores them lower-case, NGINX compares case-insensitively, others
+/// exactly), so every spelling the client sent is removed by its own name first.
+fn apply(op: &HeaderOp, sent: &[(String, String)]) -> Result<(), Status> {
+    let name = match op {
+        HeaderOp::Remove(name) | HeaderOp::Set(name, _) => name.as_str(),
+    };
+    let mut others: Vec<&str> = sent
+        .iter()
+        .map(|(n, _)| n.as_str())
+        .filter(|n| n.eq_ignore_ascii_case(name) && *n != name)
+        .collect();
+    others.sort_unstable();
+    others.dedup();
+    for other in others {
+        abi::remove_header(MapType::HttpRequestHeaders, other)?;
+    }
+    match op {
+        HeaderOp::Remove(_) => abi::remove_header(MapType::HttpRequestHeaders, name),
+        HeaderOp::Set(_, value) => abi::replace_header(MapType::HttpRequestHeaders, name, value),
+    }
+}
+
 /// `:path` as text: valid UTF-8 as it is; other bytes, and control bytes (never legal in a
 /// request target), as `%XX`, so the core compares exactly what was sent.
 fn encode_path(raw: &[u8]) -> String {
@@ -243,14 +266,7 @@ impl Vm {
                     log(level, &verdict.log_line(method, path));
                 }
                 for op in ops {
-                    let applied = match op {
-                        HeaderOp::Remove(name) => {
-                            abi::remove_header(MapType::HttpRequestHeaders, name)
-                        }
-                        HeaderOp::Set(name, value) => {
-                            abi::replace_header(MapType::HttpRequestHeaders, name, value)
-                        }
-                    };
+                    let applied = apply(op, &read.headers);
                     if let Err(status) = applied {
                         // A spoofed header we cannot remove must not reach the upstream.
                         log(
@@ -446,14 +462,16 @@ impl Vm {
             .find(|(n, _)| n == ":status")
             .map(|(_, v)| v.clone());
         let mut answer = s.answer(status.as_deref(), &headers);
-        if let ExtAnswer::Allowed(upstream) = &answer {
-            // A byte the lossy decoding replaced would reach the upstream altered.
-            if upstream
-                .iter()
-                .any(|(_, v)| v.contains(char::REPLACEMENT_CHARACTER))
-            {
+        // A byte the lossy decoding replaced would go on altered: an allowing answer fails
+        // (never forwarded with a changed identity); a refusal stays a refusal without the
+        // header (the client gets no rewritten challenge).
+        let altered = |(_, v): &(String, String)| v.contains(char::REPLACEMENT_CHARACTER);
+        match &mut answer {
+            ExtAnswer::Allowed(upstream) if upstream.iter().any(altered) => {
                 answer = ExtAnswer::Failed(ExtFailure::BadAnswer);
             }
+            ExtAnswer::Denied(_, client) => client.retain(|h| !altered(h)),
+            _ => {}
         }
         if let Ok(mut metrics) = self.metrics.try_borrow_mut() {
             metrics.record_histogram(

@@ -284,7 +284,8 @@ def tamper_signature(tok):
 def build():
     check_rfc_vectors()
     c = Corpus()
-    ok_headers = {"x-jwt-sub": "alice", "x-jwt-roles": '["user","admin"]'}
+    # Arrays of scalars go out comma-joined (README: claim header encoding).
+    ok_headers = {"x-jwt-sub": "alice", "x-jwt-roles": "user,admin"}
 
     # Every algorithm, from PEM keys and from a JWKS, with and without kid.
     for source in ["pem", "jwks"]:
@@ -414,7 +415,9 @@ def build():
         ("exp_now_minus_60", claims(exp=NOW - 60), 401, "invalid_token"),
         ("exp_now_minus_61", claims(exp=NOW - 61), 401, "invalid_token"),
         ("exp_float_inside_skew", claims(exp=NOW - 59.5), 200, Ellipsis),
-        ("exp_huge", claims(exp=10 ** 15), 200, Ellipsis),
+        # Dates beyond year 9999 are refused (date_out_of_range); 9999-12-31 is the last.
+        ("exp_huge", claims(exp=10 ** 15), 401, "invalid_token"),
+        ("exp_year_9999", claims(exp=253402300799), 200, Ellipsis),
         ("exp_negative", claims(exp=-1), 401, "invalid_token"),
         ("nbf_now_plus_60", claims(nbf=NOW + 60), 200, Ellipsis),
         ("nbf_now_plus_61", claims(nbf=NOW + 61), 401, "invalid_token"),

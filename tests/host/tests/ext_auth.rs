@@ -159,7 +159,10 @@ fn service_errors_fail_closed_and_are_never_cached() {
     assert_eq!(g.outcome(ctx).unwrap().status(), 503);
     let out = asked(&mut g, "Basic x", 302, &[("location", "/login")]);
     assert_eq!(out.status(), 503, "a redirect from the service is an error");
-    assert_eq!(metric(&g, "jwtgate.ext_auth.authz.errors.status"), 3);
+    // 5xx answers are the service's own failures (`server_error`, the only status class
+    // `failure_mode_allow` may pass); a redirect is an unexpected `status`.
+    assert_eq!(metric(&g, "jwtgate.ext_auth.authz.errors.server_error"), 2);
+    assert_eq!(metric(&g, "jwtgate.ext_auth.authz.errors.status"), 1);
     assert_eq!(metric(&g, "jwtgate.ext_auth.authz.errors.no_response"), 1);
     assert_eq!(metric(&g, "jwtgate.ext_auth.authz.callouts"), 4);
 }

@@ -125,11 +125,21 @@ fn cold_start_pauses_requests_and_resumes_them_all_on_one_fetch() {
     g.answer(&fetch, 200, &jwks("jwks_old"));
     forwarded_as_alice(&g.outcome(first).expect("resumed"));
     forwarded_as_alice(&g.outcome(second).expect("resumed"));
-    // `new` is not in the set; the set is brand new, so no refetch: refused.
+    // `new` is not in the set: a key published right after the fetch may be, so one refetch
+    // for the unknown kid (the first token of a new key must be accepted), then refused.
+    assert!(
+        g.outcome(third).is_none(),
+        "waits for the unknown-kid refetch"
+    );
+    let refetch = one_callout(&g);
+    g.answer(&refetch, 200, &jwks("jwks_old"));
     let refused = g.outcome(third).expect("answered");
     assert_eq!(refused.status(), 401);
     assert_eq!(g.paused_count(), 0);
-    assert_eq!(metric(&g, "jwtgate.jwks.idp.fetch_success"), 1);
+    assert_eq!(metric(&g, "jwtgate.jwks.idp.fetch_success"), 2);
+    // Refetches for unknown kids: one per interval.
+    assert_eq!(send(&mut g, "token_new").done().status(), 401);
+    assert!(g.take_callouts().is_empty());
 
     forwarded_as_alice(&send(&mut g, "token_old").done());
     assert!(g.take_callouts().is_empty());
@@ -345,6 +355,11 @@ fn a_rotation_that_removes_a_key_flushes_tokens_it_verified() {
     let refresh = one_callout(&g);
     let only_new = json!({"keys": [fixture()["jwks_rotated"]["keys"][1]]});
     g.answer(&refresh, 200, only_new.to_string().as_bytes());
+    // The removed kid is unknown now: one refetch for it (limited per interval), then 401.
+    let waiting = send(&mut g, "token_old").paused();
+    let refetch = one_callout(&g);
+    g.answer(&refetch, 200, only_new.to_string().as_bytes());
+    assert_eq!(g.outcome(waiting).expect("answered").status(), 401);
     assert_eq!(send(&mut g, "token_old").done().status(), 401);
     forwarded_as_alice(&send(&mut g, "token_new").done());
 }
