@@ -9,7 +9,7 @@ VENV_PY     := .venv/bin/python
 export JWTGATE_WASM   := $(CURDIR)/$(WASM)
 export JWTGATE_CORPUS := $(CURDIR)/$(CORPUS)
 
-.PHONY: build test test-core test-host test-crypto-wasm corpus lint run fuzz bench clean size schema
+.PHONY: toolchain build test test-core test-host test-crypto-wasm corpus lint run fuzz bench clean size schema
 
 FUZZ_SECONDS ?= 60
 
@@ -17,9 +17,15 @@ FUZZ_SECONDS ?= 60
 # features are the ones rustc's wasm32-wasip1 output uses (SIMD128: jwtgate-rsa's column kernel).
 WASM_OPT_FLAGS := -Oz --enable-simd --enable-bulk-memory --enable-sign-ext --enable-nontrapping-float-to-int --enable-mutable-globals
 
+# The toolchain and wasm target rust-toolchain.toml pins, installed when missing: these machines
+# set RUSTUP_AUTO_INSTALL=0, so rustup does not install it on first use.
+TOOLCHAIN := $(shell sed -n 's/^channel *= *"\(.*\)"/\1/p' rust-toolchain.toml)
+toolchain:
+	@rustup target list --installed --toolchain $(TOOLCHAIN) 2>/dev/null | grep -qx wasm32-wasip1 || rustup toolchain install
+
 ## build: the release filter, target/jwtgate.wasm: cargo's output, then wasm-opt -Oz when binaryen
 ## is installed (.ci/run installs it)
-build:
+build: toolchain
 	cargo build --release --target wasm32-wasip1 --lib
 	@if [ ! -f $(WASM) ] || [ $(CARGO_WASM) -nt $(WASM) ]; then \
 	  if command -v wasm-opt >/dev/null 2>&1; then \
@@ -31,7 +37,7 @@ build:
 
 ## test: lint, the wasm build, the PyJWT corpus, core unit tests (+ corpus natively), the in-host
 ## tests (+ corpus in-host), the demo's self-test and the RSA verifier's tests as wasm
-test: lint build corpus test-core test-host test-crypto-wasm
+test: toolchain lint build corpus test-core test-host test-crypto-wasm
 
 test-core:
 	cargo test --workspace

@@ -40,7 +40,7 @@ fn config(extra: Value) -> String {
     });
     let mut top = json!({});
     for (k, v) in extra.as_object().unwrap() {
-        if k == "share_jwks" || k == "jwks_unavailable_status" {
+        if k == "share_jwks" || k == "jwks_unavailable_status" || k == "on_keys_loading" {
             top[k] = v.clone();
         } else {
             remote[k] = v.clone();
@@ -398,4 +398,60 @@ fn remote_and_inline_keys_work_side_by_side() {
     g.set_now(NOW);
     forwarded_as_alice(&send(&mut g, "token_old").done());
     assert!(g.take_callouts().is_empty(), "inline key answered");
+}
+
+/// `on_keys_loading: retry_after` (for hosts where waking paused requests is unreliable): no
+/// request pauses or dispatches; while keys load they get 503 + `Retry-After`, the timer
+/// fetches, and the retry is decided with the keys.
+#[test]
+fn retry_after_mode_never_pauses_and_fetches_from_the_timer() {
+    let mut g = start(json!({"on_keys_loading": "retry_after"}));
+    let loading = send(&mut g, "token_old").done();
+    assert_eq!(loading.status(), 503, "{loading:?}");
+    assert_eq!(loading.header("retry-after"), Some("1"));
+    assert!(loading.body().contains("temporarily_unavailable"));
+    assert!(g.take_callouts().is_empty(), "a request never dispatches");
+    assert!(g
+        .logs()
+        .iter()
+        .any(|(_, line)| line.contains("keys_loading")));
+    assert_eq!(metric(&g, "jwtgate.keys_loading_retry_after"), 1);
+
+    g.tick();
+    let fetch = one_callout(&g);
+    // Still loading while the timer's fetch runs: answered at once, nothing paused.
+    assert_eq!(send(&mut g, "token_old").done().status(), 503);
+    assert_eq!(g.paused_count(), 0);
+    g.answer(&fetch, 200, &jwks("jwks_old"));
+    forwarded_as_alice(&send(&mut g, "token_old").done());
+
+    // An unknown kid: 503, and the refetch for it runs from the next tick (once).
+    assert_eq!(send(&mut g, "token_new").done().status(), 503);
+    assert_eq!(send(&mut g, "token_new").done().status(), 503);
+    assert!(g.take_callouts().is_empty());
+    g.tick();
+    let refetch = one_callout(&g);
+    g.answer(&refetch, 200, &jwks("jwks_rotated"));
+    forwarded_as_alice(&send(&mut g, "token_new").done());
+    assert_eq!(g.paused_count(), 0);
+}
+
+/// The filter's own total deadline: a fetch the host never ends (ngx_wasm_module times out
+/// per read only) is given up by the timer after its `timeout`, and its waiters are decided.
+#[test]
+fn an_unanswered_fetch_is_given_up_after_its_timeout() {
+    let mut g = start(json!({}));
+    let waiting = send(&mut g, "token_old").paused();
+    let fetch = one_callout(&g);
+    g.advance_millis(1_500);
+    g.tick();
+    assert!(g.outcome(waiting).is_none(), "within the 2 s timeout");
+    g.advance_millis(600);
+    g.tick();
+    let refused = g.outcome(waiting).expect("answered at the deadline");
+    assert_eq!(refused.status(), 401);
+    assert_eq!(metric(&g, "jwtgate.jwks.idp.fetch_failed.overdue"), 1);
+    // The late answer finds no call: ignored, the retry backoff stands.
+    g.answer(&fetch, 200, &jwks("jwks_old"));
+    assert_eq!(metric(&g, "jwtgate.jwks.idp.fetch_success"), 0);
 }
