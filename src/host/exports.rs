@@ -11,8 +11,8 @@ use std::rc::Rc;
 use std::time::Duration;
 
 use super::abi::{self, BufferType, LogLevel};
-use super::metrics::Metrics;
-use super::vm::{self, Vm};
+use super::adapter::ProxyWasm;
+use crate::core::engine::Engine;
 use crate::core::{Gateway, LocalResponse, Rejection};
 
 /// Remote JWKS are prefetched, refreshed and retried, and overdue calls given up, from this
@@ -24,10 +24,7 @@ const PAUSE: u32 = 1;
 
 /// One plugin's root context: its configuration, once `on_configure` ran.
 struct Root {
-    vm: Option<Rc<Vm>>,
-    /// `on_configure` ran and refused the configuration: requests get 500.
-    invalid: bool,
-    metrics: Rc<RefCell<Metrics>>,
+    vm: Option<Rc<Engine>>,
 }
 
 #[derive(Default)]
@@ -61,7 +58,7 @@ fn vm_of(context_id: u32) -> Lookup {
 }
 
 enum Lookup {
-    Ready(Rc<Vm>, u32),
+    Ready(Rc<Engine>, u32),
     /// Configuration missing or invalid.
     NotServing,
     /// A context this module never saw created.
@@ -101,14 +98,7 @@ pub extern "C" fn proxy_on_context_create(context_id: u32, root_context_id: u32)
             return;
         };
         if root_context_id == 0 {
-            contexts.roots.insert(
-                context_id,
-                Root {
-                    vm: None,
-                    invalid: false,
-                    metrics: Rc::new(RefCell::new(Metrics::default())),
-                },
-            );
+            contexts.roots.insert(context_id, Root { vm: None });
         } else {
             contexts.requests.insert(context_id, root_context_id);
         }
@@ -157,17 +147,15 @@ pub extern "C" fn proxy_on_configure(context_id: u32, configuration_size: usize)
         let Ok(mut contexts) = c.try_borrow_mut() else {
             return;
         };
-        let root = contexts.roots.entry(context_id).or_insert_with(|| Root {
-            vm: None,
-            invalid: false,
-            metrics: Rc::new(RefCell::new(Metrics::default())),
-        });
-        root.invalid = configured.is_none();
+        let root = contexts
+            .roots
+            .entry(context_id)
+            .or_insert(Root { vm: None });
         root.vm = configured.map(|gateway| {
             let now = abi::now_ms().unwrap_or(0);
             // Jitter seed for retries: differs per worker (time and context).
             let seed = now ^ (u64::from(context_id) << 32) ^ 0x5eed;
-            Rc::new(Vm::new(gateway, Rc::clone(&root.metrics), seed))
+            Rc::new(Engine::new(gateway, Box::new(ProxyWasm::default()), seed))
         });
         if let Some(vm) = &root.vm {
             // The first tick prefetches every remote JWKS; ticks also give up calls that
@@ -200,7 +188,7 @@ pub extern "C" fn proxy_on_request_headers(
                     LogLevel::Error,
                     &format!("jwtgate: the host refused the current time ({status})"),
                 );
-                vm::respond(&LocalResponse::for_rejection(
+                vm.respond(&LocalResponse::for_rejection(
                     Rejection::HostError,
                     vm.gateway.realm(),
                 ));
@@ -208,10 +196,20 @@ pub extern "C" fn proxy_on_request_headers(
             }
         },
         Lookup::NotServing | Lookup::Unknown => {
-            vm::respond(&LocalResponse::for_rejection(
-                Rejection::ConfigInvalid,
-                "jwtgate",
-            ));
+            let response = LocalResponse::for_rejection(Rejection::ConfigInvalid, "jwtgate");
+            let headers: Vec<(&str, &str)> = response
+                .headers
+                .iter()
+                .map(|(n, v)| (n.as_str(), v.as_str()))
+                .collect();
+            if let Err(status) =
+                abi::send_response(response.status, &headers, response.body.as_bytes())
+            {
+                abi::log(
+                    LogLevel::Error,
+                    &format!("jwtgate: the host refused the local response ({status})"),
+                );
+            }
             PAUSE
         }
     }

@@ -13,8 +13,8 @@ pub struct Metrics {
 }
 
 impl Metrics {
-    pub fn increment(&mut self, prefix: &str, name: &str) {
-        if let Some(id) = self.id(prefix, name, MetricType::Counter) {
+    pub fn increment(&mut self, name: &str) {
+        if let Some(id) = self.id(name, MetricType::Counter) {
             if let Err(status) = abi::increment_metric(id, 1) {
                 self.disable(status);
             }
@@ -22,8 +22,8 @@ impl Metrics {
     }
 
     /// Sets a gauge (e.g. the number of keys a remote JWKS holds).
-    pub fn set_gauge(&mut self, prefix: &str, name: &str, value: u64) {
-        if let Some(id) = self.id(prefix, name, MetricType::Gauge) {
+    pub fn set_gauge(&mut self, name: &str, value: u64) {
+        if let Some(id) = self.id(name, MetricType::Gauge) {
             if let Err(status) = abi::record_metric(id, value) {
                 self.disable(status);
             }
@@ -31,25 +31,24 @@ impl Metrics {
     }
 
     /// Records a value into a histogram (e.g. callout latency in ms).
-    pub fn record_histogram(&mut self, prefix: &str, name: &str, value: u64) {
-        if let Some(id) = self.id(prefix, name, MetricType::Histogram) {
+    pub fn record_histogram(&mut self, name: &str, value: u64) {
+        if let Some(id) = self.id(name, MetricType::Histogram) {
             if let Err(status) = abi::record_metric(id, value) {
                 self.disable(status);
             }
         }
     }
 
-    fn id(&mut self, prefix: &str, name: &str, kind: MetricType) -> Option<u32> {
+    fn id(&mut self, name: &str, kind: MetricType) -> Option<u32> {
         if self.disabled {
             return None;
         }
-        let full = format!("{prefix}.{name}");
-        if let Some(id) = self.ids.get(&full) {
+        if let Some(id) = self.ids.get(name) {
             return Some(*id);
         }
-        match abi::define_metric(kind, &full) {
+        match abi::define_metric(kind, name) {
             Ok(id) => {
-                self.ids.insert(full, id);
+                self.ids.insert(name.to_string(), id);
                 Some(id)
             }
             Err(status) => {

@@ -1,26 +1,25 @@
-//! One configured VM: the gateway, its token cache and fetched key sets, the JWKS fetches in
-//! flight and the requests paused until keys arrive.
+//! The engine: one configured worker (VM) — the gateway, its token cache and fetched key sets,
+//! the JWKS fetches and auth calls in flight, the requests paused until keys or answers
+//! arrive, and the deadlines of every call. Events come in as method calls (a request arrived,
+//! a call was answered, the timer ticked, a request is gone); everything it does to the proxy
+//! goes through [`HostPort`], so the same engine runs behind proxy-wasm (`src/host`) and in
+//! native tests with a scripted host (`tests/engine.rs`).
 //!
-//! Requests are run for the host's *effective* context through raw hostcalls, so one function
-//! serves a request's own `on_http_request_headers` and a paused request woken later from
-//! another request's `on_http_call_response` or the root's `on_tick` (after
-//! `proxy_set_effective_context`). The SDK's context methods are not used there: they panic
-//! on any host refusal, and a trap is an outage on Envoy.
+//! A request is always run as the host's *current* request ([`HostPort::select`]), so one
+//! function serves a request's own arrival and a paused request woken later from another
+//! request's call answer or from the timer.
 
 use std::cell::RefCell;
 use std::collections::HashMap;
 use std::rc::Rc;
-use std::time::Duration;
 
-use super::abi::{self, BufferType, LogLevel, MapType, RawHeader, Status};
-use super::metrics::Metrics;
-use super::shared_data;
-use crate::core::ext_auth::{ExtAnswer, ExtFailure};
-use crate::core::remote_jwks::{
+use super::ext_auth::{ExtAnswer, ExtFailure};
+use super::port::{apply, HostError, HostPort, LogLevel, RawHeader};
+use super::remote_jwks::{
     decode_shared, encode_shared, Availability, FetchFailure, FetchReason, RemoteJwks,
 };
-use crate::core::requirement::VmState;
-use crate::core::{Decision, Gateway, HeaderOp, LocalResponse, Rejection, Request};
+use super::requirement::VmState;
+use super::{Decision, Gateway, LocalResponse, Rejection, Request};
 
 /// The auth answers one request has received: (service, answer).
 type Answers = Vec<(usize, Rc<ExtAnswer>)>;
@@ -56,7 +55,7 @@ enum Fetch {
     Start(FetchReason),
 }
 
-pub struct Vm {
+pub struct Engine {
     pub gateway: Gateway,
     /// Verified tokens, fetched key sets, cached auth answers.
     state: RefCell<VmState>,
@@ -69,37 +68,28 @@ pub struct Vm {
     scheduled: RefCell<Vec<(usize, FetchReason)>>,
     /// Auth answers each paused request has received, by context.
     answers: RefCell<HashMap<u32, Answers>>,
-    metrics: Rc<RefCell<Metrics>>,
+    host: Box<dyn HostPort>,
     /// A paused request is answered without waiting any longer after this.
     max_wait_ms: u64,
 }
 
-fn log(level: LogLevel, line: &str) {
-    abi::log(level, line);
-}
-
-/// The request of the effective context as the core reads it: method, `:path`, headers.
+/// The current request as the core reads it: method, `:path`, headers.
 struct ReadRequest {
     method: String,
     path: String,
     headers: Vec<(String, String)>,
 }
 
-/// Reads the effective context's request. Header bytes above 0x7F (obs-text) are decoded
-/// lossily: a token carrying them fails verification, any other header is only compared.
-/// `:path` keeps them as `%XX` (NGINX hands over a decoded path), so rules match bytes.
-fn read_request() -> Result<ReadRequest, Status> {
-    let raw = abi::header_pairs(MapType::HttpRequestHeaders)?;
-    // Pseudo-headers one by one when missing: ngx_wasm_module answers `:path` and `:method`
-    // lookups but leaves them out of the header list; then the `request.*` properties.
-    let pseudo = |name: &str, property: &str| -> Result<Option<Vec<u8>>, Status> {
+/// Reads the current request. Header bytes above 0x7F (obs-text) are decoded lossily: a token
+/// carrying them fails verification, any other header is only compared. `:path` keeps them as
+/// `%XX` (NGINX hands over a decoded path), so rules match bytes.
+fn read_request(host: &dyn HostPort) -> Result<ReadRequest, HostError> {
+    let raw = host.request_headers()?;
+    let pseudo = |name: &str, property: &str| -> Result<Option<Vec<u8>>, HostError> {
         if let Some((_, v)) = raw.iter().find(|(n, _)| n.as_slice() == name.as_bytes()) {
             return Ok(Some(v.clone()));
         }
-        if let Some(v) = abi::header_value(MapType::HttpRequestHeaders, name)? {
-            return Ok(Some(v));
-        }
-        Ok(abi::property(&["request", property]).ok().flatten())
+        host.request_pseudo(name, property)
     };
     let path = pseudo(":path", "path")?.map_or_else(|| "/".to_string(), |p| encode_path(&p));
     let method = pseudo(":method", "method")?
@@ -118,29 +108,6 @@ fn lossy_pair((name, value): RawHeader) -> (String, String) {
         String::from_utf8(b).unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned())
     };
     (text(name), text(value))
-}
-
-/// Applies a header change to the effective context's request. Hosts differ in how they
-/// match names (Envoy stores them lower-case, NGINX compares case-insensitively, others
-/// exactly), so every spelling the client sent is removed by its own name first.
-fn apply(op: &HeaderOp, sent: &[(String, String)]) -> Result<(), Status> {
-    let name = match op {
-        HeaderOp::Remove(name) | HeaderOp::Set(name, _) => name.as_str(),
-    };
-    let mut others: Vec<&str> = sent
-        .iter()
-        .map(|(n, _)| n.as_str())
-        .filter(|n| n.eq_ignore_ascii_case(name) && *n != name)
-        .collect();
-    others.sort_unstable();
-    others.dedup();
-    for other in others {
-        abi::remove_header(MapType::HttpRequestHeaders, other)?;
-    }
-    match op {
-        HeaderOp::Remove(_) => abi::remove_header(MapType::HttpRequestHeaders, name),
-        HeaderOp::Set(_, value) => abi::replace_header(MapType::HttpRequestHeaders, name, value),
-    }
 }
 
 /// `:path` as text: valid UTF-8 as it is; other bytes, and control bytes (never legal in a
@@ -163,8 +130,8 @@ fn encode_path(raw: &[u8]) -> String {
     out
 }
 
-impl Vm {
-    pub fn new(gateway: Gateway, metrics: Rc<RefCell<Metrics>>, seed: u64) -> Vm {
+impl Engine {
+    pub fn new(gateway: Gateway, host: Box<dyn HostPort>, seed: u64) -> Engine {
         let max_wait_ms = gateway
             .remote_providers()
             .map(|(_, _, r)| r.endpoint.timeout_ms)
@@ -172,14 +139,14 @@ impl Vm {
             .max()
             .unwrap_or(0)
             .saturating_add(2_000);
-        Vm {
+        Engine {
             state: RefCell::new(gateway.new_vm_state(seed)),
             waiters: RefCell::new(Vec::new()),
             fetches: RefCell::new(HashMap::new()),
             ext_calls: RefCell::new(HashMap::new()),
             answers: RefCell::new(HashMap::new()),
             scheduled: RefCell::new(Vec::new()),
-            metrics,
+            host,
             max_wait_ms,
             gateway,
         }
@@ -192,14 +159,13 @@ impl Vm {
     }
 
     fn count(&self, name: &str) {
-        if let Ok(mut metrics) = self.metrics.try_borrow_mut() {
-            metrics.increment(self.gateway.stat_prefix(), name);
-        }
+        self.host
+            .count(&format!("{}.{name}", self.gateway.stat_prefix()));
     }
 
     /// Answers the effective context's request with `rejection`.
     fn refuse(&self, rejection: Rejection) {
-        respond(&LocalResponse::for_rejection(
+        self.respond(&LocalResponse::for_rejection(
             rejection,
             self.gateway.realm(),
         ));
@@ -208,8 +174,8 @@ impl Vm {
     /// Lets the effective context's paused request go on. A host that refuses leaves it paused
     /// (never forwarded); it is answered 500 instead if the host allows that.
     fn resume(&self) {
-        if let Err(status) = abi::resume_request() {
-            log(
+        if let Err(status) = self.host.resume() {
+            self.host.log(
                 LogLevel::Error,
                 &format!("jwtgate: the host refused to resume a request ({status})"),
             );
@@ -220,10 +186,10 @@ impl Vm {
     /// Decides the request of the effective context and applies the decision (header changes
     /// or a local response). `may_wait`: a token whose keys are being fetched may pause.
     pub fn run(&self, context_id: u32, now_ms: u64, may_wait: bool) -> Ran {
-        let read = match read_request() {
+        let read = match read_request(self.host.as_ref()) {
             Ok(read) => read,
             Err(status) => {
-                log(
+                self.host.log(
                     LogLevel::Error,
                     &format!("jwtgate: the host refused the request headers ({status})"),
                 );
@@ -263,13 +229,13 @@ impl Vm {
                     LogLevel::Debug
                 };
                 if verdict.rule.is_some() {
-                    log(level, &verdict.log_line(method, path));
+                    self.host.log(level, &verdict.log_line(method, path));
                 }
                 for op in ops {
-                    let applied = apply(op, &read.headers);
+                    let applied = apply(self.host.as_ref(), op, &read.headers);
                     if let Err(status) = applied {
                         // A spoofed header we cannot remove must not reach the upstream.
-                        log(
+                        self.host.log(
                             LogLevel::Error,
                             &format!("jwtgate: the host refused a header change ({status})"),
                         );
@@ -280,8 +246,9 @@ impl Vm {
                 Ran::Forward
             }
             Decision::Respond(ref response) => {
-                log(LogLevel::Info, &verdict.log_line(method, path));
-                respond(response);
+                self.host
+                    .log(LogLevel::Info, &verdict.log_line(method, path));
+                self.respond(response);
                 Ran::Responded
             }
         }
@@ -298,7 +265,7 @@ impl Vm {
     /// answer came to.
     pub fn on_call_response(&self, token: u32, body_size: usize, current: u32) {
         // Without the host's time nothing can be decided (requests are refused 500 then).
-        let Ok(now) = abi::now_ms() else {
+        let Ok(now) = self.host.now_ms() else {
             return;
         };
         if self.on_ext_response(token, body_size, current, now) {
@@ -331,11 +298,10 @@ impl Vm {
                         .fold(false, |any, f| any | (f == Fetch::Settled));
                     if !settled {
                         self.count("keys_loading_retry_after");
-                        log(
-                            LogLevel::Info,
+                        self.host.log(LogLevel::Info,
                             "jwtgate: deny: keys_loading (503, Retry-After: 1; on_keys_loading: retry_after)",
                         );
-                        respond(&LocalResponse::keys_loading_retry_after());
+                        self.respond(&LocalResponse::keys_loading_retry_after());
                         return false;
                     }
                 }
@@ -346,7 +312,7 @@ impl Vm {
                         .fold(false, |any, f| any | (f == Fetch::Settled));
                     if !settled {
                         if let Ok(mut waiters) = self.waiters.try_borrow_mut() {
-                            log(
+                            self.host.log(
                                 LogLevel::Debug,
                                 "jwtgate: request paused until remote JWKS keys arrive",
                             );
@@ -381,11 +347,9 @@ impl Vm {
             .iter()
             .map(|(n, v)| (n.as_str(), v.as_str()))
             .collect();
-        let dispatched = abi::http_call(
-            &s.endpoint.upstream,
-            &pairs,
-            Duration::from_millis(s.endpoint.timeout_ms),
-        );
+        let dispatched = self
+            .host
+            .dispatch(&s.endpoint.upstream, &pairs, s.endpoint.timeout_ms);
         self.count(&format!("ext_auth.{}.callouts", s.name));
         match dispatched {
             Ok(token) => {
@@ -402,8 +366,7 @@ impl Vm {
                 true
             }
             Err(status) => {
-                log(
-                    LogLevel::Warn,
+                self.host.log(LogLevel::Warn,
                     &format!(
                         "jwtgate: ext_auth {} callout refused by the host ({status}); check cluster/upstream `{}`",
                         s.name, s.endpoint.upstream
@@ -455,7 +418,7 @@ impl Vm {
             return true;
         };
         // A refused read is an answer without status: the service failed.
-        let raw = abi::header_pairs(MapType::HttpCallResponseHeaders).unwrap_or_default();
+        let raw = self.host.answer_headers().unwrap_or_default();
         let headers: Vec<(String, String)> = raw.into_iter().map(lossy_pair).collect();
         let status = headers
             .iter()
@@ -473,15 +436,16 @@ impl Vm {
             ExtAnswer::Denied(_, client) => client.retain(|h| !altered(h)),
             _ => {}
         }
-        if let Ok(mut metrics) = self.metrics.try_borrow_mut() {
-            metrics.record_histogram(
+        self.host.histogram(
+            &format!(
+                "{}.ext_auth.{}.latency_ms",
                 self.gateway.stat_prefix(),
-                &format!("ext_auth.{}.latency_ms", s.name),
-                now_ms.saturating_sub(started),
-            );
-        }
+                s.name
+            ),
+            now_ms.saturating_sub(started),
+        );
         if let ExtAnswer::Failed(kind) = &answer {
-            log(
+            self.host.log(
                 LogLevel::Warn,
                 &format!(
                     "jwtgate: ext_auth {} failed: {} (status {})",
@@ -493,9 +457,11 @@ impl Vm {
         }
         // Cache allow/deny answers (never failures), keyed by method, path and credentials.
         if s.ttl_ms(&answer).is_some() {
-            let read = abi::set_effective_context(context_id)
+            let read = self
+                .host
+                .select(context_id)
                 .ok()
-                .and_then(|()| read_request().ok());
+                .and_then(|()| read_request(self.host.as_ref()).ok());
             if let (Some(read), Ok(mut state)) = (read, self.state.try_borrow_mut()) {
                 let req = Request {
                     method: &read.method,
@@ -512,10 +478,10 @@ impl Vm {
         }
         // Decide the request again in its own context (the SDK made the dispatching context
         // effective; normally that is the request itself).
-        if abi::set_effective_context(context_id).is_ok() {
+        if self.host.select(context_id).is_ok() {
             self.resume_or_answer(context_id, now_ms);
         }
-        abi::set_effective_context(current).ok();
+        self.host.select(current).ok();
         true
     }
 
@@ -548,7 +514,7 @@ impl Vm {
                     kept.push(waiter);
                     continue;
                 }
-                if abi::set_effective_context(waiter.context_id).is_err() {
+                if self.host.select(waiter.context_id).is_err() {
                     continue; // the request is gone
                 }
                 if overdue {
@@ -578,7 +544,7 @@ impl Vm {
                     }
                 }
             }
-            abi::set_effective_context(current).ok();
+            self.host.select(current).ok();
             if let Ok(mut w) = self.waiters.try_borrow_mut() {
                 w.extend(kept);
             }
@@ -637,11 +603,11 @@ impl Vm {
                 self.start_fetch(provider, reason, now_ms, root_id);
             }
             if let Some((keys, age)) = self.with_remote(provider, |s, _| s.status(now_ms)) {
-                if let Ok(mut metrics) = self.metrics.try_borrow_mut() {
-                    let prefix = self.gateway.stat_prefix();
-                    metrics.set_gauge(prefix, &format!("jwks.{name}.keys"), keys as u64);
-                    metrics.set_gauge(prefix, &format!("jwks.{name}.age_seconds"), age);
-                }
+                let prefix = self.gateway.stat_prefix();
+                self.host
+                    .gauge(&format!("{prefix}.jwks.{name}.keys"), keys as u64);
+                self.host
+                    .gauge(&format!("{prefix}.jwks.{name}.age_seconds"), age);
             }
         }
         self.wake(root_id, now_ms, false);
@@ -680,8 +646,7 @@ impl Vm {
                 .find(|(i, _, _)| *i == provider)
                 .map(|(_, name, _)| name.to_string())
                 .unwrap_or_default();
-            log(
-                LogLevel::Warn,
+            self.host.log(LogLevel::Warn,
                 &format!(
                     "jwtgate: JWKS fetch for provider {name} failed: {}; keeping the last good keys",
                     FetchFailure::Overdue.name()
@@ -709,7 +674,7 @@ impl Vm {
         };
         for (service, context_id) in overdue_calls {
             if let Some(s) = self.gateway.ext_services().get(service) {
-                log(
+                self.host.log(
                     LogLevel::Warn,
                     &format!(
                         "jwtgate: ext_auth {} failed: no answer within its timeout",
@@ -725,11 +690,11 @@ impl Vm {
             if let Ok(mut waiters) = self.waiters.try_borrow_mut() {
                 waiters.retain(|w| w.context_id != context_id);
             }
-            if abi::set_effective_context(context_id).is_ok() {
+            if self.host.select(context_id).is_ok() {
                 self.resume_or_answer(context_id, now_ms);
             }
         }
-        abi::set_effective_context(current).ok();
+        self.host.select(current).ok();
     }
 
     fn with_remote<T>(
@@ -810,10 +775,10 @@ impl Vm {
         else {
             return Fetch::Settled;
         };
-        let dispatched = abi::http_call(
+        let dispatched = self.host.dispatch(
             &cfg.endpoint.upstream,
             &cfg.request_headers(),
-            Duration::from_millis(cfg.endpoint.timeout_ms),
+            cfg.endpoint.timeout_ms,
         );
         match dispatched {
             Ok(token) => {
@@ -821,7 +786,7 @@ impl Vm {
                     fetches.insert(token, (provider, current, now_ms));
                 }
                 self.with_remote(provider, |state, _| state.start(reason, now_ms));
-                log(
+                self.host.log(
                     LogLevel::Debug,
                     &format!(
                         "jwtgate: fetching JWKS of provider {name} from {}",
@@ -831,7 +796,7 @@ impl Vm {
                 Fetch::Running
             }
             Err(status) => {
-                log(
+                self.host.log(
                     LogLevel::Warn,
                     &format!(
                         "jwtgate: JWKS fetch for provider {name} refused by the host ({status}); \
@@ -854,7 +819,7 @@ impl Vm {
         else {
             return false;
         };
-        let Some((value, _)) = shared_data::get(&cfg.shared_key()) else {
+        let Some((value, _)) = self.host.shared_get(&cfg.shared_key()) else {
             return false;
         };
         let Some((fetched_at, body)) = decode_shared(&value) else {
@@ -872,7 +837,7 @@ impl Vm {
         if installed.changed {
             self.forget_tokens(provider);
         }
-        log(
+        self.host.log(
             LogLevel::Info,
             &format!(
                 "jwtgate: JWKS of provider {name}: adopted {} keys another worker fetched",
@@ -913,9 +878,8 @@ impl Vm {
             return true;
         };
         let header = |n: &str| {
-            abi::header_value(MapType::HttpCallResponseHeaders, n)
-                .ok()
-                .flatten()
+            self.host
+                .answer_header(n)
                 .map(|v| String::from_utf8_lossy(&v).into_owned())
         };
         let status = header(":status");
@@ -924,7 +888,7 @@ impl Vm {
             let why = header(":dispatch_status")
                 .or(status)
                 .unwrap_or_else(|| "no response".into());
-            log(
+            self.host.log(
                 LogLevel::Warn,
                 &format!(
                     "jwtgate: JWKS fetch for provider {name} from {} failed: {} ({why}); \
@@ -938,13 +902,12 @@ impl Vm {
         }
         // The size was checked against `max_body_bytes` above, before reading. A body shorter
         // than announced (a connection cut mid-body) is a failed fetch, not a key set.
-        let body = match abi::buffer(BufferType::HttpCallResponseBody, body_size) {
+        let body = match self.host.answer_body(body_size) {
             Ok(body) => body.unwrap_or_default(),
             Err(_) => Vec::new(),
         };
         if body.len() != body_size {
-            log(
-                LogLevel::Warn,
+            self.host.log(LogLevel::Warn,
                 &format!(
                     "jwtgate: JWKS fetch for provider {name} from {} failed: {} ({} of {body_size} body bytes); \
                      keeping the last good keys",
@@ -960,12 +923,12 @@ impl Vm {
         match result {
             Some(Ok((installed, parsed))) => {
                 for (index, why) in parsed.skipped.iter().take(24) {
-                    log(
+                    self.host.log(
                         LogLevel::Warn,
                         &format!("jwtgate: JWKS of provider {name}: keys[{index}] skipped: {why}"),
                     );
                 }
-                log(
+                self.host.log(
                     LogLevel::Info,
                     &format!(
                         "jwtgate: JWKS of provider {name} fetched from {}: {} keys{}",
@@ -983,11 +946,11 @@ impl Vm {
                 }
                 self.count(&format!("jwks.{name}.fetch_success"));
                 if self.gateway.share_jwks() {
-                    share(cfg, name, &body, now_ms);
+                    self.share(cfg, name, &body, now_ms);
                 }
             }
             Some(Err(failure)) => {
-                log(
+                self.host.log(
                     LogLevel::Warn,
                     &format!(
                         "jwtgate: JWKS fetch for provider {name} from {} failed: {}; \
@@ -1033,42 +996,40 @@ impl Vm {
             self.with_remote(provider, |state, _| state.abandon());
         }
     }
-}
 
-/// Stores a fetched JWKS for the other workers (best effort; CAS so a newer copy is not
-/// overwritten with an older one on hosts with strict CAS).
-fn share(cfg: &RemoteJwks, name: &str, body: &[u8], now_ms: u64) {
-    let key = cfg.shared_key();
-    let (cas, newer) = match shared_data::get(&key) {
-        Some((value, cas)) => (
-            cas,
-            decode_shared(&value).is_some_and(|(at, _)| at > now_ms),
-        ),
-        None => (0, false),
-    };
-    if newer {
-        return;
+    /// Stores a fetched JWKS for the other workers (best effort; CAS so a newer copy is not
+    /// overwritten with an older one on hosts with strict CAS).
+    fn share(&self, cfg: &RemoteJwks, name: &str, body: &[u8], now_ms: u64) {
+        let key = cfg.shared_key();
+        let (cas, newer) = match self.host.shared_get(&key) {
+            Some((value, cas)) => (
+                cas,
+                decode_shared(&value).is_some_and(|(at, _)| at > now_ms),
+            ),
+            None => (0, false),
+        };
+        if newer {
+            return;
+        }
+        if let Err(status) = self
+            .host
+            .shared_set(&key, &encode_shared(now_ms, body), cas)
+        {
+            self.host.log(
+                LogLevel::Debug,
+                &format!("jwtgate: JWKS of provider {name} not shared (host status {status})"),
+            );
+        }
     }
-    if let Err(status) = shared_data::set(&key, &encode_shared(now_ms, body), cas) {
-        log(
-            LogLevel::Debug,
-            &format!("jwtgate: JWKS of provider {name} not shared (host status {status})"),
-        );
-    }
-}
 
-/// Answers the effective context's request. A host that refuses leaves it paused: never
-/// forwarded (on Envoy the stream then times out).
-pub fn respond(response: &LocalResponse) {
-    let headers: Vec<(&str, &str)> = response
-        .headers
-        .iter()
-        .map(|(n, v)| (n.as_str(), v.as_str()))
-        .collect();
-    if let Err(status) = abi::send_response(response.status, &headers, response.body.as_bytes()) {
-        log(
-            LogLevel::Error,
-            &format!("jwtgate: the host refused the local response ({status})"),
-        );
+    /// Answers the effective context's request. A host that refuses leaves it paused: never
+    /// forwarded (on Envoy the stream then times out).
+    pub fn respond(&self, response: &LocalResponse) {
+        if let Err(status) = self.host.respond(response) {
+            self.host.log(
+                LogLevel::Error,
+                &format!("jwtgate: the host refused the local response ({status})"),
+            );
+        }
     }
 }

@@ -1,0 +1,123 @@
+//! The engine's [`HostPort`] on proxy-wasm: each method is one or two raw ABI calls.
+
+use std::cell::RefCell;
+use std::time::Duration;
+
+use super::abi::{self, BufferType, MapType};
+use super::metrics::Metrics;
+use crate::core::port::{HostError, HostPort, LogLevel, RawHeader};
+use crate::core::LocalResponse;
+
+#[derive(Default)]
+pub struct ProxyWasm {
+    metrics: RefCell<Metrics>,
+}
+
+fn err(status: abi::Status) -> HostError {
+    HostError(status.0)
+}
+
+impl HostPort for ProxyWasm {
+    fn now_ms(&self) -> Result<u64, HostError> {
+        abi::now_ms().map_err(err)
+    }
+
+    fn log(&self, level: LogLevel, line: &str) {
+        let level = match level {
+            LogLevel::Debug => abi::LogLevel::Debug,
+            LogLevel::Info => abi::LogLevel::Info,
+            LogLevel::Warn => abi::LogLevel::Warn,
+            LogLevel::Error => abi::LogLevel::Error,
+        };
+        abi::log(level, line);
+    }
+
+    fn count(&self, name: &str) {
+        if let Ok(mut metrics) = self.metrics.try_borrow_mut() {
+            metrics.increment(name);
+        }
+    }
+
+    fn gauge(&self, name: &str, value: u64) {
+        if let Ok(mut metrics) = self.metrics.try_borrow_mut() {
+            metrics.set_gauge(name, value);
+        }
+    }
+
+    fn histogram(&self, name: &str, value: u64) {
+        if let Ok(mut metrics) = self.metrics.try_borrow_mut() {
+            metrics.record_histogram(name, value);
+        }
+    }
+
+    fn select(&self, context: u32) -> Result<(), HostError> {
+        abi::set_effective_context(context).map_err(err)
+    }
+
+    fn request_headers(&self) -> Result<Vec<RawHeader>, HostError> {
+        abi::header_pairs(MapType::HttpRequestHeaders).map_err(err)
+    }
+
+    fn request_pseudo(&self, name: &str, property: &str) -> Result<Option<Vec<u8>>, HostError> {
+        // ngx_wasm_module answers `:path` and `:method` lookups but leaves them out of the
+        // header list; the `request.*` properties are the last resort.
+        if let Some(value) = abi::header_value(MapType::HttpRequestHeaders, name).map_err(err)? {
+            return Ok(Some(value));
+        }
+        Ok(abi::property(&["request", property]).ok().flatten())
+    }
+
+    fn remove_header(&self, name: &str) -> Result<(), HostError> {
+        abi::remove_header(MapType::HttpRequestHeaders, name).map_err(err)
+    }
+
+    fn replace_header(&self, name: &str, value: &str) -> Result<(), HostError> {
+        abi::replace_header(MapType::HttpRequestHeaders, name, value).map_err(err)
+    }
+
+    fn respond(&self, response: &LocalResponse) -> Result<(), HostError> {
+        let headers: Vec<(&str, &str)> = response
+            .headers
+            .iter()
+            .map(|(n, v)| (n.as_str(), v.as_str()))
+            .collect();
+        abi::send_response(response.status, &headers, response.body.as_bytes()).map_err(err)
+    }
+
+    fn resume(&self) -> Result<(), HostError> {
+        abi::resume_request().map_err(err)
+    }
+
+    fn dispatch(
+        &self,
+        upstream: &str,
+        headers: &[(&str, &str)],
+        timeout_ms: u64,
+    ) -> Result<u32, HostError> {
+        abi::http_call(upstream, headers, Duration::from_millis(timeout_ms)).map_err(err)
+    }
+
+    fn answer_headers(&self) -> Result<Vec<RawHeader>, HostError> {
+        abi::header_pairs(MapType::HttpCallResponseHeaders).map_err(err)
+    }
+
+    fn answer_header(&self, name: &str) -> Option<Vec<u8>> {
+        abi::header_value(MapType::HttpCallResponseHeaders, name)
+            .ok()
+            .flatten()
+    }
+
+    fn answer_body(&self, max: usize) -> Result<Option<Vec<u8>>, HostError> {
+        abi::buffer(BufferType::HttpCallResponseBody, max).map_err(err)
+    }
+
+    fn shared_get(&self, key: &str) -> Option<(Vec<u8>, u32)> {
+        // Hosts answer differently (Envoy: lenient CAS; ngx_wasm_module: strict CAS, and only
+        // with `shm_kv`): a refusal only means "not shared".
+        abi::shared_data(key).ok().flatten()
+    }
+
+    fn shared_set(&self, key: &str, value: &[u8], cas: u32) -> Result<(), HostError> {
+        abi::set_shared_data(key, value, cas).map_err(err)
+    }
+}

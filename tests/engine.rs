@@ -1,0 +1,697 @@
+//! The engine (`core::engine`) natively, behind a scripted host: the remote-JWKS and auth-call
+//! lifecycle (cold start, waiters, rotation, deadlines, lost and late answers, refusals by the
+//! host) as table-like tests, without a wasm build. Tokens are signed here with the RustCrypto
+//! `p256` crate, not with jwtgate's own verifier code.
+
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::rc::Rc;
+
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine as _;
+use jwtgate::core::engine::Engine;
+use jwtgate::core::port::{HostError, HostPort, LogLevel, RawHeader};
+use jwtgate::core::{Gateway, LocalResponse};
+use p256::ecdsa::signature::Signer;
+use p256::ecdsa::{Signature, SigningKey};
+use serde_json::{json, Value};
+
+const NOW_MS: u64 = 1_700_000_000_000;
+const ROOT: u32 = 1;
+
+/// What happened to a request.
+#[derive(Debug, Clone, PartialEq)]
+enum Fate {
+    Paused,
+    Forwarded,
+    Answered(u32),
+}
+
+#[derive(Debug, Clone)]
+struct Call {
+    token: u32,
+    context: u32,
+    upstream: String,
+    path: String,
+}
+
+/// A request as the host holds it: its headers, its fate, the local response's headers.
+type Held = (Vec<RawHeader>, Fate, Vec<(String, String)>);
+
+#[derive(Default)]
+struct Script {
+    now_ms: u64,
+    current: u32,
+    requests: HashMap<u32, Held>,
+    /// Headers the upstream would see, by request, after it was forwarded.
+    calls: Vec<Call>,
+    next_token: u32,
+    answer: Option<(Vec<RawHeader>, Vec<u8>)>,
+    shared: HashMap<String, (Vec<u8>, u32)>,
+    logs: Vec<String>,
+    counters: HashMap<String, u64>,
+    /// Refuse these operations (by name) with this status.
+    refuse: HashMap<&'static str, u32>,
+}
+
+/// The scripted host; the engine holds one handle, the test another.
+#[derive(Clone, Default)]
+struct Host(Rc<RefCell<Script>>);
+
+impl Host {
+    fn refused(&self, op: &'static str) -> Result<(), HostError> {
+        match self.0.borrow().refuse.get(op) {
+            Some(status) => Err(HostError(*status)),
+            None => Ok(()),
+        }
+    }
+
+    fn with_request<T>(&self, f: impl FnOnce(&mut Held) -> T) -> Result<T, HostError> {
+        let mut s = self.0.borrow_mut();
+        let current = s.current;
+        s.requests.get_mut(&current).map(f).ok_or(HostError(2))
+    }
+}
+
+impl HostPort for Host {
+    fn now_ms(&self) -> Result<u64, HostError> {
+        self.refused("time")?;
+        Ok(self.0.borrow().now_ms)
+    }
+    fn log(&self, _level: LogLevel, line: &str) {
+        self.0.borrow_mut().logs.push(line.to_string());
+    }
+    fn count(&self, name: &str) {
+        *self
+            .0
+            .borrow_mut()
+            .counters
+            .entry(name.to_string())
+            .or_default() += 1;
+    }
+    fn gauge(&self, name: &str, value: u64) {
+        self.0.borrow_mut().counters.insert(name.to_string(), value);
+    }
+    fn histogram(&self, _name: &str, _value: u64) {}
+    fn select(&self, context: u32) -> Result<(), HostError> {
+        let mut s = self.0.borrow_mut();
+        if context != ROOT && !s.requests.contains_key(&context) {
+            return Err(HostError(2));
+        }
+        s.current = context;
+        Ok(())
+    }
+    fn request_headers(&self) -> Result<Vec<RawHeader>, HostError> {
+        self.refused("read")?;
+        self.with_request(|r| r.0.clone())
+    }
+    fn request_pseudo(&self, _name: &str, _property: &str) -> Result<Option<Vec<u8>>, HostError> {
+        Ok(None)
+    }
+    fn remove_header(&self, name: &str) -> Result<(), HostError> {
+        self.refused("write")?;
+        self.with_request(|r| r.0.retain(|(n, _)| n.as_slice() != name.as_bytes()))
+    }
+    fn replace_header(&self, name: &str, value: &str) -> Result<(), HostError> {
+        self.refused("write")?;
+        self.with_request(|r| {
+            r.0.retain(|(n, _)| n.as_slice() != name.as_bytes());
+            r.0.push((name.as_bytes().to_vec(), value.as_bytes().to_vec()));
+        })
+    }
+    fn respond(&self, response: &LocalResponse) -> Result<(), HostError> {
+        self.refused("respond")?;
+        self.with_request(|r| {
+            if r.1 == Fate::Paused {
+                r.1 = Fate::Answered(response.status);
+                r.2 = response.headers.clone();
+                Ok(())
+            } else {
+                Err(HostError(2))
+            }
+        })?
+    }
+    fn resume(&self) -> Result<(), HostError> {
+        self.refused("resume")?;
+        self.with_request(|r| {
+            if r.1 == Fate::Paused {
+                r.1 = Fate::Forwarded;
+                Ok(())
+            } else {
+                Err(HostError(2))
+            }
+        })?
+    }
+    fn dispatch(
+        &self,
+        upstream: &str,
+        headers: &[(&str, &str)],
+        _timeout_ms: u64,
+    ) -> Result<u32, HostError> {
+        self.refused("dispatch")?;
+        let mut s = self.0.borrow_mut();
+        s.next_token += 1;
+        let call = Call {
+            token: s.next_token,
+            context: s.current,
+            upstream: upstream.to_string(),
+            path: headers
+                .iter()
+                .find(|(n, _)| *n == ":path")
+                .map(|(_, v)| v.to_string())
+                .unwrap_or_default(),
+        };
+        s.calls.push(call);
+        Ok(s.next_token)
+    }
+    fn answer_headers(&self) -> Result<Vec<RawHeader>, HostError> {
+        Ok(self
+            .0
+            .borrow()
+            .answer
+            .as_ref()
+            .map(|a| a.0.clone())
+            .unwrap_or_default())
+    }
+    fn answer_header(&self, name: &str) -> Option<Vec<u8>> {
+        let s = self.0.borrow();
+        let (headers, _) = s.answer.as_ref()?;
+        headers
+            .iter()
+            .find(|(n, _)| n.as_slice() == name.as_bytes())
+            .map(|(_, v)| v.clone())
+    }
+    fn answer_body(&self, max: usize) -> Result<Option<Vec<u8>>, HostError> {
+        let s = self.0.borrow();
+        Ok(s.answer
+            .as_ref()
+            .map(|(_, b)| b.iter().take(max).copied().collect()))
+    }
+    fn shared_get(&self, key: &str) -> Option<(Vec<u8>, u32)> {
+        self.0.borrow().shared.get(key).cloned()
+    }
+    fn shared_set(&self, key: &str, value: &[u8], _cas: u32) -> Result<(), HostError> {
+        self.refused("shared")?;
+        let mut s = self.0.borrow_mut();
+        let cas = s.shared.get(key).map_or(1, |(_, c)| c + 1);
+        s.shared.insert(key.to_string(), (value.to_vec(), cas));
+        Ok(())
+    }
+}
+
+/// A worker: the engine and the scripted host it talks to.
+struct Worker {
+    engine: Engine,
+    host: Host,
+    next_context: u32,
+}
+
+impl Worker {
+    fn new(config: Value) -> Worker {
+        let gateway = Gateway::from_json(config.to_string().as_bytes()).unwrap();
+        let host = Host::default();
+        host.0.borrow_mut().now_ms = NOW_MS;
+        host.0.borrow_mut().current = ROOT;
+        Worker {
+            engine: Engine::new(gateway, Box::new(host.clone()), 7),
+            host,
+            next_context: 100,
+        }
+    }
+
+    /// A request with `Authorization: Bearer <token>` (no header for `None`).
+    fn send(&mut self, token: Option<&str>) -> u32 {
+        self.next_context += 1;
+        let ctx = self.next_context;
+        let mut headers: Vec<RawHeader> = vec![
+            (b":method".to_vec(), b"GET".to_vec()),
+            (b":path".to_vec(), b"/api".to_vec()),
+        ];
+        if let Some(t) = token {
+            headers.push((
+                b"authorization".to_vec(),
+                format!("Bearer {t}").into_bytes(),
+            ));
+        }
+        self.host
+            .0
+            .borrow_mut()
+            .requests
+            .insert(ctx, (headers, Fate::Paused, vec![]));
+        self.host.0.borrow_mut().current = ctx;
+        let now = self.host.0.borrow().now_ms;
+        if self.engine.on_request(ctx, now) {
+            self.host.0.borrow_mut().requests.get_mut(&ctx).unwrap().1 = Fate::Forwarded;
+        }
+        ctx
+    }
+
+    fn fate(&self, ctx: u32) -> Fate {
+        self.host.0.borrow().requests[&ctx].1.clone()
+    }
+
+    fn header(&self, ctx: u32, name: &str) -> Option<String> {
+        let s = self.host.0.borrow();
+        let (headers, _, local) = &s.requests[&ctx];
+        headers
+            .iter()
+            .find(|(n, _)| n.as_slice() == name.as_bytes())
+            .map(|(_, v)| String::from_utf8_lossy(v).into_owned())
+            .or_else(|| {
+                local
+                    .iter()
+                    .find(|(n, _)| n == name)
+                    .map(|(_, v)| v.clone())
+            })
+    }
+
+    fn take_calls(&self) -> Vec<Call> {
+        std::mem::take(&mut self.host.0.borrow_mut().calls)
+    }
+
+    fn one_call(&self) -> Call {
+        let mut calls = self.take_calls();
+        assert_eq!(calls.len(), 1, "{calls:?}");
+        calls.remove(0)
+    }
+
+    /// Delivers an answer (`None` status: a failed call).
+    fn answer(&mut self, call: &Call, status: Option<u32>, headers: &[(&str, &[u8])], body: &[u8]) {
+        let mut pairs: Vec<RawHeader> = Vec::new();
+        if let Some(status) = status {
+            pairs.push((b":status".to_vec(), status.to_string().into_bytes()));
+        }
+        pairs.extend(
+            headers
+                .iter()
+                .map(|(n, v)| (n.as_bytes().to_vec(), v.to_vec())),
+        );
+        self.host.0.borrow_mut().answer = Some((pairs, body.to_vec()));
+        self.host.0.borrow_mut().current = call.context;
+        self.engine
+            .on_call_response(call.token, body.len(), call.context);
+        self.host.0.borrow_mut().answer = None;
+    }
+
+    fn tick(&mut self) {
+        self.host.0.borrow_mut().current = ROOT;
+        let now = self.host.0.borrow().now_ms;
+        self.engine.on_tick(ROOT, now);
+    }
+
+    fn advance(&mut self, ms: u64) {
+        self.host.0.borrow_mut().now_ms += ms;
+    }
+
+    /// The client went away (the host deletes the context and cancels its calls).
+    fn cancel(&mut self, ctx: u32) {
+        self.host.0.borrow_mut().requests.remove(&ctx);
+        self.engine.forget_context(ctx);
+    }
+
+    fn counter(&self, name: &str) -> u64 {
+        self.host
+            .0
+            .borrow()
+            .counters
+            .get(name)
+            .copied()
+            .unwrap_or(0)
+    }
+
+    fn logged(&self, needle: &str) -> bool {
+        self.host.0.borrow().logs.iter().any(|l| l.contains(needle))
+    }
+}
+
+struct Keys {
+    signing: SigningKey,
+    kid: &'static str,
+}
+
+impl Keys {
+    fn new(seed: u8, kid: &'static str) -> Keys {
+        let mut bytes = [0u8; 32];
+        bytes[31] = seed;
+        bytes[0] = 0x11;
+        Keys {
+            signing: SigningKey::from_slice(&bytes).unwrap(),
+            kid,
+        }
+    }
+
+    fn jwk(&self) -> Value {
+        let point = self.signing.verifying_key().to_encoded_point(false);
+        json!({"kty": "EC", "crv": "P-256", "kid": self.kid, "alg": "ES256",
+               "x": URL_SAFE_NO_PAD.encode(point.x().unwrap()),
+               "y": URL_SAFE_NO_PAD.encode(point.y().unwrap())})
+    }
+
+    fn token(&self, sub: &str) -> String {
+        let header = json!({"alg": "ES256", "typ": "JWT", "kid": self.kid});
+        let claims = json!({"iss": "https://issuer.test", "aud": "api", "sub": sub,
+                            "exp": NOW_MS / 1000 + 3600});
+        let input = format!(
+            "{}.{}",
+            URL_SAFE_NO_PAD.encode(header.to_string()),
+            URL_SAFE_NO_PAD.encode(claims.to_string())
+        );
+        let signature: Signature = self.signing.sign(input.as_bytes());
+        format!("{input}.{}", URL_SAFE_NO_PAD.encode(signature.to_bytes()))
+    }
+}
+
+fn jwks(keys: &[&Keys]) -> Vec<u8> {
+    json!({"keys": keys.iter().map(|k| k.jwk()).collect::<Vec<_>>()})
+        .to_string()
+        .into_bytes()
+}
+
+fn remote(top: Value) -> Value {
+    let mut c = json!({
+        "providers": {"idp": {
+            "issuer": "https://issuer.test", "audiences": ["api"],
+            "remote_jwks": {"http_uri": {"uri": "https://idp.test/jwks.json", "cluster": "idp", "timeout": "2s"},
+                            "cache_duration": "600s"},
+            "claim_to_headers": [{"header_name": "x-user-id", "claim_name": "sub"}]
+        }},
+        "rules": [{"match": {"prefix": "/"}, "requires": {"provider_name": "idp"}}]
+    });
+    for (k, v) in top.as_object().unwrap() {
+        c[k] = v.clone();
+    }
+    c
+}
+
+/// A token whose signature has one byte changed (a character well inside the segment).
+fn forged(keys: &Keys) -> String {
+    let t = keys.token("mallory");
+    let at = t.len() - 10;
+    let swapped = if &t[at..=at] == "A" { "B" } else { "A" };
+    format!("{}{swapped}{}", &t[..at], &t[at + 1..])
+}
+
+#[test]
+fn cold_start_pauses_every_request_on_one_fetch() {
+    let old = Keys::new(1, "old");
+    let mut w = Worker::new(remote(json!({})));
+    let a = w.send(Some(&old.token("alice")));
+    let b = w.send(Some(&old.token("bob")));
+    let bad = w.send(Some(&forged(&old)));
+    let fetch = w.one_call();
+    assert_eq!(
+        (fetch.upstream.as_str(), fetch.path.as_str()),
+        ("idp", "/jwks.json")
+    );
+    assert_eq!(fetch.context, a, "the first request dispatched");
+    assert_eq!(
+        [w.fate(a), w.fate(b), w.fate(bad)],
+        [Fate::Paused, Fate::Paused, Fate::Paused]
+    );
+    w.answer(&fetch, Some(200), &[], &jwks(&[&old]));
+    assert_eq!(w.fate(a), Fate::Forwarded);
+    assert_eq!(w.header(a, "x-user-id").as_deref(), Some("alice"));
+    assert_eq!(w.fate(b), Fate::Forwarded);
+    assert_eq!(w.header(b, "x-user-id").as_deref(), Some("bob"));
+    assert_eq!(w.fate(bad), Fate::Answered(401));
+    assert!(w.take_calls().is_empty());
+}
+
+#[test]
+fn rotation_right_after_the_cold_fetch_refetches_once_per_interval() {
+    let old = Keys::new(1, "old");
+    let new = Keys::new(2, "new");
+    let mut w = Worker::new(remote(json!({})));
+    w.tick();
+    let fetch = w.one_call();
+    assert_eq!(fetch.context, ROOT, "the first tick prefetches");
+    w.answer(&fetch, Some(200), &[], &jwks(&[&old]));
+    let first = w.send(Some(&new.token("carol")));
+    let refetch = w.one_call();
+    let second = w.send(Some(&new.token("dave")));
+    assert!(w.take_calls().is_empty(), "one refetch for both");
+    w.answer(&refetch, Some(200), &[], &jwks(&[&old, &new]));
+    assert_eq!(w.fate(first), Fate::Forwarded);
+    assert_eq!(w.fate(second), Fate::Forwarded);
+    // Within `kid_refetch_interval` (30 s) of that refetch, another unknown kid: no fetch.
+    let ghost = Keys::new(3, "ghost");
+    let early = w.send(Some(&ghost.token("x")));
+    assert_eq!(w.fate(early), Fate::Answered(401));
+    assert!(w.take_calls().is_empty());
+    // After it: one refetch, then none again within the interval.
+    w.advance(30_000);
+    let g1 = w.send(Some(&ghost.token("x")));
+    let again = w.one_call();
+    w.answer(&again, Some(200), &[], &jwks(&[&old, &new]));
+    assert_eq!(w.fate(g1), Fate::Answered(401));
+    let g2 = w.send(Some(&ghost.token("y")));
+    assert_eq!(w.fate(g2), Fate::Answered(401));
+    assert!(
+        w.take_calls().is_empty(),
+        "refetches for unknown kids are limited"
+    );
+}
+
+/// Every way a fetch can fail leaves the waiters decided (never paused forever, never
+/// forwarded) and the last good keys in place.
+#[test]
+fn failed_fetches_decide_their_waiters_and_keep_the_last_good_keys() {
+    let old = Keys::new(1, "old");
+    type Case = (&'static str, Option<u32>, Vec<u8>, usize, &'static str);
+    let cases: [Case; 5] = [
+        ("no answer", None, vec![], 0, "no_response"),
+        ("status 500", Some(500), b"oops".to_vec(), 4, "http_status"),
+        ("not json", Some(200), b"<html>".to_vec(), 6, "not_json"),
+        (
+            "body shorter than announced",
+            Some(200),
+            b"{\"keys\":[".to_vec(),
+            4096,
+            "truncated",
+        ),
+        (
+            "no usable key",
+            Some(200),
+            b"{\"keys\":[{\"kty\":\"oct\",\"k\":\"AAAA\"}]}".to_vec(),
+            35,
+            "no_usable_keys",
+        ),
+    ];
+    for (name, status, body, announced, reason) in cases {
+        // Cold: the waiter is refused.
+        let mut w = Worker::new(remote(json!({})));
+        let ctx = w.send(Some(&old.token("alice")));
+        let fetch = w.one_call();
+        w.host.0.borrow_mut().answer = Some((
+            status
+                .map(|s| vec![(b":status".to_vec(), s.to_string().into_bytes())])
+                .unwrap_or_default(),
+            body.clone(),
+        ));
+        w.engine
+            .on_call_response(fetch.token, announced, fetch.context);
+        assert_eq!(w.fate(ctx), Fate::Answered(401), "{name}");
+        assert_eq!(
+            w.counter(&format!("jwtgate.jwks.idp.fetch_failed.{reason}")),
+            1,
+            "{name}: {:?}",
+            w.host.0.borrow().logs
+        );
+
+        // Warm: a refresh failing the same way keeps the keys.
+        let mut w = Worker::new(remote(json!({})));
+        w.tick();
+        let fetch = w.one_call();
+        w.answer(&fetch, Some(200), &[], &jwks(&[&old]));
+        w.advance(600_000);
+        w.tick();
+        let refresh = w.one_call();
+        w.host.0.borrow_mut().answer = Some((
+            status
+                .map(|s| vec![(b":status".to_vec(), s.to_string().into_bytes())])
+                .unwrap_or_default(),
+            body.clone(),
+        ));
+        w.engine
+            .on_call_response(refresh.token, announced, refresh.context);
+        let ok = w.send(Some(&old.token("alice")));
+        assert_eq!(w.fate(ok), Fate::Forwarded, "{name}: last good keys kept");
+        let bad = w.send(Some(&forged(&old)));
+        assert_eq!(w.fate(bad), Fate::Answered(401), "{name}");
+    }
+}
+
+#[test]
+fn an_overdue_fetch_is_given_up_and_a_late_answer_ignored() {
+    let old = Keys::new(1, "old");
+    let mut w = Worker::new(remote(json!({})));
+    w.tick();
+    let fetch = w.one_call();
+    let ctx = w.send(Some(&old.token("alice")));
+    w.advance(1_999);
+    w.tick();
+    assert_eq!(w.fate(ctx), Fate::Paused);
+    w.advance(1);
+    w.tick();
+    assert_eq!(w.fate(ctx), Fate::Answered(401));
+    assert_eq!(w.counter("jwtgate.jwks.idp.fetch_failed.overdue"), 1);
+    w.answer(&fetch, Some(200), &[], &jwks(&[&old]));
+    assert_eq!(
+        w.counter("jwtgate.jwks.idp.fetch_success"),
+        0,
+        "late answer ignored"
+    );
+}
+
+#[test]
+fn a_cancelled_fetcher_does_not_strand_the_other_waiters() {
+    let old = Keys::new(1, "old");
+    let mut w = Worker::new(remote(json!({})));
+    let first = w.send(Some(&old.token("alice")));
+    let _fetch = w.one_call();
+    let second = w.send(Some(&old.token("bob")));
+    // The host cancels the first request's call with it.
+    w.cancel(first);
+    w.tick();
+    let again = w.one_call();
+    w.answer(&again, Some(200), &[], &jwks(&[&old]));
+    assert_eq!(w.fate(second), Fate::Forwarded);
+}
+
+#[test]
+fn retry_after_mode_never_pauses() {
+    let old = Keys::new(1, "old");
+    let mut w = Worker::new(remote(json!({"on_keys_loading": "retry_after"})));
+    let ctx = w.send(Some(&old.token("alice")));
+    assert_eq!(w.fate(ctx), Fate::Answered(503));
+    assert_eq!(w.header(ctx, "retry-after").as_deref(), Some("1"));
+    assert!(w.take_calls().is_empty(), "no request dispatches");
+    w.tick();
+    let fetch = w.one_call();
+    assert_eq!(fetch.context, ROOT);
+    w.answer(&fetch, Some(200), &[], &jwks(&[&old]));
+    let ok = w.send(Some(&old.token("alice")));
+    assert_eq!(w.fate(ok), Fate::Forwarded);
+}
+
+/// Host refusals: never a pass.
+#[test]
+fn host_refusals_fail_closed() {
+    let old = Keys::new(1, "old");
+    let rows: [(&str, u32, Fate); 4] = [
+        ("read", 10, Fate::Answered(500)),
+        ("write", 2, Fate::Answered(500)),
+        // Cannot answer: stays paused, never forwarded.
+        ("respond", 2, Fate::Paused),
+        ("shared", 10, Fate::Forwarded),
+    ];
+    for (op, status, fate) in rows {
+        let mut w = Worker::new(remote(json!({"share_jwks": true})));
+        w.tick();
+        let fetch = w.one_call();
+        w.host.0.borrow_mut().refuse.insert(op, status);
+        w.answer(&fetch, Some(200), &[], &jwks(&[&old]));
+        let token = if op == "respond" {
+            forged(&old)
+        } else {
+            old.token("alice")
+        };
+        let ctx = w.send(Some(&token));
+        assert_eq!(w.fate(ctx), fate, "{op} refused");
+    }
+    // A refused resume after a wait: answered 500 instead (never forwarded).
+    let mut w = Worker::new(remote(json!({})));
+    let ctx = w.send(Some(&old.token("alice")));
+    let fetch = w.one_call();
+    w.host.0.borrow_mut().refuse.insert("resume", 2);
+    w.answer(&fetch, Some(200), &[], &jwks(&[&old]));
+    assert_eq!(w.fate(ctx), Fate::Answered(500));
+    assert!(w.logged("refused to resume"));
+}
+
+fn ext(top: Value) -> Value {
+    let mut c = json!({
+        "ext_auth": {"authz": {
+            "http_uri": {"uri": "http://auth.test/check", "cluster": "auth", "timeout": "1s"},
+            "allowed_upstream_headers": ["x-user-id"],
+            "allowed_client_headers": ["www-authenticate"],
+            "cache": {"allow_ttl": "60s", "deny_ttl": "10s", "max_entries": 4}}},
+        "rules": [{"match": {"prefix": "/"}, "requires": {"ext_auth": "authz"}}]
+    });
+    for (k, v) in top.as_object().unwrap() {
+        c[k] = v.clone();
+    }
+    c
+}
+
+#[test]
+fn auth_calls_allow_deny_fail_and_time_out() {
+    type Row = (
+        &'static str,
+        Option<u32>,
+        Vec<(&'static str, &'static [u8])>,
+        Fate,
+    );
+    let rows: Vec<Row> = vec![
+        (
+            "allow",
+            Some(200),
+            vec![("x-user-id", b"alice")],
+            Fate::Forwarded,
+        ),
+        (
+            "deny",
+            Some(401),
+            vec![("www-authenticate", b"Basic realm=\"caf\xe9\"")],
+            Fate::Answered(401),
+        ),
+        ("forbidden", Some(403), vec![], Fate::Answered(403)),
+        (
+            "allow with altered identity",
+            Some(200),
+            vec![("x-user-id", b"Jos\xe9")],
+            Fate::Answered(500),
+        ),
+        ("server error", Some(503), vec![], Fate::Answered(500)),
+        ("no answer", None, vec![], Fate::Answered(500)),
+    ];
+    for (name, status, headers, fate) in rows {
+        let mut w = Worker::new(ext(json!({})));
+        let ctx = w.send(Some("opaque"));
+        let call = w.one_call();
+        assert_eq!(call.context, ctx);
+        w.answer(&call, status, &headers, b"");
+        assert_eq!(w.fate(ctx), fate, "{name}");
+        if name == "allow" {
+            assert_eq!(w.header(ctx, "x-user-id").as_deref(), Some("alice"));
+        }
+        if name == "deny" {
+            assert_eq!(
+                w.header(ctx, "www-authenticate"),
+                None,
+                "not rewritten: dropped"
+            );
+        }
+    }
+    // Overdue: answered at the deadline from the timer, the late answer ignored.
+    let mut w = Worker::new(ext(json!({})));
+    let ctx = w.send(Some("opaque"));
+    let call = w.one_call();
+    w.advance(1_000);
+    w.tick();
+    assert_eq!(w.fate(ctx), Fate::Answered(500));
+    w.answer(&call, Some(200), &[("x-user-id", b"alice")], b"");
+    assert_eq!(w.counter("jwtgate.ext_auth.authz.allowed"), 0);
+}
+
+#[test]
+fn auth_answers_are_cached_per_method_and_path() {
+    let mut w = Worker::new(ext(json!({})));
+    let first = w.send(Some("opaque"));
+    let call = w.one_call();
+    w.answer(&call, Some(200), &[("x-user-id", b"alice")], b"");
+    assert_eq!(w.fate(first), Fate::Forwarded);
+    let again = w.send(Some("opaque"));
+    assert_eq!(w.fate(again), Fate::Forwarded, "cached");
+    assert!(w.take_calls().is_empty());
+}
