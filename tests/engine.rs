@@ -50,6 +50,10 @@ struct Script {
     shared: HashMap<String, (Vec<u8>, u32)>,
     logs: Vec<String>,
     counters: HashMap<String, u64>,
+    /// ngx_wasm_module 3bed278: `proxy_set_effective_context` answers OK and does nothing.
+    select_is_noop: bool,
+    /// Calls made on a context other than the one whose callback runs (with a no-op select).
+    wrong_context: u32,
     /// Refuse these operations (by name) with this status.
     refuse: HashMap<&'static str, u32>,
 }
@@ -95,6 +99,12 @@ impl HostPort for Host {
     fn histogram(&self, _name: &str, _value: u64) {}
     fn select(&self, context: u32) -> Result<(), HostError> {
         let mut s = self.0.borrow_mut();
+        if s.select_is_noop {
+            if context != s.current {
+                s.wrong_context += 1;
+            }
+            return Ok(());
+        }
         if context != ROOT && !s.requests.contains_key(&context) {
             return Err(HostError(2));
         }
@@ -694,4 +704,61 @@ fn auth_answers_are_cached_per_method_and_path() {
     let again = w.send(Some("opaque"));
     assert_eq!(w.fate(again), Fate::Forwarded, "cached");
     assert!(w.take_calls().is_empty());
+}
+
+/// A host whose context switch is a no-op (ngx_wasm_module 3bed278, measured): with
+/// `wake_other_requests: false` the engine never acts on a request from another request's
+/// callback or from the timer, keys load without pausing anyone, and an overdue auth call is
+/// left to the host's own timeout (then decided in the request's own callback).
+#[test]
+fn without_context_switching_nothing_acts_on_another_request() {
+    let old = Keys::new(1, "old");
+    let mut w = Worker::new(remote(json!({"wake_other_requests": false})));
+    w.host.0.borrow_mut().select_is_noop = true;
+    let a = w.send(Some(&old.token("alice")));
+    let b = w.send(Some(&old.token("bob")));
+    assert_eq!(
+        [w.fate(a), w.fate(b)],
+        [Fate::Answered(503), Fate::Answered(503)]
+    );
+    w.tick();
+    let fetch = w.one_call();
+    w.answer(&fetch, Some(200), &[], &jwks(&[&old]));
+    let c = w.send(Some(&old.token("carol")));
+    assert_eq!(w.fate(c), Fate::Forwarded);
+    assert_eq!(w.host.0.borrow().wrong_context, 0);
+
+    let mut w = Worker::new(ext(json!({"wake_other_requests": false})));
+    w.host.0.borrow_mut().select_is_noop = true;
+    let a = w.send(Some("one"));
+    let call_a = w.one_call();
+    let b = w.send(Some("two"));
+    let call_b = w.one_call();
+    w.advance(5_000);
+    w.tick();
+    assert_eq!(
+        [w.fate(a), w.fate(b)],
+        [Fate::Paused, Fate::Paused],
+        "left to the host"
+    );
+    w.answer(&call_b, Some(200), &[("x-user-id", b"bob")], b"");
+    w.answer(&call_a, None, &[], b"");
+    assert_eq!(w.fate(b), Fate::Forwarded);
+    assert_eq!(w.header(b, "x-user-id").as_deref(), Some("bob"));
+    assert_eq!(w.fate(a), Fate::Answered(500));
+    assert_eq!(w.host.0.borrow().wrong_context, 0);
+
+    // The same burst on such a host with the default (Envoy) setting is what broke there:
+    // the engine acts on other requests through the no-op switch.
+    let mut w = Worker::new(remote(json!({})));
+    w.host.0.borrow_mut().select_is_noop = true;
+    let _a = w.send(Some(&old.token("alice")));
+    let _b = w.send(Some(&old.token("bob")));
+    let fetch = w.one_call();
+    w.answer(&fetch, Some(200), &[], &jwks(&[&old]));
+    assert!(w.host.0.borrow().wrong_context > 0);
+
+    let pause = remote(json!({"wake_other_requests": false, "on_keys_loading": "pause"}));
+    let error = Gateway::from_json(pause.to_string().as_bytes()).unwrap_err();
+    assert!(error.to_string().contains("on_keys_loading"), "{error}");
 }

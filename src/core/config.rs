@@ -101,6 +101,12 @@ struct RawConfig {
     /// fetch runs from the timer, so no request is paused or owns a call).
     #[serde(default)]
     on_keys_loading: Option<String>,
+    /// Extension: whether the host lets the filter act on one paused request from another
+    /// request's callback or the timer (`proxy_set_effective_context`). `false` for NGINX +
+    /// ngx_wasm_module (a no-op there: measured): implies `on_keys_loading: retry_after`, and
+    /// an overdue auth call is left to the host's own timeout.
+    #[serde(default)]
+    wake_other_requests: Option<bool>,
     /// Extension: auth services asked by `{"ext_auth": "<name>"}` requirements.
     #[serde(default)]
     ext_auth: BTreeMap<String, RawExtAuth>,
@@ -736,16 +742,23 @@ fn compile(raw: RawConfig) -> Result<Gateway, ConfigError> {
         Some(_) => return Err(err("jwks_unavailable_status", "must be 401 or 503")),
     };
 
-    let retry_while_keys_load = match raw.on_keys_loading.as_deref() {
-        None | Some("pause") => false,
-        Some("retry_after") => true,
-        Some(_) => {
-            return Err(err(
+    let wake_other_requests = raw.wake_other_requests.unwrap_or(true);
+    let retry_while_keys_load =
+        match (raw.on_keys_loading.as_deref(), wake_other_requests) {
+            (None, wake) => !wake,
+            (Some("retry_after"), _) => true,
+            (Some("pause"), true) => false,
+            (Some("pause"), false) => return Err(err(
                 "on_keys_loading",
-                "must be \"pause\" or \"retry_after\"",
-            ))
-        }
-    };
+                "\"pause\" needs a host that can wake other requests (wake_other_requests: false)",
+            )),
+            (Some(_), _) => {
+                return Err(err(
+                    "on_keys_loading",
+                    "must be \"pause\" or \"retry_after\"",
+                ))
+            }
+        };
     let warnings = providers
         .iter()
         .filter_map(|p| p.remote.as_ref())
@@ -762,6 +775,7 @@ fn compile(raw: RawConfig) -> Result<Gateway, ConfigError> {
         jwks_unavailable_status,
         share_jwks: raw.share_jwks,
         retry_while_keys_load,
+        wake_other_requests,
         providers,
         rules,
         realm,

@@ -509,6 +509,12 @@ impl Engine {
             let mut kept = Vec::new();
             let mut wanted = Vec::new();
             for waiter in waiters {
+                if waiter.context_id != current && !self.gateway.wake_other_requests() {
+                    // The host acts only on the context whose callback runs (ngx_wasm_module):
+                    // another request is left to its own callbacks.
+                    kept.push(waiter);
+                    continue;
+                }
                 let overdue = now_ms >= waiter.since_ms.saturating_add(self.max_wait_ms);
                 if !all && !overdue && waiter.providers.iter().all(|&p| self.fetching(p, now_ms)) {
                     kept.push(waiter);
@@ -653,6 +659,11 @@ impl Engine {
                 ),
             );
             self.failed(provider, &name, FetchFailure::Overdue, now_ms);
+        }
+        if !self.gateway.wake_other_requests() {
+            // Answering a request from the timer needs the host to switch to it; without that,
+            // the call ends by the host's own timeout and the request's own callback decides.
+            return;
         }
         let overdue_calls: Vec<(usize, u32)> = match self.ext_calls.try_borrow_mut() {
             Ok(mut calls) => {

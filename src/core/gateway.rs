@@ -34,6 +34,8 @@ pub struct Gateway {
     pub(super) share_jwks: bool,
     /// `on_keys_loading: retry_after`: answer 503 + `Retry-After` instead of pausing.
     pub(super) retry_while_keys_load: bool,
+    /// `wake_other_requests`: the host can act on a paused request from elsewhere.
+    pub(super) wake_other_requests: bool,
     /// Auth services (`ext_auth`), asked by `ExtAuth` requirements.
     pub(super) ext_services: Vec<ExtAuthService>,
     /// What the configuration asked for and jwtgate adjusted (e.g. a clamped
@@ -256,6 +258,12 @@ impl Gateway {
     /// paused (`on_keys_loading: retry_after`).
     pub fn retry_while_keys_load(&self) -> bool {
         self.retry_while_keys_load
+    }
+
+    /// Whether the engine may act on a paused request from another request's callback or the
+    /// timer (`wake_other_requests`, default true; false on NGINX + ngx_wasm_module).
+    pub fn wake_other_requests(&self) -> bool {
+        self.wake_other_requests
     }
 
     /// Whether fetched JWKS are shared between workers (`share_jwks`).
