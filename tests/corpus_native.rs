@@ -1,19 +1,22 @@
-//! The PyJWT corpus through the core natively (the in-host run is tests/host). Fast feedback
-//! for `cargo test`; `make test` sets JWTGATE_CORPUS so a missing corpus fails instead of
-//! skipping.
+//! The PyJWT corpus through the core natively (the in-host run is tests/host): every case's
+//! status, RFC 6750 error, refusal reason (`Verdict.rejection`) and upstream headers.
+//!
+//! The corpus is JWTGATE_CORPUS when set (`make test`), else target/corpus/cases.json, which this
+//! test makes with `make corpus`'s steps (tests/corpus/setup.sh, gen.py: python3 and PyJWT from
+//! pip) when it is missing or older than gen.py. It never skips: no corpus is a failure.
 
 use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::process::Command;
 
 use jwtgate::core::{Decision, Gateway, HeaderOp, Request};
 use serde_json::Value;
 
 #[test]
 fn pyjwt_corpus_natively() {
-    let Some(path) = std::env::var_os("JWTGATE_CORPUS") else {
-        eprintln!("JWTGATE_CORPUS not set: run `make test` (or `make corpus`) for the corpus");
-        return;
-    };
-    let text = std::fs::read_to_string(&path).expect("JWTGATE_CORPUS is set but unreadable");
+    let path = corpus_path();
+    let text = std::fs::read_to_string(&path)
+        .unwrap_or_else(|e| panic!("cannot read the corpus {}: {e}", path.display()));
     let corpus: Value = serde_json::from_str(&text).expect("corpus JSON");
     let mut gateways = HashMap::new();
     for (id, config) in corpus["configs"].as_object().unwrap() {
@@ -50,6 +53,18 @@ fn pyjwt_corpus_natively() {
         );
         let expect = &case["expect"];
         let want = expect["status"].as_u64().unwrap() as u32;
+        match expect.get("reason") {
+            Some(Value::String(reason)) if verdict.rejection.map(|r| r.name()) == Some(reason) => {}
+            Some(Value::Null) if verdict.rejection.is_none() => {}
+            Some(reason) => failures.push(format!(
+                "{name}: reason {:?}, want {reason}",
+                verdict.rejection.map(|r| r.name())
+            )),
+            None => failures.push(format!(
+                "{name}: the case has no expected reason (the core says {:?})",
+                verdict.rejection.map(|r| r.name())
+            )),
+        }
         match verdict.decision {
             Decision::WaitForKeys(_) | Decision::AskExtAuth { .. } => {
                 failures.push(format!("{name}: paused"))
@@ -112,4 +127,56 @@ fn pyjwt_corpus_natively() {
         failures.len()
     );
     assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+/// JWTGATE_CORPUS, or the default corpus, made (or remade, when gen.py or the keys changed) here.
+fn corpus_path() -> PathBuf {
+    if let Some(path) = std::env::var_os("JWTGATE_CORPUS") {
+        let path = PathBuf::from(path);
+        assert!(
+            path.is_file(),
+            "JWTGATE_CORPUS={} does not exist: run `make corpus` or unset it",
+            path.display()
+        );
+        return path;
+    }
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let path = root.join("target/corpus/cases.json");
+    let modified = |p: &Path| std::fs::metadata(p).and_then(|m| m.modified()).ok();
+    let inputs = [
+        root.join("tests/corpus/gen.py"),
+        root.join("tests/corpus/keys"),
+    ];
+    let stale = match modified(&path) {
+        None => true,
+        Some(made) => inputs.iter().any(|p| modified(p).is_some_and(|t| t > made)),
+    };
+    if stale {
+        eprintln!(
+            "{} is missing or older than tests/corpus/gen.py: making it (`make corpus`)",
+            path.display()
+        );
+        let setup = Command::new("bash")
+            .arg(root.join("tests/corpus/setup.sh"))
+            .output()
+            .unwrap_or_else(|e| {
+                panic!("cannot run tests/corpus/setup.sh ({e}): run `make corpus`")
+            });
+        assert!(
+            setup.status.success(),
+            "tests/corpus/setup.sh failed (python3 -m venv, pip install PyJWT): run `make corpus`\n{}",
+            String::from_utf8_lossy(&setup.stderr)
+        );
+        let python = String::from_utf8_lossy(&setup.stdout).trim().to_string();
+        // Written aside and renamed: a concurrent reader never sees half a corpus.
+        let partial = path.with_extension(format!("json.{}", std::process::id()));
+        let gen = Command::new(&python)
+            .arg(root.join("tests/corpus/gen.py"))
+            .arg(&partial)
+            .status()
+            .unwrap_or_else(|e| panic!("cannot run {python} tests/corpus/gen.py: {e}"));
+        assert!(gen.success(), "tests/corpus/gen.py failed: {gen}");
+        std::fs::rename(&partial, &path).expect("move the new corpus into place");
+    }
+    path
 }
