@@ -1,6 +1,11 @@
 # jwtgate — every command a developer or CI needs. `make test` runs every test; `make run`
 # starts the demo gateway. Both work on a fresh machine (rustup installs the pinned toolchain).
 
+# Every recipe line runs in bash with -e, -u and pipefail: a failed command inside a pipeline
+# (a build feeding the wasm test list) fails the target instead of hiding behind the pipe's end.
+SHELL       := bash
+.SHELLFLAGS := -eu -o pipefail -c
+
 WASM        := target/jwtgate.wasm
 CARGO_WASM  := target/wasm32-wasip1/release/jwtgate.wasm
 HOST_TARGET := $(CURDIR)/target/host
@@ -21,7 +26,7 @@ WASM_OPT_FLAGS := -Oz --enable-simd --enable-bulk-memory --enable-sign-ext --ena
 # set RUSTUP_AUTO_INSTALL=0, so rustup does not install it on first use.
 TOOLCHAIN := $(shell sed -n 's/^channel *= *"\(.*\)"/\1/p' rust-toolchain.toml)
 toolchain:
-	@rustup target list --installed --toolchain $(TOOLCHAIN) 2>/dev/null | grep -qx wasm32-wasip1 || rustup toolchain install
+	@rustup target list --installed --toolchain $(TOOLCHAIN) 2>/dev/null | grep -x wasm32-wasip1 >/dev/null || rustup toolchain install
 
 ## build: the release filter, target/jwtgate.wasm: cargo's output, then wasm-opt -Oz when binaryen
 ## is installed (.ci/run installs it)
@@ -35,12 +40,15 @@ build: toolchain
 	fi
 	@echo "jwtgate.wasm: $$(stat -c %s $(WASM)) bytes ($(WASM))"
 
-## test: lint, the wasm build, the PyJWT corpus, core unit tests (+ corpus natively), the in-host
-## tests (+ corpus in-host), the demo's self-test and the RSA verifier's tests as wasm
+## test: lint (format, clippy: the workspace, tests/host, tests/fuzz), the wasm build, the PyJWT
+## corpus, the workspace's tests with default and with no default features (+ corpus natively),
+## the in-host tests (+ corpus in-host), the demo's self-test and the RSA and P-256 verifiers'
+## tests as wasm
 test: toolchain lint build corpus test-core test-host test-crypto-wasm
 
 test-core:
 	cargo test --workspace
+	cargo test -p jwtgate --no-default-features
 	$(VENV_PY) tests/corpus/check_cli.py target/debug/jwtgate
 	$(VENV_PY) tests/corpus/check_schema.py target/debug/jwtgate
 
@@ -65,7 +73,7 @@ test-host:
 ## meet Wycheproof, the bit flips and the differential comparisons in both engines
 test-crypto-wasm: corpus
 	cd tests/host && CARGO_TARGET_DIR=$(HOST_TARGET) cargo build --release --quiet --bin wasi-test-runner
-	cargo test -p jwtgate-rsa -p jwtgate-p256 --target wasm32-wasip1 --no-run --message-format=json 2>/dev/null \
+	cargo test -p jwtgate-rsa -p jwtgate-p256 --target wasm32-wasip1 --no-run --message-format=json \
 	  | $(VENV_PY) -c 'import sys, json; [print(m["executable"]) for m in map(json.loads, sys.stdin) if m.get("executable") and "example" not in m["target"]["kind"]]' \
 	  > target/crypto-wasm-tests.txt
 	test -s target/crypto-wasm-tests.txt
@@ -74,13 +82,21 @@ test-crypto-wasm: corpus
 	  echo "wasm (wasmtime): $$t"; $(HOST_TARGET)/release/wasi-test-runner $$t --test-threads=1 || exit 1; \
 	  if command -v node >/dev/null; then echo "wasm (V8, node $$(node --version)): $$t"; \
 	    node --no-warnings tests/bench/wasi-run.mjs $$t --test-threads=1 || exit 1; \
-	  elif [ -n "$$CI" ]; then echo "node not found: CI must run the wasm tests under V8"; exit 1; \
+	  elif [ -n "$${CI:-}" ]; then echo "node not found: CI must run the wasm tests under V8"; exit 1; \
 	  else echo "node not found: skipping the V8 run"; fi; \
 	done
 
+## lint: rustfmt and clippy -D warnings for the workspace (default and no default features, native
+## and wasm), tests/host (its release build's target directory) and tests/fuzz (the fuzz targets
+## as plain binaries: libfuzzer-sys builds on stable; running them needs nightly, `make fuzz`)
 lint:
 	cargo fmt --all -- --check
+	cargo fmt --all --manifest-path tests/host/Cargo.toml -- --check
+	cargo fmt --all --manifest-path tests/fuzz/Cargo.toml -- --check
 	cargo clippy --workspace --all-targets -- -D warnings
+	cargo clippy -p jwtgate --all-targets --no-default-features -- -D warnings
+	cd tests/host && CARGO_TARGET_DIR=$(HOST_TARGET) cargo clippy --release --all-targets -- -D warnings
+	CARGO_TARGET_DIR=$(CURDIR)/target/fuzz cargo clippy --manifest-path tests/fuzz/Cargo.toml --all-targets -- -D warnings
 	cargo clippy --release --target wasm32-wasip1 --workspace --lib -- -D warnings
 	cargo clippy --release --target wasm32-wasip1 --lib --no-default-features -- -D warnings
 	cargo clippy --release --target wasm32-wasip1 -p jwtgate-rsa --features portable -- -D warnings

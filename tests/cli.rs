@@ -219,6 +219,13 @@ fn keygen_and_mint_round_trip_through_the_filters_decision_for_every_family() {
         ("EdDSA", "ed"),
     ] {
         let (code, printed, err) = jwtgate(&["keygen", "--alg", alg, "--kid", kid, "--out", &out]);
+        // Built without the optional curve: the CLI refuses the family instead of faking it.
+        let built = (alg != "ES384" || cfg!(feature = "es384"))
+            && (alg != "ES512" || cfg!(feature = "es512"));
+        if !built {
+            assert_ne!(code, 0, "{alg}: keygen succeeded without the feature");
+            continue;
+        }
         assert_eq!(code, 0, "{alg}: {err}");
         let snippet: serde_json::Value =
             serde_json::from_str(printed.lines().last().unwrap()).unwrap();

@@ -4,14 +4,39 @@ independent of jwtgate), jwtgate configurations, and the outcome each request mu
 
     gen.py OUT.json          write the corpus (keys from tests/corpus/keys/)
     gen.py --new-keys        regenerate the committed test-only keys
+    gen.py --rsa-fixture     regenerate crates/jwtgate-rsa/tests/openssl_signatures.json
 
 Claims are deterministic and the host clock is injected ("now"), so every run makes the same
-cases (ECDSA/PSS signatures differ run to run; their validity does not). Every case expected to
-pass is also verified by PyJWT itself, every forgery is checked to fail in PyJWT too, so the
-corpus cannot quietly encode a wrong expectation.
+cases (ECDSA/PSS signatures differ run to run; their validity does not).
+
+Every case states the status, the RFC 6750 error where there is one, and the reason: the name of
+the core's Rejection (src/core/rejection.rs `name()`, e.g. `expired`, `invalid_signature`), or
+null when nothing is refused. REASON_ANSWER checks each reason against its status and error.
+
+What PyJWT checks (`Corpus.add`), by case class:
+  * Every case whose request carries a token (bearer, cookie, query parameter, custom header;
+    forged and malformed ones included) is decoded by PyJWT with what the route's provider(s)
+    configure: the key, the one algorithm it allows, the issuer, the audiences, `exp` when the
+    provider requires it, and exp/nbf/iat at the case's clock with jwtgate's 60 s skew as
+    leeway (pyjwt_clock). Its verdict is recorded in the case ("pyjwt": "accepts"/"rejects").
+  * Cases that pass: PyJWT must accept the token (asserted), except where `pyjwt_differs`
+    says why it does not (asserted to still differ): a fractional `exp` PyJWT truncates.
+  * Cases refused for a check PyJWT makes too (SHARED_CHECKS: invalid_signature,
+    unsupported_algorithm, issuer_mismatch, audience_not_allowed, expired, not_yet_valid,
+    missing_expiration): PyJWT must refuse the token (asserted).
+  * Other refusals are jwtgate's own policy beyond PyJWT (kid lookup, strict base64 and JSON:
+    duplicates, typed dates; date range, size cap, max_lifetime, crit/b64, token locations and
+    header forms, rule claim conditions): PyJWT's verdict is recorded, not asserted; it
+    accepts some of these tokens (the summary line counts them).
+  * Cases without a token (public routes, missing tokens, CORS, dry-run) involve no PyJWT.
+  * Tokens are made with PyJWT's signer (jwt.encode, or its algorithm objects for hand-written
+    header/payload text), except the RFC 7515/8037 published examples (checked against their
+    published keys first: check_rfc_vectors) and hand-made forgeries (alg none, zeroed or
+    malformed signatures, structure errors).
 """
 
 import base64
+import contextlib
 import json
 import os
 import sys
@@ -23,6 +48,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa, utils
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 KEYS = os.path.join(HERE, "keys")
+RSA_FIXTURE = os.path.join(HERE, "..", "..", "crates", "jwtgate-rsa", "tests", "openssl_signatures.json")
 NOW = 1_700_000_000
 ISS = "https://issuer.test"
 AUD = "api"
@@ -121,17 +147,69 @@ def claims(**extra):
 
 
 NO_TIME = {"verify_exp": False, "verify_nbf": False, "verify_iat": False}
+SKEW = 60  # jwtgate's default clock_skew_seconds; PyJWT's leeway
 
 
 def pyjwt_accepts(tok, alg, key, audience=AUD, issuer=ISS):
-    """PyJWT's own verdict on signature, issuer and audience (its clock cannot be injected, and
-    the corpus' "now" is in the past, so time claims are left to jwtgate's edge cases)."""
+    """PyJWT's own verdict on signature, issuer and audience, time claims not checked (the
+    fixtures of the remote-JWKS tests, which run on the host's clock)."""
     try:
         verify_key = key.public_key() if hasattr(key, "public_key") else key
         jwt.decode(tok, verify_key, algorithms=[alg], audience=audience, issuer=issuer, options=NO_TIME)
         return True
     except Exception:
         return False
+
+
+@contextlib.contextmanager
+def pyjwt_clock(now):
+    """PyJWT takes no clock: it reads datetime.now() in jwt.api_jwt. The case's "now" is injected
+    by swapping that module's `datetime` for one whose now() is `now`, for one decode."""
+    real = jwt.api_jwt.datetime
+
+    class Frozen(real):
+        @classmethod
+        def now(cls, tz=None):
+            return real.fromtimestamp(now, tz)
+
+    jwt.api_jwt.datetime = Frozen
+    try:
+        yield
+    finally:
+        jwt.api_jwt.datetime = real
+
+
+def verifier(alg, issuer=ISS, audience=AUD, require=(), key=None):
+    """What PyJWT is told for one jwtgate provider: its key, the one algorithm the key allows,
+    its issuer and audiences, and the claims it requires."""
+    if key is None:
+        key = private_key(alg)
+        key = key if alg.startswith("HS") else key.public_key()
+    return {"key": key, "algorithms": [alg], "issuer": issuer, "audience": audience,
+            "require": list(require)}
+
+
+def pyjwt_verdict(tok, verifiers, now):
+    """True if PyJWT accepts `tok` for any of the providers: signature, alg allow-list, iss,
+    aud, exp/nbf/iat at `now` with SKEW seconds of leeway, required claims."""
+    for v in verifiers:
+        with pyjwt_clock(now):
+            try:
+                jwt.decode(tok, v["key"], algorithms=v["algorithms"], issuer=v["issuer"],
+                           audience=v["audience"], leeway=SKEW, options={"require": v["require"]})
+                return True
+            except Exception:
+                pass
+    return False
+
+
+def check_pyjwt_clock():
+    """The injected clock must reach PyJWT's exp/nbf checks, or every time case is unchecked."""
+    v = [verifier("HS256")]
+    tok = token("HS256", claims(exp=NOW + 300, nbf=NOW - 300))
+    assert pyjwt_verdict(tok, v, NOW)
+    assert not pyjwt_verdict(tok, v, NOW + 300 + SKEW), "PyJWT ignores the injected clock (exp)"
+    assert not pyjwt_verdict(tok, v, NOW - 300 - SKEW - 1), "PyJWT ignores the injected clock (nbf)"
 
 
 # ---- configurations ----
@@ -249,13 +327,66 @@ def rules_config():
 
 # ---- cases ----
 
+# What each refusal answers (src/core/rejection.rs): a typo'd or misplaced reason fails here.
+REASON_ANSWER = {
+    "missing_token": (401, None), "token_too_large": (401, "invalid_token"),
+    "malformed_token": (401, "invalid_token"), "malformed_header": (401, "invalid_token"),
+    "unsupported_algorithm": (401, "invalid_token"), "unsupported_critical": (401, "invalid_token"),
+    "key_not_found": (401, "invalid_token"), "invalid_signature": (401, "invalid_token"),
+    "malformed_claims": (401, "invalid_token"), "expired": (401, "invalid_token"),
+    "not_yet_valid": (401, "invalid_token"), "missing_expiration": (401, "invalid_token"),
+    "lifetime_too_long": (401, "invalid_token"), "issuer_mismatch": (401, "invalid_token"),
+    "audience_not_allowed": (403, "insufficient_scope"), "claims_forbidden": (403, "insufficient_scope"),
+    "claims_rejected": (401, "invalid_token"), "date_out_of_range": (401, "invalid_token"),
+    "extra_token_invalid": (401, "invalid_token"), "too_many_candidate_keys": (401, "invalid_token"),
+    "issued_in_future": (401, "invalid_token"), "negative_lifetime": (401, "invalid_token"),
+    "claim_not_forwardable": (401, "invalid_token"),
+}
+# Refusals for checks PyJWT makes too: PyJWT must refuse these tokens as well.
+SHARED_CHECKS = {"invalid_signature", "unsupported_algorithm", "issuer_mismatch", "audience_not_allowed",
+                 "expired", "not_yet_valid", "missing_expiration"}
+
+
+def pyjwt_verifiers(config, path):
+    """The providers (as PyJWT verifiers) that the route of `path` in `config` requires."""
+    if config in ("pem", "jwks"):
+        alg = next((a for a in ALGS if path.startswith(route(a))), None)
+        return [verifier(alg)] if alg else []
+    if config == "rfc7515":
+        return {"/a1": [verifier("HS256", issuer="joe", audience=None,
+                                 key=jwt.PyJWK({"kty": "oct", "k": RFC7515_A1_KEY}).key)],
+                "/a3": [verifier("ES256", issuer="joe", audience=None, key=jwt.PyJWK(RFC7515_A3_JWK).key)],
+                "/ed": [verifier("EdDSA", issuer=None, audience=None, key=jwt.PyJWK(RFC8037_JWK).key)]}[path[:3]]
+    if config == "sources":
+        return [verifier("HS256")]
+    if config == "strict":
+        return [verifier("RS256", require=["exp"])]
+    if config == "rules":
+        a, b = verifier("HS256"), verifier("ES256", issuer="https://b.test", audience="b-api")
+        return [a, b] if path.startswith("/either") else [a]
+    raise AssertionError(config)
+
+
 class Corpus:
     def __init__(self):
         self.cases = []
 
     def add(self, name, config, path, headers, status, error=Ellipsis, upstream=None, absent=None,
-            now=None, method="GET"):
-        expect = {"status": status}
+            now=None, method="GET", reason=Ellipsis, token=None, pyjwt_differs=None):
+        """One request and what jwtgate must answer. `reason` is the core's Rejection name (None:
+        no refusal), required for every case. `token`: the JWT the request carries, which PyJWT
+        then verifies for the route's providers at the case's clock. `pyjwt_differs`: why PyJWT's
+        verdict is known to differ from jwtgate's on a check both make (asserted to differ)."""
+        assert reason is not Ellipsis, f"{name}: no expected reason"
+        if reason is None:
+            assert status == 200, f"{name}: refused without a reason"
+        elif status == 200:
+            assert "dry_run" in name, f"{name}: a reason, yet passed (only dry-run does that)"
+        elif status != 302:  # failure_response: redirect answers 302 for any reason
+            want_status, want_error = REASON_ANSWER[reason]
+            assert status == want_status, f"{name}: {reason} answers {want_status}, not {status}"
+            assert error in (Ellipsis, want_error), f"{name}: {reason} answers error {want_error}"
+        expect = {"status": status, "reason": reason}
         if error is not Ellipsis:
             expect["error"] = error
         if upstream:
@@ -267,11 +398,21 @@ class Corpus:
                 "expect": expect}
         if now is not None:
             case["now"] = now
+        if token is not None:
+            accepts = pyjwt_verdict(token, pyjwt_verifiers(config, path), NOW if now is None else now)
+            case["pyjwt"] = "accepts" if accepts else "rejects"
+            if pyjwt_differs:
+                assert accepts == (reason is not None), f"{name}: PyJWT no longer differs"
+                case["pyjwt_differs"] = pyjwt_differs
+            elif status == 200 and reason is None:
+                assert accepts, f"{name}: jwtgate must pass a token that PyJWT refuses"
+            if reason in SHARED_CHECKS:
+                assert not accepts, f"{name}: PyJWT accepts a token jwtgate refuses as {reason}"
         assert name not in {c["name"] for c in self.cases}, name
         self.cases.append(case)
 
     def bearer(self, name, config, path, tok, status, error=Ellipsis, **kw):
-        self.add(name, config, path, [("authorization", "Bearer " + tok)], status, error, **kw)
+        self.add(name, config, path, [("authorization", "Bearer " + tok)], status, error, token=tok, **kw)
 
 
 def tamper_signature(tok):
@@ -283,6 +424,7 @@ def tamper_signature(tok):
 
 def build():
     check_rfc_vectors()
+    check_pyjwt_clock()
     c = Corpus()
     # Arrays of scalars go out comma-joined (README: claim header encoding).
     ok_headers = {"x-jwt-sub": "alice", "x-jwt-roles": "user,admin"}
@@ -292,51 +434,56 @@ def build():
         for alg in ALGS:
             for kid in [True, False]:
                 tok = token(alg, claims(), {"kid": "k-" + alg} if kid else None)
-                assert pyjwt_accepts(tok, alg, private_key(alg))
                 name = f"{source}_{alg.lower()}_valid" + ("_kid" if kid else "_no_kid")
                 c.bearer(name, source, route(alg) + "/x", tok, 200, upstream=ok_headers,
-                         absent=["authorization"])
+                         absent=["authorization"], reason=None)
             forged = tamper_signature(token(alg, claims()))
-            assert not pyjwt_accepts(forged, alg, private_key(alg))
             c.bearer(f"{source}_{alg.lower()}_bit_flipped_signature", source, route(alg), forged, 401,
-                     "invalid_token")
+                     "invalid_token", reason="invalid_signature")
             c.bearer(f"{source}_{alg.lower()}_wrong_payload", source, route(alg),
                      token(alg, claims()).split(".")[0] + "." + b64u(json.dumps(claims(sub="admin"))) + "."
-                     + token(alg, claims()).split(".")[2], 401, "invalid_token")
+                     + token(alg, claims()).split(".")[2], 401, "invalid_token", reason="invalid_signature")
 
     # Header alg that the key does not allow.
     for tok_alg, route_alg in [("RS384", "RS256"), ("PS256", "RS256"), ("ES256", "ES384"),
                                ("HS512", "HS256"), ("RS256", "ES256"), ("EdDSA", "ES256")]:
         key = private_key(tok_alg)
         c.bearer(f"alg_{tok_alg.lower()}_against_{route_alg.lower()}_key", "pem", route(route_alg),
-                 token(tok_alg, claims(), key=key), 401, "invalid_token")
+                 token(tok_alg, claims(), key=key), 401, "invalid_token", reason="key_not_found")
 
     # Key confusion: HS256 "signed" with the RSA public key PEM (and the JWK text) as secret.
     pem = public_pem(private_key("RS256")).encode()
     for i, secret in enumerate([pem, pem.strip(), json.dumps(public_jwk("RS256")).encode()]):
         tok = raw_token("HS256", secret, json.dumps({"alg": "HS256", "typ": "JWT"}), json.dumps(claims()))
-        c.bearer(f"hs256_signed_with_rsa_public_key_{i}", "pem", route("RS256"), tok, 401, "invalid_token")
-        c.bearer(f"hs256_signed_with_rsa_public_key_jwks_{i}", "jwks", route("RS256"), tok, 401, "invalid_token")
+        c.bearer(f"hs256_signed_with_rsa_public_key_{i}", "pem", route("RS256"), tok, 401, "invalid_token",
+                 reason="key_not_found")
+        c.bearer(f"hs256_signed_with_rsa_public_key_jwks_{i}", "jwks", route("RS256"), tok, 401, "invalid_token",
+                 reason="key_not_found")
 
-    # alg none in every spelling, with and without a signature.
+    # alg none in every spelling, with and without a signature. Without one the token has an empty
+    # segment and is refused as malformed before its header is read; with one, for its alg.
     body = b64u(json.dumps(claims()))
     for spelling in ["none", "None", "NONE", "nOnE"]:
         head = b64u(json.dumps({"alg": spelling, "typ": "JWT"}))
-        c.bearer(f"alg_{spelling}_empty_signature", "pem", "/hs256", f"{head}.{body}.", 401, "invalid_token")
+        c.bearer(f"alg_{spelling}_empty_signature", "pem", "/hs256", f"{head}.{body}.", 401, "invalid_token",
+                 reason="malformed_token")
         c.bearer(f"alg_{spelling}_with_signature", "pem", "/hs256", f"{head}.{body}.{b64u('sig')}", 401,
-                 "invalid_token")
+                 "invalid_token", reason="unsupported_algorithm")
     c.bearer("alg_missing", "pem", "/hs256",
              raw_token("HS256", SECRETS["HS256"], json.dumps({"typ": "JWT"}), json.dumps(claims())), 401,
-             "invalid_token")
+             "invalid_token", reason="unsupported_algorithm")
 
     # Unknown kid, crit, b64, key-URL headers with an attacker key.
-    c.bearer("unknown_kid", "pem", "/rs256", token("RS256", claims(), {"kid": "nope"}), 401, "invalid_token")
-    c.bearer("unknown_kid_jwks", "jwks", "/es256", token("ES256", claims(), {"kid": "nope"}), 401, "invalid_token")
+    c.bearer("unknown_kid", "pem", "/rs256", token("RS256", claims(), {"kid": "nope"}), 401, "invalid_token",
+             reason="key_not_found")
+    c.bearer("unknown_kid_jwks", "jwks", "/es256", token("ES256", claims(), {"kid": "nope"}), 401, "invalid_token",
+             reason="key_not_found")
     for i, extra in enumerate([{"crit": ["exp"], "exp": 1}, {"crit": ["b64"], "b64": False}, {"b64": False},
                                {"crit": []}, {"crit": ["http://example.invalid/x"], "http://example.invalid/x": 1}]):
         head = dict({"alg": "HS256", "typ": "JWT"}, **extra)
         c.bearer(f"crit_or_b64_{i}", "pem", "/hs256",
-                 raw_token("HS256", SECRETS["HS256"], json.dumps(head), json.dumps(claims())), 401, "invalid_token")
+                 raw_token("HS256", SECRETS["HS256"], json.dumps(head), json.dumps(claims())), 401, "invalid_token",
+                 reason="unsupported_critical")
     attacker = load("attacker-rsa2048")
     attacker_jwk = json.loads(jwt.algorithms.RSAAlgorithm.to_jwk(attacker.public_key()))
     for name, extra in [("jku", {"jku": "https://attacker.invalid/jwks.json"}),
@@ -345,25 +492,26 @@ def build():
                         ("x5c", {"x5c": ["MIIBIjANBgkqhkiG9w0BAQEFAAOCAQ8AMIIBCgKCAQEA"]}),
                         ("jku_with_our_kid", {"jku": "https://attacker.invalid/jwks.json", "kid": "k-RS256"})]:
         c.bearer(f"{name}_attacker_key", "pem", "/rs256", token("RS256", claims(), extra, key=attacker), 401,
-                 "invalid_token")
+                 "invalid_token", reason="invalid_signature")
     c.bearer("attacker_p256_key", "pem", "/es256",
-             token("ES256", claims(), {"kid": "k-ES256"}, key=load("attacker-p256")), 401, "invalid_token")
+             token("ES256", claims(), {"kid": "k-ES256"}, key=load("attacker-p256")), 401, "invalid_token",
+             reason="invalid_signature")
 
     # ECDSA: r = s = 0, DER instead of raw, truncated, high-order garbage.
     for alg, size in [("ES256", 64), ("ES384", 96), ("ES512", 132)]:
         head, payload, sig = token(alg, claims()).split(".")
         c.bearer(f"{alg.lower()}_r_s_zero", "pem", route(alg), f"{head}.{payload}.{b64u(bytes(size))}", 401,
-                 "invalid_token")
+                 "invalid_token", reason="invalid_signature")
         raw = b64u_decode(sig)
         half = len(raw) // 2
         der = utils.encode_dss_signature(int.from_bytes(raw[:half], "big"), int.from_bytes(raw[half:], "big"))
         c.bearer(f"{alg.lower()}_der_signature", "pem", route(alg), f"{head}.{payload}.{b64u(der)}", 401,
-                 "invalid_token")
+                 "invalid_token", reason="invalid_signature")
         c.bearer(f"{alg.lower()}_truncated_signature", "pem", route(alg), f"{head}.{payload}.{b64u(raw[:-1])}",
-                 401, "invalid_token")
+                 401, "invalid_token", reason="invalid_signature")
         ones = b64u(bytes([0xFF]) * size)
         c.bearer(f"{alg.lower()}_r_s_all_ones", "pem", route(alg), f"{head}.{payload}.{ones}", 401,
-                 "invalid_token")
+                 "invalid_token", reason="invalid_signature")
 
     # Structure: segments, padding, alphabet, non-objects, duplicates, types.
     good = token("HS256", claims())
@@ -382,7 +530,7 @@ def build():
                       ("non_canonical_trailing_bits", f"{head}.{payload}.{sig[:-1]}{'B' if sig[-1] == 'A' else chr(ord(sig[-1]) + 1)}"),
                       ("only_dots", ".."),
                       ("percent_encoded", good.replace(".", "%2E"))]:
-        c.bearer(f"structure_{name}", "pem", "/hs256", tok, 401, "invalid_token")
+        c.bearer(f"structure_{name}", "pem", "/hs256", tok, 401, "invalid_token", reason="malformed_token")
     hs = SECRETS["HS256"]
     for name, header_text, payload_text in [
         ("payload_array", '{"alg":"HS256"}', '["sub","alice"]'),
@@ -406,126 +554,152 @@ def build():
         ("deeply_nested_claims", '{"alg":"HS256"}', '{"a":' + "[" * 500 + "]" * 500 + "}"),
         ("bom_before_json", '{"alg":"HS256"}', "\ufeff" + json.dumps(claims())),
     ]:
+        in_header = name.startswith("header_") or name in ("duplicate_header_alg", "kid_number")
         c.bearer(f"json_{name}", "pem", "/hs256", raw_token("HS256", hs, header_text, payload_text), 401,
-                 "invalid_token")
+                 "invalid_token", reason="malformed_header" if in_header else "malformed_claims")
 
     # Time, issuer, audience at their edges (clock skew 60 s).
-    for name, cl, status, error in [
-        ("exp_now_minus_59", claims(exp=NOW - 59), 200, Ellipsis),
-        ("exp_now_minus_60", claims(exp=NOW - 60), 401, "invalid_token"),
-        ("exp_now_minus_61", claims(exp=NOW - 61), 401, "invalid_token"),
-        ("exp_float_inside_skew", claims(exp=NOW - 59.5), 200, Ellipsis),
+    differs = {"exp_float_inside_skew": "PyJWT truncates a fractional exp to an integer (NOW - 60: expired); "
+                                        "jwtgate compares NumericDates exactly (RFC 7519 §2)"}
+    for name, cl, status, reason in [
+        ("exp_now_minus_59", claims(exp=NOW - 59), 200, None),
+        ("exp_now_minus_60", claims(exp=NOW - 60), 401, "expired"),
+        ("exp_now_minus_61", claims(exp=NOW - 61), 401, "expired"),
+        ("exp_float_inside_skew", claims(exp=NOW - 59.5), 200, None),
         # Dates beyond year 9999 are refused (date_out_of_range); 9999-12-31 is the last.
-        ("exp_huge", claims(exp=10 ** 15), 401, "invalid_token"),
-        ("exp_year_9999", claims(exp=253402300799), 200, Ellipsis),
-        ("exp_negative", claims(exp=-1), 401, "invalid_token"),
-        ("nbf_now_plus_60", claims(nbf=NOW + 60), 200, Ellipsis),
-        ("nbf_now_plus_61", claims(nbf=NOW + 61), 401, "invalid_token"),
-        ("no_exp_allowed_by_default", claims(exp=None), 200, Ellipsis),
-        ("iss_mismatch", claims(iss="https://evil.test"), 401, "invalid_token"),
-        ("iss_trailing_slash", claims(iss=ISS + "/"), 401, "invalid_token"),
-        ("iss_missing", claims(iss=None), 401, "invalid_token"),
-        ("aud_array_match", claims(aud=["other", AUD]), 200, Ellipsis),
-        ("aud_mismatch", claims(aud="other"), 403, "insufficient_scope"),
-        ("aud_array_mismatch", claims(aud=["x", "y"]), 403, "insufficient_scope"),
-        ("aud_missing", claims(aud=None), 403, "insufficient_scope"),
-        ("aud_case", claims(aud="API"), 403, "insufficient_scope"),
+        ("exp_huge", claims(exp=10 ** 15), 401, "date_out_of_range"),
+        ("exp_year_9999", claims(exp=253402300799), 200, None),
+        ("exp_negative", claims(exp=-1), 401, "date_out_of_range"),
+        ("nbf_now_plus_60", claims(nbf=NOW + 60), 200, None),
+        ("nbf_now_plus_61", claims(nbf=NOW + 61), 401, "not_yet_valid"),
+        ("no_exp_allowed_by_default", claims(exp=None), 200, None),
+        ("iss_mismatch", claims(iss="https://evil.test"), 401, "issuer_mismatch"),
+        ("iss_trailing_slash", claims(iss=ISS + "/"), 401, "issuer_mismatch"),
+        ("iss_missing", claims(iss=None), 401, "issuer_mismatch"),
+        ("aud_array_match", claims(aud=["other", AUD]), 200, None),
+        ("aud_mismatch", claims(aud="other"), 403, "audience_not_allowed"),
+        ("aud_array_mismatch", claims(aud=["x", "y"]), 403, "audience_not_allowed"),
+        ("aud_missing", claims(aud=None), 403, "audience_not_allowed"),
+        ("aud_case", claims(aud="API"), 403, "audience_not_allowed"),
     ]:
         tok = token("ES256", cl)
-        c.bearer(f"claims_{name}", "pem", "/es256", tok, status, error)
-    c.bearer("strict_valid", "strict", "/x", token("RS256", claims(iat=NOW, exp=NOW + 3600)), 200)
-    c.bearer("strict_missing_exp", "strict", "/x", token("RS256", claims(exp=None)), 401, "invalid_token")
+        c.bearer(f"claims_{name}", "pem", "/es256", tok, status, REASON_ANSWER[reason][1] if reason else Ellipsis,
+                 reason=reason, pyjwt_differs=differs.get(name))
+    c.bearer("strict_valid", "strict", "/x", token("RS256", claims(iat=NOW, exp=NOW + 3600)), 200, reason=None)
+    c.bearer("strict_missing_exp", "strict", "/x", token("RS256", claims(exp=None)), 401, "invalid_token",
+             reason="missing_expiration")
     c.bearer("strict_lifetime_too_long", "strict", "/x", token("RS256", claims(iat=NOW, exp=NOW + 3601)), 401,
-             "invalid_token")
+             "invalid_token", reason="lifetime_too_long")
     c.bearer("strict_lifetime_from_nbf", "strict", "/x",
-             token("RS256", claims(iat=None, nbf=NOW - 10, exp=NOW + 3595)), 401, "invalid_token")
+             token("RS256", claims(iat=None, nbf=NOW - 10, exp=NOW + 3595)), 401, "invalid_token",
+             reason="lifetime_too_long")
 
     # Oversized tokens and headers.
-    c.bearer("oversized_token", "pem", "/hs256", token("HS256", claims(pad="x" * 9000)), 401, "invalid_token")
-    c.bearer("oversized_garbage", "pem", "/hs256", "a" * 100_000, 401, "invalid_token")
-    c.bearer("just_under_the_cap", "pem", "/hs256", token("HS256", claims(pad="x" * 5500)), 200)
+    c.bearer("oversized_token", "pem", "/hs256", token("HS256", claims(pad="x" * 9000)), 401, "invalid_token",
+             reason="token_too_large")
+    c.bearer("oversized_garbage", "pem", "/hs256", "a" * 100_000, 401, "invalid_token", reason="token_too_large")
+    c.bearer("just_under_the_cap", "pem", "/hs256", token("HS256", claims(pad="x" * 5500)), 200, reason=None)
 
     # Authorization forms.
     tok = token("HS256", claims())
-    for name, value, status, error in [
-        ("lower_case_scheme", "bearer " + tok, 200, Ellipsis),
-        ("upper_case_scheme", "BEARER " + tok, 200, Ellipsis),
-        ("extra_spaces", "Bearer    " + tok + "  ", 200, Ellipsis),
-        ("tab_separator", "Bearer\t" + tok, 200, Ellipsis),
-        ("basic_scheme", "Basic dXNlcjpwYXNz", 401, None),
-        ("empty_value", "", 401, None),
-        ("bare_scheme", "Bearer", 401, Ellipsis),
-        ("scheme_and_space", "Bearer ", 401, Ellipsis),
-        ("no_space_after_scheme", "Bearer" + tok, 401, None),
-        ("token_without_scheme", tok, 401, None),
-        ("two_tokens", "Bearer " + tok + ", Bearer " + tok, 401, "invalid_token"),
+    for name, value, status, error, reason in [
+        ("lower_case_scheme", "bearer " + tok, 200, Ellipsis, None),
+        ("upper_case_scheme", "BEARER " + tok, 200, Ellipsis, None),
+        ("extra_spaces", "Bearer    " + tok + "  ", 200, Ellipsis, None),
+        ("tab_separator", "Bearer\t" + tok, 200, Ellipsis, None),
+        ("basic_scheme", "Basic dXNlcjpwYXNz", 401, None, "missing_token"),
+        ("empty_value", "", 401, None, "missing_token"),
+        # The scheme without a token is a credential, malformed (invalid_token), not a missing one.
+        ("bare_scheme", "Bearer", 401, "invalid_token", "malformed_token"),
+        ("scheme_and_space", "Bearer ", 401, "invalid_token", "malformed_token"),
+        ("no_space_after_scheme", "Bearer" + tok, 401, None, "missing_token"),
+        ("token_without_scheme", tok, 401, None, "missing_token"),
+        ("two_tokens", "Bearer " + tok + ", Bearer " + tok, 401, "invalid_token", "malformed_token"),
     ]:
-        c.add(f"authorization_{name}", "pem", "/hs256", [("authorization", value)], status, error)
-    c.add("no_token", "pem", "/hs256", [], 401, None)
-    c.add("public_route_no_token", "pem", "/public/x", [], 200)
+        c.add(f"authorization_{name}", "pem", "/hs256", [("authorization", value)], status, error, reason=reason,
+              token=tok if tok in value else None)
+    c.add("no_token", "pem", "/hs256", [], 401, None, reason="missing_token")
+    c.add("public_route_no_token", "pem", "/public/x", [], 200, reason=None)
     c.add("public_route_strips_spoofed_claim_header", "pem", "/public/x",
-          [("x-jwt-sub", "mallory"), ("x-jwt-roles", "admin")], 200, absent=["x-jwt-sub", "x-jwt-roles"])
+          [("x-jwt-sub", "mallory"), ("x-jwt-roles", "admin")], 200, absent=["x-jwt-sub", "x-jwt-roles"],
+          reason=None)
     c.add("protected_route_replaces_spoofed_claim_header", "pem", "/hs256",
-          [("x-jwt-sub", "mallory"), ("authorization", "Bearer " + tok)], 200, upstream={"x-jwt-sub": "alice"})
-    c.add("traversal_from_public_is_protected", "pem", "/public/../hs256/x", [], 401, None)
-    c.add("unmatched_route_passes", "pem", "/unrouted", [], 200)
+          [("x-jwt-sub", "mallory"), ("authorization", "Bearer " + tok)], 200, upstream={"x-jwt-sub": "alice"},
+          reason=None, token=tok)
+    c.add("traversal_from_public_is_protected", "pem", "/public/../hs256/x", [], 401, None, reason="missing_token")
+    c.add("unmatched_route_passes", "pem", "/unrouted", [], 200, reason=None)
 
     # Token locations and forward: false.
     c.add("cookie_token", "sources", "/cookie", [("cookie", f"a=1; session={tok}; b=2")], 200,
-          upstream={"cookie": "a=1; b=2", "x-jwt-sub": "alice"})
+          upstream={"cookie": "a=1; b=2", "x-jwt-sub": "alice"}, reason=None, token=tok)
     c.add("cookie_only_token_removed", "sources", "/cookie", [("cookie", f"session={tok}")], 200,
-          absent=["cookie"])
-    c.add("cookie_missing", "sources", "/cookie", [("cookie", "sessions=x")], 401, None)
+          absent=["cookie"], reason=None, token=tok)
+    c.add("cookie_missing", "sources", "/cookie", [("cookie", "sessions=x")], 401, None, reason="missing_token")
     c.add("param_token", "sources", f"/param/x?a=1&access_token={tok}&b=2", [], 200,
-          upstream={":path": "/param/x?a=1&b=2", "x-jwt-sub": "alice"})
-    c.add("param_only", "sources", f"/param?access_token={tok}", [], 200, upstream={":path": "/param"})
-    c.add("param_ignores_authorization", "sources", "/param", [("authorization", "Bearer " + tok)], 401, None)
+          upstream={":path": "/param/x?a=1&b=2", "x-jwt-sub": "alice"}, reason=None, token=tok)
+    c.add("param_only", "sources", f"/param?access_token={tok}", [], 200, upstream={":path": "/param"},
+          reason=None, token=tok)
+    c.add("param_ignores_authorization", "sources", "/param", [("authorization", "Bearer " + tok)], 401, None,
+          reason="missing_token", token=tok)
     c.add("custom_header_prefix", "sources", "/header", [("x-token", "jwt " + tok)], 200,
-          upstream={"x-token": "jwt " + tok, "x-jwt-payload": tok.split(".")[1]})
-    c.add("custom_header_wrong_prefix", "sources", "/header", [("x-token", "Bearer " + tok)], 401, None)
+          upstream={"x-token": "jwt " + tok, "x-jwt-payload": tok.split(".")[1]}, reason=None, token=tok)
+    c.add("custom_header_wrong_prefix", "sources", "/header", [("x-token", "Bearer " + tok)], 401, None,
+          reason="missing_token", token=tok)
 
     # RFC 7515 / RFC 8037 published examples.
-    c.bearer("rfc7515_a1_hs256", "rfc7515", "/a1", RFC7515_A1, 200, now=1300819000, upstream={"x-root": "true"})
-    c.bearer("rfc7515_a1_hs256_expired", "rfc7515", "/a1", RFC7515_A1, 401, "invalid_token", now=1300819380 + 61)
-    c.bearer("rfc7515_a3_es256", "rfc7515", "/a3", RFC7515_A3, 200, now=1300819000)
-    c.bearer("rfc7515_a3_es256_expired", "rfc7515", "/a3", RFC7515_A3, 401, "invalid_token", now=1300819380 + 61)
+    c.bearer("rfc7515_a1_hs256", "rfc7515", "/a1", RFC7515_A1, 200, now=1300819000, upstream={"x-root": "true"},
+             reason=None)
+    c.bearer("rfc7515_a1_hs256_expired", "rfc7515", "/a1", RFC7515_A1, 401, "invalid_token", now=1300819380 + 61,
+             reason="expired")
+    c.bearer("rfc7515_a3_es256", "rfc7515", "/a3", RFC7515_A3, 200, now=1300819000, reason=None)
+    c.bearer("rfc7515_a3_es256_expired", "rfc7515", "/a3", RFC7515_A3, 401, "invalid_token", now=1300819380 + 61,
+             reason="expired")
     c.bearer("rfc7515_a3_es256_tampered", "rfc7515", "/a3", tamper_signature(RFC7515_A3), 401, "invalid_token",
-             now=1300819000)
-    c.bearer("rfc8037_a4_ed25519_payload_not_json", "rfc7515", "/ed", RFC8037_A4, 401, "invalid_token")
+             now=1300819000, reason="invalid_signature")
+    c.bearer("rfc8037_a4_ed25519_payload_not_json", "rfc7515", "/ed", RFC8037_A4, 401, "invalid_token",
+             reason="malformed_claims")
 
     # Rules and authorization (issue 4).
     admin = token("HS256", claims())
     user = token("HS256", claims(realm_access={"roles": ["user"]}))
-    c.bearer("rules_admin_role_allowed", "rules", "/admin", admin, 200)
-    c.bearer("rules_admin_role_missing_403", "rules", "/admin", user, 403, "insufficient_scope")
-    c.bearer("rules_scope_all_of_and_level", "rules", "/write", token("HS256", claims(level=2)), 200)
+    c.bearer("rules_admin_role_allowed", "rules", "/admin", admin, 200, reason=None)
+    c.bearer("rules_admin_role_missing_403", "rules", "/admin", user, 403, "insufficient_scope",
+             reason="claims_forbidden")
+    c.bearer("rules_scope_all_of_and_level", "rules", "/write", token("HS256", claims(level=2)), 200, reason=None)
     c.bearer("rules_scope_missing_403", "rules", "/write", token("HS256", claims(scope="read", level=2)), 403,
-             "insufficient_scope")
-    c.bearer("rules_level_too_low_401", "rules", "/write", token("HS256", claims(level=1)), 401, "invalid_token")
-    c.bearer("rules_either_first_issuer", "rules", "/either", admin, 200, upstream={"x-jwt-sub": "alice"})
+             "insufficient_scope", reason="claims_forbidden")
+    c.bearer("rules_level_too_low_401", "rules", "/write", token("HS256", claims(level=1)), 401, "invalid_token",
+             reason="claims_rejected")
+    c.bearer("rules_either_first_issuer", "rules", "/either", admin, 200, upstream={"x-jwt-sub": "alice"},
+             reason=None)
     b_tok = token("ES256", claims(iss="https://b.test", aud="b-api", sub="bob"))
     c.bearer("rules_either_second_issuer", "rules", "/either", b_tok, 200, upstream={"x-b-sub": "bob"},
-             absent=["x-jwt-sub"])
+             absent=["x-jwt-sub"], reason=None)
     c.bearer("rules_either_second_issuer_wrong_audience", "rules", "/either",
-             token("ES256", claims(iss="https://b.test", aud="api")), 403, "insufficient_scope")
+             token("ES256", claims(iss="https://b.test", aud="api")), 403, "insufficient_scope",
+             reason="audience_not_allowed")
     c.bearer("rules_either_unknown_issuer", "rules", "/either", token("HS256", claims(iss="https://evil.test")),
-             401, "invalid_token")
-    c.add("rules_optional_without_token", "rules", "/optional", [], 200)
-    c.bearer("rules_optional_with_valid_token", "rules", "/optional", admin, 200, upstream={"x-jwt-sub": "alice"})
+             401, "invalid_token", reason="issuer_mismatch")
+    c.add("rules_optional_without_token", "rules", "/optional", [], 200, reason=None)
+    c.bearer("rules_optional_with_valid_token", "rules", "/optional", admin, 200, upstream={"x-jwt-sub": "alice"},
+             reason=None)
     c.bearer("rules_optional_wrong_issuer_refused", "rules", "/optional",
-             token("HS256", claims(iss="https://evil.test")), 401, "invalid_token")
-    c.bearer("rules_optional_forged_refused", "rules", "/optional", tamper_signature(admin), 401, "invalid_token")
-    c.add("rules_redirect_to_login", "rules", "/app/page?x=1", [], 302,
-          upstream=None)
-    c.bearer("rules_redirect_not_for_valid", "rules", "/app/page", admin, 200)
-    c.add("rules_dry_run_passes", "rules", "/report", [("x-jwt-sub", "spoof")], 200, absent=["x-jwt-sub"])
+             token("HS256", claims(iss="https://evil.test")), 401, "invalid_token", reason="issuer_mismatch")
+    c.bearer("rules_optional_forged_refused", "rules", "/optional", tamper_signature(admin), 401, "invalid_token",
+             reason="invalid_signature")
+    c.add("rules_redirect_to_login", "rules", "/app/page?x=1", [], 302, reason="missing_token")
+    c.bearer("rules_redirect_not_for_valid", "rules", "/app/page", admin, 200, reason=None)
+    # Dry-run: the request passes and the refusal it would have had is reported (log, metric).
+    c.add("rules_dry_run_passes", "rules", "/report", [("x-jwt-sub", "spoof")], 200, absent=["x-jwt-sub"],
+          reason="missing_token")
     c.add("rules_cors_preflight_bypass", "rules", "/api", [("origin", "https://app.test"),
                                                           ("access-control-request-method", "POST")], 200,
-          method="OPTIONS")
-    c.add("rules_options_without_preflight_headers", "rules", "/api", [], 401, None, method="OPTIONS")
-    c.add("rules_regex_get_open", "rules", "/users/42", [], 200)
-    c.add("rules_regex_post_protected", "rules", "/users/42", [], 401, None, method="POST")
-    c.add("rules_regex_whole_path_only", "rules", "/users/42/keys", [], 401, None)
+          method="OPTIONS", reason=None)
+    c.add("rules_options_without_preflight_headers", "rules", "/api", [], 401, None, method="OPTIONS",
+          reason="missing_token")
+    c.add("rules_regex_get_open", "rules", "/users/42", [], 200, reason=None)
+    c.add("rules_regex_post_protected", "rules", "/users/42", [], 401, None, method="POST", reason="missing_token")
+    c.add("rules_regex_whole_path_only", "rules", "/users/42/keys", [], 401, None, reason="missing_token")
     return c
 
 
@@ -560,7 +734,10 @@ def remote_fixture():
 
 def rsa_signature_fixture():
     """OpenSSL-made (Python `cryptography`) RSA signatures for the RSA verifier's bit-flip test
-    (tests/rsa_verifier.rs): one per RS*/PS* algorithm with the committed 2048-bit key."""
+    (crates/jwtgate-rsa/tests/verifier.rs): one per RS*/PS* algorithm with the committed
+    2048-bit key. A copy is committed as RSA_FIXTURE (`gen.py --rsa-fixture` rewrites it) so
+    `cargo test` needs no generated file; the corpus carries fresh signatures ("rsa"), which
+    `make test-crypto-wasm` passes to the wasm runs (JWTGATE_RSA_FIXTURE)."""
     from cryptography.hazmat.primitives.asymmetric import padding
     key = load("rsa2048")
     pub = key.public_key().public_numbers()
@@ -575,9 +752,30 @@ def rsa_signature_fixture():
     return out
 
 
+def summary(cases):
+    """One line: the cases, their reasons, and what PyJWT checked."""
+    checked = [c for c in cases if "pyjwt" in c]
+    passing = [c for c in checked if c["expect"]["reason"] is None]
+    refused = [c for c in checked if c["expect"]["reason"] is not None]
+    shared = [c for c in refused if c["expect"]["reason"] in SHARED_CHECKS]
+    differs = [c["name"] for c in checked if "pyjwt_differs" in c]
+    pyjwt_refuses = [c for c in refused if c["pyjwt"] == "rejects"]
+    return (f"corpus: {len(cases)} cases, {sum(c['expect']['reason'] is not None for c in cases)} refusals "
+            f"with their reason; PyJWT {jwt.__version__} verified the {len(checked)} tokens: accepts "
+            f"{len(passing) - len(differs)} of the {len(passing)} that pass (differs: {', '.join(differs)}), refuses {len(pyjwt_refuses)} of the {len(refused)} refused "
+            f"(all {len(shared)} refused for signature/alg/iss/aud/exp/nbf/required exp), "
+            f"{len(cases) - len(checked)} cases carry no token")
+
+
 def main():
     if sys.argv[1:] == ["--new-keys"]:
         new_keys()
+        return
+    if sys.argv[1:] == ["--rsa-fixture"]:
+        with open(RSA_FIXTURE, "w") as f:
+            json.dump(rsa_signature_fixture(), f, indent=1)
+            f.write("\n")
+        print(f"wrote {RSA_FIXTURE}")
         return
     if len(sys.argv) != 2:
         sys.exit(__doc__)
@@ -590,7 +788,7 @@ def main():
     with open(sys.argv[1], "w") as f:
         json.dump({"now": NOW, "configs": configs, "cases": corpus.cases,
                    "remote": remote_fixture(), "rsa": rsa_signature_fixture()}, f, indent=1)
-    print(f"corpus: {len(corpus.cases)} cases, PyJWT {jwt.__version__}")
+    print(summary(corpus.cases))
 
 
 if __name__ == "__main__":

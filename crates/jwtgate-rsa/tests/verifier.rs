@@ -128,23 +128,18 @@ fn hex(s: &str) -> Vec<u8> {
 
 #[test]
 fn every_bit_flip_of_openssl_signatures_is_refused() {
-    // The fixture is target/corpus/cases.json's "rsa" entry (tests/corpus/gen.py, Python
-    // `cryptography` = OpenSSL); inside the wasm test runner, which has no files, it comes
-    // through JWTGATE_RSA_FIXTURE instead.
+    // OpenSSL-made signatures (Python `cryptography`, tests/corpus/gen.py --rsa-fixture) with
+    // the committed test-only key, compiled in so the test needs no file at run time (the wasm
+    // runner has none). `make test-crypto-wasm` passes the corpus's freshly made ones through
+    // JWTGATE_RSA_FIXTURE; set but unreadable is an error, never a fallback.
     let fixture: serde_json::Value = match std::env::var("JWTGATE_RSA_FIXTURE") {
-        Ok(text) => serde_json::from_str(&text).unwrap(),
-        Err(_) => {
-            let path = std::env::var("JWTGATE_CORPUS").unwrap_or_else(|_| {
-                format!(
-                    "{}/../../target/corpus/cases.json",
-                    env!("CARGO_MANIFEST_DIR")
-                )
-            });
-            let text = std::fs::read_to_string(&path)
-                .unwrap_or_else(|e| panic!("{path}: {e}; run `make corpus` first"));
-            let corpus: serde_json::Value = serde_json::from_str(&text).unwrap();
-            corpus["rsa"].clone()
+        Ok(text) => {
+            serde_json::from_str(&text).expect("JWTGATE_RSA_FIXTURE is not the fixture JSON")
         }
+        Err(std::env::VarError::NotPresent) => {
+            serde_json::from_str(include_str!("openssl_signatures.json")).unwrap()
+        }
+        Err(e) => panic!("JWTGATE_RSA_FIXTURE: {e}"),
     };
     let e = fixture["e"].as_u64().unwrap().to_be_bytes();
     let key = RsaKey::new(&hex(fixture["n"].as_str().unwrap()), &e).unwrap();

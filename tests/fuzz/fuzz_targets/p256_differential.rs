@@ -47,7 +47,7 @@ fn corrupt(mut sig: Vec<u8>, mode: u8, data: &[u8]) -> Vec<u8> {
         1 => sig[pos] ^= 1 << (data.len() % 8),
         2 => sig[pos] = data.get(1).copied().unwrap_or(0),
         3 => sig.rotate_left(32),
-        4 => n_minus(&mut sig[32..]), // the other valid s
+        4 => n_minus(&mut sig[32..]),       // the other valid s
         5 => sig[..32].copy_from_slice(&N), // r = n
         6 => sig[32..].fill(0),
         7 => sig.truncate(pos),
@@ -61,7 +61,9 @@ fn corrupt(mut sig: Vec<u8>, mode: u8, data: &[u8]) -> Vec<u8> {
 }
 
 fuzz_target!(|data: &[u8]| {
-    let Some((&selector, rest)) = data.split_first() else { return };
+    let Some((&selector, rest)) = data.split_first() else {
+        return;
+    };
     let (msg, corruption) = rest.split_at(rest.len() / 2);
     // Low bit set: a key derived from the input (a new comb table); otherwise the fixed key.
     let derived;
@@ -71,7 +73,9 @@ fuzz_target!(|data: &[u8]| {
             for (s, &b) in scalar.iter_mut().zip(corruption) {
                 *s ^= b;
             }
-            let Ok(signer) = SigningKey::from_slice(&scalar) else { return };
+            let Ok(signer) = SigningKey::from_slice(&scalar) else {
+                return;
+            };
             let key = ours(signer.verifying_key());
             derived = (signer, key);
             (&derived.0, &derived.1)
@@ -83,7 +87,12 @@ fuzz_target!(|data: &[u8]| {
     };
     let genuine: Signature = signer.sign(msg);
     let sig = corrupt(genuine.to_bytes().to_vec(), selector >> 1, corruption);
-    let reference = Signature::from_slice(&sig)
-        .is_ok_and(|s| signer.verifying_key().verify(msg, &s).is_ok());
-    assert_eq!(key.verify_sha256(msg, &sig), reference, "mode={}", (selector >> 1) % 9);
+    let reference =
+        Signature::from_slice(&sig).is_ok_and(|s| signer.verifying_key().verify(msg, &s).is_ok());
+    assert_eq!(
+        key.verify_sha256(msg, &sig),
+        reference,
+        "mode={}",
+        (selector >> 1) % 9
+    );
 });

@@ -19,7 +19,14 @@ fuzz_target!(|data: &[u8]| {
         .filter_map(|l| l.split_once(':'))
         .map(|(n, v)| (n.to_string(), v.to_string()))
         .collect();
-    let verdict = gateway.decide(&Request { method: "GET", path, headers: &headers }, 1_700_000_000);
+    let verdict = gateway.decide(
+        &Request {
+            method: "GET",
+            path,
+            headers: &headers,
+        },
+        1_700_000_000,
+    );
     if let Decision::Forward(ops) = &verdict.decision {
         // Every spoofable header the client sent is removed.
         for (name, _) in &headers {
@@ -30,6 +37,9 @@ fuzz_target!(|data: &[u8]| {
             }
         }
         // A protected route only forwards with a verified token, which fuzzing cannot forge.
-        assert!(verdict.providers.is_empty(), "forwarded on a protected route: {text:?}");
+        assert!(
+            verdict.providers.is_empty(),
+            "forwarded on a protected route: {text:?}"
+        );
     }
 });

@@ -57,22 +57,32 @@ impl rand_core::CryptoRng for InputRng {}
 macro_rules! both {
     ($d:ty, $len:expr, $pss:expr, $keys:expr, $msg:expr, $mode:expr, $data:expr) => {{
         let public = $keys.private.to_public_key();
-        let mut rng = InputRng($data.iter().fold(7u64, |a, &b| a.rotate_left(5) ^ u64::from(b)));
+        let mut rng = InputRng(
+            $data
+                .iter()
+                .fold(7u64, |a, &b| a.rotate_left(5) ^ u64::from(b)),
+        );
         let genuine = if $pss {
             rsa::pss::BlindedSigningKey::<$d>::new($keys.private.clone())
                 .sign_with_rng(&mut rng, $msg)
                 .to_vec()
         } else {
-            rsa::pkcs1v15::SigningKey::<$d>::new($keys.private.clone()).sign($msg).to_vec()
+            rsa::pkcs1v15::SigningKey::<$d>::new($keys.private.clone())
+                .sign($msg)
+                .to_vec()
         };
         let sig = corrupt(genuine, $mode, $data);
         let reference = if $pss {
             rsa::pss::Signature::try_from(sig.as_slice()).is_ok_and(|s| {
-                rsa::pss::VerifyingKey::<$d>::new_with_salt_len(public, $len).verify($msg, &s).is_ok()
+                rsa::pss::VerifyingKey::<$d>::new_with_salt_len(public, $len)
+                    .verify($msg, &s)
+                    .is_ok()
             })
         } else {
             rsa::pkcs1v15::Signature::try_from(sig.as_slice()).is_ok_and(|s| {
-                rsa::pkcs1v15::VerifyingKey::<$d>::new(public).verify($msg, &s).is_ok()
+                rsa::pkcs1v15::VerifyingKey::<$d>::new(public)
+                    .verify($msg, &s)
+                    .is_ok()
             })
         };
         (sig, reference)
@@ -99,15 +109,26 @@ fn corrupt(mut sig: Vec<u8>, mode: u8, data: &[u8]) -> Vec<u8> {
 }
 
 fuzz_target!(|data: &[u8]| {
-    let Some((&selector, rest)) = data.split_first() else { return };
+    let Some((&selector, rest)) = data.split_first() else {
+        return;
+    };
     let keys = keys();
     let (msg, corruption) = rest.split_at(rest.len() / 2);
     let pss = selector & 1 == 1;
     let mode = selector >> 4;
     let (hash, (sig, reference)) = match (selector >> 1) % 3 {
-        0 => (Hash::Sha256, both!(Sha256, 32, pss, keys, msg, mode, corruption)),
-        1 => (Hash::Sha384, both!(Sha384, 48, pss, keys, msg, mode, corruption)),
-        _ => (Hash::Sha512, both!(Sha512, 64, pss, keys, msg, mode, corruption)),
+        0 => (
+            Hash::Sha256,
+            both!(Sha256, 32, pss, keys, msg, mode, corruption),
+        ),
+        1 => (
+            Hash::Sha384,
+            both!(Sha384, 48, pss, keys, msg, mode, corruption),
+        ),
+        _ => (
+            Hash::Sha512,
+            both!(Sha512, 64, pss, keys, msg, mode, corruption),
+        ),
     };
     let ours = if pss {
         keys.ours.verify_pss(hash, msg, &sig)

@@ -13,8 +13,18 @@ fuzz_target!(|data: &[u8]| {
     let token = String::from_utf8_lossy(data);
     for path in ["/api", "/ec"] {
         let headers = vec![("authorization".to_string(), format!("Bearer {token}"))];
-        let verdict = gateway.decide(&Request { method: "GET", path, headers: &headers }, 1_700_000_000);
+        let verdict = gateway.decide(
+            &Request {
+                method: "GET",
+                path,
+                headers: &headers,
+            },
+            1_700_000_000,
+        );
         // Fuzzed bytes cannot carry a valid signature: the request must never pass.
-        assert!(matches!(verdict.decision, Decision::Respond(_)), "fuzzed token passed: {token:?}");
+        assert!(
+            matches!(verdict.decision, Decision::Respond(_)),
+            "fuzzed token passed: {token:?}"
+        );
     }
 });

@@ -1,5 +1,7 @@
 //! The PyJWT corpus (tests/corpus/gen.py) through the built jwtgate.wasm inside
-//! proxy-wasm-host: every case's status, RFC 6750 error, JSON body and upstream headers.
+//! proxy-wasm-host: every case's status, RFC 6750 error, JSON body, upstream headers and the
+//! refusal reason, which the filter reports in its log line (`reason=…`) and its counters
+//! (`<stat_prefix>.denied.<reason>`, dry-run: `.dry_run.would_deny.<reason>`).
 
 use std::collections::HashMap;
 
@@ -85,6 +87,36 @@ fn mismatch(expect: &Value, outcome: &Outcome, token: Option<&str>) -> Option<St
     None
 }
 
+/// Why the filter's log lines and counters do not report `expect["reason"]`, if they do not.
+fn reason_mismatch(
+    expect: &Value,
+    logs: &[String],
+    before: &HashMap<String, i64>,
+    after: &HashMap<String, i64>,
+) -> Option<String> {
+    let logged: Vec<&str> = logs
+        .iter()
+        .filter_map(|line| line.split(' ').find_map(|w| w.strip_prefix("reason=")))
+        .collect();
+    let counted: Vec<&str> = after
+        .iter()
+        .filter(|(name, value)| **value > before.get(*name).copied().unwrap_or(0))
+        .filter_map(|(name, _)| {
+            name.split_once(".denied.")
+                .or_else(|| name.split_once(".dry_run.would_deny."))
+                .map(|(_, reason)| reason)
+        })
+        .collect();
+    match expect.get("reason") {
+        Some(Value::String(want)) if logged == [want] && counted == [want] => None,
+        Some(Value::Null) if logged.is_empty() && counted.is_empty() => None,
+        Some(want) => Some(format!(
+            "reason {want}: logged {logged:?}, counted {counted:?}"
+        )),
+        None => Some("the case has no expected reason".into()),
+    }
+}
+
 #[test]
 fn pyjwt_corpus_in_host() {
     let corpus = corpus();
@@ -105,6 +137,7 @@ fn pyjwt_corpus_in_host() {
             .expect("config id");
         gw.set_now(case["now"].as_u64().unwrap_or(default_now));
         gw.clear_logs();
+        let counters = gw.metrics();
         let request = &case["request"];
         let headers: Vec<(String, String)> = request["headers"]
             .as_array()
@@ -139,6 +172,10 @@ fn pyjwt_corpus_in_host() {
             }
         };
         if let Some(why) = mismatch(&case["expect"], &outcome, token.as_deref()) {
+            failures.push(format!("{name}: {why}"));
+        }
+        let logs: Vec<String> = gw.logs().into_iter().map(|(_, line)| line).collect();
+        if let Some(why) = reason_mismatch(&case["expect"], &logs, &counters, &gw.metrics()) {
             failures.push(format!("{name}: {why}"));
         }
         if let Some(t) = token.as_deref().filter(|t| t.len() > 8) {
