@@ -425,6 +425,20 @@ impl Engine {
             .find(|(n, _)| n == ":status")
             .map(|(_, v)| v.clone());
         let mut answer = s.answer(status.as_deref(), &headers);
+        if now_ms >= started.saturating_add(s.endpoint.timeout_ms) {
+            // The timeout is a total deadline even where the host only times out per read
+            // (ngx_wasm_module: an answer that drips bytes ends whenever it ends). Decided here,
+            // in the request's own callback, which every host supports.
+            self.host.log(
+                LogLevel::Warn,
+                &format!(
+                    "jwtgate: ext_auth {} failed: answered after its timeout ({} ms)",
+                    s.name,
+                    now_ms.saturating_sub(started)
+                ),
+            );
+            answer = ExtAnswer::Failed(ExtFailure::NoResponse);
+        }
         // A byte the lossy decoding replaced would go on altered: an allowing answer fails
         // (never forwarded with a changed identity); a refusal stays a refusal without the
         // header (the client gets no rewritten challenge).
