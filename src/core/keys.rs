@@ -223,7 +223,7 @@ impl Key {
             spki_material(pem)?
         } else if pem.starts_with("-----BEGIN ") {
             return Err(format!(
-                "PEM: a `{}` block, not a public key (expected -----BEGIN PUBLIC KEY-----)",
+                "PEM: `{}` is not a public key (expected -----BEGIN PUBLIC KEY-----)",
                 pem.lines()
                     .next()
                     .unwrap_or_default()
