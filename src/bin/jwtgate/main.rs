@@ -61,8 +61,10 @@ const EXPLAIN_USAGE: &str =
     "usage: jwtgate explain CONFIG --path PATH [--method GET] [-H 'name: value']...
                        [--now UNIX_SECONDS] [--json]
 
-Prints the rule that matched, each token found and where, each check with pass/fail, and the
-final answer (status, headers, body) or the header changes forwarded upstream.";
+Prints the rule that matched, each token found and where, each check with pass/fail (a failed
+claim condition by its field path: which `claims` entry and what the token has), and the final
+answer (status, headers, body) or the header changes forwarded upstream. Auth services are not
+called: for an ext_auth rule it prints the service it would call and the callout headers.";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
