@@ -269,3 +269,271 @@ fn keygen_and_mint_round_trip_through_the_filters_decision_for_every_family() {
         );
     }
 }
+
+/// Runs jwtgate with `input` on its stdin.
+fn jwtgate_stdin(args: &[&str], input: &str) -> (i32, String, String) {
+    use std::io::Write as _;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_jwtgate"))
+        .args(args)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("run jwtgate");
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(input.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+const KEYS: &str = r#"{"keys": [{"alg": "HS256", "secret": "0123456789abcdef0123456789abcdef"}]}"#;
+
+#[test]
+fn check_reads_stdin_and_warns_about_configurations_that_protect_nothing() {
+    let (code, out, err) = jwtgate_stdin(&["check", "-"], "{}");
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        out.contains("<stdin>: OK (0 providers, 0 rules, 1 warning(s))"),
+        "{out}"
+    );
+    assert!(
+        err.contains("<stdin>: warning: the configuration protects nothing"),
+        "{err}"
+    );
+    // --strict: any warning fails.
+    let (code, _, _) = jwtgate_stdin(&["check", "-", "--strict"], "{}");
+    assert_eq!(code, 1);
+    let (code, out, _) = jwtgate_stdin(&["check", "--strict", "-", "--json"], "{}");
+    assert_eq!(code, 1);
+    let report: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(report["valid"], true);
+    assert_eq!(report["warnings"].as_array().unwrap().len(), 1);
+    // A clean configuration passes --strict; an unknown flag is a usage error.
+    assert_eq!(jwtgate(&["check", &config(), "--strict"]).0, 0);
+    assert_eq!(jwtgate(&["check", &config(), "--bogus"]).0, 2);
+
+    let no_rules = format!(r#"{{"providers": {{"p": {KEYS}}}}}"#);
+    let (_, _, err) = jwtgate_stdin(&["check", "-"], &no_rules);
+    assert!(err.contains("warning: no `rules`: "), "{err}");
+    let no_providers = r#"{"rules": [{"match": {"prefix": "/"}}]}"#;
+    let (_, _, err) = jwtgate_stdin(&["check", "-"], no_providers);
+    assert!(err.contains("warning: no `providers`"), "{err}");
+    assert!(err.contains("warning: no rule has `requires`"), "{err}");
+}
+
+#[test]
+fn check_warns_about_paths_left_unprotected() {
+    let no_catch_all = format!(
+        r#"{{"providers": {{"p": {KEYS}}},
+            "rules": [{{"match": {{"prefix": "/api/"}}, "requires": {{"provider_name": "p"}}}},
+                      {{"match": {{"prefix": "/", "methods": ["GET"]}}, "requires": {{"provider_name": "p"}}}}]}}"#
+    );
+    let (code, _, err) = jwtgate_stdin(&["check", "-"], &no_catch_all);
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        err.contains("warning: no rule matches `/`: requests outside the listed rules (prefix \"/api/\", prefix \"/\" GET) pass unchecked"),
+        "{err}"
+    );
+    let shadowed = format!(
+        r#"{{"providers": {{"p": {KEYS}}},
+            "rules": [{{"match": {{"prefix": "/"}}}},
+                      {{"match": {{"path": "/admin"}}, "requires": {{"provider_name": "p"}}}},
+                      {{"match": {{"safe_regex": {{"regex": "/.*"}}}}, "requires": {{"provider_name": "p"}}}}]}}"#
+    );
+    let (code, out, err) = jwtgate_stdin(&["check", "-", "--strict"], &shadowed);
+    assert_eq!(code, 1, "{out}{err}");
+    assert!(
+        err.contains("warning: rules[0] (prefix \"/\", open) comes first and matches every request rules[1] (path \"/admin\") would"),
+        "{err}"
+    );
+    assert!(err.contains("rules[2] (safe_regex \"/.*\")"), "{err}");
+    assert!(!err.contains("no rule matches `/`"), "{err}");
+
+    // The core's own warnings (a clamped cache_duration) are printed too.
+    let clamped = r#"{"providers": {"r": {"remote_jwks": {"http_uri": {"uri": "https://idp.test/jwks", "cluster": "idp"}, "cache_duration": "1s"}}},
+                      "rules": [{"match": {"prefix": "/"}, "requires": {"provider_name": "r"}}]}"#;
+    let (code, _, err) = jwtgate_stdin(&["check", "-"], clamped);
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        err.contains("warning: providers.r.remote_jwks.cache_duration"),
+        "{err}"
+    );
+}
+
+#[test]
+fn check_lists_every_error_of_every_provider() {
+    let bad = r#"{"providers": {
+        "p": {"keys": [{"alg": "RS256", "pem": "-----BEGIN PUBLIC KEY-----\nMIIB!IjAN\n-----END PUBLIC KEY-----"},
+                       {"alg": "HS256", "secret": "x"},
+                       {"alg": "ES256", "pem": "nope"}],
+              "from_headers": [{"name": "Bad Name"}], "issuer": "", "clock_skew_seconds": "x"},
+        "q": {"keys": "not-a-list", "from_cookies": [""]}},
+        "max_token_bytes": 1, "realm": ""}"#;
+    let (code, _, err) = jwtgate_stdin(&["check", "-"], bad);
+    assert_eq!(code, 1);
+    for line in [
+        "max_token_bytes: ",
+        "realm: ",
+        "providers.p.clock_skew_seconds: invalid type",
+        "providers.p.from_headers[0].name: ",
+        "providers.p.issuer: must not be empty",
+        "providers.p.keys[0].pem: PEM: not valid base64 at line 2 (character '!')",
+        "providers.p.keys[1].secret: HMAC secret is 1 bytes",
+        "providers.p.keys[2].pem: not a PEM block",
+        "providers.q.from_cookies[0]: not a cookie name",
+        "providers.q.keys: invalid type",
+        "10 error(s)",
+    ] {
+        assert!(err.contains(line), "{line} missing in:\n{err}");
+    }
+}
+
+#[test]
+fn check_names_what_is_wrong_with_a_key() {
+    use rsa::pkcs8::{DecodePrivateKey as _, EncodePublicKey as _};
+    let private = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/fixtures/rsa2048-test-only.pem"
+    ))
+    .unwrap();
+    let pem = rsa::RsaPrivateKey::from_pkcs8_pem(&private)
+        .unwrap()
+        .to_public_key()
+        .to_public_key_pem(rsa::pkcs8::LineEnding::LF)
+        .unwrap();
+    let provider = |key: serde_json::Value| {
+        serde_json::json!({"providers": {"p": {"keys": [key]}},
+            "rules": [{"match": {"prefix": "/"}, "requires": {"provider_name": "p"}}]})
+        .to_string()
+    };
+    let cases = [
+        (
+            serde_json::json!({"alg": "ES256", "pem": pem}),
+            "alg ES256 does not fit this key (RSA)",
+        ),
+        (
+            serde_json::json!({"pem": pem.replace("-----END PUBLIC KEY-----", "")}),
+            "PEM: no -----END PUBLIC KEY----- line",
+        ),
+        (
+            serde_json::json!({"pem": "-----BEGIN EC PARAMETERS-----\nBggqhkjOPQMBBw==\n-----END EC PARAMETERS-----"}),
+            "PEM: `EC PARAMETERS` is not a public key",
+        ),
+        (
+            // secp256k1 (ES256K): a valid SPKI of a curve jwtgate does not verify.
+            serde_json::json!({"pem": "-----BEGIN PUBLIC KEY-----\nMFYwEAYHKoZIzj0CAQYFK4EEAAoDQgAEeb5mfvncu6xVoGKVzocLBwKb/NstzijZ\nWfKBWxb4F5hIOtp3JqPEZV2k+/wOEQio/Re0SKaFVBmcR9CP+xDUuA==\n-----END PUBLIC KEY-----"}),
+            "EC key on secp256k1 (ES256K) is not supported",
+        ),
+    ];
+    for (key, message) in cases {
+        let (code, _, err) = jwtgate_stdin(&["check", "-"], &provider(key));
+        assert_eq!(code, 1);
+        assert!(err.contains(message), "{message} missing in:\n{err}");
+    }
+    // A JWK whose alg does not fit its key type names the key type.
+    let jwks = serde_json::json!({"keys": [{"kty": "EC", "crv": "P-256", "alg": "RS256",
+        "x": "MKBCTNIcKUSDii11ySs3526iDZ8AiTo7Tu6KPAqv7D4", "y": "4Etl6SRW2YiLUrN5vfvVHuhp7x8PxltmWWlbbM4IFyM"}]});
+    let config = serde_json::json!({"providers": {"p": {"local_jwks": {"inline_string": jwks.to_string()}}}});
+    let (_, _, err) = jwtgate_stdin(&["check", "-"], &config.to_string());
+    assert!(
+        err.contains("providers.p.local_jwks.keys[0]: alg RS256 does not fit this key (EC P-256)"),
+        "{err}"
+    );
+}
+
+#[test]
+fn every_command_prints_the_version() {
+    let want = format!("jwtgate {}", env!("CARGO_PKG_VERSION"));
+    for args in [
+        &["--version"][..],
+        &["check", "--version"],
+        &["explain", "--version"],
+        &["mint", "--version"],
+        &["keygen", "--version"],
+        &["schema", "--version"],
+    ] {
+        let (code, out, err) = jwtgate(args);
+        assert_eq!(code, 0, "{args:?}: {err}");
+        assert!(out.starts_with(&want), "{args:?}: {out}");
+    }
+}
+
+#[test]
+fn keygen_refuses_to_overwrite_and_keeps_private_keys_private() {
+    let dir = std::env::temp_dir().join(format!("jwtgate-keygen-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let out = dir.to_string_lossy().into_owned();
+    for (alg, private) in [("ES256", "es256.pem"), ("HS256", "hs256.secret")] {
+        let (code, _, err) = jwtgate(&["keygen", "--alg", alg, "--out", &out]);
+        assert_eq!(code, 0, "{err}");
+        let first = std::fs::read(dir.join(private)).unwrap();
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt as _;
+            let mode = std::fs::metadata(dir.join(private))
+                .unwrap()
+                .permissions()
+                .mode();
+            assert_eq!(mode & 0o777, 0o600, "{private}: {mode:o}");
+        }
+        let (code, _, err) = jwtgate(&["keygen", "--alg", alg, "--out", &out]);
+        assert_eq!(code, 1);
+        assert!(
+            err.contains("exists; not overwriting it (use --force"),
+            "{err}"
+        );
+        assert_eq!(std::fs::read(dir.join(private)).unwrap(), first);
+        let (code, _, err) = jwtgate(&["keygen", "--alg", alg, "--out", &out, "--force"]);
+        assert_eq!(code, 0, "{err}");
+        assert_ne!(std::fs::read(dir.join(private)).unwrap(), first);
+    }
+}
+
+#[test]
+fn explain_names_the_failed_claim_and_the_auth_service_it_would_call() {
+    let user = format!(
+        "Authorization: Bearer {}",
+        token(r#"{"sub":"a","role":"user","exp":2000000000}"#)
+    );
+    let args = ["--path", "/admin", "-H", &user, "--now", "1700000000"];
+    let (_, out, _) = jwtgate(&[&["explain", &config()][..], &args].concat());
+    assert!(
+        out.contains("failed:   rules[0].requires.claims[0]: `role` must equal \"admin\"; the token has role = \"user\" (403 claims_forbidden)"),
+        "{out}"
+    );
+    let (_, out, _) = jwtgate(&[&["explain", &config()][..], &args, &["--json"]].concat());
+    let json: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert!(
+        json["failed_claim"]
+            .as_str()
+            .unwrap()
+            .starts_with("rules[0].requires.claims[0]: `role`"),
+        "{out}"
+    );
+
+    let ext = write_config(
+        "ext.json",
+        r#"{"ext_auth": {"authz": {"http_uri": {"uri": "http://auth.internal:9000/check", "cluster": "auth"}}},
+            "rules": [{"match": {"prefix": "/"}, "requires": {"ext_auth": "authz"}}]}"#,
+    );
+    let (code, out, _) = jwtgate(&["explain", &ext, "--path", "/orders"]);
+    assert_eq!(code, 0);
+    assert!(
+        out.contains("answer:   would call authz (ext_auth): the answer decides"),
+        "{out}"
+    );
+    assert!(out.contains("→ requires ext_auth authz"), "{out}");
+    assert!(!out.contains("500"), "{out}");
+    let (_, out, _) = jwtgate(&["explain", &ext, "--path", "/orders", "--json"]);
+    let json: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(json["decision"]["action"], "ask_ext_auth");
+    assert_eq!(json["decision"]["service"], "authz");
+}

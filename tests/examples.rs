@@ -99,6 +99,28 @@ fn istio_wasmplugin_configuration_is_valid() {
 }
 
 #[test]
+fn istio_trafficextension_configuration_is_valid() {
+    let yaml = root("envoy/trafficextension.yaml");
+    assert!(yaml.contains("kind: TrafficExtension") && yaml.contains("\n  wasm:\n"));
+    accepts(
+        "envoy/trafficextension.yaml",
+        &yaml_flow_json("envoy/trafficextension.yaml", "pluginConfig:"),
+    );
+}
+
+#[test]
+fn nginx_demo_jwks_is_a_public_key_set_the_filter_accepts() {
+    let jwks = root("nginx-wasm/jwks.json");
+    assert!(
+        !jwks.contains("\"d\""),
+        "nginx-wasm/jwks.json must hold public keys only"
+    );
+    let config =
+        serde_json::json!({"providers": {"demo": {"local_jwks": {"inline_string": jwks}}}});
+    accepts("nginx-wasm/jwks.json", &config.to_string());
+}
+
+#[test]
 fn kong_filter_chain_configuration_is_valid() {
     accepts(
         "nginx-wasm/kong.yaml",

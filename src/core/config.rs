@@ -469,6 +469,21 @@ struct RawCondition {
 }
 
 impl Gateway {
+    /// The rules in order (for `jwtgate check`'s coverage warnings and `jwtgate explain`).
+    pub fn rules(&self) -> &[Rule] {
+        &self.rules
+    }
+
+    /// The name of provider `index`.
+    pub fn provider_name(&self, index: usize) -> Option<&str> {
+        self.providers.get(index).map(|p| p.name.as_str())
+    }
+
+    /// The name of auth service `index` (`ext_auth`).
+    pub fn ext_auth_name(&self, index: usize) -> Option<&str> {
+        self.ext_services.get(index).map(|s| s.name.as_str())
+    }
+
     /// Parses and validates a configuration. Any error means nothing may pass.
     pub fn from_json(bytes: &[u8]) -> Result<Gateway, ConfigError> {
         if bytes.iter().all(u8::is_ascii_whitespace) {
@@ -540,13 +555,22 @@ impl Gateway {
         let check = |config: Value| Gateway::from_json(config.to_string().as_bytes()).err();
         let mut errors = Vec::new();
 
+        // The top level field by field: the parser stops at its first error, so one wrong
+        // field must not hide the next.
         let mut top = root.clone();
         top.remove("providers");
         top.remove("ext_auth");
         top.remove("rules");
-        errors.extend(check(Value::Object(top)));
+        let top_errors: Vec<ConfigError> = top
+            .iter()
+            .filter_map(|(key, value)| check(serde_json::json!({key: value})))
+            .collect();
+        match top_errors.is_empty() {
+            true => errors.extend(check(Value::Object(top))),
+            false => errors.extend(top_errors),
+        }
         for (name, provider) in &providers {
-            errors.extend(check(serde_json::json!({"providers": {name: provider}})));
+            errors.extend(provider_errors(name, provider));
         }
         for (name, service) in &services {
             errors.extend(check(serde_json::json!({"ext_auth": {name: service}})));
@@ -585,6 +609,53 @@ impl Gateway {
         errors.dedup_by(|a, b| a.path == b.path && a.message == b.message);
         errors
     }
+}
+
+/// Every error of one provider (for [`Gateway::check_all`]). The parser stops at a provider's
+/// first error (a type error stops it before any value is looked at), so each key of `keys`,
+/// `local_jwks`, `remote_jwks` and every other field is checked on its own, beside a stand-in
+/// key; the provider as a whole decides only when no part fails (a conflict between fields).
+fn provider_errors(name: &str, provider: &Value) -> Vec<ConfigError> {
+    let check = |p: Value| {
+        Gateway::from_json(
+            serde_json::json!({"providers": {name: p}})
+                .to_string()
+                .as_bytes(),
+        )
+        .err()
+    };
+    let Some(whole) = check(provider.clone()) else {
+        return Vec::new();
+    };
+    let Value::Object(fields) = provider else {
+        return vec![whole];
+    };
+    let stand_in =
+        serde_json::json!([{"alg": "HS256", "secret": "stand-in-secret-of-at-least-32-bytes"}]);
+    let at = format!("providers.{name}");
+    let mut errors = Vec::new();
+    for (field, value) in fields {
+        match (field.as_str(), value) {
+            ("keys", Value::Array(keys)) => {
+                for (i, key) in keys.iter().enumerate() {
+                    if let Some(mut e) = check(serde_json::json!({"keys": [key]})) {
+                        if let Some(rest) = e.path.strip_prefix(&format!("{at}.keys[0]")) {
+                            e.path = format!("{at}.keys[{i}]{rest}");
+                        }
+                        errors.push(e);
+                    }
+                }
+            }
+            ("keys" | "local_jwks" | "remote_jwks", _) => {
+                errors.extend(check(serde_json::json!({field: value})));
+            }
+            _ => errors.extend(check(serde_json::json!({field: value, "keys": stand_in}))),
+        }
+    }
+    if errors.is_empty() {
+        errors.push(whole); // no key at all, too many keys, or fields in conflict
+    }
+    errors
 }
 
 /// Draft 4 has no boolean schemas: `true` becomes `{}`, `false` `{"not": {}}` wherever a schema

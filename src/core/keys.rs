@@ -215,13 +215,25 @@ impl Key {
             return Err("certificates are not supported; configure the public key PEM".into());
         }
         let material = if pem.starts_with("-----BEGIN RSA PUBLIC KEY-----") {
+            pem_body(pem, "RSA PUBLIC KEY")?;
             rsa_material(
                 &RsaPublicKey::from_pkcs1_pem(pem).map_err(|e| format!("bad PKCS#1 PEM: {e}"))?,
             )?
         } else if pem.starts_with("-----BEGIN PUBLIC KEY-----") {
             spki_material(pem)?
+        } else if pem.starts_with("-----BEGIN ") {
+            return Err(format!(
+                "PEM: `{}` is not a public key (expected -----BEGIN PUBLIC KEY-----)",
+                pem.lines()
+                    .next()
+                    .unwrap_or_default()
+                    .trim_matches('-')
+                    .trim_start_matches("BEGIN ")
+            ));
         } else {
-            return Err("not a PEM public key (expected BEGIN PUBLIC KEY)".into());
+            return Err(
+                "not a PEM block: the text must start with -----BEGIN PUBLIC KEY-----".into(),
+            );
         };
         finish(kid, alg, material)
     }
@@ -346,7 +358,11 @@ fn finish(kid: Option<String>, alg: Option<Alg>, material: Material) -> Result<K
     };
     if let Some(alg) = alg {
         if alg.family() != key.family() {
-            return Err(format!("alg {} does not fit this key type", alg.name()));
+            return Err(format!(
+                "alg {} does not fit this key ({})",
+                alg.name(),
+                family_name(key.family())
+            ));
         }
     }
     Ok(Key { alg, ..key })
@@ -425,7 +441,112 @@ fn p256_material(key: &p256::ecdsa::VerifyingKey) -> Result<Material, String> {
     }
 }
 
+/// How a key family is named in messages ("alg RS256 does not fit this key (EC P-256)").
+fn family_name(family: Family) -> &'static str {
+    match family {
+        Family::Hmac => "HMAC secret",
+        Family::Rsa => "RSA",
+        Family::P256 => "EC P-256",
+        Family::P384 => "EC P-384",
+        Family::P521 => "EC P-521",
+        Family::Ed25519 => "OKP Ed25519",
+    }
+}
+
+/// The DER body of a PEM block labelled `label`, with errors that say what is wrong and where:
+/// a missing END line, a line that is not base64 (numbered from the BEGIN line, 1), text after
+/// the block.
+fn pem_body(pem: &str, label: &str) -> Result<Vec<u8>, String> {
+    let begin = format!("-----BEGIN {label}-----");
+    let end = format!("-----END {label}-----");
+    let mut body = String::new();
+    let mut ended = false;
+    for (i, line) in pem.lines().enumerate() {
+        let line = line.trim();
+        let number = i + 1;
+        if i == 0 {
+            if line != begin {
+                return Err(format!("PEM: line 1 is not {begin}"));
+            }
+        } else if ended {
+            if !line.is_empty() {
+                return Err(format!("PEM: text after {end} at line {number}"));
+            }
+        } else if line == end {
+            ended = true;
+        } else if line.starts_with("-----") {
+            return Err(format!("PEM: line {number} is {line:?}, expected {end}"));
+        } else if line.contains(':') {
+            return Err(format!(
+                "PEM: line {number} is a header (encrypted or legacy PEM is not supported)"
+            ));
+        } else if let Some(bad) = line
+            .chars()
+            .find(|c| !(c.is_ascii_alphanumeric() || *c == '+' || *c == '/' || *c == '='))
+        {
+            return Err(format!(
+                "PEM: not valid base64 at line {number} (character {bad:?})"
+            ));
+        } else {
+            body.push_str(line);
+        }
+    }
+    if !ended {
+        return Err(format!("PEM: no {end} line"));
+    }
+    if body.is_empty() {
+        return Err("PEM: the block is empty".into());
+    }
+    base64::engine::general_purpose::STANDARD
+        .decode(&body)
+        .map_err(|_| "PEM: the base64 body is truncated or badly padded".to_string())
+}
+
+/// Why an SPKI that none of the supported parsers took was refused: its algorithm and curve.
+fn spki_refusal(der: &[u8]) -> String {
+    use rsa::pkcs8::spki::SubjectPublicKeyInfoRef;
+    let Ok(spki) = SubjectPublicKeyInfoRef::try_from(der) else {
+        return "PEM: the body is not a DER SubjectPublicKeyInfo (BEGIN PUBLIC KEY)".into();
+    };
+    let curve = spki
+        .algorithm
+        .parameters_oid()
+        .ok()
+        .map(|oid| oid.to_string());
+    match (spki.algorithm.oid.to_string().as_str(), curve.as_deref()) {
+        ("1.2.840.113549.1.1.1", _) => "RSA public key could not be read".into(),
+        ("1.2.840.10045.2.1", Some(curve)) => {
+            let built = |feature_on: bool, alg: &str, name: &str| {
+                if feature_on {
+                    format!("EC public key is not a valid point on {name}")
+                } else {
+                    format!("{alg} support is not compiled into this jwtgate build (cargo feature)")
+                }
+            };
+            match curve {
+                "1.2.840.10045.3.1.7" => built(true, "ES256", "P-256"),
+                "1.3.132.0.34" => built(cfg!(feature = "es384"), "ES384", "P-384"),
+                "1.3.132.0.35" => built(cfg!(feature = "es512"), "ES512", "P-521"),
+                "1.3.132.0.10" => {
+                    "EC key on secp256k1 (ES256K) is not supported: use P-256, P-384 or P-521"
+                        .into()
+                }
+                other => {
+                    format!("EC key on curve {other} is not supported: use P-256, P-384 or P-521")
+                }
+            }
+        }
+        ("1.2.840.10045.2.1", None) => "EC public key without a named curve".into(),
+        ("1.3.101.112", _) => "Ed25519 public key could not be read".into(),
+        ("1.3.101.113", _) => "Ed448 keys are not supported: use Ed25519".into(),
+        (other, _) => format!(
+            "public key algorithm {other} is not supported: use RSA, EC P-256/P-384/P-521 or Ed25519"
+        ),
+    }
+}
+
 fn spki_material(pem: &str) -> Result<Material, String> {
+    let der = pem_body(pem, "PUBLIC KEY")?;
     if let Ok(key) = RsaPublicKey::from_public_key_pem(pem) {
         return rsa_material(&key);
     }
@@ -445,7 +566,7 @@ fn spki_material(pem: &str) -> Result<Material, String> {
     if let Ok(key) = ed25519_dalek::VerifyingKey::from_public_key_pem(pem) {
         return ed25519_key(key.as_bytes()).map(Material::Ed25519);
     }
-    Err("PEM public key is not RSA, P-256, P-384, P-521 or Ed25519".into())
+    Err(spki_refusal(&der))
 }
 
 fn ed25519_key(x: &[u8]) -> Result<ed25519_dalek::VerifyingKey, String> {

@@ -50,6 +50,14 @@ def main():
             assert claims["sub"] == "alice" and claims["roles"] == ["admin"], claims
             assert claims["exp"] - claims["iat"] == 600, claims
             assert jwt.get_unverified_header(token)["kid"] == kid
+        # keygen never overwrites without --force, and private keys are owner-only (0600).
+        again = subprocess.run([cli, "keygen", "--alg", "ES256", "--kid", "es256", "--out", d],
+                               capture_output=True, text=True)
+        assert again.returncode == 1 and "--force" in again.stderr, again
+        if os.name == "posix":
+            for name in ("es256.pem", "hs256.secret"):
+                mode = os.stat(os.path.join(d, name)).st_mode & 0o777
+                assert mode == 0o600, f"{name}: {oct(mode)}"
     print(f"jwtgate keygen + mint: {len(ALGS)} algorithms verified by PyJWT {jwt.__version__}")
 
 

@@ -32,7 +32,9 @@ def examples():
             break
         lines.append(line)
     yield "envoy/envoy.yaml", json.loads("\n".join(lines))
-    for path, key in [("envoy/wasmplugin.yaml", "pluginConfig:"), ("nginx-wasm/kong.yaml", "config:")]:
+    for path, key in [("envoy/wasmplugin.yaml", "pluginConfig:"),
+                      ("envoy/trafficextension.yaml", "pluginConfig:"),
+                      ("nginx-wasm/kong.yaml", "config:")]:
         for line in open(path):
             if line.strip().startswith(key):
                 yield path, json.loads(line.strip()[len(key):])

@@ -1,29 +1,33 @@
 //! `jwtgate`: check a configuration like `nginx -t`, explain what the filter decides for a
 //! request — with the same core code the filter runs — and mint test tokens and demo keys.
 //!
-//!   jwtgate check CONFIG [--json]
+//!   jwtgate check CONFIG|- [--json] [--strict]
 //!   jwtgate explain CONFIG --path /x [--method GET] [-H 'name: value']... [--now UNIX] [--json]
 //!   jwtgate mint --alg ALG --key FILE [--kid K] [--claim k=v]... [--exp 1h]
 //!   jwtgate keygen --alg ALG [--kid K] [--out DIR]
 
+mod lint;
 mod mint;
 
 use std::process::ExitCode;
 use std::time::{SystemTime, UNIX_EPOCH};
 
+use jwtgate::core::authorize::{ClaimOp, Condition};
+use jwtgate::core::requirement::Requirement;
 use jwtgate::core::token::peek;
-use jwtgate::core::{Decision, Gateway, HeaderOp, Request};
+use jwtgate::core::{Decision, Gateway, HeaderOp, Rejection, Request};
 
 const USAGE: &str = "usage:
-  jwtgate check CONFIG [--json]
+  jwtgate check CONFIG|- [--json] [--strict]
   jwtgate explain CONFIG --path PATH [--method GET] [-H 'name: value']... [--now UNIX_SECONDS] [--json]
   jwtgate mint --alg ALG --key FILE [--kid KID] [--iss ISS] [--sub SUB] [--aud AUD]... [--claim k=v]... [--exp 1h]
   jwtgate keygen --alg ALG [--kid KID] [--out DIR] [--bits 2048]
   jwtgate schema [--kong]
   jwtgate COMMAND --help
+  jwtgate [COMMAND] --version
 
-check    validates a configuration (JSON, as given to the filter): exit 0, or 1 with every
-         error by field path.
+check    validates a configuration (JSON, as given to the filter; `-`: read it from stdin):
+         exit 0, or 1 with every error by field path; warns about paths left unprotected.
 explain  runs one request through the same decision code the filter runs and prints the rule,
          the tokens found, the checks and the answer (or the forwarded header changes).
          Remote JWKS are not fetched: their tokens show as keys_unavailable.
@@ -33,31 +37,64 @@ schema   prints the configuration's JSON Schema (Draft 4); --kong: Kong's jwtgat
 
 exit codes: 0 ok, 1 invalid configuration / failed command, 2 usage error.";
 
-const CHECK_USAGE: &str = "usage: jwtgate check CONFIG [--json]
+const CHECK_USAGE: &str = "usage: jwtgate check CONFIG|- [--json] [--strict]
 
-Validates CONFIG like `nginx -t`: exit 0 and a summary, or exit 1 and every error, one per
-line as `field.path: problem` (--json: {\"valid\": false, \"errors\": [{\"path\", \"message\"}]}).";
+Validates CONFIG (`-`: the configuration is read from stdin) like `nginx -t`: exit 0 and a
+summary, or exit 1 and every error, one per line as `field.path: problem` (--json:
+{\"valid\": false, \"errors\": [{\"path\", \"message\"}], \"warnings\": [..]}).
+Warnings (exit 0 unless --strict, then 1): values jwtgate adjusted (a clamped cache_duration),
+and configurations that protect nothing or leave paths unchecked: no providers, no rules, no
+catch-all rule for `/`, an open rule placed before a protected one that it shadows.";
+
+/// `jwtgate --version`: the crate version, and the commit when the build was given one
+/// (`JWTGATE_GIT_COMMIT=$(git rev-parse --short HEAD) cargo build`).
+fn version() -> String {
+    match option_env!("JWTGATE_GIT_COMMIT") {
+        Some(commit) if !commit.is_empty() => {
+            format!("jwtgate {} ({commit})", env!("CARGO_PKG_VERSION"))
+        }
+        _ => format!("jwtgate {}", env!("CARGO_PKG_VERSION")),
+    }
+}
 
 const EXPLAIN_USAGE: &str =
     "usage: jwtgate explain CONFIG --path PATH [--method GET] [-H 'name: value']...
                        [--now UNIX_SECONDS] [--json]
 
-Prints the rule that matched, each token found and where, each check with pass/fail, and the
-final answer (status, headers, body) or the header changes forwarded upstream.";
+Prints the rule that matched, each token found and where, each check with pass/fail (a failed
+claim condition by its field path: which `claims` entry and what the token has), and the final
+answer (status, headers, body) or the header changes forwarded upstream. Auth services are not
+called: for an ext_auth rule it prints the service it would call and the callout headers.";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let wants_help = args.iter().skip(1).any(|a| a == "-h" || a == "--help");
-    match (args.first().map(String::as_str), wants_help) {
+    let command = args.first().map(String::as_str);
+    let known = ["check", "explain", "mint", "keygen", "schema", "help"];
+    if matches!(command, Some("--version" | "-V" | "version"))
+        || (command.is_some_and(|c| known.contains(&c)) && args.iter().any(|a| a == "--version"))
+    {
+        return help(&version());
+    }
+    match (command, wants_help) {
         (Some("check"), true) => help(CHECK_USAGE),
         (Some("explain"), true) => help(EXPLAIN_USAGE),
         (Some("mint"), true) => help(mint::MINT_USAGE),
         (Some("keygen"), true) => help(mint::KEYGEN_USAGE),
-        (Some("check"), false) => match args.get(1..).unwrap_or_default() {
-            [config] => check(config, false),
-            [config, flag] if flag == "--json" => check(config, true),
-            _ => usage_error(CHECK_USAGE),
-        },
+        (Some("check"), false) => {
+            let rest = args.get(1..).unwrap_or_default();
+            let (flags, files): (Vec<&String>, Vec<&String>) = rest
+                .iter()
+                .partition(|a| a.starts_with("--") && a.len() > 2);
+            let json = flags.iter().any(|f| *f == "--json");
+            let strict = flags.iter().any(|f| *f == "--strict");
+            match files.as_slice() {
+                [config] if flags.iter().all(|f| *f == "--json" || *f == "--strict") => {
+                    check(config, json, strict)
+                }
+                _ => usage_error(CHECK_USAGE),
+            }
+        }
         (Some("explain"), false) if args.len() >= 2 => explain(&args[1], &args[2..]),
         (Some("explain"), false) => usage_error(EXPLAIN_USAGE),
         (Some("schema"), _) => match args.get(1).map(String::as_str) {
@@ -99,21 +136,40 @@ fn printed(result: Result<String, String>) -> ExitCode {
 }
 
 fn load(path: &str) -> Result<Gateway, String> {
-    let bytes = std::fs::read(path).map_err(|e| format!("{path}: {e}"))?;
-    Gateway::from_json(&bytes).map_err(|e| format!("{path}: {e}"))
+    let (bytes, label) = read_config(path)?;
+    Gateway::from_json(&bytes).map_err(|e| format!("{label}: {e}"))
 }
 
-fn check(path: &str, json: bool) -> ExitCode {
-    let bytes = match std::fs::read(path) {
-        Ok(b) => b,
+/// The configuration's bytes and the name to print for it (`-`: stdin).
+fn read_config(path: &str) -> Result<(Vec<u8>, String), String> {
+    if path == "-" {
+        let mut bytes = Vec::new();
+        std::io::Read::read_to_end(&mut std::io::stdin(), &mut bytes)
+            .map_err(|e| format!("<stdin>: {e}"))?;
+        return Ok((bytes, "<stdin>".into()));
+    }
+    std::fs::read(path)
+        .map(|b| (b, path.to_string()))
+        .map_err(|e| format!("{path}: {e}"))
+}
+
+fn check(path: &str, json: bool, strict: bool) -> ExitCode {
+    let (bytes, label) = match read_config(path) {
+        Ok(read) => read,
         Err(e) => {
-            eprintln!("{path}: {e}");
+            eprintln!("{e}");
             return ExitCode::from(1);
         }
     };
     let errors = Gateway::check_all(&bytes);
-    let warnings: Vec<String> = Gateway::from_json(&bytes)
-        .map(|g| g.warnings().to_vec())
+    let gateway = Gateway::from_json(&bytes).ok();
+    let warnings: Vec<String> = gateway
+        .as_ref()
+        .map(|g| {
+            let mut all = g.warnings().to_vec();
+            all.extend(lint::coverage(g));
+            all
+        })
         .unwrap_or_default();
     if json {
         let mut out = serde_json::json!({
@@ -124,22 +180,27 @@ fn check(path: &str, json: bool) -> ExitCode {
             out["warnings"] = serde_json::json!(warnings);
         }
         println!("{out}");
-    } else if let Ok(gateway) = Gateway::from_json(&bytes) {
+    } else if let Some(gateway) = &gateway {
         for w in &warnings {
-            eprintln!("{path}: warning: {w}");
+            eprintln!("{label}: warning: {w}");
         }
         let (providers, rules) = gateway.summary();
-        println!("{path}: OK ({providers} providers, {rules} rules)");
+        let noted = match (warnings.len(), strict) {
+            (0, _) => String::new(),
+            (n, false) => format!(", {n} warning(s)"),
+            (n, true) => format!(", {n} warning(s): failed under --strict"),
+        };
+        println!("{label}: OK ({providers} providers, {rules} rules{noted})");
     } else {
         for e in &errors {
-            eprintln!("{path}: {e}");
+            eprintln!("{label}: {e}");
         }
-        eprintln!("{path}: {} error(s)", errors.len());
+        eprintln!("{label}: {} error(s)", errors.len());
     }
-    if errors.is_empty() {
-        ExitCode::SUCCESS
-    } else {
+    if !errors.is_empty() || (strict && !warnings.is_empty()) {
         ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
     }
 }
 
@@ -207,8 +268,51 @@ fn explain(config: &str, args: &[String]) -> ExitCode {
         headers: &args.headers,
     };
     let verdict = gateway.decide(&request, args.now);
-    let rule = verdict.rule.and_then(|i| gateway.describe_rule(i));
+    // `decide` counts auth services as failed (nothing is called here); asked with the right
+    // to wait, the core says which service it would call instead.
+    let asks = match gateway
+        .decide_with(
+            &request,
+            args.now.saturating_mul(1000),
+            &mut gateway.new_vm_state(0),
+            &[],
+            true,
+        )
+        .decision
+    {
+        Decision::AskExtAuth { service, headers } => Some((
+            gateway.ext_auth_name(service).unwrap_or("?").to_string(),
+            headers,
+        )),
+        _ => None,
+    };
+    let rule = verdict.rule.and_then(|i| {
+        let text = gateway.describe_rule(i)?;
+        let mut services = Vec::new();
+        if let Some(requires) = gateway.rules().get(i).and_then(|r| r.requires.as_ref()) {
+            ext_auth_services(requires, &mut services);
+        }
+        let names: Vec<String> = services
+            .iter()
+            .filter_map(|s| gateway.ext_auth_name(*s))
+            .map(|n| format!("ext_auth {n}"))
+            .collect();
+        let joined = names.join(" / ");
+        Some(if names.is_empty() {
+            text
+        } else if text.ends_with("→ requires ") || text.contains("→ requires  (dry-run)") {
+            text.replacen("→ requires ", &format!("→ requires {joined}"), 1)
+        } else {
+            text.replacen("→ requires ", &format!("→ requires {joined} / "), 1)
+        })
+    });
     let tokens = gateway.find_tokens(&request);
+    let failed_claim = match verdict.rejection {
+        Some(Rejection::ClaimsForbidden | Rejection::ClaimsRejected) => verdict
+            .rule
+            .and_then(|i| failed_condition(&gateway, i, &tokens)),
+        _ => None,
+    };
 
     if args.json {
         let decision = match &verdict.decision {
@@ -223,10 +327,20 @@ fn explain(config: &str, args: &[String]) -> ExitCode {
                 serde_json::json!({"action": "ask_ext_auth", "headers": headers})
             }
         };
+        let decision = match &asks {
+            Some((service, headers)) => serde_json::json!({
+                "action": "ask_ext_auth", "service": service, "headers": headers}),
+            None => decision,
+        };
+        let reason = match &asks {
+            Some(_) => None,
+            None => verdict.rejection.map(|r| r.name()),
+        };
         let out = serde_json::json!({
             "rule": rule,
             "tokens": tokens.iter().map(|(p, s, _)| serde_json::json!({"provider": p, "location": s})).collect::<Vec<_>>(),
-            "reason": verdict.rejection.map(|r| r.name()),
+            "reason": reason,
+            "failed_claim": failed_claim,
             "dry_run": verdict.dry_run,
             "providers": verdict.providers,
             "decision": decision,
@@ -263,6 +377,14 @@ fn explain(config: &str, args: &[String]) -> ExitCode {
             println!("          claims (unverified): {claims}");
         }
     }
+    if let Some((service, headers)) = &asks {
+        println!("checks:   the rule asks auth service `{service}`");
+        println!("answer:   would call {service} (ext_auth): the answer decides");
+        for (n, v) in headers {
+            println!("          > {n}: {v}");
+        }
+        return ExitCode::SUCCESS;
+    }
     match verdict.rejection {
         None => {
             if !verdict.providers.is_empty() {
@@ -281,6 +403,9 @@ fn explain(config: &str, args: &[String]) -> ExitCode {
                     ""
                 }
             );
+            if let Some(failed) = &failed_claim {
+                println!("failed:   {failed}");
+            }
         }
     }
     match &verdict.decision {
@@ -348,4 +473,96 @@ fn checks_until(reason: &str) -> String {
         out.push(format!("{step} ✓"));
     }
     out.join(", ")
+}
+
+/// The first claim condition of rule `rule` that a found token fails, as
+/// "rules[1].requires.claims[0]: `role` equals \"admin\"; the token has role = \"user\"".
+/// The claims are read without verification: explain has already said the signature held.
+fn failed_condition(
+    gateway: &Gateway,
+    rule: usize,
+    tokens: &[(String, String, String)],
+) -> Option<String> {
+    let requires = gateway.rules().get(rule)?.requires.as_ref()?;
+    let mut found = Vec::new();
+    provider_conditions(requires, format!("rules[{rule}].requires"), &mut found);
+    for (at, provider, conditions) in found {
+        let name = gateway.provider_name(provider)?;
+        for (_, _, token) in tokens.iter().filter(|(p, _, _)| p == name) {
+            let Some(serde_json::Value::Object(claims)) = jwtgate::core::token::peek(token)
+                .and_then(|(_, payload)| serde_json::from_str(&payload).ok())
+            else {
+                continue;
+            };
+            if let Some((i, c)) = conditions
+                .iter()
+                .enumerate()
+                .find(|(_, c)| !c.holds(&claims))
+            {
+                let has = match jwtgate::core::claims::lookup(&claims, &c.claim) {
+                    Some(v) if !v.is_null() => format!("the token has {} = {v}", c.claim),
+                    _ => format!("the token has no `{}` claim", c.claim),
+                };
+                return Some(format!(
+                    "{at}.claims[{i}]: `{}` {}; {has} ({} {})",
+                    c.claim,
+                    describe_op(c),
+                    c.rejection.status(),
+                    c.rejection.name()
+                ));
+            }
+        }
+    }
+    None
+}
+
+/// Every provider requirement with claim conditions in `r`, with its field path.
+fn provider_conditions<'g>(
+    r: &'g Requirement,
+    at: String,
+    out: &mut Vec<(String, usize, &'g [Condition])>,
+) {
+    match r {
+        Requirement::Provider {
+            provider, claims, ..
+        } if !claims.is_empty() => out.push((at, *provider, claims)),
+        Requirement::Any(list) | Requirement::All(list) => {
+            let field = if matches!(r, Requirement::Any(_)) {
+                "requires_any"
+            } else {
+                "requires_all"
+            };
+            for (i, inner) in list.iter().enumerate() {
+                provider_conditions(inner, format!("{at}.{field}.requirements[{i}]"), out);
+            }
+        }
+        _ => {}
+    }
+}
+
+fn describe_op(c: &Condition) -> String {
+    let list = |v: &[serde_json::Value]| serde_json::Value::from(v.to_vec()).to_string();
+    match &c.op {
+        ClaimOp::Equals(v) => format!("must equal {v}"),
+        ClaimOp::OneOf(v) => format!("must be one of {}", list(v)),
+        ClaimOp::Contains(v) => format!("must contain {v}"),
+        ClaimOp::AllOf(v) => format!("must contain all of {}", list(v)),
+        ClaimOp::Present(true) => "must be present".into(),
+        ClaimOp::Present(false) => "must be absent".into(),
+        ClaimOp::Gt(n) => format!("must be > {n}"),
+        ClaimOp::Gte(n) => format!("must be >= {n}"),
+        ClaimOp::Lt(n) => format!("must be < {n}"),
+        ClaimOp::Lte(n) => format!("must be <= {n}"),
+    }
+}
+
+/// The auth services a requirement may ask, in order.
+fn ext_auth_services(r: &Requirement, out: &mut Vec<usize>) {
+    match r {
+        Requirement::ExtAuth(i) => out.push(*i),
+        Requirement::Any(list) | Requirement::All(list) => {
+            list.iter().for_each(|inner| ext_auth_services(inner, out))
+        }
+        _ => {}
+    }
 }

@@ -46,11 +46,12 @@ ES256/384/512, EdDSA (FILE holds a PEM private key: PKCS#8, or PKCS#1 / SEC1).
 --exp / --nbf are offsets from now: 90, 90s, 15m, 1h, 7d. iat is always set.";
 
 pub const KEYGEN_USAGE: &str =
-    "usage: jwtgate keygen --alg ALG [--kid KID] [--out DIR] [--bits 2048]
+    "usage: jwtgate keygen --alg ALG [--kid KID] [--out DIR] [--bits 2048] [--force]
 
-Writes a new key for ALG to DIR (default: .): KID.pem (private; HS*: KID.secret) and
-KID.jwks.json (the public JWKS, for local_jwks or a JWKS endpoint), and prints the provider
-`keys`/`local_jwks` snippet. KID defaults to ALG in lower case.";
+Writes a new key for ALG to DIR (default: .): KID.pem (private; HS*: KID.secret), mode 0600,
+and KID.jwks.json (the public JWKS, for local_jwks or a JWKS endpoint), and prints the provider
+`keys`/`local_jwks` snippet. KID defaults to ALG in lower case. Existing files are never
+overwritten unless --force is given.";
 
 /// Parses `--flag value` pairs (and repeated flags) into (flag, value).
 /// The value of the last `name` flag (a repeated flag: the last one wins).
@@ -253,7 +254,9 @@ fn b64(bytes: &[u8]) -> String {
 
 /// Writes a new key and its public JWKS; returns what to print.
 pub fn keygen(args: &[String]) -> Result<String, String> {
-    let flags = pairs(args, KEYGEN_USAGE)?;
+    let force = args.iter().any(|a| a == "--force");
+    let args: Vec<String> = args.iter().filter(|a| *a != "--force").cloned().collect();
+    let flags = pairs(&args, KEYGEN_USAGE)?;
     let one = |name: &str| last(&flags, name);
     if let Some((f, _)) = flags
         .iter()
@@ -272,9 +275,27 @@ pub fn keygen(args: &[String]) -> Result<String, String> {
     }
     let out = std::path::PathBuf::from(one("--out").unwrap_or("."));
     std::fs::create_dir_all(&out).map_err(|e| format!("{}: {e}", out.display()))?;
+    let private_name = if alg.starts_with("HS") {
+        format!("{kid}.secret")
+    } else {
+        format!("{kid}.pem")
+    };
+    // Refuse before anything is generated or written: never half a key pair on disk.
+    if !force {
+        for name in [private_name.clone(), format!("{kid}.jwks.json")] {
+            let path = out.join(name);
+            if path.exists() {
+                return Err(format!(
+                    "{} exists; not overwriting it (use --force to replace it)",
+                    path.display()
+                ));
+            }
+        }
+    }
     let write = |name: String, data: &str| -> Result<String, String> {
-        let path = out.join(name);
-        std::fs::write(&path, data).map_err(|e| format!("{}: {e}", path.display()))?;
+        let path = out.join(&name);
+        write_file(&path, data.as_bytes(), name == private_name, force)
+            .map_err(|e| format!("{}: {e}", path.display()))?;
         Ok(path.display().to_string())
     };
 
@@ -346,4 +367,36 @@ pub fn keygen(args: &[String]) -> Result<String, String> {
     Ok(format!(
         "wrote {key_file} (private: keep it out of the proxy) and {jwks_file}\nprovider snippet:\n{snippet}"
     ))
+}
+
+/// Writes `data` to `path`: a new file unless `replace`; `private` files are readable by their
+/// owner only (0600 on Unix, also when an existing file is replaced).
+fn write_file(
+    path: &std::path::Path,
+    data: &[u8],
+    private: bool,
+    replace: bool,
+) -> std::io::Result<()> {
+    use std::io::Write as _;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true);
+    if replace {
+        options.create(true).truncate(true);
+    } else {
+        options.create_new(true);
+    }
+    #[cfg(unix)]
+    if private {
+        use std::os::unix::fs::OpenOptionsExt as _;
+        options.mode(0o600);
+    }
+    let mut file = options.open(path)?;
+    #[cfg(unix)]
+    if private {
+        use std::os::unix::fs::PermissionsExt as _;
+        file.set_permissions(std::fs::Permissions::from_mode(0o600))?;
+    }
+    #[cfg(not(unix))]
+    let _ = private;
+    file.write_all(data)
 }
