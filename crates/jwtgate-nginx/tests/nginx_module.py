@@ -308,6 +308,29 @@ def run(corpus, tmp, upstream, nginx):
                           f"jwtgate_test_clock {corpus['now']};") .replace(
         "location / {", "location /off/ { jwtgate off; proxy_pass http://127.0.0.1:%d; }\n"
         "        location / {" % upstream.port))
+    # Behaviour: redirects, HEAD, internal redirects, satisfy any, path normalization.
+    behave_port = free_port()
+    hs256 = corpus["configs"]["pem"]["providers"]["hs256"]
+    behave_conf = write_json(os.path.join(tmp, "behave.json"), {
+        "providers": {"hs256": hs256},
+        "path_policy": {"path_parameters": "strip"},
+        "rules": [
+            {"match": {"prefix": "/login/"}, "requires": {"provider_name": "hs256"},
+             "failure_response": {"redirect": {"url": "/signin", "param": "next"}}},
+            {"match": {"prefix": "/"}, "requires": {"provider_name": "hs256"}}]})
+    servers.append(f"""
+    server {{
+        listen 127.0.0.1:{behave_port};
+        jwtgate_config_file {behave_conf};
+        jwtgate_test_clock {corpus['now']};
+        add_header X-Saw-Authorization "$http_authorization" always;
+        add_header X-Jwtgate-Result $jwtgate_result always;
+        location / {{ proxy_pass http://127.0.0.1:{upstream.port}; }}
+        location /redirected/ {{ try_files /nonexistent @named; }}
+        location @named {{ proxy_pass http://127.0.0.1:{upstream.port}; }}
+        location /any/ {{ satisfy any; allow all; proxy_pass http://127.0.0.1:{upstream.port}; }}
+    }}
+""")
     reload_port = free_port()
     reload_conf = os.path.join(tmp, "reload.json")
     protected = {**corpus["configs"]["pem"],
@@ -317,7 +340,7 @@ def run(corpus, tmp, upstream, nginx):
     nginx.write("".join(servers))
     rc, err = nginx.test()
     print(f"nginx -t with {len(servers)} servers: rc={rc}: " + err.strip().splitlines()[-1])
-    nginx.start(list(port_of.values()) + [spoof_port, reload_port])
+    nginx.start(list(port_of.values()) + [spoof_port, reload_port, behave_port])
 
     corpus_cases(corpus, port_of)
     print(f"corpus: {len(corpus['cases'])} cases")
@@ -370,6 +393,32 @@ def run(corpus, tmp, upstream, nginx):
         check(status == 200 and "access_token" not in line,
               f"query token: upstream request line {line!r}")
     del qconf
+
+    # --- behaviour -------------------------------------------------------------------------
+    status, headers, body = http(behave_port, "/login/page?x=1", [])
+    # NGINX makes a relative Location absolute (absolute_redirect on).
+    check(status == 302 and len(values(headers, "location")) == 1
+          and values(headers, "location")[0].endswith("/signin?next=%2Flogin%2Fpage%3Fx%3D1"),
+          f"failure_response redirect: {status} {headers}")
+    status, headers, body = http(behave_port, "/x", [], method="HEAD")
+    check(status == 401 and body == b"" and values(headers, "www-authenticate"),
+          f"HEAD refusal: {status} {headers} {body!r}")
+    status, headers, body = http(behave_port, "/x", [token_header])
+    check(status == 200 and values(headers, "x-saw-authorization") in ([], [""]),
+          f"$http_authorization after removal: {values(headers, 'x-saw-authorization')}")
+    status, headers, body = http(behave_port, "/redirected/x", [token_header])
+    check(status == 200 and values(upstream_view(body)[1], "x-jwt-sub") == ["alice"],
+          f"internal redirect with the same configuration: {status} {body[:200]!r}")
+    status, headers, body = http(behave_port, "/redirected/x", [])
+    check(status == 401, f"internal redirect without a token: {status}")
+    status, headers, _ = http(behave_port, "/any/x", [])
+    check(status == 401, f"satisfy any + allow all must not pass a refusal: {status}")
+    status, headers, body = http(behave_port, "/a;jsessionid=1/b?q=1", [token_header])
+    check(status == 200 and upstream_view(body)[0].split(" ")[1] == "/a/b?q=1",
+          f"strip path parameters: upstream {upstream_view(body)[0] if status == 200 else status}")
+    status, headers, body = http(behave_port, "/caf\udcc3\udca9/%41", [token_header])
+    check(status == 200, f"raw UTF-8 path bytes: {status}")
+    print("behaviour: checked")
 
     # --- reload with a changed file ------------------------------------------------------------
     status, _, _ = http(reload_port, "/x", [])
