@@ -3,6 +3,8 @@
 //! running NGINX.
 
 use jwtgate::core::HeaderOp;
+use serde_json::Value;
+use std::path::Path;
 
 /// `:path` as text: valid UTF-8 as it is; other bytes, and control bytes (never legal in a
 /// request target), as `%XX`, so the core compares exactly what the client sent (the same
@@ -82,4 +84,45 @@ pub fn path_change(ops: &[HeaderOp]) -> Option<&str> {
 /// content type and length).
 pub fn written_by_nginx(name: &str) -> bool {
     name.eq_ignore_ascii_case("content-type") || name.eq_ignore_ascii_case("content-length")
+}
+
+/// The configuration with every `providers.<name>.local_jwks.filename` read (relative to
+/// `base`, the configuration file's directory) and put inline as `inline_string`: NGINX's
+/// master reads it when the configuration is loaded, so the core sees the same JSON as the
+/// wasm filter's. `Ok(None)`: nothing to read (or not JSON: the core reports that).
+pub fn inline_files(bytes: &[u8], base: &Path) -> Result<Option<Vec<u8>>, String> {
+    let Ok(mut value) = jwtgate::core::strict_json::parse(bytes) else {
+        return Ok(None);
+    };
+    let mut changed = false;
+    let providers = value.get_mut("providers").and_then(Value::as_object_mut);
+    for (name, provider) in providers.into_iter().flatten() {
+        let Some(jwks) = provider
+            .get_mut("local_jwks")
+            .and_then(Value::as_object_mut)
+        else {
+            continue;
+        };
+        if jwks.len() != 1 {
+            continue; // the core says "set exactly one of …"
+        }
+        let Some(Value::String(file)) = jwks.get("filename") else {
+            continue;
+        };
+        let at = format!("providers.{name}.local_jwks.filename");
+        let path = base.join(file);
+        let text = std::fs::read(&path)
+            .map_err(|e| format!("{at}: cannot read {}: {e}", path.display()))?;
+        let text = String::from_utf8(text)
+            .map_err(|_| format!("{at}: {} is not UTF-8", path.display()))?;
+        jwks.clear();
+        jwks.insert("inline_string".into(), Value::String(text));
+        changed = true;
+    }
+    if !changed {
+        return Ok(None);
+    }
+    serde_json::to_vec(&value)
+        .map(Some)
+        .map_err(|e| e.to_string())
 }

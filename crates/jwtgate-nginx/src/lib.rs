@@ -245,10 +245,14 @@ unsafe extern "C" fn set_config_file(
     })
 }
 
-/// Reads and validates a configuration file: the wasm filter's JSON, minus what the native
-/// module cannot do yet.
+/// Reads and validates a configuration file: the wasm filter's JSON (with `local_jwks.filename`
+/// read here), minus what the native module cannot do yet.
 fn load(path: &str) -> Result<(Loaded, Vec<String>), String> {
     let bytes = std::fs::read(path).map_err(|e| format!("cannot read: {e}"))?;
+    let base = std::path::Path::new(path)
+        .parent()
+        .unwrap_or(std::path::Path::new("/"));
+    let bytes = glue::inline_files(&bytes, base)?.unwrap_or(bytes);
     let gateway = Gateway::from_json(&bytes).map_err(|e| e.to_string())?;
     if let Some((_, name, _)) = gateway.remote_providers().next() {
         return Err(format!(

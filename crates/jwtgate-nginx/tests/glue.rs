@@ -50,3 +50,26 @@ fn nothing_to_change() {
     assert_eq!(plan(&names, &[set(":path", "/x")]), None);
     assert_eq!(path_change(&[set(":path", "/x?b=1")]), Some("/x?b=1"));
 }
+
+#[test]
+fn local_jwks_files_are_inlined() {
+    let dir = std::env::temp_dir().join(format!("jwtgate-glue-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("keys.json"), r#"{"keys": []}"#).unwrap();
+    let config = br#"{"providers": {"p": {"local_jwks": {"filename": "keys.json"}}}}"#;
+    let out = inline_files(config, &dir).unwrap().unwrap();
+    let v: serde_json::Value = serde_json::from_slice(&out).unwrap();
+    assert_eq!(
+        v["providers"]["p"]["local_jwks"],
+        serde_json::json!({"inline_string": r#"{"keys": []}"#})
+    );
+    let missing = br#"{"providers": {"p": {"local_jwks": {"filename": "nope.json"}}}}"#;
+    let err = inline_files(missing, &dir).unwrap_err();
+    assert!(
+        err.starts_with("providers.p.local_jwks.filename: cannot read"),
+        "{err}"
+    );
+    assert_eq!(inline_files(b"{", &dir), Ok(None));
+    assert_eq!(inline_files(br#"{"providers": {}}"#, &dir), Ok(None));
+    std::fs::remove_dir_all(&dir).unwrap();
+}

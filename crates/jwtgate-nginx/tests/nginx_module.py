@@ -191,9 +191,11 @@ def server(port, config_file, upstream, extra=""):
 """
 
 
-def corpus_cases(corpus, port_of):
+def corpus_cases(corpus, port_of, only=None):
     for case in corpus["cases"]:
-        name = case["name"]
+        if only and case["config"] != only:
+            continue
+        name = case["name"] + (f" (from files)" if only else "")
         req = case["request"]
         port = port_of[(case["config"], case.get("now", corpus["now"]))]
         status, headers, body = http(port, req["path"], [tuple(h) for h in req["headers"]],
@@ -269,6 +271,8 @@ def run(corpus, tmp, upstream, nginx):
             "rules": [{"match": {"prefix": "/"}, "requires": {"ext_auth": "authz"}}]},
             "ext_auth.authz: not yet supported natively"),
         "missing_file": (None, "cannot read"),
+        "jwks_file_missing": ({"providers": {"p": {"local_jwks": {"filename": "absent.jwks"}}}},
+                              "providers.p.local_jwks.filename: cannot read"),
     }
     for name, (config, needle) in broken.items():
         path = os.path.join(tmp, f"broken-{name}.json")
@@ -308,6 +312,19 @@ def run(corpus, tmp, upstream, nginx):
                           f"jwtgate_test_clock {corpus['now']};") .replace(
         "location / {", "location /off/ { jwtgate off; proxy_pass http://127.0.0.1:%d; }\n"
         "        location / {" % upstream.port))
+    # The corpus' JWKS configuration again, each key set read from a file (local_jwks.filename).
+    files_config = json.loads(json.dumps(corpus["configs"]["jwks"]))
+    for name, provider in files_config["providers"].items():
+        if "inline_string" in provider.get("local_jwks", {}):
+            write_json(os.path.join(tmp, f"jwks-{name}.json"), json.loads(provider["local_jwks"]["inline_string"]))
+            provider["local_jwks"] = {"filename": f"jwks-{name}.json"}
+    files_ports = {}
+    for (config, now) in list(port_of):
+        if config == "jwks":
+            files_ports[(config, now)] = free_port()
+            servers.append(server(files_ports[(config, now)],
+                                  write_json(os.path.join(tmp, "jwks-files.json"), files_config),
+                                  upstream.port, f"jwtgate_test_clock {now};"))
     # Behaviour: redirects, HEAD, internal redirects, satisfy any, path normalization.
     behave_port = free_port()
     hs256 = corpus["configs"]["pem"]["providers"]["hs256"]
@@ -340,10 +357,14 @@ def run(corpus, tmp, upstream, nginx):
     nginx.write("".join(servers))
     rc, err = nginx.test()
     print(f"nginx -t with {len(servers)} servers: rc={rc}: " + err.strip().splitlines()[-1])
-    nginx.start(list(port_of.values()) + [spoof_port, reload_port, behave_port])
+    nginx.start(list(port_of.values()) + list(files_ports.values())
+                + [spoof_port, reload_port, behave_port])
 
     corpus_cases(corpus, port_of)
     print(f"corpus: {len(corpus['cases'])} cases")
+    check(len(files_ports) > 0, "no corpus case uses the jwks configuration")
+    corpus_cases(corpus, files_ports, only="jwks")
+    print(f"corpus, key sets from files: {sum(c['config'] == 'jwks' for c in corpus['cases'])} cases")
 
     # --- managed headers in every spelling never reach the upstream ----------------------------
     valid = next(c for c in corpus["cases"] if c["name"] == "pem_hs256_valid_kid")
