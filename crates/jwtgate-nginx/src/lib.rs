@@ -605,6 +605,23 @@ macro_rules! single_fields {
     };
 }
 
+/// Whether `path` still starts with the name of the request's location when that is a prefix
+/// or exact location (regex, named and unnamed locations have no prefix to keep).
+unsafe fn within_location(r: *mut ngx_http_request_t, path: &[u8]) -> bool {
+    let index = (*ptr::addr_of!(ngx_http_core_module)).ctx_index;
+    let clcf = *(*r).loc_conf.add(index) as *const ngx_http_core_loc_conf_t;
+    let Some(clcf) = clcf.as_ref() else {
+        return true;
+    };
+    if !clcf.regex.is_null() || clcf.named() != 0 || clcf.noname() != 0 {
+        return true;
+    }
+    let name = bytes(&clcf.name);
+    // Locations compare case-insensitively on case-insensitive systems only; NGINX on Linux
+    // compares bytes.
+    path.starts_with(name)
+}
+
 /// Applies a `Forward` decision to the request: `r->headers_in.headers` is rebuilt without the
 /// removed entries (the proxy module copies every entry of the list, so zeroing a hash is not
 /// enough) and with the set ones; the `headers_in` shortcuts follow; a `:path` change rewrites
@@ -709,10 +726,22 @@ unsafe fn apply(
         if !s.is_null() {
             ngx_unescape_uri(&mut d, &mut s, path.len(), 0);
         }
-        (*r).uri = ngx_str_t {
+        let uri = ngx_str_t {
             len: d.offset_from(dst) as usize,
             data: dst,
         };
+        // `proxy_pass http://up/prefix/;` in a prefix location replaces the location's name at
+        // the start of `uri`: a new path without it would be cut wrongly (NGINX computes the
+        // length as `uri.len - name.len`). Refuse rather than forward something else.
+        if !within_location(r, bytes(&uri)) {
+            ngx_log_error!(
+                NGX_LOG_ERR,
+                (*(*r).connection).log,
+                "jwtgate: the normalized path leaves the location chosen for the original one: answering 500"
+            );
+            return None;
+        }
+        (*r).uri = uri;
     }
     Some(())
 }

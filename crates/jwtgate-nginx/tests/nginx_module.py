@@ -346,6 +346,8 @@ def run(corpus, tmp, upstream, nginx):
         location /redirected/ {{ try_files /nonexistent @named; }}
         location @named {{ proxy_pass http://127.0.0.1:{upstream.port}; }}
         location /any/ {{ satisfy any; allow all; proxy_pass http://127.0.0.1:{upstream.port}; }}
+        location /pfx/ {{ proxy_pass http://127.0.0.1:{upstream.port}/inner/; }}
+        location "/legacy;v=1/" {{ proxy_pass http://127.0.0.1:{upstream.port}/inner/; }}
     }}
 """)
     reload_port = free_port()
@@ -437,6 +439,11 @@ def run(corpus, tmp, upstream, nginx):
     status, headers, body = http(behave_port, "/a;jsessionid=1/b?q=1", [token_header])
     check(status == 200 and upstream_view(body)[0].split(" ")[1] == "/a/b?q=1",
           f"strip path parameters: upstream {upstream_view(body)[0] if status == 200 else status}")
+    status, headers, body = http(behave_port, "/pfx/a;s=1/b?q=1", [token_header])
+    check(status == 200 and upstream_view(body)[0].split(" ")[1] == "/inner/a/b?q=1",
+          f"strip + proxy_pass with a URI: {upstream_view(body)[0] if status == 200 else status}")
+    status, _, _ = http(behave_port, "/legacy;v=1/x", [token_header])
+    check(status == 500, f"a normalized path that leaves its prefix location: {status}, want 500")
     status, headers, body = http(behave_port, "/caf\udcc3\udca9/%41", [token_header])
     check(status == 200, f"raw UTF-8 path bytes: {status}")
     print("behaviour: checked")
