@@ -14,7 +14,7 @@ VENV_PY     := .venv/bin/python
 export JWTGATE_WASM   := $(CURDIR)/$(WASM)
 export JWTGATE_CORPUS := $(CURDIR)/$(CORPUS)
 
-.PHONY: toolchain build test test-core test-host test-crypto-wasm corpus lint run fuzz bench clean size schema
+.PHONY: toolchain build test test-core test-host test-crypto-wasm test-nginx nginx-module lint-nginx corpus lint run fuzz bench clean size schema
 
 FUZZ_SECONDS ?= 60
 
@@ -43,8 +43,8 @@ build: toolchain
 ## test: lint (format, clippy: the workspace, tests/host, tests/fuzz), the wasm build, the PyJWT
 ## corpus, the workspace's tests with default and with no default features (+ corpus natively),
 ## the in-host tests (+ corpus in-host), the demo's self-test and the RSA and P-256 verifiers'
-## tests as wasm
-test: toolchain lint build corpus test-core test-host test-crypto-wasm
+## tests as wasm, and the native NGINX module inside Debian's nginx
+test: toolchain lint build corpus test-core test-host test-crypto-wasm test-nginx
 
 test-core:
 	cargo test --workspace
@@ -52,6 +52,35 @@ test-core:
 	$(VENV_PY) tests/corpus/check_schema.py target/debug/jwtgate
 	# Last: it rebuilds target/debug/jwtgate without ES384/ES512, which the CLI checks use.
 	cargo test -p jwtgate --no-default-features
+
+## nginx-module: the native dynamic module for the installed stock NGINX (Debian's nginx +
+## nginx-dev): Debian's own configure arguments into target/nginx/build, then the crate
+## crates/jwtgate-nginx against those headers, into target/nginx/ngx_http_jwtgate_module.so.
+## Fails when nginx or nginx-dev is missing. The module only loads into the NGINX version it
+## was built for.
+NGINX_SRC    := /usr/share/nginx/src
+NGINX_BUILD  := $(CURDIR)/target/nginx/build
+NGINX_MODULE := target/nginx/ngx_http_jwtgate_module.so
+NGINX_CARGO_TARGET := $(if $(CARGO_TARGET_DIR),$(CARGO_TARGET_DIR),$(CURDIR)/target)/nginx-module
+NGINX_CARGO  := cd crates/jwtgate-nginx && CARGO_TARGET_DIR=$(NGINX_CARGO_TARGET) \
+  NGINX_SOURCE_DIR=$(NGINX_SRC) NGINX_BUILD_DIR=$(NGINX_BUILD) cargo
+nginx-module: toolchain
+	crates/jwtgate-nginx/configure-nginx.sh $(NGINX_BUILD)
+	$(NGINX_CARGO) build --release --locked
+	cp $(NGINX_CARGO_TARGET)/release/libjwtgate_nginx.so $(NGINX_MODULE)
+	@echo "$(NGINX_MODULE): $$(stat -c %s $(NGINX_MODULE)) bytes, for $$(/usr/sbin/nginx -v 2>&1)"
+
+lint-nginx: toolchain
+	crates/jwtgate-nginx/configure-nginx.sh $(NGINX_BUILD)
+	cd crates/jwtgate-nginx && cargo fmt -- --check
+	$(NGINX_CARGO) clippy --locked --all-targets -- -D warnings
+
+## test-nginx: the module's unit tests, then the module inside /usr/sbin/nginx: the PyJWT corpus,
+## managed headers in every spelling on the wire, variables, broken configurations (`nginx -t`),
+## reloads. Fails (never skips) when nginx or nginx-dev is missing.
+test-nginx: lint-nginx nginx-module corpus
+	$(NGINX_CARGO) test --locked
+	$(VENV_PY) crates/jwtgate-nginx/tests/nginx_module.py $(NGINX_MODULE) $(CORPUS)
 
 ## schema: regenerate Kong's nginx-wasm/jwtgate.meta.json from the configuration types
 schema:

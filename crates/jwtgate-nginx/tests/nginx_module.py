@@ -1,0 +1,476 @@
+#!/usr/bin/env python3
+"""The native module inside the installed /usr/sbin/nginx (Debian's stock package).
+
+Usage: nginx_module.py MODULE.so CASES.json
+
+Writes an nginx.conf into a temporary directory, starts `nginx -p DIR -c CONF` on 127.0.0.1 with
+the module and a raw-socket upstream that answers with the exact request head it received (so
+header removal is checked on the wire), then runs:
+- every PyJWT corpus case (status, `error=` in WWW-Authenticate, upstream headers and absences);
+- spoofed managed headers in every spelling (none may reach the upstream);
+- the variables $jwtgate_result / $jwtgate_reason;
+- broken configurations (`nginx -t` fails and names the field);
+- `nginx -s reload` with a changed configuration file (and one with a broken file: the old
+  configuration stays).
+Never skips: a missing nginx fails.
+"""
+
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+
+NGINX = "/usr/sbin/nginx"
+FAILURES = []
+PASSED = [0]
+
+
+def check(cond, what):
+    if cond:
+        PASSED[0] += 1
+    else:
+        FAILURES.append(what)
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Upstream:
+    """Answers every request with the request head it received, byte for byte."""
+
+    def __init__(self):
+        self.sock = socket.socket()
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(64)
+        self.port = self.sock.getsockname()[1]
+        threading.Thread(target=self.serve, daemon=True).start()
+
+    def serve(self):
+        while True:
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                return
+            threading.Thread(target=self.one, args=(conn,), daemon=True).start()
+
+    def one(self, conn):
+        with conn:
+            conn.settimeout(5)
+            data = b""
+            while b"\r\n\r\n" not in data:
+                chunk = conn.recv(65536)
+                if not chunk:
+                    return
+                data += chunk
+            head = data.split(b"\r\n\r\n", 1)[0]
+            conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: application/octet-stream\r\n"
+                         b"Connection: close\r\nContent-Length: %d\r\n\r\n" % len(head) + head)
+
+
+def http(port, path, headers, method="GET"):
+    """A raw HTTP/1.1 request (exact header spellings, duplicates, raw path bytes)."""
+    req = b"%s %s HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n" % (
+        method.encode(), path.encode("utf-8", "surrogateescape"))
+    for name, value in headers:
+        req += name.encode() + b": " + value.encode("utf-8", "surrogateescape") + b"\r\n"
+    req += b"\r\n"
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as s:
+        s.sendall(req)
+        data = b""
+        while True:
+            chunk = s.recv(65536)
+            if not chunk:
+                break
+            data += chunk
+    head, _, body = data.partition(b"\r\n\r\n")
+    lines = head.decode("latin-1").split("\r\n")
+    status = int(lines[0].split()[1])
+    resp_headers = [tuple(x.split(": ", 1)) for x in lines[1:] if ": " in x]
+    return status, resp_headers, body
+
+
+def upstream_view(body):
+    """(request line, [(name, value)]) of what the upstream received."""
+    lines = body.decode("latin-1").split("\r\n")
+    return lines[0], [tuple(x.split(": ", 1)) for x in lines[1:] if ": " in x]
+
+
+def values(headers, name):
+    return [v for n, v in headers if n.lower() == name.lower()]
+
+
+class Nginx:
+    def __init__(self, module, tmp):
+        self.module = module
+        self.tmp = tmp
+        self.conf = os.path.join(tmp, "nginx.conf")
+        self.proc = None
+
+    def write(self, http_body):
+        with open(self.conf, "w") as f:
+            f.write(f"""
+load_module {self.module};
+daemon off;
+master_process on;
+worker_processes 1;
+pid {self.tmp}/nginx.pid;
+error_log {self.tmp}/error.log info;
+events {{ worker_connections 512; }}
+http {{
+    access_log off;
+    client_body_temp_path {self.tmp}/body;
+    proxy_temp_path {self.tmp}/proxy;
+    fastcgi_temp_path {self.tmp}/fastcgi;
+    uwsgi_temp_path {self.tmp}/uwsgi;
+    scgi_temp_path {self.tmp}/scgi;
+    underscores_in_headers on;
+    # The corpus' oversized tokens (> max_token_bytes) must reach jwtgate: NGINX's default
+    # 8k header buffer would answer 400 itself.
+    large_client_header_buffers 4 128k;
+{http_body}
+}}
+""")
+
+    def test(self):
+        p = subprocess.run([NGINX, "-t", "-p", self.tmp, "-c", self.conf],
+                           capture_output=True, text=True)
+        return p.returncode, p.stderr
+
+    def start(self, ports):
+        rc, err = self.test()
+        if rc != 0:
+            raise SystemExit(f"nginx -t failed:\n{err}")
+        self.stderr_path = os.path.join(self.tmp, "stderr.log")
+        self.proc = subprocess.Popen([NGINX, "-p", self.tmp, "-c", self.conf],
+                                     stdout=subprocess.DEVNULL, stderr=open(self.stderr_path, "w"))
+        deadline = time.time() + 10
+        for port in ports:
+            while True:
+                try:
+                    socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                    break
+                except OSError:
+                    if self.proc.poll() is not None or time.time() > deadline:
+                        raise SystemExit("nginx did not start:\n" + open(self.stderr_path).read())
+                    time.sleep(0.05)
+
+    def reload(self):
+        return subprocess.run([NGINX, "-p", self.tmp, "-c", self.conf, "-s", "reload"],
+                              capture_output=True, text=True)
+
+    def stop(self):
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGQUIT)
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+
+def server(port, config_file, upstream, extra=""):
+    return f"""
+    server {{
+        listen 127.0.0.1:{port};
+        jwtgate_config_file {config_file};
+        {extra}
+        add_header X-Jwtgate-Result $jwtgate_result always;
+        add_header X-Jwtgate-Reason $jwtgate_reason always;
+        location / {{ proxy_pass http://127.0.0.1:{upstream}; }}
+    }}
+"""
+
+
+def corpus_cases(corpus, port_of, only=None):
+    for case in corpus["cases"]:
+        if only and case["config"] != only:
+            continue
+        name = case["name"] + (f" (from files)" if only else "")
+        req = case["request"]
+        port = port_of[(case["config"], case.get("now", corpus["now"]))]
+        status, headers, body = http(port, req["path"], [tuple(h) for h in req["headers"]],
+                                     req["method"])
+        expect = case["expect"]
+        want = expect["status"]
+        check(status == want, f"{name}: status {status}, want {want} "
+              f"(reason {values(headers, 'x-jwtgate-reason')})")
+        if status != want:
+            continue
+        if isinstance(expect.get("error"), str):
+            challenge = " ".join(values(headers, "www-authenticate"))
+            check(f'error="{expect["error"]}"' in challenge,
+                  f"{name}: no error={expect['error']} in {challenge!r}")
+        if want == 200 and values(headers, "content-type") == ["application/octet-stream"]:
+            line, seen = upstream_view(body)
+            for n, v in (expect.get("upstream_headers") or {}).items():
+                if n == ":path":
+                    got = line.split(" ")[1]
+                    check(got == v, f"{name}: upstream request target {got!r}, want {v!r}")
+                    continue
+                check(values(seen, n) == [v], f"{name}: upstream {n} = {values(seen, n)}, want [{v!r}]")
+            for n in expect.get("upstream_absent") or []:
+                check(not values(seen, n), f"{name}: upstream still has {n}: {values(seen, n)}")
+        elif want == 200:
+            check(False, f"{name}: 200 without the upstream's echo")
+
+
+def main():
+    if len(sys.argv) != 3:
+        raise SystemExit(__doc__)
+    module, cases_path = os.path.abspath(sys.argv[1]), sys.argv[2]
+    for need in (NGINX, module, cases_path):
+        if not os.path.exists(need):
+            raise SystemExit(f"FAIL: {need} is missing (apt-get install nginx nginx-dev; "
+                             "make nginx-module; make corpus)")
+    corpus = json.load(open(cases_path))
+    tmp = tempfile.mkdtemp(prefix="jwtgate-nginx-")
+    upstream = Upstream()
+    nginx = Nginx(module, tmp)
+    try:
+        run(corpus, tmp, upstream, nginx)
+    finally:
+        nginx.stop()
+        if FAILURES:
+            print(f"(nginx prefix kept: {tmp})")
+        else:
+            shutil.rmtree(tmp, ignore_errors=True)
+    print(f"nginx module: {PASSED[0]} checks passed, {len(FAILURES)} failed")
+    for f in FAILURES:
+        print("  FAIL", f)
+    sys.exit(1 if FAILURES else 0)
+
+
+def write_json(path, value):
+    with open(path, "w") as f:
+        json.dump(value, f)
+    return path
+
+
+def run(corpus, tmp, upstream, nginx):
+    # --- broken configurations: nginx -t fails and names the field -----------------------------
+    broken = {
+        "short_secret": ({"providers": {"p": {"keys": [{"alg": "HS256", "secret": "short"}]}}},
+                         "providers.p.keys[0]"),
+        "unknown_field": ({"providers": {}, "rulez": []}, "rulez"),
+        "bad_json": ("{", "invalid JSON"),
+        "remote_jwks": ({"providers": {"idp": {"remote_jwks": {"http_uri": {
+            "uri": "http://127.0.0.1:1/jwks", "cluster": "127.0.0.1:1", "timeout": "1s"}}}}},
+            "providers.idp.remote_jwks: not yet supported natively"),
+        "ext_auth": ({"ext_auth": {"authz": {"http_uri": {
+            "uri": "http://127.0.0.1:1/auth", "cluster": "127.0.0.1:1", "timeout": "1s"}}},
+            "rules": [{"match": {"prefix": "/"}, "requires": {"ext_auth": "authz"}}]},
+            "ext_auth.authz: not yet supported natively"),
+        "missing_file": (None, "cannot read"),
+        "jwks_file_missing": ({"providers": {"p": {"local_jwks": {"filename": "absent.jwks"}}}},
+                              "providers.p.local_jwks.filename: cannot read"),
+    }
+    for name, (config, needle) in broken.items():
+        path = os.path.join(tmp, f"broken-{name}.json")
+        if isinstance(config, str):
+            open(path, "w").write(config)
+        elif config is not None:
+            write_json(path, config)
+        nginx.write(server(free_port(), path, upstream.port))
+        rc, err = nginx.test()
+        check(rc != 0 and needle in err and path in err,
+              f"broken config {name}: nginx -t rc={rc}, want failure naming {needle!r}:\n{err}")
+        if name == "short_secret":
+            print("nginx -t with a broken configuration says:\n  " + err.strip().replace("\n", "\n  "))
+    nginx.write("""
+    server { listen 127.0.0.1:1; jwtgate on; location / { return 204; } }
+""")
+    rc, err = nginx.test()
+    check(rc != 0 and "jwtgate_config_file" in err, f"jwtgate on without a file: rc={rc} {err}")
+
+    # --- one server per (configuration, clock) of the corpus -----------------------------------
+    port_of = {}
+    servers = []
+    for case in corpus["cases"]:
+        key = (case["config"], case.get("now", corpus["now"]))
+        if key not in port_of:
+            port_of[key] = free_port()
+            path = write_json(os.path.join(tmp, f"{key[0]}.json"), corpus["configs"][key[0]])
+            servers.append(server(port_of[key], path, upstream.port,
+                                  f"jwtgate_test_clock {key[1]};"))
+    # Spoofing, variables, `jwtgate off`, reload.
+    spoof_port = free_port()
+    spoof_conf = write_json(os.path.join(tmp, "spoof.json"), {
+        **corpus["configs"]["pem"],
+        "rules": [{"match": {"prefix": "/open/"}},
+                  {"match": {"prefix": "/"}, "requires": {"provider_name": "hs256"}}]})
+    servers.append(server(spoof_port, spoof_conf, upstream.port,
+                          f"jwtgate_test_clock {corpus['now']};") .replace(
+        "location / {", "location /off/ { jwtgate off; proxy_pass http://127.0.0.1:%d; }\n"
+        "        location / {" % upstream.port))
+    # The corpus' JWKS configuration again, each key set read from a file (local_jwks.filename).
+    files_config = json.loads(json.dumps(corpus["configs"]["jwks"]))
+    for name, provider in files_config["providers"].items():
+        if "inline_string" in provider.get("local_jwks", {}):
+            write_json(os.path.join(tmp, f"jwks-{name}.json"), json.loads(provider["local_jwks"]["inline_string"]))
+            provider["local_jwks"] = {"filename": f"jwks-{name}.json"}
+    files_ports = {}
+    for (config, now) in list(port_of):
+        if config == "jwks":
+            files_ports[(config, now)] = free_port()
+            servers.append(server(files_ports[(config, now)],
+                                  write_json(os.path.join(tmp, "jwks-files.json"), files_config),
+                                  upstream.port, f"jwtgate_test_clock {now};"))
+    # Behaviour: redirects, HEAD, internal redirects, satisfy any, path normalization.
+    behave_port = free_port()
+    hs256 = corpus["configs"]["pem"]["providers"]["hs256"]
+    behave_conf = write_json(os.path.join(tmp, "behave.json"), {
+        "providers": {"hs256": hs256},
+        "path_policy": {"path_parameters": "strip"},
+        "rules": [
+            {"match": {"prefix": "/login/"}, "requires": {"provider_name": "hs256"},
+             "failure_response": {"redirect": {"url": "/signin", "param": "next"}}},
+            {"match": {"prefix": "/"}, "requires": {"provider_name": "hs256"}}]})
+    servers.append(f"""
+    server {{
+        listen 127.0.0.1:{behave_port};
+        jwtgate_config_file {behave_conf};
+        jwtgate_test_clock {corpus['now']};
+        add_header X-Saw-Authorization "$http_authorization" always;
+        add_header X-Jwtgate-Result $jwtgate_result always;
+        location / {{ proxy_pass http://127.0.0.1:{upstream.port}; }}
+        location /redirected/ {{ try_files /nonexistent @named; }}
+        location @named {{ proxy_pass http://127.0.0.1:{upstream.port}; }}
+        location /any/ {{ satisfy any; allow all; proxy_pass http://127.0.0.1:{upstream.port}; }}
+        location /pfx/ {{ proxy_pass http://127.0.0.1:{upstream.port}/inner/; }}
+        location "/legacy;v=1/" {{ proxy_pass http://127.0.0.1:{upstream.port}/inner/; }}
+    }}
+""")
+    reload_port = free_port()
+    reload_conf = os.path.join(tmp, "reload.json")
+    protected = {**corpus["configs"]["pem"],
+                 "rules": [{"match": {"prefix": "/"}, "requires": {"provider_name": "hs256"}}]}
+    write_json(reload_conf, protected)
+    servers.append(server(reload_port, reload_conf, upstream.port))
+    nginx.write("".join(servers))
+    rc, err = nginx.test()
+    print(f"nginx -t with {len(servers)} servers: rc={rc}: " + err.strip().splitlines()[-1])
+    nginx.start(list(port_of.values()) + list(files_ports.values())
+                + [spoof_port, reload_port, behave_port])
+
+    corpus_cases(corpus, port_of)
+    print(f"corpus: {len(corpus['cases'])} cases")
+    check(len(files_ports) > 0, "no corpus case uses the jwks configuration")
+    corpus_cases(corpus, files_ports, only="jwks")
+    print(f"corpus, key sets from files: {sum(c['config'] == 'jwks' for c in corpus['cases'])} cases")
+
+    # --- managed headers in every spelling never reach the upstream ----------------------------
+    valid = next(c for c in corpus["cases"] if c["name"] == "pem_hs256_valid_kid")
+    token_header = tuple(valid["request"]["headers"][0])
+    spellings = ["X-Jwt-Sub", "x-jwt-sub", "x_jwt_sub", "X_JWT_SUB", "x-jwt_sub", "X-JWT-SUB"]
+    spoofed = [(s, "mallory") for s in spellings] + [("x-jwt-roles", "admin"), ("X_Jwt_Roles", "root")]
+    for path, token, what in [("/hs256/x", [token_header], "protected"),
+                              ("/open/x", [], "open route"),
+                              ("/open/x", [token_header], "open route with token"),
+                              ("/off/x", [], "jwtgate off")]:
+        status, headers, body = http(spoof_port, path, token + spoofed)
+        check(status == 200, f"spoof {what}: status {status}")
+        if status != 200:
+            continue
+        line, seen = upstream_view(body)
+        names = [n.lower().replace("_", "-") for n, _ in seen]
+        if what == "jwtgate off":
+            check(names.count("x-jwt-sub") == len(spellings),
+                  f"jwtgate off: the request must pass untouched: {seen}")
+            check(values(headers, "x-jwtgate-result") in ([], [""]),
+                  f"jwtgate off: $jwtgate_result = {values(headers, 'x-jwtgate-result')}")
+            continue
+        want_sub = ["alice"] if what == "protected" else []
+        check([v for n, v in seen if n.lower().replace("_", "-") == "x-jwt-sub"] == want_sub,
+              f"spoof {what}: upstream x-jwt-sub spellings {[(n, v) for n, v in seen if 'jwt' in n.lower()]}")
+        check("mallory" not in body.decode("latin-1") and "root" not in body.decode("latin-1"),
+              f"spoof {what}: a spoofed value reached the upstream: {seen}")
+        check(not values(seen, "authorization") or what == "open route with token",
+              f"spoof {what}: authorization forwarded: {seen}")
+        check(values(headers, "x-jwtgate-result") == ["allow"],
+              f"spoof {what}: $jwtgate_result = {values(headers, 'x-jwtgate-result')}")
+    status, headers, _ = http(spoof_port, "/hs256/x", [])
+    check(status == 401 and values(headers, "x-jwtgate-result") == ["deny"]
+          and values(headers, "x-jwtgate-reason") == ["missing_token"],
+          f"variables on a refusal: {status} {headers}")
+    check(values(headers, "content-type") == ["application/json"]
+          and values(headers, "cache-control") == ["no-store"],
+          f"refusal headers: {headers}")
+    # A token in the query string is removed from the request line the upstream gets.
+    qconf = corpus["configs"]["sources"]
+    qcase = next((c for c in corpus["cases"] if c["config"] == "sources"
+                  and "access_token" in c["request"]["path"] and c["expect"]["status"] == 200), None)
+    if qcase:
+        status, _, body = http(port_of[("sources", qcase.get("now", corpus["now"]))],
+                               qcase["request"]["path"], [tuple(h) for h in qcase["request"]["headers"]])
+        line, _ = upstream_view(body)
+        check(status == 200 and "access_token" not in line,
+              f"query token: upstream request line {line!r}")
+    del qconf
+
+    # --- behaviour -------------------------------------------------------------------------
+    status, headers, body = http(behave_port, "/login/page?x=1", [])
+    # NGINX makes a relative Location absolute (absolute_redirect on).
+    check(status == 302 and len(values(headers, "location")) == 1
+          and values(headers, "location")[0].endswith("/signin?next=%2Flogin%2Fpage%3Fx%3D1"),
+          f"failure_response redirect: {status} {headers}")
+    status, headers, body = http(behave_port, "/x", [], method="HEAD")
+    check(status == 401 and body == b"" and values(headers, "www-authenticate"),
+          f"HEAD refusal: {status} {headers} {body!r}")
+    status, headers, body = http(behave_port, "/x", [token_header])
+    check(status == 200 and values(headers, "x-saw-authorization") in ([], [""]),
+          f"$http_authorization after removal: {values(headers, 'x-saw-authorization')}")
+    status, headers, body = http(behave_port, "/redirected/x", [token_header])
+    check(status == 200 and values(upstream_view(body)[1], "x-jwt-sub") == ["alice"],
+          f"internal redirect with the same configuration: {status} {body[:200]!r}")
+    status, headers, body = http(behave_port, "/redirected/x", [])
+    check(status == 401, f"internal redirect without a token: {status}")
+    status, headers, _ = http(behave_port, "/any/x", [])
+    check(status == 401, f"satisfy any + allow all must not pass a refusal: {status}")
+    status, headers, body = http(behave_port, "/a;jsessionid=1/b?q=1", [token_header])
+    check(status == 200 and upstream_view(body)[0].split(" ")[1] == "/a/b?q=1",
+          f"strip path parameters: upstream {upstream_view(body)[0] if status == 200 else status}")
+    status, headers, body = http(behave_port, "/pfx/a;s=1/b?q=1", [token_header])
+    check(status == 200 and upstream_view(body)[0].split(" ")[1] == "/inner/a/b?q=1",
+          f"strip + proxy_pass with a URI: {upstream_view(body)[0] if status == 200 else status}")
+    status, _, _ = http(behave_port, "/legacy;v=1/x", [token_header])
+    check(status == 500, f"a normalized path that leaves its prefix location: {status}, want 500")
+    status, headers, body = http(behave_port, "/caf\udcc3\udca9/%41", [token_header])
+    check(status == 200, f"raw UTF-8 path bytes: {status}")
+    print("behaviour: checked")
+
+    # --- reload with a changed file ------------------------------------------------------------
+    status, _, _ = http(reload_port, "/x", [])
+    check(status == 401, f"before reload: {status}")
+    write_json(reload_conf, {**protected, "rules": [{"match": {"prefix": "/"}}]})
+    r = nginx.reload()
+    check(r.returncode == 0, f"reload: {r.stderr}")
+    deadline = time.time() + 10
+    while time.time() < deadline and http(reload_port, "/x", [])[0] != 200:
+        time.sleep(0.1)
+    check(http(reload_port, "/x", [])[0] == 200, "after reload: the open configuration is not used")
+    open(reload_conf, "w").write('{"rules": [{"match": {"prefix": "/"}, "requires": {"provider_name": "nope"}}]}')
+    # `nginx -s reload` parses the configuration itself: a broken file stops it there (no
+    # signal is sent) and the running configuration stays.
+    r = nginx.reload()
+    check(r.returncode != 0 and "rules[0].requires.provider_name" in r.stderr,
+          f"reload with a broken file: rc={r.returncode} {r.stderr}")
+    os.kill(int(open(os.path.join(tmp, "nginx.pid")).read()), signal.SIGHUP)
+    time.sleep(1)
+    log = open(os.path.join(tmp, "error.log")).read() + open(nginx.stderr_path).read()
+    check("provider_name" in log, "SIGHUP with a broken file: the error is not logged")
+    check(http(reload_port, "/x", [])[0] == 200, "reload with a broken file: the old configuration must stay")
+    print("reload: checked")
+
+
+if __name__ == "__main__":
+    main()
