@@ -8,6 +8,7 @@ SHELL       := bash
 
 WASM        := target/jwtgate.wasm
 CARGO_WASM  := target/wasm32-wasip1/release/jwtgate.wasm
+WASM_OPTIMIZED := target/jwtgate.wasm.optimized
 HOST_TARGET := $(CURDIR)/target/host
 CORPUS      := target/corpus/cases.json
 VENV_PY     := .venv/bin/python
@@ -32,11 +33,16 @@ toolchain:
 ## is installed (.ci/run installs it)
 build: toolchain
 	cargo build --release --target wasm32-wasip1 --lib
-	@if [ ! -f $(WASM) ] || [ $(CARGO_WASM) -nt $(WASM) ]; then \
-	  if command -v wasm-opt >/dev/null 2>&1; then \
+	@# $(WASM_OPTIMIZED) marks a file wasm-opt made from the current cargo output: binaryen
+	@# installed later still takes effect, and `make bench` can refuse an unoptimized filter.
+	@if command -v wasm-opt >/dev/null 2>&1; then \
+	  if [ ! -f $(WASM_OPTIMIZED) ] || [ $(CARGO_WASM) -nt $(WASM_OPTIMIZED) ]; then \
 	    echo "wasm-opt: $$(stat -c %s $(CARGO_WASM)) bytes before"; \
-	    wasm-opt $(WASM_OPT_FLAGS) $(CARGO_WASM) -o $(WASM); \
-	  else echo "wasm-opt (binaryen) not found: the filter is not size-optimized"; cp $(CARGO_WASM) $(WASM); fi; \
+	    wasm-opt $(WASM_OPT_FLAGS) $(CARGO_WASM) -o $(WASM) && touch $(WASM_OPTIMIZED); \
+	  fi; \
+	elif [ ! -f $(WASM) ] || [ $(CARGO_WASM) -nt $(WASM) ] || [ -f $(WASM_OPTIMIZED) ]; then \
+	  echo "wasm-opt (binaryen) not found: the filter is not size-optimized"; \
+	  cp $(CARGO_WASM) $(WASM); rm -f $(WASM_OPTIMIZED); \
 	fi
 	@echo "jwtgate.wasm: $$(stat -c %s $(WASM)) bytes ($(WASM))"
 
@@ -146,6 +152,7 @@ fuzz:
 
 ## bench: one run, one table (OpenSSL via Python, core natively, jwtgate.wasm in-host), into BENCHMARKS.md
 bench: build
+	@test -f $(WASM_OPTIMIZED) || { echo "make bench: $(WASM) is not wasm-opt's output (install binaryen): refusing to write BENCHMARKS.md from an unoptimized filter"; exit 1; }
 	bash tests/corpus/setup.sh >/dev/null
 	$(VENV_PY) tests/bench/tokens.py target/bench/tokens.json 300
 	cargo build --release --quiet --target wasm32-wasip1 -p jwtgate-rsa --example rsa_speed
