@@ -15,7 +15,7 @@ VENV_PY     := .venv/bin/python
 export JWTGATE_WASM   := $(CURDIR)/$(WASM)
 export JWTGATE_CORPUS := $(CURDIR)/$(CORPUS)
 
-.PHONY: toolchain build test test-core test-host test-crypto-wasm test-nginx nginx-module lint-nginx corpus lint run fuzz bench clean size schema
+.PHONY: toolchain build oci test-oci test test-core test-host test-crypto-wasm test-nginx nginx-module lint-nginx corpus lint run fuzz bench clean size schema
 
 FUZZ_SECONDS ?= 60
 
@@ -46,11 +46,21 @@ build: toolchain
 	fi
 	@echo "jwtgate.wasm: $$(stat -c %s $(WASM)) bytes ($(WASM))"
 
+## oci: target/jwtgate.wasm as an OCI image Istio pulls (one tar+gzip layer holding plugin.wasm):
+## the image layout target/oci/ and the same as one tar, target/jwtgate-oci.tar (reproducible)
+oci: build
+	python3 envoy/make_oci.py $(WASM) target/oci target/jwtgate-oci.tar
+
+## test-oci: media types, the one layer holding exactly plugin.wasm = target/jwtgate.wasm,
+## digests and sizes, reproducibility (tests/oci/check_oci.py)
+test-oci: oci
+	python3 tests/oci/check_oci.py $(WASM) target/oci target/jwtgate-oci.tar
+
 ## test: lint (format, clippy: the workspace, tests/host, tests/fuzz), the wasm build, the PyJWT
 ## corpus, the workspace's tests with default and with no default features (+ corpus natively),
 ## the in-host tests (+ corpus in-host), the demo's self-test and the RSA and P-256 verifiers'
-## tests as wasm, and the native NGINX module inside Debian's nginx
-test: toolchain lint build corpus test-core test-host test-crypto-wasm test-nginx
+## tests as wasm, the native NGINX module inside Debian's nginx, and the Istio OCI image
+test: toolchain lint build corpus test-core test-host test-crypto-wasm test-nginx test-oci
 
 test-core:
 	cargo test --workspace
