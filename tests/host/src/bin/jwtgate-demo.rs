@@ -1,12 +1,19 @@
 //! `make run`: a local demo gateway on 127.0.0.1 that runs the real jwtgate.wasm through
 //! proxy-wasm-host in front of a built-in echo upstream (or `--upstream host:port`).
 //! For trying jwtgate and for development; production hosts are Envoy, NGINX and Kong.
+//!
+//! Each connection gets its own thread, which reads the whole request (10 s read timeout)
+//! before it takes the one gateway (a Mutex: the filter runs one request at a time, as in one
+//! proxy worker) and releases it before the upstream is called, so an idle or slow client never
+//! holds up the others. The filter's log lines (configuration, deny reasons) are printed on
+//! stderr under the request they belong to.
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
@@ -223,22 +230,67 @@ fn upstream(
     }
 }
 
-fn serve_one(gateway: &mut Gateway, options: &Options, mut stream: TcpStream) {
+/// Prints the filter's log lines since the last call (under `title`), clears and returns them.
+fn print_filter_logs(gateway: &Gateway, title: &str) -> Vec<String> {
+    let lines = gateway.logs();
+    gateway.clear_logs();
+    let mut out = format!("{title}\n");
+    for (level, line) in &lines {
+        out.push_str(&format!(
+            "  filter {}: {line}\n",
+            format!("{level:?}").to_lowercase()
+        ));
+    }
+    // One write: the lines of concurrent requests never interleave.
+    eprint!("{out}");
+    lines.into_iter().map(|(_, line)| line).collect()
+}
+
+/// The demo gateway: one filter VM, taken by one request at a time.
+type SharedGateway = Arc<Mutex<Gateway>>;
+
+/// Serves one connection; returns the filter log lines its request printed.
+fn serve_one(
+    gateway: &SharedGateway,
+    upstream_address: Option<&str>,
+    mut stream: TcpStream,
+) -> Vec<String> {
     let _ = stream.set_read_timeout(Some(Duration::from_secs(10)));
+    // Read the whole request before taking the gateway: a slow client waits alone.
     let request = match read_request(&mut stream) {
         Ok(r) => r,
         Err(e) => {
             write_response(&mut stream, 400, &[], format!("{e}\n").as_bytes());
-            return;
+            return Vec::new();
         }
     };
-    gateway.set_now(now());
     let headers: Vec<(&str, &str)> = request
         .headers
         .iter()
         .map(|(n, v)| (n.as_str(), v.as_str()))
         .collect();
-    let outcome = match gateway.try_request(&request.method, &request.path, &headers) {
+    let (outcome, logged) = {
+        let Ok(mut gateway) = gateway.lock() else {
+            write_response(&mut stream, 500, &[], b"gateway unavailable\n");
+            return Vec::new();
+        };
+        gateway.set_now(now());
+        let result = gateway.try_request(&request.method, &request.path, &headers);
+        let status = match &result {
+            Ok(o) => o.status().to_string(),
+            Err(e) => format!("filter failed: {e}"),
+        };
+        let logged = print_filter_logs(
+            &gateway,
+            &format!(
+                "{} {} -> {status}",
+                request.method,
+                request.path.split('?').next().unwrap_or("")
+            ),
+        );
+        (result, logged)
+    };
+    let outcome = match outcome {
         Ok(o) => o,
         Err(e) => {
             write_response(
@@ -247,15 +299,9 @@ fn serve_one(gateway: &mut Gateway, options: &Options, mut stream: TcpStream) {
                 &[],
                 format!("filter failed: {e}\n").as_bytes(),
             );
-            return;
+            return logged;
         }
     };
-    eprintln!(
-        "{} {} -> {}",
-        request.method,
-        request.path.split('?').next().unwrap_or(""),
-        outcome.status()
-    );
     match outcome {
         Outcome::Local {
             status,
@@ -263,12 +309,8 @@ fn serve_one(gateway: &mut Gateway, options: &Options, mut stream: TcpStream) {
             body,
         } => write_response(&mut stream, status, &headers, body.as_bytes()),
         Outcome::Forwarded { headers } => {
-            let (status, h, body) = upstream(
-                options.upstream.as_deref(),
-                &request.method,
-                &headers,
-                &request.body,
-            );
+            let (status, h, body) =
+                upstream(upstream_address, &request.method, &headers, &request.body);
             if status == 0 {
                 let _ = stream.write_all(&body);
             } else {
@@ -276,6 +318,18 @@ fn serve_one(gateway: &mut Gateway, options: &Options, mut stream: TcpStream) {
             }
         }
     }
+    logged
+}
+
+/// Serves `stream` on its own thread.
+fn spawn_serve(
+    gateway: &SharedGateway,
+    upstream_address: Option<&str>,
+    stream: TcpStream,
+) -> std::thread::JoinHandle<Vec<String>> {
+    let gateway = Arc::clone(gateway);
+    let upstream_address = upstream_address.map(str::to_string);
+    std::thread::spawn(move || serve_one(&gateway, upstream_address.as_deref(), stream))
 }
 
 /// Sends `request` to the running gateway and returns the status.
@@ -319,7 +373,9 @@ fn run(options: Options) -> Result<ExitCode, String> {
     let config = std::fs::read_to_string(&options.config)
         .map_err(|e| format!("{}: {e}", options.config.display()))?;
     let filter = Filter::load(&wasm_path())?;
-    let mut gateway = filter.start(&config)?;
+    let gateway = filter.start(&config)?;
+    print_filter_logs(&gateway, "filter started");
+    let gateway: SharedGateway = Arc::new(Mutex::new(gateway));
     let listener =
         TcpListener::bind(&options.listen).map_err(|e| format!("{}: {e}", options.listen))?;
     let address = listener
@@ -361,11 +417,16 @@ fn run(options: Options) -> Result<ExitCode, String> {
             ("/admin/", Some(admin.clone()), 200),
             ("/rs/profile", Some(rs.clone()), 200),
         ];
-        let count = checks.len();
+        let denials = checks.iter().filter(|(_, _, want)| *want != 200).count();
+        // An idle connection is open (nothing sent) while the probes run: they must not wait
+        // for it (served one at a time, they waited for its 10 s read timeout).
+        let connections = checks.len() + 1;
         let prober = {
             let address = address.clone();
-            std::thread::spawn(move || {
-                checks
+            std::thread::spawn(move || -> Result<_, String> {
+                let idle = TcpStream::connect(&address).map_err(|e| e.to_string())?;
+                let started = Instant::now();
+                let results = checks
                     .into_iter()
                     .map(|(path, auth, want)| {
                         (
@@ -374,21 +435,37 @@ fn run(options: Options) -> Result<ExitCode, String> {
                             want,
                         )
                     })
-                    .collect::<Vec<_>>()
+                    .collect::<Vec<_>>();
+                let elapsed = started.elapsed();
+                drop(idle);
+                Ok((results, elapsed))
             })
         };
-        for stream in listener.incoming().take(count) {
+        let mut servers = Vec::new();
+        for stream in listener.incoming().take(connections) {
             match stream {
-                Ok(s) => serve_one(&mut gateway, &options, s),
+                Ok(s) => servers.push(spawn_serve(&gateway, options.upstream.as_deref(), s)),
                 Err(e) => return Err(e.to_string()),
             }
         }
-        let results = prober.join().map_err(|_| "probe thread failed")?;
+        let (results, elapsed) = prober.join().map_err(|_| "probe thread failed")??;
+        let mut deny_lines = 0;
+        for server in servers {
+            let lines = server.join().map_err(|_| "server thread failed")?;
+            deny_lines += lines.iter().filter(|l| l.contains("deny status=")).count();
+        }
         let mut ok = true;
         for (path, got, want) in results {
             println!("self-test {path}: {got:?} (want {want})");
             ok &= got == Ok(want);
         }
+        let concurrent = elapsed < Duration::from_secs(5);
+        println!(
+            "self-test: probes took {} ms beside an idle connection (want < 5000)",
+            elapsed.as_millis()
+        );
+        println!("self-test: {deny_lines} filter deny log lines (want {denials})");
+        ok &= concurrent && deny_lines == denials;
         return Ok(if ok {
             ExitCode::SUCCESS
         } else {
@@ -397,7 +474,9 @@ fn run(options: Options) -> Result<ExitCode, String> {
     }
     for stream in listener.incoming() {
         match stream {
-            Ok(s) => serve_one(&mut gateway, &options, s),
+            Ok(s) => {
+                spawn_serve(&gateway, options.upstream.as_deref(), s);
+            }
             Err(e) => eprintln!("accept: {e}"),
         }
     }
