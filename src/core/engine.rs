@@ -18,6 +18,7 @@ use super::port::{apply, HostError, HostPort, LogLevel, RawHeader};
 use super::remote_jwks::{
     decode_shared, encode_shared, Availability, FetchFailure, FetchReason, RemoteJwks,
 };
+use super::request::{header_text, path_text};
 use super::requirement::VmState;
 use super::{Decision, Gateway, LocalResponse, Rejection, Request};
 
@@ -91,7 +92,7 @@ fn read_request(host: &dyn HostPort) -> Result<ReadRequest, HostError> {
         }
         host.request_pseudo(name, property)
     };
-    let path = pseudo(":path", "path")?.map_or_else(|| "/".to_string(), |p| encode_path(&p));
+    let path = pseudo(":path", "path")?.map_or_else(|| "/".to_string(), |p| path_text(&p));
     let method = pseudo(":method", "method")?
         .map(|m| String::from_utf8_lossy(&m).into_owned())
         .unwrap_or_default();
@@ -104,30 +105,7 @@ fn read_request(host: &dyn HostPort) -> Result<ReadRequest, HostError> {
 }
 
 fn lossy_pair((name, value): RawHeader) -> (String, String) {
-    let text = |b: Vec<u8>| {
-        String::from_utf8(b).unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned())
-    };
-    (text(name), text(value))
-}
-
-/// `:path` as text: valid UTF-8 as it is; other bytes, and control bytes (never legal in a
-/// request target), as `%XX`, so the core compares exactly what was sent.
-fn encode_path(raw: &[u8]) -> String {
-    use std::fmt::Write;
-    let mut out = String::with_capacity(raw.len());
-    for chunk in raw.utf8_chunks() {
-        for c in chunk.valid().chars() {
-            if c.is_ascii_control() {
-                let _ = write!(out, "%{:02X}", u32::from(c));
-            } else {
-                out.push(c);
-            }
-        }
-        for b in chunk.invalid() {
-            let _ = write!(out, "%{b:02X}");
-        }
-    }
-    out
+    (header_text(name), header_text(value))
 }
 
 impl Engine {

@@ -40,3 +40,42 @@ pub enum HeaderOp {
     /// Replace every value of the header with this one (`:path` included).
     Set(String, String),
 }
+
+/// `:path` bytes as the core compares them: valid UTF-8 as it is; other bytes, and control
+/// bytes (never legal in a request target), as `%XX`. NGINX hands over a decoded path (`GET
+/// /%ff` arrives as byte 0xFF); every host adapter uses this one encoding.
+pub fn path_text(raw: &[u8]) -> String {
+    use std::fmt::Write;
+    let mut out = String::with_capacity(raw.len());
+    for chunk in raw.utf8_chunks() {
+        for c in chunk.valid().chars() {
+            if c.is_ascii_control() {
+                let _ = write!(out, "%{:02X}", u32::from(c));
+            } else {
+                out.push(c);
+            }
+        }
+        for b in chunk.invalid() {
+            let _ = write!(out, "%{b:02X}");
+        }
+    }
+    out
+}
+
+/// Header bytes as the core reads them: UTF-8 as it is, obs-text (0x80–0xFF) decoded lossily,
+/// so a token carrying such bytes fails verification and an altered value shows U+FFFD.
+pub fn header_text(bytes: Vec<u8>) -> String {
+    String::from_utf8(bytes).unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn path_bytes_keep_what_was_sent() {
+        assert_eq!(path_text(b"/caf\xc3\xa9/x?y=1"), "/caf\u{e9}/x?y=1");
+        assert_eq!(path_text(b"/\xff/a\x00b"), "/%FF/a%00b");
+        assert_eq!(header_text(b"caf\xe9".to_vec()), "caf\u{fffd}");
+    }
+}

@@ -12,25 +12,7 @@ use std::time::Duration;
 
 /// A host status other than OK (proxy-wasm ABI `WasmResult`: 1 not found, 2 bad argument,
 /// 8 CAS mismatch, 10 internal failure, 12 unimplemented, ...).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Status(pub u32);
-
-impl std::fmt::Display for Status {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let name = match self.0 {
-            1 => "not found",
-            2 => "bad argument",
-            3 => "serialization failure",
-            4 => "parse failure",
-            7 => "empty",
-            8 => "CAS mismatch",
-            10 => "internal failure",
-            12 => "unimplemented",
-            _ => "unknown status",
-        };
-        write!(f, "{name} ({})", self.0)
-    }
-}
+pub use crate::core::port::HostError as Status;
 
 const OK: u32 = 0;
 const NOT_FOUND: u32 = 1;

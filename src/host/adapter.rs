@@ -13,13 +13,9 @@ pub struct ProxyWasm {
     metrics: RefCell<Metrics>,
 }
 
-fn err(status: abi::Status) -> HostError {
-    HostError(status.0)
-}
-
 impl HostPort for ProxyWasm {
     fn now_ms(&self) -> Result<u64, HostError> {
-        abi::now_ms().map_err(err)
+        abi::now_ms()
     }
 
     fn log(&self, level: LogLevel, line: &str) {
@@ -51,28 +47,28 @@ impl HostPort for ProxyWasm {
     }
 
     fn select(&self, context: u32) -> Result<(), HostError> {
-        abi::set_effective_context(context).map_err(err)
+        abi::set_effective_context(context)
     }
 
     fn request_headers(&self) -> Result<Vec<RawHeader>, HostError> {
-        abi::header_pairs(MapType::HttpRequestHeaders).map_err(err)
+        abi::header_pairs(MapType::HttpRequestHeaders)
     }
 
     fn request_pseudo(&self, name: &str, property: &str) -> Result<Option<Vec<u8>>, HostError> {
         // ngx_wasm_module answers `:path` and `:method` lookups but leaves them out of the
         // header list; the `request.*` properties are the last resort.
-        if let Some(value) = abi::header_value(MapType::HttpRequestHeaders, name).map_err(err)? {
+        if let Some(value) = abi::header_value(MapType::HttpRequestHeaders, name)? {
             return Ok(Some(value));
         }
         Ok(abi::property(&["request", property]).ok().flatten())
     }
 
     fn remove_header(&self, name: &str) -> Result<(), HostError> {
-        abi::remove_header(MapType::HttpRequestHeaders, name).map_err(err)
+        abi::remove_header(MapType::HttpRequestHeaders, name)
     }
 
     fn replace_header(&self, name: &str, value: &str) -> Result<(), HostError> {
-        abi::replace_header(MapType::HttpRequestHeaders, name, value).map_err(err)
+        abi::replace_header(MapType::HttpRequestHeaders, name, value)
     }
 
     fn respond(&self, response: &LocalResponse) -> Result<(), HostError> {
@@ -81,11 +77,11 @@ impl HostPort for ProxyWasm {
             .iter()
             .map(|(n, v)| (n.as_str(), v.as_str()))
             .collect();
-        abi::send_response(response.status, &headers, response.body.as_bytes()).map_err(err)
+        abi::send_response(response.status, &headers, response.body.as_bytes())
     }
 
     fn resume(&self) -> Result<(), HostError> {
-        abi::resume_request().map_err(err)
+        abi::resume_request()
     }
 
     fn dispatch(
@@ -94,11 +90,11 @@ impl HostPort for ProxyWasm {
         headers: &[(&str, &str)],
         timeout_ms: u64,
     ) -> Result<u32, HostError> {
-        abi::http_call(upstream, headers, Duration::from_millis(timeout_ms)).map_err(err)
+        abi::http_call(upstream, headers, Duration::from_millis(timeout_ms))
     }
 
     fn answer_headers(&self) -> Result<Vec<RawHeader>, HostError> {
-        abi::header_pairs(MapType::HttpCallResponseHeaders).map_err(err)
+        abi::header_pairs(MapType::HttpCallResponseHeaders)
     }
 
     fn answer_header(&self, name: &str) -> Option<Vec<u8>> {
@@ -108,7 +104,7 @@ impl HostPort for ProxyWasm {
     }
 
     fn answer_body(&self, max: usize) -> Result<Option<Vec<u8>>, HostError> {
-        abi::buffer(BufferType::HttpCallResponseBody, max).map_err(err)
+        abi::buffer(BufferType::HttpCallResponseBody, max)
     }
 
     fn shared_get(&self, key: &str) -> Option<(Vec<u8>, u32)> {
@@ -118,6 +114,6 @@ impl HostPort for ProxyWasm {
     }
 
     fn shared_set(&self, key: &str, value: &[u8], cas: u32) -> Result<(), HostError> {
-        abi::set_shared_data(key, value, cas).map_err(err)
+        abi::set_shared_data(key, value, cas)
     }
 }

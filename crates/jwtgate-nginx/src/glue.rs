@@ -6,25 +6,9 @@ use jwtgate::core::HeaderOp;
 use serde_json::Value;
 use std::path::Path;
 
-/// `:path` as text: valid UTF-8 as it is; other bytes, and control bytes (never legal in a
-/// request target), as `%XX`, so the core compares exactly what the client sent (the same
-/// encoding as the wasm filter's engine).
+/// `:path` as text: the same encoding as the wasm filter's (`core::request::path_text`).
 pub fn encode_path(raw: &[u8]) -> String {
-    use std::fmt::Write;
-    let mut out = String::with_capacity(raw.len());
-    for chunk in raw.utf8_chunks() {
-        for c in chunk.valid().chars() {
-            if c.is_ascii_control() {
-                let _ = write!(out, "%{:02X}", u32::from(c));
-            } else {
-                out.push(c);
-            }
-        }
-        for b in chunk.invalid() {
-            let _ = write!(out, "%{b:02X}");
-        }
-    }
-    out
+    jwtgate::core::request::path_text(raw)
 }
 
 /// Bytes as text for the core: UTF-8 as it is, anything else decoded lossily (a token or a
