@@ -62,9 +62,9 @@ pub struct Engine {
     state: RefCell<VmState>,
     waiters: RefCell<Vec<Waiter>>,
     /// Callout token → (provider, context that dispatched it, dispatch time).
-    fetches: RefCell<HashMap<u32, (usize, u32, u64)>>,
+    fetches: Calls,
     /// Callout token → (auth service, request context, dispatch time).
-    ext_calls: RefCell<HashMap<u32, (usize, u32, u64)>>,
+    ext_calls: Calls,
     /// Fetches requests asked for, for the next tick to start (`on_keys_loading: retry_after`).
     scheduled: RefCell<Vec<(usize, FetchReason)>>,
     /// Auth answers each paused request has received, by context.
@@ -106,6 +106,30 @@ fn read_request(host: &dyn HostPort) -> Result<ReadRequest, HostError> {
 
 fn lossy_pair((name, value): RawHeader) -> (String, String) {
     (header_text(name), header_text(value))
+}
+
+/// Calls in flight: token → (provider or service, context that dispatched it, dispatch time).
+type Calls = RefCell<HashMap<u32, (usize, u32, u64)>>;
+
+/// Removes the calls whose timeout (by provider or service) has passed and returns their
+/// (provider or service, context).
+fn take_overdue(
+    calls: &Calls,
+    now_ms: u64,
+    timeout_ms: impl Fn(usize) -> u64,
+) -> Vec<(usize, u32)> {
+    let Ok(mut calls) = calls.try_borrow_mut() else {
+        return Vec::new();
+    };
+    let overdue: Vec<u32> = calls
+        .iter()
+        .filter(|(_, (of, _, at))| now_ms >= at.saturating_add(timeout_ms(*of)))
+        .map(|(token, _)| *token)
+        .collect();
+    overdue
+        .iter()
+        .filter_map(|t| calls.remove(t).map(|(of, ctx, _)| (of, ctx)))
+        .collect()
 }
 
 impl Engine {
@@ -268,26 +292,21 @@ impl Engine {
                         return false;
                     }
                 }
-                Ran::Wait(providers) if self.gateway.retry_while_keys_load() => {
-                    // No request waits or owns a call: the timer fetches, the client retries.
-                    let settled = providers
-                        .iter()
-                        .map(|&p| self.schedule_fetch(p, now_ms))
-                        .fold(false, |any, f| any | (f == Fetch::Settled));
-                    if !settled {
-                        self.count("keys_loading_retry_after");
-                        self.host.log(LogLevel::Info,
-                            "jwtgate: deny: keys_loading (503, Retry-After: 1; on_keys_loading: retry_after)",
-                        );
-                        self.respond(&LocalResponse::keys_loading_retry_after());
-                        return false;
-                    }
-                }
                 Ran::Wait(providers) => {
                     let settled = providers
                         .iter()
                         .map(|&p| self.ensure_fetch(p, now_ms, context_id))
                         .fold(false, |any, f| any | (f == Fetch::Settled));
+                    if !settled && self.gateway.retry_while_keys_load() {
+                        // No request waits or owns a call: the timer fetches, the client retries.
+                        self.count("keys_loading_retry_after");
+                        self.host.log(
+                            LogLevel::Info,
+                            "jwtgate: deny: keys_loading (503, Retry-After: 1; on_keys_loading: retry_after)",
+                        );
+                        self.respond(&LocalResponse::keys_loading_retry_after());
+                        return false;
+                    }
                     if !settled {
                         if let Ok(mut waiters) = self.waiters.try_borrow_mut() {
                             self.host.log(
@@ -616,28 +635,14 @@ impl Engine {
     /// overdue JWKS fetch counts as failed (its waiters are decided without it); an overdue
     /// auth call is that service's failed answer. A late answer finds no token and is ignored.
     fn give_up_overdue_calls(&self, current: u32, now_ms: u64) {
-        let overdue_fetches: Vec<usize> = match self.fetches.try_borrow_mut() {
-            Ok(mut fetches) => {
-                let gateway = &self.gateway;
-                let timeout = |p: usize| {
-                    gateway
-                        .remote_providers()
-                        .find(|(i, _, _)| *i == p)
-                        .map_or(0, |(_, _, cfg)| cfg.endpoint.timeout_ms)
-                };
-                let tokens: Vec<u32> = fetches
-                    .iter()
-                    .filter(|(_, (p, _, at))| now_ms >= at.saturating_add(timeout(*p)))
-                    .map(|(t, _)| *t)
-                    .collect();
-                tokens
-                    .iter()
-                    .filter_map(|t| fetches.remove(t).map(|(p, _, _)| p))
-                    .collect()
-            }
-            Err(_) => Vec::new(),
-        };
-        for provider in overdue_fetches {
+        let gateway = &self.gateway;
+        let overdue_fetches = take_overdue(&self.fetches, now_ms, |p| {
+            gateway
+                .remote_providers()
+                .find(|(i, _, _)| *i == p)
+                .map_or(0, |(_, _, cfg)| cfg.endpoint.timeout_ms)
+        });
+        for (provider, _) in overdue_fetches {
             let name = self
                 .gateway
                 .remote_providers()
@@ -657,24 +662,12 @@ impl Engine {
             // the call ends by the host's own timeout and the request's own callback decides.
             return;
         }
-        let overdue_calls: Vec<(usize, u32)> = match self.ext_calls.try_borrow_mut() {
-            Ok(mut calls) => {
-                let services = self.gateway.ext_services();
-                let tokens: Vec<u32> = calls
-                    .iter()
-                    .filter(|(_, (s, _, at))| {
-                        let timeout = services.get(*s).map_or(0, |s| s.endpoint.timeout_ms);
-                        now_ms >= at.saturating_add(timeout)
-                    })
-                    .map(|(t, _)| *t)
-                    .collect();
-                tokens
-                    .iter()
-                    .filter_map(|t| calls.remove(t).map(|(s, ctx, _)| (s, ctx)))
-                    .collect()
-            }
-            Err(_) => Vec::new(),
-        };
+        let overdue_calls = take_overdue(&self.ext_calls, now_ms, |s| {
+            gateway
+                .ext_services()
+                .get(s)
+                .map_or(0, |s| s.endpoint.timeout_ms)
+        });
         for (service, context_id) in overdue_calls {
             if let Some(s) = self.gateway.ext_services().get(service) {
                 self.host.log(
@@ -713,34 +706,8 @@ impl Engine {
         Some(f(state.jwks.get_mut(provider)?, cfg))
     }
 
-    /// `on_keys_loading: retry_after`: asks the timer to fetch keys for `provider` (never
-    /// dispatched from a request). `Settled` when deciding again gives a new answer.
-    fn schedule_fetch(&self, provider: usize, now_ms: u64) -> Fetch {
-        let next = self.with_remote(provider, |state, cfg| {
-            if state.in_flight(cfg, now_ms) {
-                return Fetch::Running;
-            }
-            match state.availability(cfg, now_ms) {
-                Availability::Ready(_) => Fetch::Start(FetchReason::UnknownKid),
-                Availability::Loading => Fetch::Start(FetchReason::Cold),
-                Availability::Unavailable => Fetch::Settled,
-            }
-        });
-        match next {
-            Some(Fetch::Start(reason)) => {
-                if let Ok(mut scheduled) = self.scheduled.try_borrow_mut() {
-                    if !scheduled.iter().any(|(p, _)| *p == provider) {
-                        scheduled.push((provider, reason));
-                    }
-                }
-                Fetch::Running
-            }
-            Some(other) => other,
-            None => Fetch::Settled,
-        }
-    }
-
-    /// Makes sure keys for `provider` are on their way, for a request that waits for them.
+    /// Makes sure keys for `provider` are on their way, for a request that waits for them
+    /// (or, with `on_keys_loading: retry_after`, for its retry).
     fn ensure_fetch(&self, provider: usize, now_ms: u64, current: u32) -> Fetch {
         let next = self.with_remote(provider, |state, cfg| {
             if state.in_flight(cfg, now_ms) {
@@ -754,6 +721,15 @@ impl Engine {
             }
         });
         match next {
+            // `on_keys_loading: retry_after`: the timer starts it (no request owns a call).
+            Some(Fetch::Start(reason)) if self.gateway.retry_while_keys_load() => {
+                if let Ok(mut scheduled) = self.scheduled.try_borrow_mut() {
+                    if !scheduled.iter().any(|(p, _)| *p == provider) {
+                        scheduled.push((provider, reason));
+                    }
+                }
+                Fetch::Running
+            }
             Some(Fetch::Start(reason)) => self.start_fetch(provider, reason, now_ms, current),
             Some(other) => other,
             None => Fetch::Settled,

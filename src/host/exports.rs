@@ -13,6 +13,7 @@ use std::time::Duration;
 use super::abi::{self, BufferType, LogLevel};
 use super::adapter::ProxyWasm;
 use crate::core::engine::Engine;
+use crate::core::port::HostPort;
 use crate::core::{Gateway, LocalResponse, Rejection};
 
 /// Remote JWKS are prefetched, refreshed and retried, and overdue calls given up, from this
@@ -197,14 +198,7 @@ pub extern "C" fn proxy_on_request_headers(
         },
         Lookup::NotServing | Lookup::Unknown => {
             let response = LocalResponse::for_rejection(Rejection::ConfigInvalid, "jwtgate");
-            let headers: Vec<(&str, &str)> = response
-                .headers
-                .iter()
-                .map(|(n, v)| (n.as_str(), v.as_str()))
-                .collect();
-            if let Err(status) =
-                abi::send_response(response.status, &headers, response.body.as_bytes())
-            {
+            if let Err(status) = ProxyWasm::default().respond(&response) {
                 abi::log(
                     LogLevel::Error,
                     &format!("jwtgate: the host refused the local response ({status})"),
