@@ -12,9 +12,9 @@ use std::time::Duration;
 
 use super::abi::{self, BufferType, LogLevel};
 use super::adapter::ProxyWasm;
-use crate::core::engine::Engine;
-use crate::core::port::HostPort;
-use crate::core::{Gateway, LocalResponse, Rejection};
+use jwtgate_core::engine::Engine;
+use jwtgate_core::port::HostPort;
+use jwtgate_core::{Gateway, LocalResponse, Rejection};
 
 /// Remote JWKS are prefetched, refreshed and retried, and overdue calls given up, from this
 /// timer.

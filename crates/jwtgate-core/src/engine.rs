@@ -3,7 +3,7 @@
 //! arrive, and the deadlines of every call. Events come in as method calls (a request arrived,
 //! a call was answered, the timer ticked, a request is gone); everything it does to the proxy
 //! goes through [`HostPort`], so the same engine runs behind proxy-wasm (`src/host`) and in
-//! native tests with a scripted host (`tests/engine.rs`).
+//! native tests with a scripted host (`tests/engine.rs` in this crate).
 //!
 //! A request is always run as the host's *current* request ([`HostPort::select`]), so one
 //! function serves a request's own arrival and a paused request woken later from another
@@ -696,7 +696,7 @@ impl Engine {
     fn with_remote<T>(
         &self,
         provider: usize,
-        f: impl FnOnce(&mut crate::core::remote_jwks::RemoteKeys, &RemoteJwks) -> T,
+        f: impl FnOnce(&mut crate::remote_jwks::RemoteKeys, &RemoteJwks) -> T,
     ) -> Option<T> {
         let (_, _, cfg) = self
             .gateway

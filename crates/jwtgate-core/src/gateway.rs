@@ -168,6 +168,7 @@ impl Gateway {
     }
 
     /// A one-line description of rule `index` (for `jwtgate explain`).
+    #[cfg(feature = "cli")]
     pub fn describe_rule(&self, index: usize) -> Option<String> {
         let rule = self.rules.get(index)?;
         let path = match &rule.route.path {
@@ -205,6 +206,7 @@ impl Gateway {
     }
 
     /// Where each provider would find a token in `req`: (provider, source description, token).
+    #[cfg(feature = "cli")]
     pub fn find_tokens(&self, req: &Request<'_>) -> Vec<(String, String, String)> {
         self.providers
             .iter()
