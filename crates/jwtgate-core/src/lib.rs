@@ -17,6 +17,7 @@ pub mod failure;
 pub mod gateway;
 pub mod http_uri;
 pub mod keys;
+pub mod lru;
 pub mod matcher;
 pub mod path_policy;
 pub mod percent;
