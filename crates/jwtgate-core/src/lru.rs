@@ -145,7 +145,10 @@ mod tests {
         assert_eq!((lru.len(), lru.bytes()), (1, 10));
         assert_eq!(lru.remove(&2), Some(()));
         assert_eq!((lru.len(), lru.bytes()), (0, 0));
-        assert!(lru.recency.is_empty(), "no key left behind in the eviction order");
+        assert!(
+            lru.recency.is_empty(),
+            "no key left behind in the eviction order"
+        );
     }
 
     #[test]

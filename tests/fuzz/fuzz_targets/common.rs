@@ -1,4 +1,11 @@
 //! A gateway with one provider per key family, shared by the request-path targets.
+// A fuzz target: a panic is the finding.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
 use jwtgate_core::Gateway;
 
 pub const CONFIG: &str = r#"{

@@ -1,5 +1,12 @@
 //! External auth callouts (the seeds' `auth_request`) inside a real proxy-wasm host: the test
 //! plays the auth service through the host's callout service.
+// A test (or measurement) program: a failed unwrap is a failed test.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
 
 use jwtgate_host_tests::{hs256_token, shared_filter, Callout, Gateway, Outcome, Sent};
 use serde_json::{json, Value};

@@ -6,6 +6,13 @@
 //!
 //! Keys: the demo's RSA key (`demo/demo-rs256-*.pem`), tokens signed here with the `rsa`
 //! crate, so this table does not need the PyJWT corpus.
+// A test (or measurement) program: a failed unwrap is a failed test.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
 
 use jwtgate_host_tests::{
     demo_rsa_jwk, rs256_token, shared_filter, CallAnswer, Callout, Faults, Gateway, HostFailure,

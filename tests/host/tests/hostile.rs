@@ -6,6 +6,13 @@
 //!
 //! Every row gets a fresh gateway (a trap poisons the VM). Rows with a fault also check that
 //! the fault was actually injected, so no row passes because the filter never made the call.
+// A test (or measurement) program: a failed unwrap is a failed test.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
 
 use jwtgate_host_tests::{
     demo_rsa_jwk, hs256_token, rs256_token, shared_filter, CallAnswer, Faults, Gateway, HeaderCase,

@@ -1,6 +1,13 @@
 //! Hand-written in-host tests of the whole lifecycle: configuration, request headers, local
 //! responses, forwarded headers, logs and metrics. Tokens are HS256, computed here with the
 //! `hmac` crate (independent of the filter's code).
+// A test (or measurement) program: a failed unwrap is a failed test.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;

@@ -1,6 +1,13 @@
 //! Remote JWKS inside a real proxy-wasm host: the filter's fetches go to the host's callout
 //! service and the test plays the identity provider (scripted answers), the host clock and the
 //! timer. Keys and tokens come from PyJWT (`target/corpus/cases.json`, `remote` section).
+// A test (or measurement) program: a failed unwrap is a failed test.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
 
 use std::sync::OnceLock;
 

@@ -1,6 +1,13 @@
 //! Rules and authorization in-host: every matcher, every requirement kind and their nesting,
 //! every claim operator, 401 vs 403, failure responses, CORS and a host without metrics.
 //! Tokens: HS256 via the `hmac` crate, two issuers with different secrets.
+// A test (or measurement) program: a failed unwrap is a failed test.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
 
 use jwtgate_host_tests::{hs256_token, shared_filter, start_at, Gateway};
 use serde_json::{json, Value};

@@ -7,6 +7,13 @@
 //! preopened directories): a test that opens one fails.
 //!
 //! Usage: wasi-test-runner TEST.wasm [libtest arguments]; exits with the test binary's code.
+// A test (or measurement) program: a failed unwrap is a failed test.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
 
 use std::io::{Read, Write};
 use std::process::ExitCode;
