@@ -179,13 +179,17 @@ bench: build
 	  cat target/bench/table.md; } > BENCHMARKS.md
 	cat BENCHMARKS.md
 
-## size: the release filter's size, and without the optional ES384/ES512 families
+## size: the release filter's size, without the optional ES384/ES512 families, and its top
+## crates by code size
 size: build
 	@ls -l $(WASM)
 	CARGO_TARGET_DIR=target/size-min cargo build --release --target wasm32-wasip1 --lib --no-default-features
 	@if command -v wasm-opt >/dev/null 2>&1; then wasm-opt $(WASM_OPT_FLAGS) target/size-min/wasm32-wasip1/release/jwtgate.wasm -o target/size-min/jwtgate-min.wasm; \
 	  else cp target/size-min/wasm32-wasip1/release/jwtgate.wasm target/size-min/jwtgate-min.wasm; fi
 	@echo "without es384/es512: $$(stat -c %s target/size-min/jwtgate-min.wasm) bytes"
+	@# Where the bytes are: an unstripped build's function bodies by crate (tests/bench/wasm_size.py).
+	CARGO_PROFILE_RELEASE_STRIP=false CARGO_TARGET_DIR=target/size-names cargo build --release --target wasm32-wasip1 --lib
+	python3 tests/bench/wasm_size.py target/size-names/wasm32-wasip1/release/jwtgate.wasm 20
 
 clean:
 	cargo clean
