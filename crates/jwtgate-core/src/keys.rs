@@ -3,14 +3,12 @@
 //! what the key allows.
 
 use base64::Engine;
-use jwt_compact::alg::{Ed25519, Hs256, Hs256Key, Hs384, Hs384Key, Hs512, Hs512Key, RsaPublicKey};
+use jwt_compact::alg::{Ed25519, Hs256, Hs256Key, Hs384, Hs384Key, Hs512, Hs512Key};
 use jwt_compact::{Algorithm, AlgorithmSignature};
-use rsa::pkcs1::DecodeRsaPublicKey;
-use rsa::pkcs8::DecodePublicKey;
-use rsa::traits::PublicKeyParts;
 use serde_json::{Map, Value};
 
 use super::algorithm::{Alg, Family};
+use super::der::{self, oid};
 use super::token::b64url_decode;
 #[cfg(feature = "es384")]
 use crate::crypto::Es384;
@@ -216,10 +214,9 @@ impl Key {
             return Err("certificates are not supported; configure the public key PEM".into());
         }
         let material = if pem.starts_with("-----BEGIN RSA PUBLIC KEY-----") {
-            pem_body(pem, "RSA PUBLIC KEY")?;
-            rsa_material(
-                &RsaPublicKey::from_pkcs1_pem(pem).map_err(|e| format!("bad PKCS#1 PEM: {e}"))?,
-            )?
+            let der = pem_body(pem, "RSA PUBLIC KEY")?;
+            let (n, e) = der::rsa_public_key(&der).map_err(|e| format!("bad PKCS#1 PEM: {e}"))?;
+            rsa_material(n, e)?
         } else if pem.starts_with("-----BEGIN PUBLIC KEY-----") {
             spki_material(pem)?
         } else if pem.starts_with("-----BEGIN ") {
@@ -281,11 +278,7 @@ impl Key {
         }
         let material = match kty {
             "oct" => return hmac_key(kid, alg, bytes("k")?).map(Some),
-            "RSA" => {
-                let n = rsa::BigUint::from_bytes_be(&bytes("n")?);
-                let e = rsa::BigUint::from_bytes_be(&bytes("e")?);
-                rsa_material(&RsaPublicKey::new(n, e).map_err(|e| format!("bad RSA key: {e}"))?)?
-            }
+            "RSA" => rsa_material(&bytes("n")?, &bytes("e")?)?,
             "EC" => {
                 let (x, y) = (bytes("x")?, bytes("y")?);
                 match text("crv")? {
@@ -369,11 +362,15 @@ fn finish(kid: Option<String>, alg: Option<Alg>, material: Material) -> Result<K
     Ok(Key { alg, ..key })
 }
 
-/// An RSA key as jwtgate verifies with it: the `rsa` crate parses (PEM, PKCS#1, JWK n/e) and
-/// checks the key; `crypto::RsaKey` (crates/jwtgate-rsa) verifies: the bignum crates are slow in wasm.
-fn rsa_material(key: &RsaPublicKey) -> Result<Material, String> {
+/// An RSA key from its modulus and exponent (big-endian, from DER or a JWK's n/e):
+/// `crypto::RsaKey` (crates/jwtgate-rsa) checks and verifies.
+fn rsa_material(n: &[u8], e: &[u8]) -> Result<Material, String> {
     // RFC 7518 §3.3 asks for at least 2048 bits; the verifier's bounds are the one rule.
-    let bits = key.n().bits();
+    let n_start = n.iter().position(|&b| b != 0).unwrap_or(n.len());
+    let n = n.get(n_start..).unwrap_or_default();
+    let bits = n
+        .first()
+        .map_or(0, |&top| 8 * n.len() - top.leading_zeros() as usize);
     if !(jwtgate_rsa::MIN_BITS..=jwtgate_rsa::MAX_BITS).contains(&bits) {
         return Err(format!(
             "RSA modulus is {bits} bits; {} to {} are accepted",
@@ -381,9 +378,9 @@ fn rsa_material(key: &RsaPublicKey) -> Result<Material, String> {
             jwtgate_rsa::MAX_BITS
         ));
     }
-    RsaKey::new(&key.n().to_bytes_be(), &key.e().to_bytes_be())
+    RsaKey::new(n, e)
         .map(|k| Material::Rsa(Box::new(k)))
-        .map_err(str::to_string)
+        .map_err(|e| format!("bad RSA key: {e}"))
 }
 
 /// A P-256 key whose verifier (with its ~20 KiB comb table) is built on first use, not when
@@ -503,71 +500,52 @@ fn pem_body(pem: &str, label: &str) -> Result<Vec<u8>, String> {
         .map_err(|_| "PEM: the base64 body is truncated or badly padded".to_string())
 }
 
-/// Why an SPKI that none of the supported parsers took was refused: its algorithm and curve.
-fn spki_refusal(der: &[u8]) -> String {
-    use rsa::pkcs8::spki::SubjectPublicKeyInfoRef;
-    let Ok(spki) = SubjectPublicKeyInfoRef::try_from(der) else {
-        return "PEM: the body is not a DER SubjectPublicKeyInfo (BEGIN PUBLIC KEY)".into();
-    };
-    let curve = spki
-        .algorithm
-        .parameters_oid()
-        .ok()
-        .map(|oid| oid.to_string());
-    match (spki.algorithm.oid.to_string().as_str(), curve.as_deref()) {
-        ("1.2.840.113549.1.1.1", _) => "RSA public key could not be read".into(),
-        ("1.2.840.10045.2.1", Some(curve)) => {
-            let built = |feature_on: bool, alg: &str, name: &str| {
-                if feature_on {
-                    format!("EC public key is not a valid point on {name}")
-                } else {
-                    format!("{alg} support is not compiled into this jwtgate build (cargo feature)")
-                }
-            };
-            match curve {
-                "1.2.840.10045.3.1.7" => built(true, "ES256", "P-256"),
-                "1.3.132.0.34" => built(cfg!(feature = "es384"), "ES384", "P-384"),
-                "1.3.132.0.35" => built(cfg!(feature = "es512"), "ES512", "P-521"),
-                "1.3.132.0.10" => {
-                    "EC key on secp256k1 (ES256K) is not supported: use P-256, P-384 or P-521"
-                        .into()
-                }
-                other => {
-                    format!("EC key on curve {other} is not supported: use P-256, P-384 or P-521")
-                }
-            }
-        }
-        ("1.2.840.10045.2.1", None) => "EC public key without a named curve".into(),
-        ("1.3.101.112", _) => "Ed25519 public key could not be read".into(),
-        ("1.3.101.113", _) => "Ed448 keys are not supported: use Ed25519".into(),
-        (other, _) => format!(
-            "public key algorithm {other} is not supported: use RSA, EC P-256/P-384/P-521 or Ed25519"
-        ),
-    }
-}
-
+/// A `BEGIN PUBLIC KEY` block: its SubjectPublicKeyInfo decides the family; the key must be one
+/// jwtgate verifies, and the message says why not.
 fn spki_material(pem: &str) -> Result<Material, String> {
     let der = pem_body(pem, "PUBLIC KEY")?;
-    if let Ok(key) = RsaPublicKey::from_public_key_pem(pem) {
-        return rsa_material(&key);
+    let spki = der::spki(&der)
+        .map_err(|_| "PEM: the body is not a DER SubjectPublicKeyInfo (BEGIN PUBLIC KEY)")?;
+    let not_on = |name: &str| format!("EC public key is not a valid point on {name}");
+    match (spki.algorithm, spki.curve) {
+        (oid::RSA, _) => {
+            let (n, e) = der::rsa_public_key(spki.key)
+                .map_err(|e| format!("RSA public key could not be read: {e}"))?;
+            rsa_material(n, e)
+        }
+        (oid::EC, Some(oid::P256)) => {
+            let key = p256::PublicKey::from_sec1_bytes(spki.key).map_err(|_| not_on("P-256"))?;
+            p256_material(&key.into())
+        }
+        #[cfg(feature = "es384")]
+        (oid::EC, Some(oid::P384)) => p384::PublicKey::from_sec1_bytes(spki.key)
+            .map(|key| Material::P384(key.into()))
+            .map_err(|_| not_on("P-384")),
+        #[cfg(feature = "es512")]
+        (oid::EC, Some(oid::P521)) => p521::PublicKey::from_sec1_bytes(spki.key)
+            .ok()
+            .and_then(|key| p521::ecdsa::VerifyingKey::from_affine(*key.as_affine()).ok())
+            .map(|key| Material::P521(Box::new(key)))
+            .ok_or_else(|| not_on("P-521")),
+        #[cfg(not(feature = "es384"))]
+        (oid::EC, Some(oid::P384)) => Err(NOT_BUILT_IN.replace("{}", "ES384")),
+        #[cfg(not(feature = "es512"))]
+        (oid::EC, Some(oid::P521)) => Err(NOT_BUILT_IN.replace("{}", "ES512")),
+        (oid::EC, Some(oid::SECP256K1)) => {
+            Err("EC key on secp256k1 (ES256K) is not supported: use P-256, P-384 or P-521".into())
+        }
+        (oid::EC, Some(curve)) => Err(format!(
+            "EC key on curve {} is not supported: use P-256, P-384 or P-521",
+            der::oid_text(curve)
+        )),
+        (oid::EC, None) => Err("EC public key without a named curve".into()),
+        (oid::ED25519, _) => ed25519_key(spki.key).map(Material::Ed25519),
+        (oid::ED448, _) => Err("Ed448 keys are not supported: use Ed25519".into()),
+        (other, _) => Err(format!(
+            "public key algorithm {} is not supported: use RSA, EC P-256/P-384/P-521 or Ed25519",
+            der::oid_text(other)
+        )),
     }
-    if let Ok(key) = p256::PublicKey::from_public_key_pem(pem) {
-        return p256_material(&key.into());
-    }
-    #[cfg(feature = "es384")]
-    if let Ok(key) = p384::PublicKey::from_public_key_pem(pem) {
-        return Ok(Material::P384(key.into()));
-    }
-    #[cfg(feature = "es512")]
-    if let Ok(key) = p521::PublicKey::from_public_key_pem(pem) {
-        let key = p521::ecdsa::VerifyingKey::from_affine(*key.as_affine())
-            .map_err(|_| "bad P-521 public key")?;
-        return Ok(Material::P521(Box::new(key)));
-    }
-    if let Ok(key) = ed25519_dalek::VerifyingKey::from_public_key_pem(pem) {
-        return ed25519_key(key.as_bytes()).map(Material::Ed25519);
-    }
-    Err(spki_refusal(&der))
 }
 
 fn ed25519_key(x: &[u8]) -> Result<ed25519_dalek::VerifyingKey, String> {

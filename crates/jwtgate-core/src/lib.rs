@@ -10,6 +10,7 @@ pub mod cache;
 pub mod claims;
 pub mod config;
 pub mod crypto;
+pub mod der;
 pub mod engine;
 pub mod ext_auth;
 pub mod extract;
