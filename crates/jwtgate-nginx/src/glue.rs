@@ -31,14 +31,26 @@ pub enum Entry {
 /// for one removal per spelling). `Set` removes every entry of the name, then appends one.
 /// `:path` is not a header: see [`path_change`].
 pub fn plan(names: &[&[u8]], ops: &[HeaderOp]) -> Option<Vec<Entry>> {
+    // Nothing to do (the common case: no header removed or set) costs no allocation.
+    let touches = |name: &str| {
+        names
+            .iter()
+            .any(|n| n.eq_ignore_ascii_case(name.as_bytes()))
+    };
+    if !ops.iter().any(|op| match op {
+        HeaderOp::Remove(name) => touches(name),
+        HeaderOp::Set(name, _) => !name.starts_with(':'),
+    }) {
+        return None;
+    }
     let mut entries: Vec<Entry> = (0..names.len()).map(Entry::Kept).collect();
     let mut changed = false;
-    let name_of = |e: &Entry| -> Vec<u8> {
+    fn name_of<'a>(names: &[&'a [u8]], e: &'a Entry) -> &'a [u8] {
         match e {
-            Entry::Kept(i) => names[*i].to_vec(),
-            Entry::Added(n, _) => n.as_bytes().to_vec(),
+            Entry::Kept(i) => names[*i],
+            Entry::Added(n, _) => n.as_bytes(),
         }
-    };
+    }
     for op in ops {
         let (name, add) = match op {
             HeaderOp::Remove(name) => (name, None),
@@ -46,7 +58,7 @@ pub fn plan(names: &[&[u8]], ops: &[HeaderOp]) -> Option<Vec<Entry>> {
             HeaderOp::Set(name, value) => (name, Some(value)),
         };
         let before = entries.len();
-        entries.retain(|e| !name_of(e).eq_ignore_ascii_case(name.as_bytes()));
+        entries.retain(|e| !name_of(names, e).eq_ignore_ascii_case(name.as_bytes()));
         changed |= entries.len() != before;
         if let Some(value) = add {
             entries.push(Entry::Added(name.clone(), value.clone()));

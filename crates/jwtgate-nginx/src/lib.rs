@@ -455,11 +455,15 @@ unsafe fn decide(r: *mut ngx_http_request_t) -> ngx_int_t {
         Ok(mut cache) => loaded.gateway.decide_cached(&request, now, &mut cache),
         Err(_) => loaded.gateway.decide(&request, now),
     };
-    let line = verdict.log_line(&method, &path);
+    // The log line only for a refusal (or a dry-run one): formatting it costs about a
+    // microsecond, a tenth of an allowed request's time here.
+    let log_refusal = || {
+        ngx_log_error!(NGX_LOG_INFO, log, "{}", verdict.log_line(&method, &path));
+    };
     let reason = verdict.rejection.map_or("", |r| r.name());
-    match verdict.decision {
+    match &verdict.decision {
         Decision::Respond(response) => {
-            ngx_log_error!(NGX_LOG_INFO, log, "{}", line);
+            log_refusal();
             let _ = set_request_state(
                 r,
                 RequestState {
@@ -468,11 +472,11 @@ unsafe fn decide(r: *mut ngx_http_request_t) -> ngx_int_t {
                     allowed_by: ptr::null(),
                 },
             );
-            respond(r, &response)
+            respond(r, response)
         }
         Decision::Forward(ops) => {
             if verdict.rejection.is_some() {
-                ngx_log_error!(NGX_LOG_INFO, log, "{}", line);
+                log_refusal();
             }
             let state = RequestState {
                 result: if verdict.rejection.is_some() {
@@ -483,7 +487,7 @@ unsafe fn decide(r: *mut ngx_http_request_t) -> ngx_int_t {
                 reason,
                 allowed_by: Rc::as_ptr(loaded),
             };
-            if set_request_state(r, state).is_none() || apply(r, &entries, &ops).is_none() {
+            if set_request_state(r, state).is_none() || apply(r, &entries, ops).is_none() {
                 ngx_log_error!(
                     NGX_LOG_ERR,
                     log,
@@ -659,17 +663,16 @@ unsafe fn apply(
                 HeaderOp::Remove(n) | HeaderOp::Set(n, _) => n.eq_ignore_ascii_case(name),
             })
         };
-        let named = |name: &str| -> Vec<*mut ngx_table_elt_t> {
+        let named = |name: &'static str| {
             rebuilt
                 .iter()
                 .copied()
-                .filter(|&e| bytes(&(*e).key).eq_ignore_ascii_case(name.as_bytes()))
-                .collect()
+                .filter(move |&e| bytes(&(*e).key).eq_ignore_ascii_case(name.as_bytes()))
         };
         let headers_in = &mut (*r).headers_in;
         for (name, field) in single_fields!(headers_in) {
             if touched(name) {
-                *field = named(name).first().copied().unwrap_or(ptr::null_mut());
+                *field = named(name).next().unwrap_or(ptr::null_mut());
             }
         }
         for (name, array) in [
@@ -679,7 +682,7 @@ unsafe fn apply(
             if !touched(name) {
                 continue;
             }
-            let found = named(name);
+            let found: Vec<*mut ngx_table_elt_t> = named(name).collect();
             // ngx_array_init (a C inline).
             let n = found.len().max(1);
             let size = std::mem::size_of::<*mut ngx_table_elt_t>();
