@@ -66,8 +66,8 @@ test-core:
 	cargo test --workspace
 	$(VENV_PY) tests/corpus/check_cli.py target/debug/jwtgate
 	$(VENV_PY) tests/corpus/check_schema.py target/debug/jwtgate
-	# Last: it rebuilds target/debug/jwtgate without ES384/ES512, which the CLI checks use.
-	cargo test -p jwtgate --no-default-features
+	# The core without ES384/ES512 (and without the CLI's feature `cli`): its own tests again.
+	cargo test -p jwtgate-core --no-default-features
 
 ## nginx-module: the native dynamic module for the installed stock NGINX (Debian's nginx +
 ## nginx-dev): Debian's own configure arguments into target/nginx/build, then the crate
@@ -140,7 +140,7 @@ lint:
 	cargo fmt --all --manifest-path tests/host/Cargo.toml -- --check
 	cargo fmt --all --manifest-path tests/fuzz/Cargo.toml -- --check
 	cargo clippy --workspace --all-targets -- -D warnings
-	cargo clippy -p jwtgate --all-targets --no-default-features -- -D warnings
+	cargo clippy -p jwtgate-core --all-targets --no-default-features -- -D warnings
 	cd tests/host && CARGO_TARGET_DIR=$(HOST_TARGET) cargo clippy --release --all-targets -- -D warnings
 	CARGO_TARGET_DIR=$(CURDIR)/target/fuzz cargo clippy --manifest-path tests/fuzz/Cargo.toml --all-targets -- -D warnings
 	cargo clippy --release --target wasm32-wasip1 --workspace --lib -- -D warnings

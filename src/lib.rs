@@ -1,18 +1,7 @@
-//! jwtgate: a JSON Web Token gate for proxy-wasm hosts (Envoy/Istio, NGINX ngx_wasm_module,
-//! Kong). `core` decides; `host` is the only code that talks to the proxy; `crypto` holds the
-//! signature algorithms jwt-compact lacks.
-#![cfg_attr(
-    not(test),
-    deny(
-        clippy::unwrap_used,
-        clippy::expect_used,
-        clippy::panic,
-        clippy::indexing_slicing
-    )
-)]
-
-pub mod core;
-pub mod crypto;
+//! jwtgate.wasm: the proxy-wasm filter. The decision and the async work live in
+//! `jwtgate-core` (crates/jwtgate-core), which knows no host; `host` is the only code that
+//! talks to the proxy: it carries the host's events into the core's engine and executes what
+//! the engine asks for. Natively the crate is empty.
 
 #[cfg(target_arch = "wasm32")]
 mod host;

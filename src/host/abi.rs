@@ -12,7 +12,7 @@ use std::time::Duration;
 
 /// A host status other than OK (proxy-wasm ABI `WasmResult`: 1 not found, 2 bad argument,
 /// 8 CAS mismatch, 10 internal failure, 12 unimplemented, ...).
-pub use crate::core::port::HostError as Status;
+pub use jwtgate_core::port::HostError as Status;
 
 const OK: u32 = 0;
 const NOT_FOUND: u32 = 1;

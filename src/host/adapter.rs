@@ -5,8 +5,8 @@ use std::time::Duration;
 
 use super::abi::{self, BufferType, MapType};
 use super::metrics::Metrics;
-use crate::core::port::{HostError, HostPort, LogLevel, RawHeader};
-use crate::core::LocalResponse;
+use jwtgate_core::port::{HostError, HostPort, LogLevel, RawHeader};
+use jwtgate_core::LocalResponse;
 
 #[derive(Default)]
 pub struct ProxyWasm {

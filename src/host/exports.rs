@@ -12,9 +12,9 @@ use std::time::Duration;
 
 use super::abi::{self, BufferType, LogLevel};
 use super::adapter::ProxyWasm;
-use crate::core::engine::Engine;
-use crate::core::port::HostPort;
-use crate::core::{Gateway, LocalResponse, Rejection};
+use jwtgate_core::engine::Engine;
+use jwtgate_core::port::HostPort;
+use jwtgate_core::{Gateway, LocalResponse, Rejection};
 
 /// Remote JWKS are prefetched, refreshed and retried, and overdue calls given up, from this
 /// timer.
@@ -25,7 +25,7 @@ const PAUSE: u32 = 1;
 
 /// One plugin's root context: its configuration, once `on_configure` ran.
 struct Root {
-    vm: Option<Rc<Engine>>,
+    vm: Option<Rc<RefCell<Engine>>>,
 }
 
 #[derive(Default)]
@@ -58,8 +58,35 @@ fn vm_of(context_id: u32) -> Lookup {
     })
 }
 
+/// A callback arrived while the engine was already running one (a host calling back into the
+/// module from inside a hostcall; none of the supported hosts does). Never silent: logged, and
+/// a request is answered 500 rather than decided without the engine.
+fn busy(context_id: u32, request: bool) -> u32 {
+    abi::log(
+        LogLevel::Critical,
+        &format!(
+            "jwtgate: a host callback for context {context_id} arrived while the engine was busy"
+        ),
+    );
+    if request {
+        answer_without_engine(Rejection::HostError);
+    }
+    PAUSE
+}
+
+/// Answers the current request 500 when no engine can decide it.
+fn answer_without_engine(rejection: Rejection) {
+    let response = LocalResponse::for_rejection(rejection, "jwtgate");
+    if let Err(status) = ProxyWasm::default().respond(&response) {
+        abi::log(
+            LogLevel::Error,
+            &format!("jwtgate: the host refused the local response ({status})"),
+        );
+    }
+}
+
 enum Lookup {
-    Ready(Rc<Engine>, u32),
+    Ready(Rc<RefCell<Engine>>, u32),
     /// Configuration missing or invalid.
     NotServing,
     /// A context this module never saw created.
@@ -152,13 +179,13 @@ pub extern "C" fn proxy_on_configure(context_id: u32, configuration_size: usize)
             .roots
             .entry(context_id)
             .or_insert(Root { vm: None });
-        root.vm = configured.map(|gateway| {
+        let engine = configured.map(|gateway| {
             let now = abi::now_ms().unwrap_or(0);
             // Jitter seed for retries: differs per worker (time and context).
             let seed = now ^ (u64::from(context_id) << 32) ^ 0x5eed;
-            Rc::new(Engine::new(gateway, Box::new(ProxyWasm::default()), seed))
+            Engine::new(gateway, Box::new(ProxyWasm::default()), seed)
         });
-        if let Some(vm) = &root.vm {
+        if let Some(vm) = &engine {
             // The first tick prefetches every remote JWKS; ticks also give up calls that
             // outlived their timeout.
             if vm.needs_timer() && abi::set_tick_period(TICK).is_err() {
@@ -168,6 +195,7 @@ pub extern "C" fn proxy_on_configure(context_id: u32, configuration_size: usize)
                 );
             }
         }
+        root.vm = engine.map(|engine| Rc::new(RefCell::new(engine)));
     });
     // False would kill an ngx_wasm_module worker (clients hang): refuse requests instead.
     true
@@ -180,30 +208,29 @@ pub extern "C" fn proxy_on_request_headers(
     _end_of_stream: bool,
 ) -> u32 {
     match vm_of(context_id) {
-        Lookup::Ready(vm, _) => match abi::now_ms() {
-            Ok(now) if vm.on_request(context_id, now) => CONTINUE,
-            Ok(_) => PAUSE,
-            Err(status) => {
-                // Without the host's time no `exp` can be checked: refuse.
-                abi::log(
-                    LogLevel::Error,
-                    &format!("jwtgate: the host refused the current time ({status})"),
-                );
-                vm.respond(&LocalResponse::for_rejection(
-                    Rejection::HostError,
-                    vm.gateway.realm(),
-                ));
-                PAUSE
+        Lookup::Ready(vm, _) => {
+            let Ok(mut vm) = vm.try_borrow_mut() else {
+                return busy(context_id, true);
+            };
+            match abi::now_ms() {
+                Ok(now) if vm.on_request(context_id, now) => CONTINUE,
+                Ok(_) => PAUSE,
+                Err(status) => {
+                    // Without the host's time no `exp` can be checked: refuse.
+                    abi::log(
+                        LogLevel::Error,
+                        &format!("jwtgate: the host refused the current time ({status})"),
+                    );
+                    vm.respond(&LocalResponse::for_rejection(
+                        Rejection::HostError,
+                        vm.gateway.realm(),
+                    ));
+                    PAUSE
+                }
             }
-        },
+        }
         Lookup::NotServing | Lookup::Unknown => {
-            let response = LocalResponse::for_rejection(Rejection::ConfigInvalid, "jwtgate");
-            if let Err(status) = ProxyWasm::default().respond(&response) {
-                abi::log(
-                    LogLevel::Error,
-                    &format!("jwtgate: the host refused the local response ({status})"),
-                );
-            }
+            answer_without_engine(Rejection::ConfigInvalid);
             PAUSE
         }
     }
@@ -218,15 +245,24 @@ pub extern "C" fn proxy_on_http_call_response(
     _trailers: usize,
 ) {
     if let Lookup::Ready(vm, _) = vm_of(context_id) {
-        vm.on_call_response(token, body_size, context_id);
+        match vm.try_borrow_mut() {
+            Ok(mut vm) => vm.on_call_response(token, body_size, context_id),
+            Err(_) => {
+                busy(context_id, false);
+            }
+        }
     }
 }
 
 #[no_mangle]
 pub extern "C" fn proxy_on_tick(context_id: u32) {
     if let Lookup::Ready(vm, root_id) = vm_of(context_id) {
-        if let Ok(now) = abi::now_ms() {
-            vm.on_tick(root_id, now);
+        match (vm.try_borrow_mut(), abi::now_ms()) {
+            (Ok(mut vm), Ok(now)) => vm.on_tick(root_id, now),
+            (Err(_), _) => {
+                busy(context_id, false);
+            }
+            (Ok(_), Err(_)) => {}
         }
     }
 }
@@ -243,7 +279,12 @@ pub extern "C" fn proxy_on_log(_context_id: u32) {}
 pub extern "C" fn proxy_on_delete(context_id: u32) {
     if let Lookup::Ready(vm, root_id) = vm_of(context_id) {
         if root_id != context_id {
-            vm.forget_context(context_id);
+            match vm.try_borrow_mut() {
+                Ok(mut vm) => vm.forget_context(context_id),
+                Err(_) => {
+                    busy(context_id, false);
+                }
+            }
         }
     }
     CONTEXTS.with(|c| {

@@ -10,7 +10,7 @@ Claims are deterministic and the host clock is injected ("now"), so every run ma
 cases (ECDSA/PSS signatures differ run to run; their validity does not).
 
 Every case states the status, the RFC 6750 error where there is one, and the reason: the name of
-the core's Rejection (src/core/rejection.rs `name()`, e.g. `expired`, `invalid_signature`), or
+the core's Rejection (crates/jwtgate-core/src/rejection.rs `name()`, e.g. `expired`, `invalid_signature`), or
 null when nothing is refused. REASON_ANSWER checks each reason against its status and error.
 
 What PyJWT checks (`Corpus.add`), by case class:
@@ -327,7 +327,7 @@ def rules_config():
 
 # ---- cases ----
 
-# What each refusal answers (src/core/rejection.rs): a typo'd or misplaced reason fails here.
+# What each refusal answers (crates/jwtgate-core/src/rejection.rs): a typo'd or misplaced reason fails here.
 REASON_ANSWER = {
     "missing_token": (401, None), "token_too_large": (401, "invalid_token"),
     "malformed_token": (401, "invalid_token"), "malformed_header": (401, "invalid_token"),

@@ -2,13 +2,13 @@
 //! decision's header changes applied to a header list. Pure, so it is unit-tested without a
 //! running NGINX.
 
-use jwtgate::core::HeaderOp;
+use jwtgate_core::HeaderOp;
 use serde_json::Value;
 use std::path::Path;
 
 /// `:path` as text: the same encoding as the wasm filter's (`core::request::path_text`).
 pub fn encode_path(raw: &[u8]) -> String {
-    jwtgate::core::request::path_text(raw)
+    jwtgate_core::request::path_text(raw)
 }
 
 /// Bytes as text for the core: UTF-8 as it is, anything else decoded lossily (a token or a
@@ -87,7 +87,7 @@ pub fn written_by_nginx(name: &str) -> bool {
 /// master reads it when the configuration is loaded, so the core sees the same JSON as the
 /// wasm filter's. `Ok(None)`: nothing to read (or not JSON: the core reports that).
 pub fn inline_files(bytes: &[u8], base: &Path) -> Result<Option<Vec<u8>>, String> {
-    let Ok(mut value) = jwtgate::core::strict_json::parse(bytes) else {
+    let Ok(mut value) = jwtgate_core::strict_json::parse(bytes) else {
         return Ok(None);
     };
     let mut changed = false;

@@ -23,8 +23,8 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::ptr;
 use std::rc::Rc;
 
-use jwtgate::core::cache::TokenCache;
-use jwtgate::core::{Decision, Gateway, HeaderOp, LocalResponse, Request};
+use jwtgate_core::cache::TokenCache;
+use jwtgate_core::{Decision, Gateway, HeaderOp, LocalResponse, Request};
 use ngx::core::{NGX_CONF_ERROR, NGX_CONF_OK};
 use ngx::ffi::*;
 use ngx::http::{HttpModuleMainConf, NgxHttpCoreModule};

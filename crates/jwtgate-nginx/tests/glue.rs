@@ -1,12 +1,19 @@
 //! The module's pure half (src/glue.rs), tested without NGINX (the library itself links only
 //! inside nginx).
+// A test (or measurement) program: a failed unwrap is a failed test.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
 
 #[path = "../src/glue.rs"]
 #[allow(dead_code)]
 mod glue;
 
 use glue::*;
-use jwtgate::core::HeaderOp;
+use jwtgate_core::HeaderOp;
 
 fn rm(n: &str) -> HeaderOp {
     HeaderOp::Remove(n.into())

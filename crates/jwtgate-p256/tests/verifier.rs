@@ -1,6 +1,13 @@
 //! The P-256 verifier against Wycheproof, every bit flip of valid signatures, and the p256
 //! crate (differential). `make test` also runs this file compiled to wasm32-wasip1 under
 //! wasmtime and V8.
+// A test (or measurement) program: a failed unwrap is a failed test.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
 
 use jwtgate_p256::P256Key;
 use p256::ecdsa::signature::{Signer, Verifier};

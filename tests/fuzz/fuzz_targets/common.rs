@@ -1,5 +1,5 @@
 //! A gateway with one provider per key family, shared by the request-path targets.
-use jwtgate::core::Gateway;
+use jwtgate_core::Gateway;
 
 pub const CONFIG: &str = r#"{
   "providers": {

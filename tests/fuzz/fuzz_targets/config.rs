@@ -3,5 +3,5 @@
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
-    let _ = jwtgate::core::Gateway::from_json(data);
+    let _ = jwtgate_core::Gateway::from_json(data);
 });

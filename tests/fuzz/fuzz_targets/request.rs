@@ -1,7 +1,7 @@
 //! Arbitrary paths, header names and values (cookies, prefixes, query strings) through
 //! extraction, route matching and anti-spoofing.
 #![no_main]
-use jwtgate::core::{Decision, HeaderOp, Request};
+use jwtgate_core::{Decision, HeaderOp, Request};
 use libfuzzer_sys::fuzz_target;
 use std::sync::OnceLock;
 
@@ -9,7 +9,7 @@ use std::sync::OnceLock;
 mod common;
 
 fuzz_target!(|data: &[u8]| {
-    static GATEWAY: OnceLock<jwtgate::core::Gateway> = OnceLock::new();
+    static GATEWAY: OnceLock<jwtgate_core::Gateway> = OnceLock::new();
     let gateway = GATEWAY.get_or_init(common::gateway);
     let text = String::from_utf8_lossy(data);
     // Lines: path, then "name: value" headers.

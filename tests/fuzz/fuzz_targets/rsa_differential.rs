@@ -1,11 +1,11 @@
-//! Differential: jwtgate's RSA verifier (src/crypto/rsa_verify.rs) against the `rsa` crate.
+//! Differential: jwtgate's RSA verifier (crates/jwtgate-rsa) against the `rsa` crate.
 //! The input picks the padding and hash, a message, and how to corrupt a genuine signature (or
 //! a raw signature outright); both verifiers must agree on every input.
 #![no_main]
 use libfuzzer_sys::fuzz_target;
 use std::sync::OnceLock;
 
-use jwtgate::crypto::{Hash, RsaKey};
+use jwtgate_core::crypto::{Hash, RsaKey};
 use rsa::pkcs8::DecodePrivateKey;
 use rsa::signature::{RandomizedSigner, SignatureEncoding, Signer, Verifier};
 use rsa::traits::PublicKeyParts;
@@ -19,7 +19,7 @@ struct Keys {
 fn keys() -> &'static Keys {
     static KEYS: OnceLock<Keys> = OnceLock::new();
     KEYS.get_or_init(|| {
-        let pem = include_str!("../../fixtures/rsa2048-test-only.pem");
+        let pem = include_str!("../../../crates/jwtgate-core/tests/fixtures/rsa2048-test-only.pem");
         let private = rsa::RsaPrivateKey::from_pkcs8_pem(pem).expect("test key");
         let public = private.to_public_key();
         let ours = RsaKey::new(&public.n().to_bytes_be(), &public.e().to_bytes_be()).expect("key");

@@ -1,6 +1,6 @@
 //! Hostile tokens through parsing, key selection, verification and claim checks.
 #![no_main]
-use jwtgate::core::{Decision, Request};
+use jwtgate_core::{Decision, Request};
 use libfuzzer_sys::fuzz_target;
 use std::sync::OnceLock;
 
@@ -8,7 +8,7 @@ use std::sync::OnceLock;
 mod common;
 
 fuzz_target!(|data: &[u8]| {
-    static GATEWAY: OnceLock<jwtgate::core::Gateway> = OnceLock::new();
+    static GATEWAY: OnceLock<jwtgate_core::Gateway> = OnceLock::new();
     let gateway = GATEWAY.get_or_init(common::gateway);
     let token = String::from_utf8_lossy(data);
     for path in ["/api", "/ec"] {

@@ -6,7 +6,7 @@
 
 use std::time::Instant;
 
-use jwtgate::core::{Gateway as CoreGateway, Request};
+use jwtgate_core::{Gateway as CoreGateway, Request};
 use jwtgate_host_tests::{shared_filter, wasm_path, Gateway};
 use serde_json::{json, Value};
 
@@ -270,7 +270,8 @@ fn es256_section(algs: &serde_json::Map<String, Value>, wasm_verify: &[(String, 
     let (Some(x), Some(y)) = (point.x(), point.y()) else {
         return;
     };
-    let ours = jwtgate::crypto::P256Key::from_coordinates(x, y).unwrap_or_else(|e| panic!("{e}"));
+    let ours =
+        jwtgate_core::crypto::P256Key::from_coordinates(x, y).unwrap_or_else(|e| panic!("{e}"));
     let parts = token_parts(algs, "ES256");
     let ours_us = time_rounds(&parts, |(m, s)| assert!(ours.verify_sha256(m, s)));
     let crate_us = time_rounds(&parts, |(m, s)| {
@@ -371,15 +372,17 @@ fn rsa_section(algs: &serde_json::Map<String, Value>, wasm_verify: &[(String, f6
     let Ok(public) = rsa::RsaPublicKey::from_public_key_pem(pem) else {
         return;
     };
-    let ours =
-        match jwtgate::crypto::RsaKey::new(&public.n().to_bytes_be(), &public.e().to_bytes_be()) {
-            Ok(k) => k,
-            Err(e) => panic!("{e}"),
-        };
+    let ours = match jwtgate_core::crypto::RsaKey::new(
+        &public.n().to_bytes_be(),
+        &public.e().to_bytes_be(),
+    ) {
+        Ok(k) => k,
+        Err(e) => panic!("{e}"),
+    };
     let crate_key = rsa::pkcs1v15::VerifyingKey::<sha2::Sha256>::new(public);
     let parts = token_parts(algs, "RS256");
     let ours_us = time_rounds(&parts, |(m, s)| {
-        assert!(ours.verify_pkcs1v15(jwtgate::crypto::Hash::Sha256, m, s));
+        assert!(ours.verify_pkcs1v15(jwtgate_core::crypto::Hash::Sha256, m, s));
     });
     let crate_us = time_rounds(&parts, |(m, s)| {
         let sig =

@@ -2,6 +2,13 @@
 //! decision cache (A), claim values in headers and exact numbers (B), caps on keys, caches and
 //! TTLs (C), remote JWKS compatibility and rotation (D), time and lifetime edges (E).
 //! Every refusal is pinned by its reason, not only its status.
+// A test (or measurement) program: a failed unwrap is a failed test.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
 
 use std::rc::Rc;
 
@@ -11,9 +18,9 @@ use jwt_compact::alg::{Hs256, Hs256Key};
 use jwt_compact::{Algorithm, AlgorithmSignature};
 use serde_json::{json, Value};
 
-use jwtgate::core::ext_auth::{ExtAnswer, ExtFailure};
-use jwtgate::core::requirement::VmState;
-use jwtgate::core::{Decision, Gateway, HeaderOp, Rejection, Request, Verdict};
+use jwtgate_core::ext_auth::{ExtAnswer, ExtFailure};
+use jwtgate_core::requirement::VmState;
+use jwtgate_core::{Decision, Gateway, HeaderOp, Rejection, Request, Verdict};
 
 const NOW: u64 = 1_700_000_000;
 const NOW_MS: u64 = NOW * 1000;
@@ -509,7 +516,7 @@ fn es256(key: &p256::ecdsa::SigningKey, header: Value, claims: Value) -> String 
 
 #[test]
 fn a_remote_jwks_is_cut_at_64_keys_with_a_reason() {
-    use jwtgate::core::remote_jwks::parse_jwks;
+    use jwtgate_core::remote_jwks::parse_jwks;
     let key = p256_key(1);
     let members: Vec<Value> = (0..100)
         .map(|i| p256_jwk(&key, Some(&format!("k{i}"))))
@@ -541,7 +548,7 @@ fn a_remote_jwks_is_cut_at_64_keys_with_a_reason() {
 
 #[test]
 fn p256_comb_tables_are_built_on_first_use_not_at_load() {
-    use jwtgate::core::remote_jwks::parse_jwks;
+    use jwtgate_core::remote_jwks::parse_jwks;
     let keys: Vec<_> = (1..=64).map(p256_key).collect();
     let members: Vec<Value> = keys
         .iter()
@@ -563,11 +570,11 @@ fn p256_comb_tables_are_built_on_first_use_not_at_load() {
         "/",
         &[("authorization", &format!("Bearer {token}"))],
     ));
-    let key = jwtgate::core::keys::Key::from_jwk(members[0].as_object().unwrap())
+    let key = jwtgate_core::keys::Key::from_jwk(members[0].as_object().unwrap())
         .unwrap()
         .unwrap();
     assert!(!key.verifier_built());
-    assert!(!key.verify(jwtgate::core::algorithm::Alg::Es256, b"x", &[1u8; 64]));
+    assert!(!key.verify(jwtgate_core::algorithm::Alg::Es256, b"x", &[1u8; 64]));
     assert!(key.verifier_built(), "built by the first verification");
 }
 
@@ -690,7 +697,7 @@ fn cache_sizes_ttls_and_key_counts_have_upper_bounds() {
 
 #[test]
 fn cache_byte_accounting_is_u64_and_saturates() {
-    use jwtgate::core::cache::TokenCache;
+    use jwtgate_core::cache::TokenCache;
     let mut cache = TokenCache::new(usize::MAX, usize::MAX);
     let gw = protected(hs_provider(json!({})));
     let token = hs256(json!({"alg": "HS256"}), base_claims(json!({})));
@@ -756,7 +763,7 @@ fn every_envoy_cache_duration_is_accepted_and_clamped_with_a_warning() {
 
 #[test]
 fn the_first_token_of_a_new_key_is_accepted_right_after_a_refresh() {
-    use jwtgate::core::remote_jwks::FetchReason;
+    use jwtgate_core::remote_jwks::FetchReason;
     let old = p256_key(1);
     let new = p256_key(2);
     let gw = gateway(remote_config(None));

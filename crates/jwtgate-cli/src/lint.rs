@@ -1,9 +1,9 @@
 //! `jwtgate check`'s coverage warnings: a valid configuration that protects nothing, or leaves
 //! paths unprotected (no catch-all rule, an open rule placed before protected ones).
 
-use jwtgate::core::gateway::Rule;
-use jwtgate::core::matcher::{PathMatch, RouteMatch};
-use jwtgate::core::Gateway;
+use jwtgate_core::gateway::Rule;
+use jwtgate_core::matcher::{PathMatch, RouteMatch};
+use jwtgate_core::Gateway;
 
 /// Paths a regex must match to count as matching every path (regexes are not compared).
 const PROBES: [&str; 5] = ["/", "/x", "/a/b/c", "/.well-known/jwks.json", "/%/Z~-_.!"];
@@ -43,14 +43,15 @@ pub fn coverage(gateway: &Gateway) -> Vec<String> {
         if is_open(later) {
             continue;
         }
-        if let Some(i) = rules
+        if let Some((i, earlier)) = rules
             .iter()
             .take(j)
-            .position(|earlier| is_open(earlier) && covers(&earlier.route, &later.route))
+            .enumerate()
+            .find(|(_, earlier)| is_open(earlier) && covers(&earlier.route, &later.route))
         {
             out.push(format!(
                 "rules[{i}] ({}, open) comes first and matches every request rules[{j}] ({}) would: rules[{j}] never applies and its requests pass unchecked; move it before rules[{i}]",
-                describe(&rules[i].route),
+                describe(&earlier.route),
                 describe(&later.route)
             ));
         }

@@ -2,6 +2,13 @@
 //! lifecycle (cold start, waiters, rotation, deadlines, lost and late answers, refusals by the
 //! host) as table-like tests, without a wasm build. Tokens are signed here with the RustCrypto
 //! `p256` crate, not with jwtgate's own verifier code.
+// A test (or measurement) program: a failed unwrap is a failed test.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
 
 use std::cell::RefCell;
 use std::collections::HashMap;
@@ -9,9 +16,9 @@ use std::rc::Rc;
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
-use jwtgate::core::engine::Engine;
-use jwtgate::core::port::{HostError, HostPort, LogLevel, RawHeader};
-use jwtgate::core::{Gateway, LocalResponse};
+use jwtgate_core::engine::Engine;
+use jwtgate_core::port::{HostError, HostPort, LogLevel, RawHeader};
+use jwtgate_core::{Gateway, LocalResponse};
 use p256::ecdsa::signature::Signer;
 use p256::ecdsa::{Signature, SigningKey};
 use serde_json::{json, Value};

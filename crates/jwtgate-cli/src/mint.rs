@@ -8,9 +8,9 @@ use base64::Engine;
 use jwt_compact::alg::{Ed25519, Es256, Hs256, Hs256Key, Hs384, Hs384Key, Hs512, Hs512Key, Rsa};
 use jwt_compact::{Algorithm, AlgorithmSignature};
 #[cfg(feature = "es384")]
-use jwtgate::crypto::Es384;
+use jwtgate_core::crypto::Es384;
 #[cfg(feature = "es512")]
-use jwtgate::crypto::Es512;
+use jwtgate_core::crypto::Es512;
 use rand_core::{OsRng, RngCore};
 use rsa::pkcs1::DecodeRsaPrivateKey;
 use rsa::pkcs8::{DecodePrivateKey, EncodePrivateKey, LineEnding};
@@ -357,9 +357,11 @@ pub fn keygen(args: &[String]) -> Result<String, String> {
         other => return Err(format!("unsupported --alg {other}")),
     };
     let mut jwk = jwk;
-    jwk["kid"] = json!(kid);
-    jwk["alg"] = json!(alg);
-    jwk["use"] = json!("sig");
+    if let Some(members) = jwk.as_object_mut() {
+        members.insert("kid".into(), json!(kid));
+        members.insert("alg".into(), json!(alg));
+        members.insert("use".into(), json!("sig"));
+    }
     let jwks = json!({"keys": [jwk]});
     let key_file = write(format!("{kid}.pem"), &pem)?;
     let jwks_file = write(format!("{kid}.jwks.json"), &format!("{jwks:#}\n"))?;

@@ -91,6 +91,7 @@ impl<'t> UntrustedToken<'t> {
 
 /// Header and payload of a token as text, decoded **without any verification**: for showing a
 /// token to a human (`jwtgate explain`), never for deciding.
+#[cfg(feature = "cli")]
 pub fn peek(token: &str) -> Option<(String, String)> {
     let mut parts = token.split('.');
     let header = b64url_decode(parts.next()?)?;

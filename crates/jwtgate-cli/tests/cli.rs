@@ -1,5 +1,12 @@
 //! The `jwtgate` command line: `check` exit codes and messages, `explain` on an allowed, a 401
 //! and a 403 request.
+// A test (or measurement) program: a failed unwrap is a failed test.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
 
 use std::process::Command;
 
@@ -401,7 +408,7 @@ fn check_names_what_is_wrong_with_a_key() {
     use rsa::pkcs8::{DecodePrivateKey as _, EncodePublicKey as _};
     let private = std::fs::read_to_string(concat!(
         env!("CARGO_MANIFEST_DIR"),
-        "/tests/fixtures/rsa2048-test-only.pem"
+        "/../jwtgate-core/tests/fixtures/rsa2048-test-only.pem"
     ))
     .unwrap();
     let pem = rsa::RsaPrivateKey::from_pkcs8_pem(&private)

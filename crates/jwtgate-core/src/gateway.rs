@@ -168,6 +168,7 @@ impl Gateway {
     }
 
     /// A one-line description of rule `index` (for `jwtgate explain`).
+    #[cfg(feature = "cli")]
     pub fn describe_rule(&self, index: usize) -> Option<String> {
         let rule = self.rules.get(index)?;
         let path = match &rule.route.path {
@@ -205,6 +206,7 @@ impl Gateway {
     }
 
     /// Where each provider would find a token in `req`: (provider, source description, token).
+    #[cfg(feature = "cli")]
     pub fn find_tokens(&self, req: &Request<'_>) -> Vec<(String, String, String)> {
         self.providers
             .iter()
@@ -282,7 +284,7 @@ impl Gateway {
         let mut state = VmState {
             tokens: std::mem::replace(cache, TokenCache::new(0, 0)),
             jwks: self.new_jwks_store(0),
-            decisions: DecisionCaches::new(self.ext_services.len()),
+            decisions: self.new_decision_caches(),
         };
         let verdict = self.decide_with(req, now.saturating_mul(1000), &mut state, &[], false);
         *cache = state.tokens;
@@ -295,7 +297,7 @@ impl Gateway {
         VmState {
             tokens: self.new_token_cache(),
             jwks: self.new_jwks_store(seed),
-            decisions: DecisionCaches::new(self.ext_services.len()),
+            decisions: self.new_decision_caches(),
         }
     }
 
@@ -313,9 +315,7 @@ impl Gateway {
         let Some(s) = self.ext_services.get(service) else {
             return false;
         };
-        let (Some(ttl), Some(key), Some(policy)) =
-            (s.ttl_ms(answer), s.cache_key(service, req), &s.cache)
-        else {
+        let (Some(ttl), Some(key)) = (s.ttl_ms(answer), s.cache_key(service, req)) else {
             return false;
         };
         state.decisions.insert(
@@ -323,9 +323,17 @@ impl Gateway {
             key,
             Rc::new(answer.clone()),
             now_ms.saturating_add(ttl),
-            policy.max_entries,
         );
         true
+    }
+
+    /// One auth-answer cache per service, bounded by its `cache.max_entries`.
+    fn new_decision_caches(&self) -> DecisionCaches {
+        DecisionCaches::new(
+            self.ext_services
+                .iter()
+                .map(|s| s.cache.as_ref().map_or(0, |c| c.max_entries)),
+        )
     }
 
     /// The auth services (`ext_auth`).

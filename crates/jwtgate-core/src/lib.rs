@@ -1,12 +1,15 @@
-//! The pure core: configuration, keys, token extraction, verification, claim checks and the
-//! decision. Nothing here knows about proxy-wasm; the host glue carries requests in and
-//! decisions out.
+//! jwtgate's pure core: configuration, keys, token extraction, verification, claim checks, the
+//! decision, and the async engine (remote JWKS, the auth callout) as a state machine behind a
+//! port (`port::HostPort`). Nothing here knows about proxy-wasm or NGINX: the filter
+//! (the `jwtgate` crate's src/host) and the native NGINX module (crates/jwtgate-nginx) carry
+//! events in and actions out. `crypto` holds the signature algorithms jwt-compact lacks.
 
 pub mod algorithm;
 pub mod authorize;
 pub mod cache;
 pub mod claims;
 pub mod config;
+pub mod crypto;
 pub mod engine;
 pub mod ext_auth;
 pub mod extract;
@@ -14,6 +17,7 @@ pub mod failure;
 pub mod gateway;
 pub mod http_uri;
 pub mod keys;
+pub mod lru;
 pub mod matcher;
 pub mod path_policy;
 pub mod percent;

@@ -5,37 +5,21 @@
 //! fill it. A hit re-checks `exp`/`nbf` with the host clock, so an entry never outlives its token.
 //! A new configuration (new keys) builds a new cache.
 
-use std::collections::{BTreeMap, HashMap};
 use std::rc::Rc;
 
+use super::lru::Lru;
 use super::provider::Verified;
 
 /// Default bounds: a VM stays near 512 KiB of linear memory (measured by `make bench`).
 pub const DEFAULT_MAX_ENTRIES: usize = 1024;
 pub const DEFAULT_MAX_BYTES: usize = 256 * 1024;
 
-type Key = (usize, Rc<str>);
-
 /// A bounded least-recently-used map from (provider, token) to verified claims.
 #[derive(Debug)]
 pub struct TokenCache {
-    max_entries: usize,
-    /// Byte accounting in u64, saturating: on wasm32 a usize counter could wrap.
-    max_bytes: u64,
-    bytes: u64,
-    clock: u64,
-    entries: HashMap<Key, Entry>,
-    /// Last use → key, oldest first.
-    recency: BTreeMap<u64, Key>,
+    entries: Lru<(usize, Rc<str>), Rc<Verified>>,
     pub hits: u64,
     pub misses: u64,
-}
-
-#[derive(Debug)]
-struct Entry {
-    verified: Rc<Verified>,
-    bytes: u64,
-    last_use: u64,
 }
 
 impl Default for TokenCache {
@@ -48,12 +32,7 @@ impl TokenCache {
     /// `max_entries == 0` disables the cache.
     pub fn new(max_entries: usize, max_bytes: usize) -> Self {
         TokenCache {
-            max_entries,
-            max_bytes: max_bytes as u64,
-            bytes: 0,
-            clock: 0,
-            entries: HashMap::new(),
-            recency: BTreeMap::new(),
+            entries: Lru::new(max_entries, max_bytes as u64),
             hits: 0,
             misses: 0,
         }
@@ -68,82 +47,38 @@ impl TokenCache {
     }
 
     pub fn bytes(&self) -> u64 {
-        self.bytes
+        self.entries.bytes()
     }
 
     /// The verified claims of `token` for `provider`, marking the entry recently used.
     pub fn get(&mut self, provider: usize, token: &str) -> Option<Rc<Verified>> {
-        if self.entries.is_empty() {
-            self.misses = self.misses.saturating_add(1);
-            return None;
-        }
-        let key: Key = (provider, Rc::from(token));
-        self.clock = self.clock.saturating_add(1);
-        let Some(entry) = self.entries.get_mut(&key) else {
-            self.misses = self.misses.saturating_add(1);
-            return None;
+        let found = match self.entries.is_empty() {
+            true => None,
+            false => self.entries.get(&(provider, Rc::from(token))).cloned(),
         };
-        self.recency.remove(&entry.last_use);
-        entry.last_use = self.clock;
-        self.recency.insert(self.clock, key);
-        self.hits = self.hits.saturating_add(1);
-        Some(Rc::clone(&entry.verified))
+        match found {
+            Some(_) => self.hits = self.hits.saturating_add(1),
+            None => self.misses = self.misses.saturating_add(1),
+        }
+        found
     }
 
     /// Stores a verified token, evicting the least recently used entries to stay in bounds.
     pub fn insert(&mut self, provider: usize, token: &str, verified: Rc<Verified>) {
-        let bytes = Self::cost(token, &verified);
-        if self.max_entries == 0 || bytes > self.max_bytes {
-            return;
-        }
-        self.remove(provider, token);
-        while self.entries.len() >= self.max_entries
-            || self.bytes.saturating_add(bytes) > self.max_bytes
-        {
-            let Some((_, oldest)) = self.recency.pop_first() else {
-                break;
-            };
-            if let Some(evicted) = self.entries.remove(&oldest) {
-                self.bytes = self.bytes.saturating_sub(evicted.bytes);
-            }
-        }
-        self.clock = self.clock.saturating_add(1);
-        let key: Key = (provider, Rc::from(token));
-        self.recency.insert(self.clock, key.clone());
-        self.entries.insert(
-            key,
-            Entry {
-                verified,
-                bytes,
-                last_use: self.clock,
-            },
-        );
-        self.bytes = self.bytes.saturating_add(bytes);
+        let cost = Self::cost(token, &verified);
+        self.entries
+            .insert((provider, Rc::from(token)), verified, cost);
     }
 
     /// Drops an entry (e.g. its token expired).
     pub fn remove(&mut self, provider: usize, token: &str) {
-        let key: Key = (provider, Rc::from(token));
-        if let Some(entry) = self.entries.remove(&key) {
-            self.recency.remove(&entry.last_use);
-            self.bytes = self.bytes.saturating_sub(entry.bytes);
-        }
+        self.entries.remove(&(provider, Rc::from(token)));
     }
 
     /// Drops every entry of `provider`: its key set changed (rotation), so tokens verified
     /// with a key that may be gone must be verified again.
     pub fn forget_provider(&mut self, provider: usize) {
-        let recency = &mut self.recency;
-        let mut freed: u64 = 0;
-        self.entries.retain(|key, entry| {
-            let keep = key.0 != provider;
-            if !keep {
-                recency.remove(&entry.last_use);
-                freed = freed.saturating_add(entry.bytes);
-            }
-            keep
-        });
-        self.bytes = self.bytes.saturating_sub(freed);
+        self.entries.retain(|(of, _), _| *of != provider);
     }
 
     /// Approximate memory of one entry: the token (shared by both maps), the payload and the
@@ -238,7 +173,6 @@ mod tests {
         assert_eq!((c.len(), c.bytes()), (1, one));
         c.remove(0, "t");
         assert_eq!((c.len(), c.bytes()), (0, 0));
-        assert!(c.recency.is_empty());
     }
 
     #[test]

@@ -3,12 +3,12 @@
 //! answers. Pure: the host glue dispatches the callout this module describes and hands back the
 //! answer's status and headers.
 
-use std::collections::{BTreeMap, HashMap};
 use std::rc::Rc;
 
 use sha2::{Digest, Sha256};
 
 use super::http_uri::HttpUri;
+use super::lru::Lru;
 use super::request::Request;
 
 pub const DEFAULT_TIMEOUT_MS: u64 = 1_000;
@@ -197,10 +197,11 @@ pub struct DecisionCaches {
 }
 
 impl DecisionCaches {
-    /// Empty caches for `services` services; answers for other indices are not cached.
-    pub fn new(services: usize) -> DecisionCaches {
+    /// Empty caches, one per service with its `cache.max_entries` (0: the service does not
+    /// cache); answers for other indices are not cached.
+    pub fn new(max_entries: impl Iterator<Item = usize>) -> DecisionCaches {
         DecisionCaches {
-            services: (0..services).map(|_| DecisionCache::default()).collect(),
+            services: max_entries.map(DecisionCache::new).collect(),
         }
     }
 
@@ -219,30 +220,26 @@ impl DecisionCaches {
         key: [u8; 32],
         answer: Rc<ExtAnswer>,
         expires_ms: u64,
-        max: usize,
     ) {
         if let Some(cache) = self.services.get_mut(service) {
-            cache.insert(key, answer, expires_ms, max);
+            cache.insert(key, answer, expires_ms);
         }
     }
 }
 
 /// One service's cache of auth answers: bounded, least recently used out first, entries expire.
-#[derive(Debug, Default)]
-pub struct DecisionCache {
-    entries: HashMap<[u8; 32], CacheEntry>,
-    recency: BTreeMap<u64, [u8; 32]>,
-    clock: u64,
-}
-
 #[derive(Debug)]
-struct CacheEntry {
-    answer: Rc<ExtAnswer>,
-    expires_ms: u64,
-    last_use: u64,
+pub struct DecisionCache {
+    entries: Lru<[u8; 32], (Rc<ExtAnswer>, u64)>,
 }
 
 impl DecisionCache {
+    pub fn new(max_entries: usize) -> DecisionCache {
+        DecisionCache {
+            entries: Lru::new(max_entries, u64::MAX),
+        }
+    }
+
     pub fn len(&self) -> usize {
         self.entries.len()
     }
@@ -252,41 +249,16 @@ impl DecisionCache {
     }
 
     pub fn get(&mut self, key: &[u8; 32], now_ms: u64) -> Option<Rc<ExtAnswer>> {
-        let entry = self.entries.get_mut(key)?;
-        self.recency.remove(&entry.last_use);
-        if now_ms >= entry.expires_ms {
-            self.entries.remove(key);
-            return None;
+        let (answer, expires_ms) = self.entries.get(key)?;
+        if now_ms < *expires_ms {
+            return Some(Rc::clone(answer));
         }
-        self.clock = self.clock.saturating_add(1);
-        entry.last_use = self.clock;
-        self.recency.insert(self.clock, *key);
-        Some(Rc::clone(&entry.answer))
+        self.entries.remove(key);
+        None
     }
 
-    pub fn insert(&mut self, key: [u8; 32], answer: Rc<ExtAnswer>, expires_ms: u64, max: usize) {
-        if max == 0 {
-            return;
-        }
-        if let Some(old) = self.entries.remove(&key) {
-            self.recency.remove(&old.last_use);
-        }
-        while self.entries.len() >= max {
-            let Some((_, oldest)) = self.recency.pop_first() else {
-                break;
-            };
-            self.entries.remove(&oldest);
-        }
-        self.clock = self.clock.saturating_add(1);
-        self.recency.insert(self.clock, key);
-        self.entries.insert(
-            key,
-            CacheEntry {
-                answer,
-                expires_ms,
-                last_use: self.clock,
-            },
-        );
+    pub fn insert(&mut self, key: [u8; 32], answer: Rc<ExtAnswer>, expires_ms: u64) {
+        self.entries.insert(key, (answer, expires_ms), 1);
     }
 }
 
@@ -405,12 +377,12 @@ mod tests {
 
     #[test]
     fn the_cache_expires_and_stays_bounded() {
-        let mut cache = DecisionCache::default();
+        let mut cache = DecisionCache::new(2);
         let allow = Rc::new(ExtAnswer::Allowed(vec![]));
-        cache.insert([1; 32], Rc::clone(&allow), 1_000, 2);
-        cache.insert([2; 32], Rc::clone(&allow), 1_000, 2);
+        cache.insert([1; 32], Rc::clone(&allow), 1_000);
+        cache.insert([2; 32], Rc::clone(&allow), 1_000);
         assert!(cache.get(&[1; 32], 10).is_some()); // 1 is now the most recent
-        cache.insert([3; 32], Rc::clone(&allow), 1_000, 2);
+        cache.insert([3; 32], Rc::clone(&allow), 1_000);
         assert_eq!(cache.len(), 2);
         assert!(
             cache.get(&[2; 32], 10).is_none(),
@@ -419,7 +391,8 @@ mod tests {
         assert!(cache.get(&[1; 32], 10).is_some());
         assert!(cache.get(&[3; 32], 1_000).is_none(), "expired");
         assert_eq!(cache.len(), 1);
-        cache.insert([4; 32], allow, 5_000, 0);
-        assert!(cache.get(&[4; 32], 10).is_none(), "max 0 caches nothing");
+        let mut none = DecisionCache::new(0);
+        none.insert([4; 32], allow, 5_000);
+        assert!(none.get(&[4; 32], 10).is_none(), "max 0 caches nothing");
     }
 }

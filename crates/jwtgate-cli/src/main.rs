@@ -12,10 +12,10 @@ mod mint;
 use std::process::ExitCode;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use jwtgate::core::authorize::{ClaimOp, Condition};
-use jwtgate::core::requirement::Requirement;
-use jwtgate::core::token::peek;
-use jwtgate::core::{Decision, Gateway, HeaderOp, Rejection, Request};
+use jwtgate_core::authorize::{ClaimOp, Condition};
+use jwtgate_core::requirement::Requirement;
+use jwtgate_core::token::peek;
+use jwtgate_core::{Decision, Gateway, HeaderOp, Rejection, Request};
 
 const USAGE: &str = "usage:
   jwtgate check CONFIG|- [--json] [--strict]
@@ -95,8 +95,10 @@ fn main() -> ExitCode {
                 _ => usage_error(CHECK_USAGE),
             }
         }
-        (Some("explain"), false) if args.len() >= 2 => explain(&args[1], &args[2..]),
-        (Some("explain"), false) => usage_error(EXPLAIN_USAGE),
+        (Some("explain"), false) => match (args.get(1), args.get(2..)) {
+            (Some(config), Some(rest)) => explain(config, rest),
+            _ => usage_error(EXPLAIN_USAGE),
+        },
         (Some("schema"), _) => match args.get(1).map(String::as_str) {
             None => help(&format!("{:#}", Gateway::json_schema())),
             Some("--kong") => help(&format!(
@@ -105,8 +107,8 @@ fn main() -> ExitCode {
             )),
             Some(_) => usage_error(USAGE),
         },
-        (Some("mint"), false) => printed(mint::mint(&args[1..])),
-        (Some("keygen"), false) => printed(mint::keygen(&args[1..])),
+        (Some("mint"), false) => printed(mint::mint(args.get(1..).unwrap_or_default())),
+        (Some("keygen"), false) => printed(mint::keygen(args.get(1..).unwrap_or_default())),
         (Some("-h" | "--help" | "help"), _) => help(USAGE),
         _ => usage_error(USAGE),
     }
@@ -176,8 +178,8 @@ fn check(path: &str, json: bool, strict: bool) -> ExitCode {
             "valid": errors.is_empty(),
             "errors": errors.iter().map(|e| serde_json::json!({"path": e.path, "message": e.message})).collect::<Vec<_>>(),
         });
-        if !warnings.is_empty() {
-            out["warnings"] = serde_json::json!(warnings);
+        if let (false, Some(map)) = (warnings.is_empty(), out.as_object_mut()) {
+            map.insert("warnings".into(), serde_json::json!(warnings));
         }
         println!("{out}");
     } else if let Some(gateway) = &gateway {
@@ -489,7 +491,7 @@ fn failed_condition(
     for (at, provider, conditions) in found {
         let name = gateway.provider_name(provider)?;
         for (_, _, token) in tokens.iter().filter(|(p, _, _)| p == name) {
-            let Some(serde_json::Value::Object(claims)) = jwtgate::core::token::peek(token)
+            let Some(serde_json::Value::Object(claims)) = jwtgate_core::token::peek(token)
                 .and_then(|(_, payload)| serde_json::from_str(&payload).ok())
             else {
                 continue;
@@ -499,7 +501,7 @@ fn failed_condition(
                 .enumerate()
                 .find(|(_, c)| !c.holds(&claims))
             {
-                let has = match jwtgate::core::claims::lookup(&claims, &c.claim) {
+                let has = match jwtgate_core::claims::lookup(&claims, &c.claim) {
                     Some(v) if !v.is_null() => format!("the token has {} = {v}", c.claim),
                     _ => format!("the token has no `{}` claim", c.claim),
                 };

@@ -3,13 +3,12 @@
 //! arrive, and the deadlines of every call. Events come in as method calls (a request arrived,
 //! a call was answered, the timer ticked, a request is gone); everything it does to the proxy
 //! goes through [`HostPort`], so the same engine runs behind proxy-wasm (`src/host`) and in
-//! native tests with a scripted host (`tests/engine.rs`).
+//! native tests with a scripted host (`tests/engine.rs` in this crate).
 //!
 //! A request is always run as the host's *current* request ([`HostPort::select`]), so one
 //! function serves a request's own arrival and a paused request woken later from another
 //! request's call answer or from the timer.
 
-use std::cell::RefCell;
 use std::collections::HashMap;
 use std::rc::Rc;
 
@@ -57,18 +56,20 @@ enum Fetch {
 }
 
 pub struct Engine {
-    pub gateway: Gateway,
+    /// Shared (`Rc`) so a method can hold a provider's or service's configuration while it
+    /// changes the engine's state.
+    pub gateway: Rc<Gateway>,
     /// Verified tokens, fetched key sets, cached auth answers.
-    state: RefCell<VmState>,
-    waiters: RefCell<Vec<Waiter>>,
+    state: VmState,
+    waiters: Vec<Waiter>,
     /// Callout token → (provider, context that dispatched it, dispatch time).
     fetches: Calls,
     /// Callout token → (auth service, request context, dispatch time).
     ext_calls: Calls,
     /// Fetches requests asked for, for the next tick to start (`on_keys_loading: retry_after`).
-    scheduled: RefCell<Vec<(usize, FetchReason)>>,
+    scheduled: Vec<(usize, FetchReason)>,
     /// Auth answers each paused request has received, by context.
-    answers: RefCell<HashMap<u32, Answers>>,
+    answers: HashMap<u32, Answers>,
     host: Box<dyn HostPort>,
     /// A paused request is answered without waiting any longer after this.
     max_wait_ms: u64,
@@ -109,18 +110,15 @@ fn lossy_pair((name, value): RawHeader) -> (String, String) {
 }
 
 /// Calls in flight: token → (provider or service, context that dispatched it, dispatch time).
-type Calls = RefCell<HashMap<u32, (usize, u32, u64)>>;
+type Calls = HashMap<u32, (usize, u32, u64)>;
 
 /// Removes the calls whose timeout (by provider or service) has passed and returns their
 /// (provider or service, context).
 fn take_overdue(
-    calls: &Calls,
+    calls: &mut Calls,
     now_ms: u64,
     timeout_ms: impl Fn(usize) -> u64,
 ) -> Vec<(usize, u32)> {
-    let Ok(mut calls) = calls.try_borrow_mut() else {
-        return Vec::new();
-    };
     let overdue: Vec<u32> = calls
         .iter()
         .filter(|(_, (of, _, at))| now_ms >= at.saturating_add(timeout_ms(*of)))
@@ -142,15 +140,15 @@ impl Engine {
             .unwrap_or(0)
             .saturating_add(2_000);
         Engine {
-            state: RefCell::new(gateway.new_vm_state(seed)),
-            waiters: RefCell::new(Vec::new()),
-            fetches: RefCell::new(HashMap::new()),
-            ext_calls: RefCell::new(HashMap::new()),
-            answers: RefCell::new(HashMap::new()),
-            scheduled: RefCell::new(Vec::new()),
+            state: gateway.new_vm_state(seed),
+            waiters: Vec::new(),
+            fetches: HashMap::new(),
+            ext_calls: HashMap::new(),
+            answers: HashMap::new(),
+            scheduled: Vec::new(),
             host,
             max_wait_ms,
-            gateway,
+            gateway: Rc::new(gateway),
         }
     }
 
@@ -187,7 +185,7 @@ impl Engine {
 
     /// Decides the request of the effective context and applies the decision (header changes
     /// or a local response). `may_wait`: a token whose keys are being fetched may pause.
-    pub fn run(&self, context_id: u32, now_ms: u64, may_wait: bool) -> Ran {
+    pub fn run(&mut self, context_id: u32, now_ms: u64, may_wait: bool) -> Ran {
         let read = match read_request(self.host.as_ref()) {
             Ok(read) => read,
             Err(status) => {
@@ -205,18 +203,10 @@ impl Engine {
             path,
             headers: &read.headers,
         };
-        let answers = self
-            .answers
-            .try_borrow()
-            .ok()
-            .and_then(|a| a.get(&context_id).cloned())
-            .unwrap_or_default();
-        let verdict = match self.state.try_borrow_mut() {
-            Ok(mut state) => self
-                .gateway
-                .decide_with(&request, now_ms, &mut state, &answers, may_wait),
-            Err(_) => self.gateway.decide(&request, now_ms / 1000),
-        };
+        let answers = self.answers.get(&context_id).cloned().unwrap_or_default();
+        let verdict =
+            self.gateway
+                .decide_with(&request, now_ms, &mut self.state, &answers, may_wait);
         for name in verdict.metrics() {
             self.count(&name);
         }
@@ -258,14 +248,14 @@ impl Engine {
 
     /// `on_http_request_headers`: decide, starting fetches and pausing when keys are loading.
     /// Returns true when the request may continue.
-    pub fn on_request(&self, context_id: u32, now_ms: u64) -> bool {
+    pub fn on_request(&mut self, context_id: u32, now_ms: u64) -> bool {
         self.settle(context_id, now_ms)
     }
 
     /// `on_http_call_response` of any context: an auth answer (the request is decided again), or
     /// a JWKS fetch (then every waiting request is decided again). `current`: the context the
     /// answer came to.
-    pub fn on_call_response(&self, token: u32, body_size: usize, current: u32) {
+    pub fn on_call_response(&mut self, token: u32, body_size: usize, current: u32) {
         // Without the host's time nothing can be decided (requests are refused 500 then).
         let Ok(now) = self.host.now_ms() else {
             return;
@@ -282,7 +272,7 @@ impl Engine {
     /// the waiters (keys loading, an auth callout out), or allowed: true means forward it.
     /// A shared copy or a refused dispatch settles a wait at once, so it decides again
     /// (bounded); if it cannot park, the last decision is made without waiting.
-    fn settle(&self, context_id: u32, now_ms: u64) -> bool {
+    fn settle(&mut self, context_id: u32, now_ms: u64) -> bool {
         for _ in 0..4 {
             match self.run(context_id, now_ms, true) {
                 Ran::Forward => return true,
@@ -308,18 +298,16 @@ impl Engine {
                         return false;
                     }
                     if !settled {
-                        if let Ok(mut waiters) = self.waiters.try_borrow_mut() {
-                            self.host.log(
-                                LogLevel::Debug,
-                                "jwtgate: request paused until remote JWKS keys arrive",
-                            );
-                            waiters.push(Waiter {
-                                context_id,
-                                since_ms: now_ms,
-                                providers,
-                            });
-                            return false;
-                        }
+                        self.host.log(
+                            LogLevel::Debug,
+                            "jwtgate: request paused until remote JWKS keys arrive",
+                        );
+                        self.waiters.push(Waiter {
+                            context_id,
+                            since_ms: now_ms,
+                            providers,
+                        });
+                        return false;
                     }
                 }
             }
@@ -331,13 +319,14 @@ impl Engine {
     /// effective context). True: the request waits for it; false: the dispatch was refused
     /// and recorded as that service's (failed) answer, so deciding again gives the result.
     fn ask(
-        &self,
+        &mut self,
         service: usize,
         headers: &[(String, String)],
         context_id: u32,
         now_ms: u64,
     ) -> bool {
-        let Some(s) = self.gateway.ext_services().get(service) else {
+        let gateway = Rc::clone(&self.gateway);
+        let Some(s) = gateway.ext_services().get(service) else {
             return false;
         };
         let pairs: Vec<(&str, &str)> = headers
@@ -350,16 +339,12 @@ impl Engine {
         self.count(&format!("ext_auth.{}.callouts", s.name));
         match dispatched {
             Ok(token) => {
-                if let Ok(mut calls) = self.ext_calls.try_borrow_mut() {
-                    calls.insert(token, (service, context_id, now_ms));
-                }
-                if let Ok(mut waiters) = self.waiters.try_borrow_mut() {
-                    waiters.push(Waiter {
-                        context_id,
-                        since_ms: now_ms,
-                        providers: Vec::new(),
-                    });
-                }
+                self.ext_calls.insert(token, (service, context_id, now_ms));
+                self.waiters.push(Waiter {
+                    context_id,
+                    since_ms: now_ms,
+                    providers: Vec::new(),
+                });
                 true
             }
             Err(status) => {
@@ -379,7 +364,7 @@ impl Engine {
         }
     }
 
-    fn record_answer(&self, service: usize, context_id: u32, answer: ExtAnswer) {
+    fn record_answer(&mut self, service: usize, context_id: u32, answer: ExtAnswer) {
         let Some(s) = self.gateway.ext_services().get(service) else {
             return;
         };
@@ -391,27 +376,21 @@ impl Engine {
                 self.count(&format!("ext_auth.{}.errors.{}", s.name, kind.name()));
             }
         }
-        if let Ok(mut answers) = self.answers.try_borrow_mut() {
-            answers
-                .entry(context_id)
-                .or_default()
-                .push((service, Rc::new(answer)));
-        }
+        self.answers
+            .entry(context_id)
+            .or_default()
+            .push((service, Rc::new(answer)));
     }
 
     /// An answer to an auth callout: record (and cache) it, then decide the request again in
     /// its own context. Returns false for a callout that is not an auth call.
-    fn on_ext_response(&self, token: u32, body_size: usize, current: u32, now_ms: u64) -> bool {
+    fn on_ext_response(&mut self, token: u32, body_size: usize, current: u32, now_ms: u64) -> bool {
         let _ = body_size; // never read: auth_request semantics use status and headers only
-        let Some((service, context_id, started)) = self
-            .ext_calls
-            .try_borrow_mut()
-            .ok()
-            .and_then(|mut c| c.remove(&token))
-        else {
+        let Some((service, context_id, started)) = self.ext_calls.remove(&token) else {
             return false;
         };
-        let Some(s) = self.gateway.ext_services().get(service) else {
+        let gateway = Rc::clone(&self.gateway);
+        let Some(s) = gateway.ext_services().get(service) else {
             return true;
         };
         // A refused read is an answer without status: the service failed.
@@ -473,20 +452,17 @@ impl Engine {
                 .select(context_id)
                 .ok()
                 .and_then(|()| read_request(self.host.as_ref()).ok());
-            if let (Some(read), Ok(mut state)) = (read, self.state.try_borrow_mut()) {
+            if let Some(read) = read {
                 let req = Request {
                     method: &read.method,
                     path: &read.path,
                     headers: &read.headers,
                 };
-                self.gateway
-                    .remember_ext_answer(&mut state, service, &req, &answer, now_ms);
+                gateway.remember_ext_answer(&mut self.state, service, &req, &answer, now_ms);
             }
         }
         self.record_answer(service, context_id, answer);
-        if let Ok(mut waiters) = self.waiters.try_borrow_mut() {
-            waiters.retain(|w| w.context_id != context_id);
-        }
+        self.waiters.retain(|w| w.context_id != context_id);
         // Decide the request again in its own context (the SDK made the dispatching context
         // effective; normally that is the request itself).
         if self.host.select(context_id).is_ok() {
@@ -498,7 +474,7 @@ impl Engine {
 
     /// Runs a paused request (the effective context) again and resumes, answers, or keeps it
     /// waiting.
-    fn resume_or_answer(&self, context_id: u32, now_ms: u64) {
+    fn resume_or_answer(&mut self, context_id: u32, now_ms: u64) {
         if self.settle(context_id, now_ms) {
             self.resume();
         }
@@ -508,12 +484,9 @@ impl Engine {
     /// or answering those that need not wait any more. `current` is the running callback's
     /// context, made effective again afterwards. `all`: wake every waiter; otherwise only
     /// those whose providers have no fetch running or who waited too long.
-    pub fn wake(&self, current: u32, now_ms: u64, all: bool) {
+    pub fn wake(&mut self, current: u32, now_ms: u64, all: bool) {
         for _ in 0..3 {
-            let waiters = match self.waiters.try_borrow_mut() {
-                Ok(mut w) => std::mem::take(&mut *w),
-                Err(_) => return,
-            };
+            let waiters = std::mem::take(&mut self.waiters);
             if waiters.is_empty() {
                 return;
             }
@@ -536,9 +509,8 @@ impl Engine {
                 }
                 if overdue {
                     // A late answer must not decide this request a second time.
-                    if let Ok(mut calls) = self.ext_calls.try_borrow_mut() {
-                        calls.retain(|_, (_, ctx, _)| *ctx != waiter.context_id);
-                    }
+                    self.ext_calls
+                        .retain(|_, (_, ctx, _)| *ctx != waiter.context_id);
                 }
                 match self.run(waiter.context_id, now_ms, !overdue) {
                     Ran::Forward => {
@@ -562,9 +534,7 @@ impl Engine {
                 }
             }
             self.host.select(current).ok();
-            if let Ok(mut w) = self.waiters.try_borrow_mut() {
-                w.extend(kept);
-            }
+            self.waiters.extend(kept);
             wanted.sort_unstable();
             wanted.dedup();
             let settled = wanted
@@ -586,21 +556,16 @@ impl Engine {
             return false;
         };
         self.state
-            .try_borrow()
-            .ok()
-            .and_then(|st| st.jwks.get(provider).map(|s| s.in_flight(cfg, now_ms)))
-            .unwrap_or(false)
+            .jwks
+            .get(provider)
+            .is_some_and(|s| s.in_flight(cfg, now_ms))
     }
 
     /// The root's timer: prefetch at start, refresh before `cache_duration` ends, retry after
     /// failures, report key counts and ages, and answer requests that waited too long.
-    pub fn on_tick(&self, root_id: u32, now_ms: u64) {
+    pub fn on_tick(&mut self, root_id: u32, now_ms: u64) {
         self.give_up_overdue_calls(root_id, now_ms);
-        let scheduled = self
-            .scheduled
-            .try_borrow_mut()
-            .map(|mut s| std::mem::take(&mut *s))
-            .unwrap_or_default();
+        let scheduled = std::mem::take(&mut self.scheduled);
         for (provider, reason) in scheduled {
             let running = self
                 .with_remote(provider, |state, cfg| state.in_flight(cfg, now_ms))
@@ -634,9 +599,9 @@ impl Engine {
     /// (ngx_wasm_module), so an answer that drips bytes would hold its requests forever. An
     /// overdue JWKS fetch counts as failed (its waiters are decided without it); an overdue
     /// auth call is that service's failed answer. A late answer finds no token and is ignored.
-    fn give_up_overdue_calls(&self, current: u32, now_ms: u64) {
-        let gateway = &self.gateway;
-        let overdue_fetches = take_overdue(&self.fetches, now_ms, |p| {
+    fn give_up_overdue_calls(&mut self, current: u32, now_ms: u64) {
+        let gateway = Rc::clone(&self.gateway);
+        let overdue_fetches = take_overdue(&mut self.fetches, now_ms, |p| {
             gateway
                 .remote_providers()
                 .find(|(i, _, _)| *i == p)
@@ -662,7 +627,7 @@ impl Engine {
             // the call ends by the host's own timeout and the request's own callback decides.
             return;
         }
-        let overdue_calls = take_overdue(&self.ext_calls, now_ms, |s| {
+        let overdue_calls = take_overdue(&mut self.ext_calls, now_ms, |s| {
             gateway
                 .ext_services()
                 .get(s)
@@ -683,9 +648,7 @@ impl Engine {
                 context_id,
                 ExtAnswer::Failed(ExtFailure::NoResponse),
             );
-            if let Ok(mut waiters) = self.waiters.try_borrow_mut() {
-                waiters.retain(|w| w.context_id != context_id);
-            }
+            self.waiters.retain(|w| w.context_id != context_id);
             if self.host.select(context_id).is_ok() {
                 self.resume_or_answer(context_id, now_ms);
             }
@@ -694,21 +657,20 @@ impl Engine {
     }
 
     fn with_remote<T>(
-        &self,
+        &mut self,
         provider: usize,
-        f: impl FnOnce(&mut crate::core::remote_jwks::RemoteKeys, &RemoteJwks) -> T,
+        f: impl FnOnce(&mut crate::remote_jwks::RemoteKeys, &RemoteJwks) -> T,
     ) -> Option<T> {
         let (_, _, cfg) = self
             .gateway
             .remote_providers()
             .find(|(i, _, _)| *i == provider)?;
-        let mut state = self.state.try_borrow_mut().ok()?;
-        Some(f(state.jwks.get_mut(provider)?, cfg))
+        Some(f(self.state.jwks.get_mut(provider)?, cfg))
     }
 
     /// Makes sure keys for `provider` are on their way, for a request that waits for them
     /// (or, with `on_keys_loading: retry_after`, for its retry).
-    fn ensure_fetch(&self, provider: usize, now_ms: u64, current: u32) -> Fetch {
+    fn ensure_fetch(&mut self, provider: usize, now_ms: u64, current: u32) -> Fetch {
         let next = self.with_remote(provider, |state, cfg| {
             if state.in_flight(cfg, now_ms) {
                 return Fetch::Running;
@@ -723,10 +685,8 @@ impl Engine {
         match next {
             // `on_keys_loading: retry_after`: the timer starts it (no request owns a call).
             Some(Fetch::Start(reason)) if self.gateway.retry_while_keys_load() => {
-                if let Ok(mut scheduled) = self.scheduled.try_borrow_mut() {
-                    if !scheduled.iter().any(|(p, _)| *p == provider) {
-                        scheduled.push((provider, reason));
-                    }
+                if !self.scheduled.iter().any(|(p, _)| *p == provider) {
+                    self.scheduled.push((provider, reason));
                 }
                 Fetch::Running
             }
@@ -738,7 +698,7 @@ impl Engine {
 
     /// Starts a fetch, unless another worker's shared copy makes it unnecessary.
     fn start_fetch(
-        &self,
+        &mut self,
         provider: usize,
         reason: FetchReason,
         now_ms: u64,
@@ -747,10 +707,8 @@ impl Engine {
         if self.gateway.share_jwks() && self.adopt_shared(provider, reason, now_ms) {
             return Fetch::Settled;
         }
-        let Some((_, name, cfg)) = self
-            .gateway
-            .remote_providers()
-            .find(|(i, _, _)| *i == provider)
+        let gateway = Rc::clone(&self.gateway);
+        let Some((_, name, cfg)) = gateway.remote_providers().find(|(i, _, _)| *i == provider)
         else {
             return Fetch::Settled;
         };
@@ -761,9 +719,7 @@ impl Engine {
         );
         match dispatched {
             Ok(token) => {
-                if let Ok(mut fetches) = self.fetches.try_borrow_mut() {
-                    fetches.insert(token, (provider, current, now_ms));
-                }
+                self.fetches.insert(token, (provider, current, now_ms));
                 self.with_remote(provider, |state, _| state.start(reason, now_ms));
                 self.host.log(
                     LogLevel::Debug,
@@ -790,11 +746,9 @@ impl Engine {
     }
 
     /// Adopts a fresher copy another worker stored, when it makes this fetch unnecessary.
-    fn adopt_shared(&self, provider: usize, reason: FetchReason, now_ms: u64) -> bool {
-        let Some((_, name, cfg)) = self
-            .gateway
-            .remote_providers()
-            .find(|(i, _, _)| *i == provider)
+    fn adopt_shared(&mut self, provider: usize, reason: FetchReason, now_ms: u64) -> bool {
+        let gateway = Rc::clone(&self.gateway);
+        let Some((_, name, cfg)) = gateway.remote_providers().find(|(i, _, _)| *i == provider)
         else {
             return false;
         };
@@ -827,32 +781,23 @@ impl Engine {
         enough
     }
 
-    fn forget_tokens(&self, provider: usize) {
-        if let Ok(mut state) = self.state.try_borrow_mut() {
-            state.tokens.forget_provider(provider);
-        }
+    fn forget_tokens(&mut self, provider: usize) {
+        self.state.tokens.forget_provider(provider);
     }
 
-    fn failed(&self, provider: usize, name: &str, failure: FetchFailure, now_ms: u64) {
+    fn failed(&mut self, provider: usize, name: &str, failure: FetchFailure, now_ms: u64) {
         self.with_remote(provider, |state, cfg| state.failed(cfg, failure, now_ms));
         self.count(&format!("jwks.{name}.fetch_failed"));
         self.count(&format!("jwks.{name}.fetch_failed.{}", failure.name()));
     }
 
     /// An answer to one of our callouts. Returns false for a callout that is not a JWKS fetch.
-    fn on_fetch_response(&self, token: u32, body_size: usize, now_ms: u64) -> bool {
-        let Some((provider, _, _)) = self
-            .fetches
-            .try_borrow_mut()
-            .ok()
-            .and_then(|mut f| f.remove(&token))
-        else {
+    fn on_fetch_response(&mut self, token: u32, body_size: usize, now_ms: u64) -> bool {
+        let Some((provider, _, _)) = self.fetches.remove(&token) else {
             return false;
         };
-        let Some((_, name, cfg)) = self
-            .gateway
-            .remote_providers()
-            .find(|(i, _, _)| *i == provider)
+        let gateway = Rc::clone(&self.gateway);
+        let Some((_, name, cfg)) = gateway.remote_providers().find(|(i, _, _)| *i == provider)
         else {
             return true;
         };
@@ -948,29 +893,20 @@ impl Engine {
 
     /// A context is going away: it no longer waits, and fetches it dispatched will never be
     /// answered (the host cancels a context's callouts), so the next tick fetches again.
-    pub fn forget_context(&self, context_id: u32) {
-        if let Ok(mut waiters) = self.waiters.try_borrow_mut() {
-            waiters.retain(|w| w.context_id != context_id);
-        }
-        if let Ok(mut answers) = self.answers.try_borrow_mut() {
-            answers.remove(&context_id);
-        }
-        if let Ok(mut calls) = self.ext_calls.try_borrow_mut() {
-            calls.retain(|_, (_, ctx, _)| *ctx != context_id);
-        }
-        let orphaned: Vec<usize> = match self.fetches.try_borrow_mut() {
-            Ok(mut fetches) => {
-                let mine: Vec<u32> = fetches
-                    .iter()
-                    .filter(|(_, (_, ctx, _))| *ctx == context_id)
-                    .map(|(token, _)| *token)
-                    .collect();
-                mine.iter()
-                    .filter_map(|t| fetches.remove(t).map(|(p, _, _)| p))
-                    .collect()
-            }
-            Err(_) => Vec::new(),
-        };
+    pub fn forget_context(&mut self, context_id: u32) {
+        self.waiters.retain(|w| w.context_id != context_id);
+        self.answers.remove(&context_id);
+        self.ext_calls.retain(|_, (_, ctx, _)| *ctx != context_id);
+        let mine: Vec<u32> = self
+            .fetches
+            .iter()
+            .filter(|(_, (_, ctx, _))| *ctx == context_id)
+            .map(|(token, _)| *token)
+            .collect();
+        let orphaned: Vec<usize> = mine
+            .iter()
+            .filter_map(|t| self.fetches.remove(t).map(|(p, _, _)| p))
+            .collect();
         for provider in orphaned {
             self.with_remote(provider, |state, _| state.abandon());
         }

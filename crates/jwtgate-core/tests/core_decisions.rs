@@ -5,6 +5,13 @@
 //!
 //! Its tables cover all 13 algorithms, so it is built only with ES384 and ES512 (the default
 //! features); `cargo test --no-default-features` runs the other suites.
+// A test (or measurement) program: a failed unwrap is a failed test.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
 #![cfg(all(feature = "es384", feature = "es512"))]
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -14,9 +21,9 @@ use p256::pkcs8::EncodePublicKey;
 use rsa::pkcs8::DecodePrivateKey;
 use serde_json::{json, Value};
 
-use jwtgate::core::cache::TokenCache;
-use jwtgate::core::{Decision, Gateway, HeaderOp, Rejection, Request, Verdict};
-use jwtgate::crypto::{Es384, Es512};
+use jwtgate_core::cache::TokenCache;
+use jwtgate_core::crypto::{Es384, Es512};
+use jwtgate_core::{Decision, Gateway, HeaderOp, Rejection, Request, Verdict};
 
 const NOW: u64 = 1_700_000_000;
 const HS256_SECRET: &str = "0123456789abcdef0123456789abcdef";

@@ -1,28 +1,27 @@
-//! The configuration: JSON shaped like Envoy's `jwt_authn` `JwtAuthentication`, parsed once in
-//! `on_configure` into a validated [`Gateway`]. Unknown fields are errors; every error names the
-//! field path (`providers.auth0.keys[0].secret: …`).
+//! Raw configuration → validated [`Gateway`]: every value checked, every cross-reference
+//! resolved, every error naming its field path.
 
-use std::collections::BTreeMap;
-
-use serde::Deserialize;
 use serde_json::Value;
 
-use super::algorithm::Alg;
-use super::authorize::{ClaimOp, Condition};
-use super::claims::ClaimPolicy;
-use super::ext_auth::{CachePolicy, ExtAuthService};
-use super::extract::Source;
-use super::failure::{FailurePolicy, Redirect};
-use super::gateway::{Gateway, Rule};
-use super::http_uri::HttpUri;
-use super::keys::{Key, SecretEncoding};
-use super::matcher::{HeaderMatch, HeaderMatchKind, PathMatch, RouteMatch};
-use super::provider::Provider;
-use super::rejection::Rejection;
-use super::remote_jwks::RemoteJwks;
-use super::requirement::Requirement;
-use super::strict_json;
-use super::token::DEFAULT_MAX_TOKEN_BYTES;
+use crate::algorithm::Alg;
+use crate::authorize::{ClaimOp, Condition};
+use crate::claims::ClaimPolicy;
+use crate::ext_auth::{CachePolicy, ExtAuthService};
+use crate::extract::Source;
+use crate::failure::{FailurePolicy, Redirect};
+use crate::gateway::{Gateway, Rule};
+use crate::http_uri::HttpUri;
+use crate::keys::{Key, SecretEncoding};
+use crate::matcher::{HeaderMatch, HeaderMatchKind, PathMatch, RouteMatch};
+use crate::provider::Provider;
+use crate::rejection::Rejection;
+use crate::remote_jwks::RemoteJwks;
+use crate::requirement::Requirement;
+use crate::strict_json;
+use crate::token::DEFAULT_MAX_TOKEN_BYTES;
+
+use super::raw::*;
+use super::{err, ConfigError};
 
 /// Envoy's default `clock_skew_seconds`.
 const DEFAULT_CLOCK_SKEW_SECONDS: u64 = 60;
@@ -37,652 +36,7 @@ const MAX_CACHE_TTL_MS: u64 = 86_400_000;
 /// Deepest requirement tree accepted (`requires_any` / `requires_all` nesting).
 const MAX_REQUIREMENT_DEPTH: usize = 8;
 
-/// A configuration error: where, and what is wrong.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ConfigError {
-    pub path: String,
-    pub message: String,
-}
-
-impl std::fmt::Display for ConfigError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        if self.path.is_empty() {
-            write!(f, "{}", self.message)
-        } else {
-            write!(f, "{}: {}", self.path, self.message)
-        }
-    }
-}
-
-fn err(path: impl Into<String>, message: impl Into<String>) -> ConfigError {
-    ConfigError {
-        path: path.into(),
-        message: message.into(),
-    }
-}
-
-#[derive(Deserialize, schemars::JsonSchema)]
-#[serde(deny_unknown_fields)]
-struct RawConfig {
-    #[serde(default)]
-    providers: BTreeMap<String, RawProvider>,
-    #[serde(default)]
-    rules: Vec<RawRule>,
-    /// Extension: `realm` in `WWW-Authenticate`.
-    #[serde(default)]
-    realm: Option<String>,
-    /// Extension: longest token accepted, checked before parsing.
-    #[serde(default)]
-    max_token_bytes: Option<usize>,
-    #[serde(default)]
-    bypass_cors_preflight: bool,
-    #[serde(default)]
-    strip_failure_response: bool,
-    #[serde(default)]
-    stat_prefix: Option<String>,
-    /// Extension: how refusals are answered unless a rule says otherwise.
-    #[serde(default)]
-    failure_response: Option<RawFailureResponse>,
-    /// Extension: report-only for every rule.
-    #[serde(default)]
-    dry_run: bool,
-    /// Extension: bounds of the per-VM verified-token cache.
-    #[serde(default)]
-    token_cache: Option<RawTokenCache>,
-    /// Extension: status when `remote_jwks` keys are unavailable (401 or 503).
-    #[serde(default)]
-    jwks_unavailable_status: Option<u32>,
-    /// Extension: share fetched JWKS between workers through proxy-wasm shared data
-    /// (ngx_wasm_module needs `shm_kv` for it).
-    #[serde(default)]
-    share_jwks: bool,
-    /// Extension: what a request whose `remote_jwks` keys are loading gets: `pause` (wait for
-    /// the fetch, Envoy's behaviour) or `retry_after` (503 + `Retry-After: 1` at once; the
-    /// fetch runs from the timer, so no request is paused or owns a call).
-    #[serde(default)]
-    on_keys_loading: Option<String>,
-    /// Extension: whether the host lets the filter act on one paused request from another
-    /// request's callback or the timer (`proxy_set_effective_context`). `false` for NGINX +
-    /// ngx_wasm_module (a no-op there: measured): implies `on_keys_loading: retry_after`, and
-    /// an overdue auth call is left to the host's own timeout.
-    #[serde(default)]
-    wake_other_requests: Option<bool>,
-    /// Extension: auth services asked by `{"ext_auth": "<name>"}` requirements.
-    #[serde(default)]
-    ext_auth: BTreeMap<String, RawExtAuth>,
-    /// Extension: what happens to client-sent spellings of managed headers: `strip` (default)
-    /// removes them; `reject` refuses the request (400 `managed_header_present`), for hosts
-    /// where removal does not reach the upstream (NGINX + ngx_wasm_module).
-    #[serde(default)]
-    client_managed_headers: Option<RawClientManagedHeaders>,
-    /// Extension: how paths are checked and normalized before rule matching (Envoy's
-    /// `normalize_path`, `merge_slashes`, `path_with_escaped_slashes_action`).
-    #[serde(default)]
-    path_policy: super::path_policy::PathPolicy,
-}
-
-/// `client_managed_headers`.
-#[derive(Deserialize, schemars::JsonSchema, Clone, Copy, PartialEq, Eq)]
-#[serde(rename_all = "snake_case")]
-enum RawClientManagedHeaders {
-    Strip,
-    Reject,
-}
-
-/// An auth service (the seeds' `auth_request` location).
-#[derive(Deserialize, schemars::JsonSchema)]
-#[serde(deny_unknown_fields)]
-struct RawExtAuth {
-    http_uri: RawHttpUri,
-    #[serde(default)]
-    allowed_request_headers: Option<Vec<String>>,
-    #[serde(default)]
-    allowed_upstream_headers: Vec<String>,
-    #[serde(default)]
-    allowed_client_headers: Option<Vec<String>>,
-    #[serde(default)]
-    failure_mode_allow: bool,
-    #[serde(default)]
-    status_on_error: Option<u32>,
-    #[serde(default)]
-    cache: Option<RawExtAuthCache>,
-}
-
-#[derive(Deserialize, schemars::JsonSchema)]
-#[serde(deny_unknown_fields)]
-struct RawExtAuthCache {
-    #[serde(default)]
-    key_headers: Option<Vec<String>>,
-    /// Key on the request path and query too (default `true`).
-    #[serde(default)]
-    key_path: Option<bool>,
-    #[serde(default)]
-    allow_ttl: Option<RawDuration>,
-    #[serde(default)]
-    deny_ttl: Option<RawDuration>,
-    #[serde(default)]
-    max_entries: Option<usize>,
-}
-
-/// Envoy's `RemoteJwks`, plus jwtgate's extensions.
-#[derive(Deserialize, schemars::JsonSchema)]
-#[serde(deny_unknown_fields)]
-struct RawRemoteJwks {
-    http_uri: RawHttpUri,
-    #[serde(default)]
-    cache_duration: Option<RawDuration>,
-    /// Envoy: fetch at start instead of at the first request. jwtgate always fetches at
-    /// start; `failed_refetch_duration` sets the first retry delay.
-    #[serde(default)]
-    async_fetch: Option<RawAsyncFetch>,
-    #[serde(default)]
-    retry_policy: Option<RawRetryPolicy>,
-    /// Extension: how long past `cache_duration` the last good set is used while fetches fail.
-    #[serde(default)]
-    max_stale: Option<RawDuration>,
-    /// Extension: at most one refetch for an unknown `kid` per this interval.
-    #[serde(default)]
-    kid_refetch_interval: Option<RawDuration>,
-    /// Extension: largest JWKS body accepted.
-    #[serde(default)]
-    max_body_bytes: Option<usize>,
-}
-
-#[derive(Deserialize, schemars::JsonSchema)]
-#[serde(deny_unknown_fields)]
-struct RawHttpUri {
-    uri: String,
-    /// Envoy: a cluster name. ngx_wasm_module: `host:port`. Default: the URI's host:port.
-    #[serde(default)]
-    cluster: Option<String>,
-    #[serde(default)]
-    timeout: Option<RawDuration>,
-}
-
-#[derive(Deserialize, schemars::JsonSchema)]
-#[serde(deny_unknown_fields)]
-struct RawAsyncFetch {
-    #[serde(default)]
-    #[allow(dead_code)]
-    fast_listener: Option<bool>,
-    #[serde(default)]
-    failed_refetch_duration: Option<RawDuration>,
-}
-
-#[derive(Deserialize, schemars::JsonSchema)]
-#[serde(deny_unknown_fields)]
-struct RawRetryPolicy {
-    /// Accepted for Envoy compatibility: jwtgate retries without limit, backing off.
-    #[serde(default)]
-    #[allow(dead_code)]
-    num_retries: Option<u32>,
-    #[serde(default)]
-    retry_back_off: Option<RawBackOff>,
-}
-
-#[derive(Deserialize, schemars::JsonSchema)]
-#[serde(deny_unknown_fields)]
-struct RawBackOff {
-    #[serde(default)]
-    base_interval: Option<RawDuration>,
-    #[serde(default)]
-    max_interval: Option<RawDuration>,
-}
-
-#[derive(Deserialize, schemars::JsonSchema)]
-#[serde(deny_unknown_fields)]
-struct RawTokenCache {
-    #[serde(default)]
-    max_entries: Option<usize>,
-    #[serde(default)]
-    max_bytes: Option<usize>,
-}
-
-#[derive(Deserialize, schemars::JsonSchema)]
-#[serde(deny_unknown_fields)]
-struct RawFailureResponse {
-    #[serde(default)]
-    status: Option<u32>,
-    #[serde(default)]
-    content_type: Option<String>,
-    #[serde(default)]
-    body: Option<String>,
-    #[serde(default)]
-    redirect: Option<RawRedirect>,
-}
-
-#[derive(Deserialize, schemars::JsonSchema)]
-#[serde(deny_unknown_fields)]
-struct RawRedirect {
-    url: String,
-    #[serde(default)]
-    param: Option<String>,
-}
-
-#[derive(Deserialize, schemars::JsonSchema)]
-#[serde(deny_unknown_fields)]
-struct RawProvider {
-    #[serde(default)]
-    issuer: Option<String>,
-    #[serde(default)]
-    audiences: Vec<String>,
-    #[serde(default)]
-    local_jwks: Option<RawDataSource>,
-    /// Extension: inline secrets and PEM keys (the seeds' `auth_jwt_key`).
-    #[serde(default)]
-    keys: Vec<RawKey>,
-    #[serde(default)]
-    from_headers: Vec<RawHeader>,
-    #[serde(default)]
-    from_cookies: Vec<String>,
-    #[serde(default)]
-    from_params: Vec<String>,
-    #[serde(default)]
-    forward: bool,
-    #[serde(default)]
-    forward_payload_header: Option<String>,
-    #[serde(default)]
-    pad_forward_payload_header: bool,
-    #[serde(default)]
-    claim_to_headers: Vec<RawClaimToHeader>,
-    #[serde(default)]
-    clock_skew_seconds: Option<u64>,
-    #[serde(default)]
-    require_expiration: bool,
-    #[serde(default)]
-    max_lifetime: Option<RawDuration>,
-    #[serde(default)]
-    remote_jwks: Option<RawRemoteJwks>,
-    /// Extension: most keys one token is tried against (default 4, at most 64).
-    #[serde(default)]
-    max_keys_per_token: Option<usize>,
-    /// Envoy's per-provider cache size; accepted for compatibility, jwtgate's cache is per VM
-    /// (`token_cache`).
-    #[serde(default)]
-    #[allow(dead_code)]
-    jwt_cache_config: Option<Value>,
-}
-
-#[derive(Deserialize, schemars::JsonSchema)]
-#[serde(deny_unknown_fields)]
-struct RawDataSource {
-    #[serde(default)]
-    inline_string: Option<String>,
-    #[serde(default)]
-    inline_bytes: Option<String>,
-    #[serde(default)]
-    filename: Option<String>,
-}
-
-#[derive(Deserialize, schemars::JsonSchema)]
-#[serde(deny_unknown_fields)]
-struct RawKey {
-    #[serde(default)]
-    kid: Option<String>,
-    #[serde(default)]
-    alg: Option<String>,
-    #[serde(default)]
-    secret: Option<String>,
-    #[serde(default)]
-    encoding: Option<SecretEncoding>,
-    #[serde(default)]
-    pem: Option<String>,
-}
-
-#[derive(Deserialize, schemars::JsonSchema)]
-#[serde(deny_unknown_fields)]
-struct RawHeader {
-    name: String,
-    #[serde(default)]
-    value_prefix: Option<String>,
-}
-
-#[derive(Deserialize, schemars::JsonSchema)]
-#[serde(deny_unknown_fields)]
-struct RawClaimToHeader {
-    header_name: String,
-    claim_name: String,
-}
-
-/// A protobuf JSON `Duration` ("300s", "1.5s") or plain seconds.
-#[derive(Deserialize, schemars::JsonSchema)]
-#[serde(untagged)]
-enum RawDuration {
-    Seconds(u64),
-    Text(String),
-}
-
-#[derive(Deserialize, schemars::JsonSchema)]
-#[serde(deny_unknown_fields)]
-struct RawRule {
-    #[serde(rename = "match")]
-    route: RawMatch,
-    #[serde(default)]
-    requires: Option<RawRequirement>,
-    #[serde(default)]
-    failure_response: Option<RawFailureResponse>,
-    #[serde(default)]
-    dry_run: Option<bool>,
-}
-
-#[derive(Deserialize, schemars::JsonSchema)]
-#[serde(deny_unknown_fields)]
-struct RawMatch {
-    #[serde(default)]
-    prefix: Option<String>,
-    #[serde(default)]
-    path: Option<String>,
-    #[serde(default)]
-    safe_regex: Option<RawRegex>,
-    #[serde(default)]
-    headers: Vec<RawHeaderMatcher>,
-    /// Extension: request methods (upper-case); Envoy writes these as a `:method` header match.
-    #[serde(default)]
-    methods: Vec<String>,
-}
-
-#[derive(Deserialize, schemars::JsonSchema)]
-#[serde(deny_unknown_fields)]
-struct RawRegex {
-    regex: String,
-    /// Envoy's engine marker; accepted and ignored.
-    #[serde(default)]
-    #[allow(dead_code)]
-    google_re2: Option<Value>,
-}
-
-#[derive(Deserialize, schemars::JsonSchema)]
-#[serde(deny_unknown_fields)]
-struct RawHeaderMatcher {
-    name: String,
-    #[serde(default)]
-    present_match: Option<bool>,
-    #[serde(default)]
-    exact_match: Option<String>,
-    #[serde(default)]
-    invert_match: bool,
-}
-
-#[derive(Deserialize, schemars::JsonSchema)]
-#[serde(deny_unknown_fields)]
-struct RawRequirement {
-    #[serde(default)]
-    provider_name: Option<String>,
-    #[serde(default)]
-    provider_and_audiences: Option<RawProviderAndAudiences>,
-    #[serde(default)]
-    requires_any: Option<RawRequirementList>,
-    #[serde(default)]
-    requires_all: Option<RawRequirementList>,
-    #[serde(default)]
-    allow_missing: Option<Value>,
-    #[serde(default)]
-    allow_missing_or_failed: Option<Value>,
-    /// Extension: the answer of an auth service (`ext_auth.<name>`).
-    #[serde(default)]
-    ext_auth: Option<String>,
-    /// Extension: conditions on the verified claims (with `provider_name` /
-    /// `provider_and_audiences`).
-    #[serde(default)]
-    claims: Vec<RawCondition>,
-}
-
-#[derive(Deserialize, schemars::JsonSchema)]
-#[serde(deny_unknown_fields)]
-struct RawProviderAndAudiences {
-    provider_name: String,
-    #[serde(default)]
-    audiences: Vec<String>,
-}
-
-#[derive(Deserialize, schemars::JsonSchema)]
-#[serde(deny_unknown_fields)]
-struct RawRequirementList {
-    requirements: Vec<RawRequirement>,
-}
-
-#[derive(Deserialize, schemars::JsonSchema)]
-#[serde(deny_unknown_fields)]
-struct RawCondition {
-    claim: String,
-    #[serde(default)]
-    equals: Option<Value>,
-    #[serde(default)]
-    one_of: Option<Vec<Value>>,
-    #[serde(default)]
-    contains: Option<Value>,
-    #[serde(default)]
-    all_of: Option<Vec<Value>>,
-    #[serde(default)]
-    present: Option<bool>,
-    #[serde(default)]
-    gt: Option<serde_json::Number>,
-    #[serde(default)]
-    gte: Option<serde_json::Number>,
-    #[serde(default)]
-    lt: Option<serde_json::Number>,
-    #[serde(default)]
-    lte: Option<serde_json::Number>,
-    /// 403 (default) or 401, as the seed's `auth_jwt_require … error=401|403`.
-    #[serde(default)]
-    status: Option<u32>,
-}
-
-impl Gateway {
-    /// The rules in order (for `jwtgate check`'s coverage warnings and `jwtgate explain`).
-    pub fn rules(&self) -> &[Rule] {
-        &self.rules
-    }
-
-    /// The name of provider `index`.
-    pub fn provider_name(&self, index: usize) -> Option<&str> {
-        self.providers.get(index).map(|p| p.name.as_str())
-    }
-
-    /// The name of auth service `index` (`ext_auth`).
-    pub fn ext_auth_name(&self, index: usize) -> Option<&str> {
-        self.ext_services.get(index).map(|s| s.name.as_str())
-    }
-
-    /// Parses and validates a configuration. Any error means nothing may pass.
-    pub fn from_json(bytes: &[u8]) -> Result<Gateway, ConfigError> {
-        if bytes.iter().all(u8::is_ascii_whitespace) {
-            return Err(err("", "the configuration is empty"));
-        }
-        // Strict first: a provider written twice must not silently replace the first.
-        let value = strict_json::parse(bytes).map_err(|e| err("", format!("invalid JSON: {e}")))?;
-        let raw: RawConfig = serde_path_to_error::deserialize(value).map_err(|e| {
-            let path = e.path().to_string();
-            err(
-                if path == "." { String::new() } else { path },
-                e.inner().to_string(),
-            )
-        })?;
-        compile(raw)
-    }
-}
-
-impl Gateway {
-    /// The configuration's JSON Schema (Draft 4, as Kong's `config_schema` wants), generated
-    /// from the types the parser uses. The parser stays the authority (it checks values the
-    /// schema cannot: key material, regexes, header names, cross-references).
-    pub fn json_schema() -> Value {
-        let settings = schemars::gen::SchemaSettings::draft07().with(|s| {
-            s.option_add_null_type = false;
-        });
-        let schema = settings
-            .into_generator()
-            .into_root_schema_for::<RawConfig>();
-        let mut value = serde_json::to_value(schema).unwrap_or(Value::Null);
-        draft4(&mut value);
-        if let Value::Object(map) = &mut value {
-            map.insert(
-                "$schema".into(),
-                Value::String("http://json-schema.org/draft-04/schema#".into()),
-            );
-            map.insert(
-                "title".into(),
-                Value::String("jwtgate configuration".into()),
-            );
-        }
-        value
-    }
-
-    /// Every error of a configuration, not just the first (for `jwtgate check`): the top level,
-    /// each provider, each auth service and each rule are checked on their own (rules against
-    /// stand-in providers of the same names), then the whole. Empty: the configuration is valid.
-    pub fn check_all(bytes: &[u8]) -> Vec<ConfigError> {
-        let whole = match Gateway::from_json(bytes) {
-            Ok(_) => return Vec::new(),
-            Err(e) => e,
-        };
-        let Ok(Value::Object(root)) = strict_json::parse(bytes) else {
-            return vec![whole];
-        };
-        let object = |key: &str| match root.get(key) {
-            None => Some(serde_json::Map::new()),
-            Some(Value::Object(map)) => Some(map.clone()),
-            Some(_) => None,
-        };
-        let (Some(providers), Some(services)) = (object("providers"), object("ext_auth")) else {
-            return vec![whole];
-        };
-        let rules = match root.get("rules") {
-            None => Vec::new(),
-            Some(Value::Array(list)) => list.clone(),
-            Some(_) => return vec![whole],
-        };
-        let check = |config: Value| Gateway::from_json(config.to_string().as_bytes()).err();
-        let mut errors = Vec::new();
-
-        // The top level field by field: the parser stops at its first error, so one wrong
-        // field must not hide the next.
-        let mut top = root.clone();
-        top.remove("providers");
-        top.remove("ext_auth");
-        top.remove("rules");
-        let top_errors: Vec<ConfigError> = top
-            .iter()
-            .filter_map(|(key, value)| check(serde_json::json!({key: value})))
-            .collect();
-        match top_errors.is_empty() {
-            true => errors.extend(check(Value::Object(top))),
-            false => errors.extend(top_errors),
-        }
-        for (name, provider) in &providers {
-            errors.extend(provider_errors(name, provider));
-        }
-        for (name, service) in &services {
-            errors.extend(check(serde_json::json!({"ext_auth": {name: service}})));
-        }
-        // Stand-ins, so a rule is judged on its own and not on its providers' errors.
-        let stub_providers: serde_json::Map<String, Value> = providers
-            .keys()
-            .map(|name| {
-                let secret = "stand-in-secret-of-at-least-32-bytes";
-                (
-                    name.clone(),
-                    serde_json::json!({"keys": [{"alg": "HS256", "secret": secret}]}),
-                )
-            })
-            .collect();
-        let stub_services: serde_json::Map<String, Value> = services
-            .keys()
-            .map(|name| {
-                let uri = serde_json::json!({"uri": "http://stand-in/"});
-                (name.clone(), serde_json::json!({"http_uri": uri}))
-            })
-            .collect();
-        for (i, rule) in rules.iter().enumerate() {
-            let config = serde_json::json!({
-                "providers": stub_providers, "ext_auth": stub_services, "rules": [rule]});
-            if let Some(mut e) = check(config) {
-                if let Some(rest) = e.path.strip_prefix("rules[0]") {
-                    e.path = format!("rules[{i}]{rest}");
-                }
-                errors.push(e);
-            }
-        }
-        if errors.is_empty() {
-            errors.push(whole); // a conflict between parts (e.g. a header read and set)
-        }
-        errors.dedup_by(|a, b| a.path == b.path && a.message == b.message);
-        errors
-    }
-}
-
-/// Every error of one provider (for [`Gateway::check_all`]). The parser stops at a provider's
-/// first error (a type error stops it before any value is looked at), so each key of `keys`,
-/// `local_jwks`, `remote_jwks` and every other field is checked on its own, beside a stand-in
-/// key; the provider as a whole decides only when no part fails (a conflict between fields).
-fn provider_errors(name: &str, provider: &Value) -> Vec<ConfigError> {
-    let check = |p: Value| {
-        Gateway::from_json(
-            serde_json::json!({"providers": {name: p}})
-                .to_string()
-                .as_bytes(),
-        )
-        .err()
-    };
-    let Some(whole) = check(provider.clone()) else {
-        return Vec::new();
-    };
-    let Value::Object(fields) = provider else {
-        return vec![whole];
-    };
-    let stand_in =
-        serde_json::json!([{"alg": "HS256", "secret": "stand-in-secret-of-at-least-32-bytes"}]);
-    let at = format!("providers.{name}");
-    let mut errors = Vec::new();
-    for (field, value) in fields {
-        match (field.as_str(), value) {
-            ("keys", Value::Array(keys)) => {
-                for (i, key) in keys.iter().enumerate() {
-                    if let Some(mut e) = check(serde_json::json!({"keys": [key]})) {
-                        if let Some(rest) = e.path.strip_prefix(&format!("{at}.keys[0]")) {
-                            e.path = format!("{at}.keys[{i}]{rest}");
-                        }
-                        errors.push(e);
-                    }
-                }
-            }
-            ("keys" | "local_jwks" | "remote_jwks", _) => {
-                errors.extend(check(serde_json::json!({field: value})));
-            }
-            _ => errors.extend(check(serde_json::json!({field: value, "keys": stand_in}))),
-        }
-    }
-    if errors.is_empty() {
-        errors.push(whole); // no key at all, too many keys, or fields in conflict
-    }
-    errors
-}
-
-/// Draft 4 has no boolean schemas: `true` becomes `{}`, `false` `{"not": {}}` wherever a schema
-/// stands (`additionalProperties: false` stays, Draft 4 allows it).
-fn draft4(schema: &mut Value) {
-    fn fix(v: &mut Value) {
-        match v {
-            Value::Bool(true) => *v = Value::Object(serde_json::Map::new()),
-            Value::Bool(false) => *v = serde_json::json!({"not": {}}),
-            _ => draft4(v),
-        }
-    }
-    let Value::Object(map) = schema else { return };
-    for (key, value) in map.iter_mut() {
-        match (key.as_str(), value) {
-            ("properties" | "definitions" | "patternProperties", Value::Object(children)) => {
-                children.values_mut().for_each(fix)
-            }
-            ("anyOf" | "allOf" | "oneOf", Value::Array(list)) => list.iter_mut().for_each(fix),
-            ("items" | "additionalItems" | "not", v) => fix(v),
-            ("additionalProperties", v @ Value::Object(_)) => draft4(v),
-            _ => {}
-        }
-    }
-}
-
-fn compile(raw: RawConfig) -> Result<Gateway, ConfigError> {
+pub(super) fn compile(raw: RawConfig) -> Result<Gateway, ConfigError> {
     let realm = raw.realm.unwrap_or_else(|| "jwtgate".into());
     if realm.is_empty()
         || realm
@@ -723,7 +77,7 @@ fn compile(raw: RawConfig) -> Result<Gateway, ConfigError> {
             if let Source::Header { name, .. } = source {
                 if managed_headers
                     .iter()
-                    .any(|m| super::gateway::same_variable(m, name))
+                    .any(|m| crate::gateway::same_variable(m, name))
                 {
                     return Err(err(
                         format!("providers.{}.from_headers", p.name),
@@ -788,11 +142,11 @@ fn compile(raw: RawConfig) -> Result<Gateway, ConfigError> {
         raw.token_cache
             .as_ref()
             .and_then(|c| c.max_entries)
-            .unwrap_or(super::cache::DEFAULT_MAX_ENTRIES),
+            .unwrap_or(crate::cache::DEFAULT_MAX_ENTRIES),
         raw.token_cache
             .as_ref()
             .and_then(|c| c.max_bytes)
-            .unwrap_or(super::cache::DEFAULT_MAX_BYTES),
+            .unwrap_or(crate::cache::DEFAULT_MAX_BYTES),
     );
     if token_cache.0 > MAX_CACHE_ENTRIES {
         return Err(err(
@@ -1107,7 +461,7 @@ fn check_route_path(at: &str, path: String) -> Result<String, ConfigError> {
         return Err(err(at, "must start with `/`"));
     }
     // Requests are matched with their escapes decoded; so are rules (`%C3%A9` is `é`).
-    super::path_policy::canonical_rule_path(&path)
+    crate::path_policy::canonical_rule_path(&path)
         .ok_or_else(|| err(at, "invalid percent-encoding"))
 }
 
@@ -1131,23 +485,23 @@ fn compile_provider(at: &str, name: String, p: RawProvider) -> Result<Provider, 
         .remote_jwks
         .map(|r| remote_jwks(&format!("{at}.remote_jwks"), r))
         .transpose()?;
-    if keys.len() > super::keys::MAX_KEYS_PER_JWKS {
+    if keys.len() > crate::keys::MAX_KEYS_PER_JWKS {
         return Err(err(
             at,
             format!(
                 "{} keys configured; at most {} per provider",
                 keys.len(),
-                super::keys::MAX_KEYS_PER_JWKS
+                crate::keys::MAX_KEYS_PER_JWKS
             ),
         ));
     }
     let max_keys_per_token = p
         .max_keys_per_token
-        .unwrap_or(super::provider::DEFAULT_MAX_KEYS_PER_TOKEN);
-    if !(1..=super::keys::MAX_KEYS_PER_JWKS).contains(&max_keys_per_token) {
+        .unwrap_or(crate::provider::DEFAULT_MAX_KEYS_PER_TOKEN);
+    if !(1..=crate::keys::MAX_KEYS_PER_JWKS).contains(&max_keys_per_token) {
         return Err(err(
             format!("{at}.max_keys_per_token"),
-            format!("must be between 1 and {}", super::keys::MAX_KEYS_PER_JWKS),
+            format!("must be between 1 and {}", crate::keys::MAX_KEYS_PER_JWKS),
         ));
     }
     if keys.is_empty() && remote.is_none() {
@@ -1258,7 +612,7 @@ fn jwks_keys(at: &str, source: RawDataSource) -> Result<Vec<Key>, ConfigError> {
         )
     })?;
     let list =
-        super::keys::jwks_members(&jwks).map_err(|e| err(format!("{at}.inline_string"), e))?;
+        crate::keys::jwks_members(&jwks).map_err(|e| err(format!("{at}.inline_string"), e))?;
     let mut keys = Vec::new();
     for (i, jwk) in list.iter().enumerate() {
         let Value::Object(jwk) = jwk else {
@@ -1362,7 +716,7 @@ fn remote_jwks(at: &str, r: RawRemoteJwks) -> Result<RemoteJwks, ConfigError> {
     let mut remote = RemoteJwks::new(http_uri(
         at,
         r.http_uri,
-        super::remote_jwks::DEFAULT_TIMEOUT_MS,
+        crate::remote_jwks::DEFAULT_TIMEOUT_MS,
     )?);
     let ms = |field: &str, d: Option<RawDuration>, min: u64, max: u64| {
         let path = format!("{at}.{field}");
@@ -1386,7 +740,7 @@ fn remote_jwks(at: &str, r: RawRemoteJwks) -> Result<RemoteJwks, ConfigError> {
     if let Some(d) = r.cache_duration {
         // Every duration Envoy accepts is accepted; outside jwtgate's range it is clamped,
         // with a warning (Gateway::warnings) instead of a configuration that fails closed.
-        use super::remote_jwks::{MAX_CACHE_DURATION_MS, MIN_CACHE_DURATION_MS};
+        use crate::remote_jwks::{MAX_CACHE_DURATION_MS, MIN_CACHE_DURATION_MS};
         let path = format!("{at}.cache_duration");
         let asked = duration_ms(&path, d)?;
         let used = asked.clamp(MIN_CACHE_DURATION_MS, MAX_CACHE_DURATION_MS);
@@ -1444,7 +798,7 @@ fn remote_jwks(at: &str, r: RawRemoteJwks) -> Result<RemoteJwks, ConfigError> {
 }
 
 fn ext_auth_service(at: &str, name: String, e: RawExtAuth) -> Result<ExtAuthService, ConfigError> {
-    let endpoint = http_uri(at, e.http_uri, super::ext_auth::DEFAULT_TIMEOUT_MS)?;
+    let endpoint = http_uri(at, e.http_uri, crate::ext_auth::DEFAULT_TIMEOUT_MS)?;
     let names = |field: &str, list: Vec<String>, settable: bool| {
         list.into_iter()
             .enumerate()
@@ -1474,7 +828,7 @@ fn ext_auth_service(at: &str, name: String, e: RawExtAuth) -> Result<ExtAuthServ
     )?;
     let status_on_error = e
         .status_on_error
-        .unwrap_or(super::ext_auth::DEFAULT_STATUS_ON_ERROR);
+        .unwrap_or(crate::ext_auth::DEFAULT_STATUS_ON_ERROR);
     if !(400..=599).contains(&status_on_error) {
         return Err(err(
             format!("{at}.status_on_error"),
@@ -1497,7 +851,7 @@ fn ext_auth_service(at: &str, name: String, e: RawExtAuth) -> Result<ExtAuthServ
             };
             let max_entries = c
                 .max_entries
-                .unwrap_or(super::ext_auth::DEFAULT_CACHE_ENTRIES);
+                .unwrap_or(crate::ext_auth::DEFAULT_CACHE_ENTRIES);
             if max_entries > MAX_CACHE_ENTRIES {
                 return Err(err(
                     format!("{at}.cache.max_entries"),
@@ -1514,9 +868,9 @@ fn ext_auth_service(at: &str, name: String, e: RawExtAuth) -> Result<ExtAuthServ
                 allow_ttl_ms: ttl(
                     "allow_ttl",
                     c.allow_ttl,
-                    super::ext_auth::DEFAULT_ALLOW_TTL_MS,
+                    crate::ext_auth::DEFAULT_ALLOW_TTL_MS,
                 )?,
-                deny_ttl_ms: ttl("deny_ttl", c.deny_ttl, super::ext_auth::DEFAULT_DENY_TTL_MS)?,
+                deny_ttl_ms: ttl("deny_ttl", c.deny_ttl, crate::ext_auth::DEFAULT_DENY_TTL_MS)?,
                 max_entries,
             })
         }
