@@ -200,3 +200,10 @@ fn key_files_stay_errors_without_the_module() {
         .to_string();
     assert!(err.contains("local_jwks.filename"), "{err}");
 }
+
+#[test]
+fn header_bytes_as_text() {
+    assert_eq!(lossy(b"Bearer abc"), "Bearer abc");
+    assert_eq!(lossy("café".as_bytes()), "café");
+    assert_eq!(lossy(b"a\xffb"), "a\u{fffd}b");
+}
