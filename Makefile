@@ -15,7 +15,7 @@ VENV_PY     := .venv/bin/python
 export JWTGATE_WASM   := $(CURDIR)/$(WASM)
 export JWTGATE_CORPUS := $(CURDIR)/$(CORPUS)
 
-.PHONY: toolchain build oci test-oci test test-core test-host test-crypto-wasm test-nginx nginx-module lint-nginx corpus lint run fuzz bench clean size schema
+.PHONY: toolchain build oci test-oci test test-core test-host test-crypto-wasm test-nginx nginx-module lint-nginx bench-nginx corpus lint run fuzz bench clean size schema
 
 FUZZ_SECONDS ?= 60
 
@@ -160,8 +160,17 @@ fuzz:
 	    -max_total_time=$(FUZZ_SECONDS) -max_len=16384 -rss_limit_mb=1024 -print_final_stats=1 || exit 1; \
 	done
 
-## bench: one run, one table (OpenSSL via Python, core natively, jwtgate.wasm in-host), into BENCHMARKS.md
-bench: build
+## bench-nginx: the native module inside Debian's nginx under wrk (1 worker): requests per second
+## as ratios to no auth on the same nginx (auth_request, HS256, RS256, new RS256/ES256 tokens),
+## into target/bench/nginx.md (tests/bench/nginx_bench.py). Fails when wrk is missing.
+bench-nginx: nginx-module
+	@command -v wrk >/dev/null || { echo "make bench-nginx: wrk not found (apt-get install wrk)"; exit 1; }
+	bash tests/corpus/setup.sh >/dev/null
+	$(VENV_PY) tests/bench/nginx_bench.py $(NGINX_MODULE) target/bench/nginx.md
+
+## bench: one run, one table (OpenSSL via Python, core natively, jwtgate.wasm in-host; the native
+## NGINX module under wrk), into BENCHMARKS.md
+bench: build bench-nginx
 	@test -f $(WASM_OPTIMIZED) || { echo "make bench: $(WASM) is not wasm-opt's output (install binaryen): refusing to write BENCHMARKS.md from an unoptimized filter"; exit 1; }
 	bash tests/corpus/setup.sh >/dev/null
 	$(VENV_PY) tests/bench/tokens.py target/bench/tokens.json 300
@@ -176,7 +185,7 @@ bench: build
 	  CARGO_TARGET_DIR=$(HOST_TARGET) cargo run --release --quiet --bin jwtgate-bench > $(CURDIR)/target/bench/table.md
 	{ echo "# jwtgate benchmarks"; echo; echo "One run of \`make bench\` on $$(nproc) cores ($$(uname -m), $$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)), $$(date -u +%Y-%m-%d)."; \
 	  echo "Medians of 7 rounds (min–max). OpenSSL is timed through Python \`cryptography\`, so it includes ~1–2 µs of call overhead."; echo; \
-	  cat target/bench/table.md; } > BENCHMARKS.md
+	  cat target/bench/table.md; echo; cat target/bench/nginx.md; } > BENCHMARKS.md
 	cat BENCHMARKS.md
 
 ## size: the release filter's size, without the optional ES384/ES512 families, and its top

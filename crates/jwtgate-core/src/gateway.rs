@@ -7,7 +7,7 @@ use super::extract::removals;
 use super::failure::FailurePolicy;
 use super::matcher::{Compare, RouteMatch};
 use super::path_policy::{CaseMatching, PathPolicy};
-use super::provider::Provider;
+use super::provider::{Provider, Verified};
 use super::rejection::{LocalResponse, Rejection};
 use super::remote_jwks::{JwksStore, RemoteKeys};
 use super::request::{HeaderOp, Request};
@@ -94,6 +94,9 @@ pub struct Verdict {
     pub cors_bypassed: bool,
     /// Auth services answered from the decision cache (metric names).
     pub ext_cache_hits: Vec<String>,
+    /// The verified tokens of an allowed request, in the order the requirement used them (a
+    /// host's claim variables, e.g. NGINX's `$jwtgate_claim_<name>`); empty otherwise.
+    pub verified: Vec<Rc<Verified>>,
 }
 
 impl Verdict {
@@ -106,6 +109,7 @@ impl Verdict {
             dry_run: false,
             cors_bypassed: false,
             ext_cache_hits: Vec::new(),
+            verified: Vec::new(),
         }
     }
 
@@ -504,6 +508,13 @@ impl Gateway {
                 let mut verdict = Verdict::forward(ops, Some(rule_index));
                 verdict.providers = names(&used);
                 verdict.ext_cache_hits = ext_cache_hits;
+                verdict.verified = used
+                    .iter()
+                    .filter_map(|u| match *u {
+                        Used::Provider(index) => evaluation.verified(index).map(Rc::clone),
+                        Used::ExtAuth(_) => None,
+                    })
+                    .collect();
                 verdict
             }
             Err(rejection) if rule.dry_run => {
@@ -536,6 +547,7 @@ impl Gateway {
                     dry_run: false,
                     cors_bypassed: false,
                     ext_cache_hits,
+                    verified: Vec::new(),
                 }
             }
         }

@@ -59,7 +59,7 @@ pub enum Outcome {
 }
 
 /// A token whose signature, time and issuer checks passed.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Verified {
     pub claims: Map<String, Value>,
     pub payload_b64: String,

@@ -414,9 +414,9 @@ impl<'a> Evaluation<'a> {
     }
 
     /// The verified outcome of `provider`, once `satisfy` used it.
-    pub fn verified(&self, provider: usize) -> Option<&super::provider::Verified> {
+    pub fn verified(&self, provider: usize) -> Option<&Rc<super::provider::Verified>> {
         match self.outcomes.get(provider) {
-            Some(Some(Outcome::Verified(v))) => Some(v.as_ref()),
+            Some(Some(Outcome::Verified(v))) => Some(v),
             _ => None,
         }
     }

@@ -8,7 +8,9 @@ the module and a raw-socket upstream that answers with the exact request head it
 header removal is checked on the wire), then runs:
 - every PyJWT corpus case (status, `error=` in WWW-Authenticate, upstream headers and absences);
 - spoofed managed headers in every spelling (none may reach the upstream);
-- the variables $jwtgate_result / $jwtgate_reason;
+- the variables $jwtgate_result / $jwtgate_reason / $jwtgate_claim_<name> (add_header,
+  proxy_set_header, access_log; nested, non-string, missing claims; refused tokens);
+- the corpus' PEM configuration with its keys read from files (pem_file, secret_file);
 - broken configurations (`nginx -t` fails and names the field);
 - `nginx -s reload` with a changed configuration file (and one with a broken file: the old
   configuration stays).
@@ -25,6 +27,10 @@ import sys
 import tempfile
 import threading
 import time
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "..",
+                                "tests", "corpus"))
+import gen  # noqa: E402  (PyJWT and the corpus' keys: tokens with more claims)
 
 NGINX = "/usr/sbin/nginx"
 FAILURES = []
@@ -256,6 +262,60 @@ def write_json(path, value):
     return path
 
 
+def claim_variables(corpus, port, log_path):
+    """$jwtgate_claim_<name> in add_header, proxy_set_header and access_log."""
+    now = corpus["now"]
+    token = gen.token("HS256", gen.claims(isAdmin=True, org={"Name": "acme", "Id": 7},
+                                          note=" padded"))
+    bearer = [("Authorization", f"Bearer {token}")]
+    status, headers, body = http(port, "/api/x?a=1", bearer)
+    want = {"x-claim-sub": ["alice"], "x-claim-roles": ["user,admin"],
+            "x-claim-realm": ['{"roles":["user","admin"]}'], "x-claim-iat": [str(now - 10)],
+            "x-claim-admin": ["true"], "x-claim-org": ["acme/7"], "x-claim-missing": ["[]"],
+            "x-claim-unsafe": ["[]"], "x-jwtgate-result": ["allow"]}
+    check(status == 200, f"claim variables: status {status} {headers}")
+    for name, value in want.items():
+        check(values(headers, name) == value,
+              f"claim variables: {name} = {values(headers, name)}, want {value}")
+    if status == 200:
+        _, seen = upstream_view(body)
+        check(values(seen, "x-up-sub") == ["alice"] and values(seen, "x-up-roles") == ["user,admin"],
+              f"claim variables in proxy_set_header: upstream saw {seen}")
+    # Refused: every claim variable is empty, whatever the token says.
+    head, payload, sig = token.split(".")
+    forged = f"{head}.{payload}.{sig[:-4]}AAAA"
+    for what, hdrs, reason in (("no token", [], "missing_token"),
+                               ("forged token", [("Authorization", f"Bearer {forged}")],
+                                "invalid_signature")):
+        status, headers, _ = http(port, "/api/y", hdrs)
+        check(status == 401 and values(headers, "x-jwtgate-reason") == [reason],
+              f"claim variables, {what}: {status}, reason {values(headers, 'x-jwtgate-reason')}")
+        check(not values(headers, "x-claim-sub") and not values(headers, "x-claim-roles")
+              and values(headers, "x-claim-missing") == ["[]"],
+              f"claim variables, {what}: not empty on a refusal: {headers}")
+    # An open route: allowed, no token verified, so no claims (and no X-Up-Sub upstream).
+    status, headers, body = http(port, "/open/z", bearer)
+    check(status == 200 and values(headers, "x-jwtgate-result") == ["allow"]
+          and not values(headers, "x-claim-sub"), f"claim variables, open route: {status} {headers}")
+    if status == 200:
+        check(not values(upstream_view(body)[1], "x-up-sub"),
+              "claim variables, open route: X-Up-Sub reached the upstream")
+    # access_log: written when each request ends.
+    deadline = time.time() + 5
+    lines = []
+    while time.time() < deadline and len(lines) < 4:
+        lines = open(log_path).read().splitlines() if os.path.exists(log_path) else []
+        time.sleep(0.05)
+    want_lines = [
+        "uri=/api/x?a=1 sub=alice roles=user,admin result=allow reason=",
+        "uri=/api/y sub=- roles=- result=deny reason=missing_token",
+        "uri=/api/y sub=- roles=- result=deny reason=invalid_signature",
+        "uri=/open/z sub=- roles=- result=allow reason=",
+    ]
+    check(lines == want_lines, f"claim variables in access_log: {lines}, want {want_lines}")
+    print("claim variables: checked")
+
+
 def run(corpus, tmp, upstream, nginx):
     # --- broken configurations: nginx -t fails and names the field -----------------------------
     broken = {
@@ -273,6 +333,11 @@ def run(corpus, tmp, upstream, nginx):
         "missing_file": (None, "cannot read"),
         "jwks_file_missing": ({"providers": {"p": {"local_jwks": {"filename": "absent.jwks"}}}},
                               "providers.p.local_jwks.filename: cannot read"),
+        "pem_file_missing": ({"providers": {"p": {"keys": [{"alg": "RS256", "pem_file": "absent.pem"}]}}},
+                             "providers.p.keys[0].pem_file: cannot read"),
+        "secret_file_missing": ({"providers": {"p": {"keys": [
+            {"alg": "HS256", "secret": "x" * 32}, {"alg": "HS256", "secret_file": "absent.key"}]}}},
+            "providers.p.keys[1].secret_file: cannot read"),
     }
     for name, (config, needle) in broken.items():
         path = os.path.join(tmp, f"broken-{name}.json")
@@ -325,6 +390,57 @@ def run(corpus, tmp, upstream, nginx):
             servers.append(server(files_ports[(config, now)],
                                   write_json(os.path.join(tmp, "jwks-files.json"), files_config),
                                   upstream.port, f"jwtgate_test_clock {now};"))
+    # The corpus' PEM configuration again, every key read from a file (pem_file, secret_file;
+    # secrets with a trailing newline, which is dropped).
+    keyfiles_config = json.loads(json.dumps(corpus["configs"]["pem"]))
+    n_files = 0
+    for name, provider in keyfiles_config["providers"].items():
+        for i, key in enumerate(provider.get("keys", [])):
+            for field, suffix, tail in (("pem", "pem", ""), ("secret", "key", "\n")):
+                if field in key:
+                    fname = f"key-{name}-{i}.{suffix}"
+                    with open(os.path.join(tmp, fname), "w") as f:
+                        f.write(key.pop(field) + tail)
+                    key[f"{field}_file"] = fname
+                    n_files += 1
+    keyfiles_ports = {}
+    for (config, now) in list(port_of):
+        if config == "pem":
+            keyfiles_ports[(config, now)] = free_port()
+            servers.append(server(keyfiles_ports[(config, now)],
+                                  write_json(os.path.join(tmp, "pem-files.json"), keyfiles_config),
+                                  upstream.port, f"jwtgate_test_clock {now};"))
+    # Claim variables.
+    claims_port = free_port()
+    claims_conf = write_json(os.path.join(tmp, "claims.json"), {
+        "providers": {"hs256": corpus["configs"]["pem"]["providers"]["hs256"]},
+        "rules": [{"match": {"prefix": "/open/"}},
+                  {"match": {"prefix": "/"}, "requires": {"provider_name": "hs256"}}]})
+    claims_log = os.path.join(tmp, "claims.log")
+    servers.append(f"""
+    log_format jwtgate_claims 'uri=$request_uri sub=$jwtgate_claim_sub roles=$jwtgate_claim_realm_access__roles result=$jwtgate_result reason=$jwtgate_reason';
+    server {{
+        listen 127.0.0.1:{claims_port};
+        jwtgate_config_file {claims_conf};
+        jwtgate_test_clock {corpus['now']};
+        access_log {claims_log} jwtgate_claims;
+        add_header X-Claim-Sub $jwtgate_claim_sub always;
+        add_header X-Claim-Roles $jwtgate_claim_realm_access__roles always;
+        add_header X-Claim-Realm $jwtgate_claim_realm_access always;
+        add_header X-Claim-Iat $jwtgate_claim_iat always;
+        add_header X-Claim-Admin $jwtgate_claim_isadmin always;
+        add_header X-Claim-Org "$jwtgate_claim_org__name/$jwtgate_claim_org__id" always;
+        add_header X-Claim-Missing "[$jwtgate_claim_nope]" always;
+        add_header X-Claim-Unsafe "[$jwtgate_claim_note]" always;
+        add_header X-Jwtgate-Result $jwtgate_result always;
+        add_header X-Jwtgate-Reason $jwtgate_reason always;
+        location / {{
+            proxy_set_header X-Up-Sub $jwtgate_claim_sub;
+            proxy_set_header X-Up-Roles $jwtgate_claim_realm_access__roles;
+            proxy_pass http://127.0.0.1:{upstream.port};
+        }}
+    }}
+""")
     # Behaviour: redirects, HEAD, internal redirects, satisfy any, path normalization.
     behave_port = free_port()
     hs256 = corpus["configs"]["pem"]["providers"]["hs256"]
@@ -360,13 +476,18 @@ def run(corpus, tmp, upstream, nginx):
     rc, err = nginx.test()
     print(f"nginx -t with {len(servers)} servers: rc={rc}: " + err.strip().splitlines()[-1])
     nginx.start(list(port_of.values()) + list(files_ports.values())
-                + [spoof_port, reload_port, behave_port])
+                + list(keyfiles_ports.values()) + [spoof_port, reload_port, behave_port, claims_port])
 
     corpus_cases(corpus, port_of)
     print(f"corpus: {len(corpus['cases'])} cases")
     check(len(files_ports) > 0, "no corpus case uses the jwks configuration")
     corpus_cases(corpus, files_ports, only="jwks")
     print(f"corpus, key sets from files: {sum(c['config'] == 'jwks' for c in corpus['cases'])} cases")
+    check(len(keyfiles_ports) > 0 and n_files > 0, "no corpus case uses the pem configuration")
+    corpus_cases(corpus, keyfiles_ports, only="pem")
+    print(f"corpus, {n_files} PEM and secret files: "
+          f"{sum(c['config'] == 'pem' for c in corpus['cases'])} cases")
+    claim_variables(corpus, claims_port, claims_log)
 
     # --- managed headers in every spelling never reach the upstream ----------------------------
     valid = next(c for c in corpus["cases"] if c["name"] == "pem_hs256_valid_kid")
