@@ -38,8 +38,19 @@ pub(crate) trait Curve<const L: usize, const K: usize>: Sized + 'static {
         Self::p().mul_inline(a, b)
     }
 
+    /// Squaring mod p: a dedicated routine for P-521's Mersenne field (each cross product
+    /// once), `fe_mul(a, a)` for the Montgomery ones.
     fn fe_square(a: &Limbs<L>) -> Limbs<L> {
-        Self::fe_mul(a, a)
+        if Self::p().is_mersenne() {
+            Self::fe_square_mersenne(a)
+        } else {
+            Self::fe_mul(a, a)
+        }
+    }
+
+    #[inline(never)]
+    fn fe_square_mersenne(a: &Limbs<L>) -> Limbs<L> {
+        Self::p().square_inline(a)
     }
 
     fn quadruple(a: &Limbs<L>) -> Limbs<L> {

@@ -31,6 +31,11 @@ use crate::inverse;
 pub(crate) const W: u32 = 28;
 const MASK: u32 = (1 << W) - 1;
 
+/// Positions of a product's accumulator: 2L for L ≤ 20 (a fixed size, as `[u64; 2 * L]` is
+/// not a stable const-generic type; the positions past 2L are never touched, and the compiler
+/// drops them once the loops are unrolled).
+const MAX_POSITIONS: usize = 40;
+
 /// A number below 2^(28L) as little-endian 28-bit limbs, each below 2^28.
 pub(crate) type Limbs<const L: usize> = [u32; L];
 
@@ -126,32 +131,49 @@ impl<const L: usize, const K: usize> Modulus<L, K> {
     #[inline(always)]
     pub(crate) fn mul_inline(&self, a: &Limbs<L>, b: &Limbs<L>) -> Limbs<L> {
         if self.mersenne {
-            return mul_mersenne521(a, b);
+            return mul_mersenne521(a, b, false);
         }
-        // Positions 0..L in `lo`, L..2L in `hi`.
-        let mut lo = [0u64; L];
-        let mut hi = [0u64; L];
+        let mut t = [0u64; MAX_POSITIONS];
         for (i, &ai) in a.iter().enumerate() {
-            mul_add_row(&mut lo, &mut hi, i, u64::from(ai), b);
-            let Some(&first) = lo.get(i) else {
+            let Some(row) = t.get_mut(i..) else {
                 break; // never: i < L
             };
-            let q = u64::from((first as u32).wrapping_mul(self.m0_inv) & MASK);
-            mul_add_row(&mut lo, &mut hi, i, q, &self.m);
+            for (ti, &bj) in row.iter_mut().zip(b) {
+                *ti += u64::from(ai) * u64::from(bj);
+            }
+            let [first, rest @ ..] = row else {
+                break; // never: the row has 2L − i > 1 positions
+            };
+            let q = u64::from((*first as u32).wrapping_mul(self.m0_inv) & MASK);
+            let mut m = self.m.iter();
+            if let Some(&m0) = m.next() {
+                *first += q * u64::from(m0);
+            }
+            for (ti, &mj) in rest.iter_mut().zip(m) {
+                *ti += q * u64::from(mj);
+            }
             // Position i is now ≡ 0 mod 2^28: its high part belongs to position i + 1.
-            let high = lo.get(i).map_or(0, |t| t >> W);
-            if let Some(next) = lo.get_mut(i + 1).or(hi.first_mut()) {
-                *next += high;
+            if let Some(next) = rest.first_mut() {
+                *next += *first >> W;
             }
         }
         let mut out = [0u32; L];
         let mut carry = 0u64;
-        for (o, &ti) in out.iter_mut().zip(&hi) {
+        for (o, &ti) in out.iter_mut().zip(t.iter().skip(L)) {
             let v = ti + carry;
             *o = v as u32 & MASK;
             carry = v >> W;
         }
         out
+    }
+
+    /// a² (as `mul_inline(a, a)`); the Mersenne field computes each cross product once.
+    #[inline(always)]
+    pub(crate) fn square_inline(&self, a: &Limbs<L>) -> Limbs<L> {
+        if self.mersenne {
+            return mul_mersenne521(a, a, true);
+        }
+        self.mul_inline(a, a)
     }
 
     /// a + b in [0, 2m), for a, b in [0, 2m).
@@ -217,6 +239,11 @@ impl<const L: usize, const K: usize> Modulus<L, K> {
         self.canonical(&self.mul(x, &one))
     }
 
+    /// Whether this is P-521's Mersenne field (plain values, dedicated squaring).
+    pub(crate) fn is_mersenne(&self) -> bool {
+        self.mersenne
+    }
+
     /// 1 in Montgomery form.
     pub(crate) fn one(&self) -> Limbs<L> {
         self.one
@@ -240,45 +267,46 @@ impl<const L: usize, const K: usize> Modulus<L, K> {
     }
 }
 
-/// Adds x·b_j to position i + j for every j (positions 0..L in `lo`, L..2L in `hi`).
+/// a·b mod 2^521 − 1 in [0, 2^521 + 8) ⊂ [0, 2p), for 19-limb a, b < 2^522 (a·a when
+/// `square`: each cross product once, doubled): the 38-position product by columns (product
+/// scanning: each column a sum of ≤ 19 products < 2^56 plus the carry, kept in a register, then
+/// cut into a 28-bit limb), then lo + hi with lo = bits 0..521 and hi = the rest
+/// (2^521 ≡ 1), and the ≤ 3 bits that sum carries past bit 521 folded once more.
 #[inline(always)]
-fn mul_add_row<const L: usize>(
-    lo: &mut [u64; L],
-    hi: &mut [u64; L],
-    i: usize,
-    x: u64,
-    b: &Limbs<L>,
-) {
-    let (b_lo, b_hi) = b.split_at(L - i);
-    for (t, &bj) in lo.iter_mut().skip(i).zip(b_lo) {
-        *t += x * u64::from(bj);
-    }
-    for (t, &bj) in hi.iter_mut().zip(b_hi) {
-        *t += x * u64::from(bj);
-    }
-}
-
-/// a·b mod 2^521 − 1 in [0, 2^521 + 8) ⊂ [0, 2p), for 19-limb a, b < 2^522: the 38-position
-/// product (each position a sum of ≤ 19 products < 2^56), carried into 28-bit limbs, then
-/// lo + hi with lo = bits 0..521 and hi = the rest (2^521 ≡ 1), and the ≤ 3 bits that sum
-/// carries past bit 521 folded once more.
-#[inline(always)]
-fn mul_mersenne521<const L: usize>(a: &Limbs<L>, b: &Limbs<L>) -> Limbs<L> {
+fn mul_mersenne521<const L: usize>(a: &Limbs<L>, b: &Limbs<L>, square: bool) -> Limbs<L> {
     // Bit 521 is bit 17 of limb 18.
     const TOP: usize = 18;
     const OFF: u32 = 521 - 18 * W;
-    let mut lo = [0u64; L];
-    let mut hi = [0u64; L];
-    for (i, &ai) in a.iter().enumerate() {
-        mul_add_row(&mut lo, &mut hi, i, u64::from(ai), b);
-    }
-    // Carry into 28-bit limbs: positions 0..L → low, L..2L → high (no carry out of the top:
-    // the product is below 2^1044 < 2^(56L)).
+    // Columns 0..L → low, L..2L → high (no carry out of the top: the product is below
+    // 2^1044 < 2^(56L)).
     let mut low = [0u32; L];
     let mut high = [0u32; L];
     let mut carry = 0u64;
-    for (o, &t) in low.iter_mut().chain(high.iter_mut()).zip(lo.iter().chain(&hi)) {
-        let v = t + carry;
+    for (k, o) in low.iter_mut().chain(high.iter_mut()).enumerate() {
+        // The pairs (i, k − i) with both below L.
+        let start = (k + 1).saturating_sub(L);
+        let end = k.min(L - 1) + 1;
+        let mut acc = 0u64;
+        if square {
+            // i < k − i: each cross product once, doubled; the middle square once.
+            let half = (k + 1) / 2;
+            if let (Some(x), Some(y)) = (a.get(start..half), a.get(k + 1 - half..k + 1 - start)) {
+                for (&ai, &aj) in x.iter().zip(y.iter().rev()) {
+                    acc += u64::from(ai) * u64::from(aj);
+                }
+            }
+            acc += acc;
+            if k % 2 == 0 {
+                if let Some(&mid) = a.get(k / 2) {
+                    acc += u64::from(mid) * u64::from(mid);
+                }
+            }
+        } else if let (Some(x), Some(y)) = (a.get(start..end), b.get(k + 1 - end..k + 1 - start)) {
+            for (&ai, &bj) in x.iter().zip(y.iter().rev()) {
+                acc += u64::from(ai) * u64::from(bj);
+            }
+        }
+        let v = acc + carry;
         *o = v as u32 & MASK;
         carry = v >> W;
     }
@@ -582,6 +610,9 @@ mod tests {
             let got = p.mul(&a, &b);
             assert!(lt(&got, &p.m2));
             assert_eq!(p.canonical(&got), want);
+            let square = p.square_inline(&a);
+            assert!(lt(&square, &p.m2));
+            assert_eq!(p.canonical(&square), p.canonical(&p.mul(&a, &a)));
         }
     }
 }
