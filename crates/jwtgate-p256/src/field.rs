@@ -268,78 +268,67 @@ impl<const L: usize, const K: usize> Modulus<L, K> {
 }
 
 /// a·b mod 2^521 − 1 in [0, 2^521 + 8) ⊂ [0, 2p), for 19-limb a, b < 2^522 (a·a when
-/// `square`: each cross product once, doubled): the 38-position product by columns (product
-/// scanning: each column a sum of ≤ 19 products < 2^56 plus the carry, kept in a register, then
-/// cut into a 28-bit limb), then lo + hi with lo = bits 0..521 and hi = the rest
-/// (2^521 ≡ 1), and the ≤ 3 bits that sum carries past bit 521 folded once more.
+/// `square`: each cross product once, against 2a): the 38-position product (each position a
+/// sum of ≤ 19 products < 2^57), carried into 28-bit limbs c, then lo + hi with lo = bits
+/// 0..521 and hi = the rest (2^521 ≡ 1), and the ≤ 3 bits that sum carries past bit 521 folded
+/// once more.
+#[allow(clippy::indexing_slicing)] // L = 19 (asserted by `mersenne521`): indices below 40
 #[inline(always)]
 fn mul_mersenne521<const L: usize>(a: &Limbs<L>, b: &Limbs<L>, square: bool) -> Limbs<L> {
     // Bit 521 is bit 17 of limb 18.
     const TOP: usize = 18;
     const OFF: u32 = 521 - 18 * W;
-    // Columns 0..L → low, L..2L → high (no carry out of the top: the product is below
-    // 2^1044 < 2^(56L)).
-    let mut low = [0u32; L];
-    let mut high = [0u32; L];
+    let mut t = [0u64; MAX_POSITIONS];
+    if square {
+        // Row i: a_i² at 2i, then a_i·2a_j at i + j for j > i.
+        let mut a2 = [0u64; L];
+        for (d, &x) in a2.iter_mut().zip(a) {
+            *d = 2 * u64::from(x);
+        }
+        for i in 0..L {
+            let ai = u64::from(a[i]);
+            t[2 * i] += ai * ai;
+            for j in i + 1..L {
+                t[i + j] += ai * a2[j];
+            }
+        }
+    } else {
+        for i in 0..L {
+            let ai = u64::from(a[i]);
+            for j in 0..L {
+                t[i + j] += ai * u64::from(b[j]);
+            }
+        }
+    }
+    // Carry into 28-bit limbs (no carry out of the top: the product is below 2^1044).
+    let mut c = [0u32; MAX_POSITIONS];
     let mut carry = 0u64;
-    for (k, o) in low.iter_mut().chain(high.iter_mut()).enumerate() {
-        // The pairs (i, k − i) with both below L.
-        let start = (k + 1).saturating_sub(L);
-        let end = k.min(L - 1) + 1;
-        let mut acc = 0u64;
-        if square {
-            // i < k − i: each cross product once, doubled; the middle square once.
-            let half = (k + 1) / 2;
-            if let (Some(x), Some(y)) = (a.get(start..half), a.get(k + 1 - half..k + 1 - start)) {
-                for (&ai, &aj) in x.iter().zip(y.iter().rev()) {
-                    acc += u64::from(ai) * u64::from(aj);
-                }
-            }
-            acc += acc;
-            if k % 2 == 0 {
-                if let Some(&mid) = a.get(k / 2) {
-                    acc += u64::from(mid) * u64::from(mid);
-                }
-            }
-        } else if let (Some(x), Some(y)) = (a.get(start..end), b.get(k + 1 - end..k + 1 - start)) {
-            for (&ai, &bj) in x.iter().zip(y.iter().rev()) {
-                acc += u64::from(ai) * u64::from(bj);
-            }
-        }
-        let v = acc + carry;
-        *o = v as u32 & MASK;
+    for k in 0..2 * TOP + 2 {
+        let v = t[k] + carry;
+        c[k] = v as u32 & MASK;
         carry = v >> W;
     }
-    // out = bits 0..521 + bits 521..: limb j of the high part is (limb 18 + j) >> 17 joined
-    // with (limb 19 + j) << 11.
+    // out = bits 0..521 + bits 521..: limb j of the high part is c[18 + j] >> 17 joined with
+    // c[19 + j] << 11.
     let mut out = [0u32; L];
-    let mut prev = low.get(TOP).copied().unwrap_or(0);
     let mut carry = 0u32;
-    for (j, o) in out.iter_mut().enumerate() {
-        let next = high.get(j + TOP + 1 - L).copied().unwrap_or(0);
-        let folded = (prev >> OFF) | ((next << (W - OFF)) & MASK);
-        prev = next;
-        let mut base = low.get(j).copied().unwrap_or(0);
-        if j == TOP {
-            base &= (1 << OFF) - 1;
-        }
+    for j in 0..=TOP {
+        let folded = (c[TOP + j] >> OFF) | ((c[TOP + j + 1] << (W - OFF)) & MASK);
+        let base = if j == TOP { c[TOP] & ((1 << OFF) - 1) } else { c[j] };
         let v = base + folded + carry;
-        *o = v & MASK;
+        out[j] = v & MASK;
         carry = v >> W;
     }
-    // out < 2^524 (carry is 0: 2^524 < 2^532): fold its bits past 521 once more.
-    if let Some(top) = out.get_mut(TOP) {
-        let over = *top >> OFF;
-        *top &= (1 << OFF) - 1;
-        let mut carry = over;
-        for limb in out.iter_mut() {
-            if carry == 0 {
-                break;
-            }
-            let v = *limb + carry;
-            *limb = v & MASK;
-            carry = v >> W;
+    // out < 2^524 (carry is 0): fold its bits past 521 once more.
+    let mut carry = out[TOP] >> OFF;
+    out[TOP] &= (1 << OFF) - 1;
+    for limb in out.iter_mut() {
+        if carry == 0 {
+            break;
         }
+        let v = *limb + carry;
+        *limb = v & MASK;
+        carry = v >> W;
     }
     out
 }
