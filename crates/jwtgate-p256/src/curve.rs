@@ -311,8 +311,7 @@ pub(crate) trait Curve<const L: usize, const K: usize>: Sized + 'static {
             return true;
         }
         let r_plus_n = field::add_limbs(r, Self::n().modulus());
-        field::lt(&r_plus_n, p.modulus())
-            && p.eq(&acc.x, &Self::fe_mul(&p.to_mont(&r_plus_n), &zz))
+        field::lt(&r_plus_n, p.modulus()) && p.eq(&acc.x, &Self::fe_mul(&p.to_mont(&r_plus_n), &zz))
     }
 }
 

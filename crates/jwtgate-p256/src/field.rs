@@ -314,7 +314,11 @@ fn mul_mersenne521<const L: usize>(a: &Limbs<L>, b: &Limbs<L>, square: bool) -> 
     let mut carry = 0u32;
     for j in 0..=TOP {
         let folded = (c[TOP + j] >> OFF) | ((c[TOP + j + 1] << (W - OFF)) & MASK);
-        let base = if j == TOP { c[TOP] & ((1 << OFF) - 1) } else { c[j] };
+        let base = if j == TOP {
+            c[TOP] & ((1 << OFF) - 1)
+        } else {
+            c[j]
+        };
         let v = base + folded + carry;
         out[j] = v & MASK;
         carry = v >> W;

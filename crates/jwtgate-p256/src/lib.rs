@@ -59,7 +59,11 @@ impl<C, const L: usize, const K: usize> PartialEq for Key<C, L, K> {
 
 impl<C: Curve<L, K>, const L: usize, const K: usize> Key<C, L, K> {
     /// `errors`: wrong length, not on the curve, bad order (never for a point on the curve).
-    fn from_coordinates(x: &[u8], y: &[u8], errors: [&'static str; 3]) -> Result<Self, &'static str> {
+    fn from_coordinates(
+        x: &[u8],
+        y: &[u8],
+        errors: [&'static str; 3],
+    ) -> Result<Self, &'static str> {
         let [length, off_curve, order] = errors;
         if x.len() != C::BYTES || y.len() != C::BYTES {
             return Err(length);

@@ -48,9 +48,9 @@ macro_rules! curve_tests {
      p: $p:literal, n: $n:literal, gx: $gx:literal, gy: $gy:literal) => {
         mod $module {
             use super::*;
-            use jwtgate_p256::$key;
             use ::$crate_::ecdsa::signature::{Signer, Verifier};
             use ::$crate_::ecdsa::{Signature, SigningKey, VerifyingKey};
+            use jwtgate_p256::$key;
 
             fn ours(key: &VerifyingKey) -> $key {
                 let point = key.to_encoded_point(false);
@@ -155,7 +155,7 @@ macro_rules! curve_tests {
                 };
                 assert!(!key.$verify(&msg, &[&r_plus_n[..], &sig[$bytes..]].concat()));
                 assert!(!key.$verify(&msg, &[]));
-                assert!(!key.$verify(&msg, &vec![0; 2 * $bytes]));
+                assert!(!key.$verify(&msg, &[0; 2 * $bytes]));
             }
 
             #[test]
