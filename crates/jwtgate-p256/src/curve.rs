@@ -38,19 +38,10 @@ pub(crate) trait Curve<const L: usize, const K: usize>: Sized + 'static {
         Self::p().mul_inline(a, b)
     }
 
-    /// Squaring mod p: a dedicated routine for P-521's Mersenne field (each cross product
-    /// once), `fe_mul(a, a)` for the Montgomery ones.
+    /// Squaring mod p, as a product: a dedicated squaring (each cross product once) ran more
+    /// instructions than the unrolled product rows (P-521: 4.8M against 4.4M per verification).
     fn fe_square(a: &Limbs<L>) -> Limbs<L> {
-        if Self::p().is_mersenne() {
-            Self::fe_square_mersenne(a)
-        } else {
-            Self::fe_mul(a, a)
-        }
-    }
-
-    #[inline(never)]
-    fn fe_square_mersenne(a: &Limbs<L>) -> Limbs<L> {
-        Self::p().square_inline(a)
+        Self::fe_mul(a, a)
     }
 
     fn quadruple(a: &Limbs<L>) -> Limbs<L> {
