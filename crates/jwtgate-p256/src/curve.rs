@@ -90,6 +90,7 @@ pub(crate) trait Curve<const L: usize, const K: usize>: Sized + 'static {
 
     /// 2·P (dbl-2001-b, a = −3: 3M + 5S). The curves have no point of order 2 (n is odd), so
     /// Y ≠ 0 for every finite point and the result is finite.
+    #[inline(never)] // a dozen field operations: inlining copies them, saves nothing
     fn double(a: &Jacobian<L>) -> Jacobian<L> {
         if a.infinity {
             return *a;
@@ -119,6 +120,7 @@ pub(crate) trait Curve<const L: usize, const K: usize>: Sized + 'static {
 
     /// P + Q for an affine Q (madd-2007-bl: 7M + 4S), with the exceptional cases: P at
     /// infinity, P = Q (doubling) and P = −Q (infinity).
+    #[inline(never)] // a dozen field operations: inlining copies them, saves nothing
     fn add_affine(a: &Jacobian<L>, q: &Affine<L>) -> Jacobian<L> {
         if a.infinity {
             return Self::to_jacobian(q);
@@ -156,6 +158,7 @@ pub(crate) trait Curve<const L: usize, const K: usize>: Sized + 'static {
 
     /// P + Q for Jacobian P, Q (add-2007-bl: 11M + 5S), with the exceptional cases; used
     /// only to build tables.
+    #[inline(never)] // a dozen field operations: inlining copies them, saves nothing
     fn add(a: &Jacobian<L>, q: &Jacobian<L>) -> Jacobian<L> {
         if a.infinity {
             return *q;

@@ -168,7 +168,7 @@ impl<const L: usize, const K: usize> Modulus<L, K> {
     }
 
     /// a + b in [0, 2m), for a, b in [0, 2m).
-    #[inline]
+    #[inline(never)] // called a dozen times per point operation: one copy, not a dozen
     pub(crate) fn add(&self, a: &Limbs<L>, b: &Limbs<L>) -> Limbs<L> {
         let mut out = add_limbs(a, b);
         if !lt(&out, &self.m2) {
@@ -178,7 +178,7 @@ impl<const L: usize, const K: usize> Modulus<L, K> {
     }
 
     /// a − b in [0, 2m), for a, b in [0, 2m).
-    #[inline]
+    #[inline(never)] // called a dozen times per point operation: one copy, not a dozen
     pub(crate) fn sub(&self, a: &Limbs<L>, b: &Limbs<L>) -> Limbs<L> {
         let mut out = *a;
         if sub_in_place(&mut out, b) {
@@ -190,7 +190,7 @@ impl<const L: usize, const K: usize> Modulus<L, K> {
     }
 
     /// The canonical residue in [0, m) of a lazy one in [0, 2m).
-    #[inline]
+    #[inline(never)] // called a dozen times per point operation: one copy, not a dozen
     pub(crate) fn canonical(&self, a: &Limbs<L>) -> Limbs<L> {
         let mut out = *a;
         if !lt(&out, &self.m) {
