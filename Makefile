@@ -115,8 +115,9 @@ test-host:
 
 ## test-crypto-wasm: crates/jwtgate-rsa's and crates/jwtgate-p256's tests compiled to
 ## wasm32-wasip1 and run under wasmtime (tests/host's wasi-test-runner) and under V8 (Node's WASI;
-## .ci/run installs Node): the SIMD128 kernel exists only in the wasm build, and both verifiers
-## meet Wycheproof, the bit flips and the differential comparisons in both engines
+## .ci/run installs Node): the SIMD128 kernel exists only in the wasm build, and the RSA and the
+## P-256/P-384/P-521 verifiers meet Wycheproof, the bit flips and the differential comparisons
+## (against rsa, p256, p384, p521) in both engines
 test-crypto-wasm: corpus
 	cd tests/host && CARGO_TARGET_DIR=$(HOST_TARGET) cargo build --release --quiet --bin wasi-test-runner
 	cargo test -p jwtgate-rsa -p jwtgate-p256 --target wasm32-wasip1 --no-run --message-format=json \
@@ -175,12 +176,12 @@ bench: build bench-nginx
 	bash tests/corpus/setup.sh >/dev/null
 	$(VENV_PY) tests/bench/tokens.py target/bench/tokens.json 300
 	cargo build --release --quiet --target wasm32-wasip1 -p jwtgate-rsa --example rsa_speed
-	cargo build --release --quiet --target wasm32-wasip1 -p jwtgate-p256 --example es256_speed
+	cargo build --release --quiet --target wasm32-wasip1 -p jwtgate-p256 --example ecdsa_speed
 	CARGO_TARGET_DIR=target/portable cargo build --release --quiet --target wasm32-wasip1 -p jwtgate-rsa --features portable --example rsa_speed
 	cd tests/host && CARGO_TARGET_DIR=$(HOST_TARGET) cargo build --release --quiet --bin wasi-test-runner
 	cd tests/host && JWTGATE_RSA_SPEED_WASM=$(CURDIR)/target/wasm32-wasip1/release/examples/rsa_speed.wasm \
 	  JWTGATE_RSA_SPEED_WASM_PORTABLE=$(CURDIR)/target/portable/wasm32-wasip1/release/examples/rsa_speed.wasm \
-	  JWTGATE_ES256_SPEED_WASM=$(CURDIR)/target/wasm32-wasip1/release/examples/es256_speed.wasm \
+	  JWTGATE_ECDSA_SPEED_WASM=$(CURDIR)/target/wasm32-wasip1/release/examples/ecdsa_speed.wasm \
 	  JWTGATE_WASI_RUNNER=$(HOST_TARGET)/release/wasi-test-runner JWTGATE_NODE_WASI=$(CURDIR)/tests/bench/wasi-run.mjs \
 	  CARGO_TARGET_DIR=$(HOST_TARGET) cargo run --release --quiet --bin jwtgate-bench > $(CURDIR)/target/bench/table.md
 	{ echo "# jwtgate benchmarks"; echo; echo "One run of \`make bench\` on $$(nproc) cores ($$(uname -m), $$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)), $$(date -u +%Y-%m-%d)."; \

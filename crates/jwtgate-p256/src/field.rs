@@ -1,54 +1,66 @@
-//! Arithmetic modulo a 256-bit odd number (P-256's field prime p, and its group order n), shaped
-//! for wasm.
+//! Arithmetic modulo an odd number of up to 532 bits (the field primes p and group orders n of
+//! P-256, P-384 and P-521), shaped for wasm. One implementation, generic over the limb count.
 //!
 //! Wasm has no 64×64→128-bit multiply, so the unit is 32×32→64 (`i64.mul`). With **28-bit
-//! limbs** (10 of them, 280 bits) a product is below 2^56 and a u64 can add up 256 of them, so
-//! the 20 products that land on one position of a Montgomery product are summed first and the
-//! carries propagated once, at the end ("lazy" accumulation).
+//! limbs** (L of them: 10 for P-256, 14 for P-384, 19 for P-521) a product is below 2^56 and a
+//! u64 can add up 256 of them, so the 2L products that land on one position of a Montgomery
+//! product are summed first and the carries propagated once, at the end ("lazy" accumulation).
 //!
-//! Montgomery multiplication computes mont(a, b) = a·b·R⁻¹ mod m with R = 2^280:
+//! Montgomery multiplication computes mont(a, b) = a·b·R⁻¹ mod m with R = 2^(28L):
 //! - row i adds a_i·b, then q_i·m with q_i = (t_i mod 2^28)·(−m⁻¹ mod 2^28) mod 2^28, which
 //!   makes position i ≡ 0 mod 2^28; its high part is added to position i + 1 (position i is
-//!   not read again). After 10 rows positions 10–19 hold (a·b + q·m)/R. For p, −p⁻¹ ≡ 1 (mod 2^28) because
-//!   p ≡ −1 (mod 2^96).
+//!   not read again). After L rows positions L–2L−1 hold (a·b + q·m)/R.
 //! - **No subtraction inside**: (a·b + q·m)/R < a·b/R + m, which is below 2m whenever
 //!   a·b < m·R. Values are kept in [0, 2m) ("lazy" residues): then a·b < 4m² < m·R because
-//!   R = 2^280 > 4m. Addition and subtraction bring their result back into [0, 2m) with one
-//!   conditional correction by 2m; only comparisons need the canonical value in [0, m).
-//! - **Bounds**: each of the 20 positions receives at most 10 products a_i·b_j and 10 products
-//!   q_i·m_j (each < 2^56) plus one carry (< 2^34): below 2^61, no u64 overflow.
+//!   R > 4m (2^280 for 256 bits, 2^392 for 384, 2^532 for 521). Addition and subtraction bring
+//!   their result back into [0, 2m) with one conditional correction by 2m; only comparisons
+//!   need the canonical value in [0, m).
+//! - **Bounds**: each of the 2L positions receives at most L products a_i·b_j and L products
+//!   q_i·m_j (each < 2^56) plus one carry (< 2^37): below 38·2^56 + 2^37 < 2^62, no overflow.
+//!
+//! P-521's p = 2^521 − 1 is a Mersenne prime: its field skips Montgomery altogether
+//! (`Modulus::mersenne521`): a·b (19² products, half the work of a Montgomery product) is
+//! folded as lo + hi, since 2^521 ≡ 1. Values are plain, not in Montgomery form, and stay in
+//! the same lazy range [0, 2p).
 //!
 //! Verification handles only public data (key, message, signature): no constant-time needs.
 
 use crate::inverse;
 
-/// Limbs and limb width.
-pub(crate) const L: usize = 10;
-const W: u32 = 28;
+/// Limb width.
+pub(crate) const W: u32 = 28;
 const MASK: u32 = (1 << W) - 1;
 
-/// A number below 2^280 as little-endian 28-bit limbs, each below 2^28.
-pub(crate) type Limbs = [u32; L];
+/// Positions of a product's accumulator: 2L for L ≤ 20 (a fixed size, as `[u64; 2 * L]` is
+/// not a stable const-generic type; the positions past 2L are never touched, and the compiler
+/// drops them once the loops are unrolled).
+const MAX_POSITIONS: usize = 40;
 
-/// An odd 256-bit modulus m with its Montgomery constants.
-pub(crate) struct Modulus {
-    m: Limbs,
+/// A number below 2^(28L) as little-endian 28-bit limbs, each below 2^28.
+pub(crate) type Limbs<const L: usize> = [u32; L];
+
+/// An odd modulus m of L limbs (K 64-bit limbs for the inversion) with its constants.
+pub(crate) struct Modulus<const L: usize, const K: usize> {
+    m: Limbs<L>,
     /// 2m, the correction that keeps lazy residues in [0, 2m).
-    m2: Limbs,
+    m2: Limbs<L>,
     /// −m⁻¹ mod 2^28.
     m0_inv: u32,
     /// R² mod m: mont(x, R²) = x·R moves x into Montgomery form.
-    r2: Limbs,
-    /// R mod m: 1 in Montgomery form.
-    one: Limbs,
+    r2: Limbs<L>,
+    /// R mod m: 1 in Montgomery form (plain 1 for the Mersenne field).
+    one: Limbs<L>,
     /// m in 64-bit limbs, for the inversion (`inverse.rs`).
-    m64: inverse::U256,
+    m64: [u64; K],
+    /// m = 2^521 − 1 (L = 19), multiplied by folding, values plain.
+    mersenne: bool,
 }
 
-impl Modulus {
-    /// From the big-endian modulus (odd, 256 bits); evaluated at compile time.
+impl<const L: usize, const K: usize> Modulus<L, K> {
+    /// Montgomery arithmetic modulo the big-endian odd `m_be` (at most 28L − 3 bits, so that
+    /// R > 4m); evaluated at compile time.
     #[allow(clippy::indexing_slicing)] // compile time: an index out of range is a build error
-    pub(crate) const fn new(m_be: &[u8; 32]) -> Modulus {
+    pub(crate) const fn new(m_be: &[u8]) -> Self {
         let m = from_be(m_be);
         // −m⁻¹ mod 2^32 by Newton's iteration (each step doubles the correct low bits; y = m0
         // is right mod 2^3 for odd m0), then reduced mod 2^28.
@@ -60,19 +72,20 @@ impl Modulus {
             i += 1;
         }
         let m0_inv = y.wrapping_neg() & MASK;
-        // R mod m and R² mod m: start from 1 and double 280 (560) times, subtracting m when the
-        // doubled value reaches m (a doubled value below m is below 2m < 2^280).
+        // R mod m and R² mod m: start from 1 and double 28L (56L) times, subtracting m when
+        // the doubled value reaches m (a doubled value below m is below 2m < R).
+        let bits = L * W as usize;
         let mut x = [0u32; L];
         x[0] = 1;
         let mut one = [0u32; L];
         let mut k = 0;
-        while k < 2 * 280 {
+        while k < 2 * bits {
             x = add_limbs(&x, &x);
             if !lt(&x, &m) {
                 sub_in_place(&mut x, &m);
             }
             k += 1;
-            if k == 280 {
+            if k == bits {
                 one = x;
             }
         }
@@ -82,22 +95,45 @@ impl Modulus {
             m0_inv,
             r2: x,
             one,
-            m64: to_u256(&m),
+            m64: to_u64s(&m),
+            mersenne: false,
         }
     }
 
-    /// a·b·R⁻¹ mod m, in [0, 2m), for a, b < 2m (see the module comment).
+    /// The field of P-521, p = 2^521 − 1 (L = 19): multiplication by folding, values plain.
+    #[allow(clippy::indexing_slicing)] // compile time: an index out of range is a build error
+    pub(crate) const fn mersenne521(m_be: &[u8]) -> Self {
+        assert!(L == 19, "2^521 − 1 in 28-bit limbs");
+        let m = from_be(m_be);
+        let mut one = [0u32; L];
+        one[0] = 1;
+        Modulus {
+            m,
+            m2: add_limbs(&m, &m),
+            m0_inv: 0,
+            r2: one,
+            one,
+            m64: to_u64s(&m),
+            mersenne: true,
+        }
+    }
+
+    /// a·b·R⁻¹ mod m (a·b for the Mersenne field), in [0, 2m), for a, b < 2m (see the module
+    /// comment).
     #[inline(never)]
-    pub(crate) fn mul(&self, a: &Limbs, b: &Limbs) -> Limbs {
+    pub(crate) fn mul(&self, a: &Limbs<L>, b: &Limbs<L>) -> Limbs<L> {
         self.mul_inline(a, b)
     }
 
-    /// `mul`, always inlined, so a caller with a constant modulus (`curve::fe_mul`) gets m's
+    /// `mul`, always inlined, so a caller with a constant modulus (`Curve::fe_mul`) gets m's
     /// limbs folded in: P-256's p has three zero limbs, the others are 2^28 − 1, 2^12 − 1, 2^24
     /// and 15 (natively 137 → 104 µs per verification).
     #[inline(always)]
-    pub(crate) fn mul_inline(&self, a: &Limbs, b: &Limbs) -> Limbs {
-        let mut t = [0u64; 2 * L];
+    pub(crate) fn mul_inline(&self, a: &Limbs<L>, b: &Limbs<L>) -> Limbs<L> {
+        if self.mersenne {
+            return mul_mersenne521(a, b);
+        }
+        let mut t = [0u64; MAX_POSITIONS];
         for (i, &ai) in a.iter().enumerate() {
             let Some(row) = t.get_mut(i..) else {
                 break; // never: i < L
@@ -132,8 +168,8 @@ impl Modulus {
     }
 
     /// a + b in [0, 2m), for a, b in [0, 2m).
-    #[inline]
-    pub(crate) fn add(&self, a: &Limbs, b: &Limbs) -> Limbs {
+    #[inline(never)] // called a dozen times per point operation: one copy, not a dozen
+    pub(crate) fn add(&self, a: &Limbs<L>, b: &Limbs<L>) -> Limbs<L> {
         let mut out = add_limbs(a, b);
         if !lt(&out, &self.m2) {
             sub_in_place(&mut out, &self.m2);
@@ -142,20 +178,20 @@ impl Modulus {
     }
 
     /// a − b in [0, 2m), for a, b in [0, 2m).
-    #[inline]
-    pub(crate) fn sub(&self, a: &Limbs, b: &Limbs) -> Limbs {
+    #[inline(never)] // called a dozen times per point operation: one copy, not a dozen
+    pub(crate) fn sub(&self, a: &Limbs<L>, b: &Limbs<L>) -> Limbs<L> {
         let mut out = *a;
         if sub_in_place(&mut out, b) {
-            // Wrapped below zero (out = a − b + 2^280): a − b + 2m is in (0, 2m), and the carry
-            // out of limb 9 is the 2^280 dropped.
+            // Wrapped below zero (out = a − b + 2^(28L)): a − b + 2m is in (0, 2m), and the
+            // carry out of the top limb is the 2^(28L) dropped.
             out = add_limbs(&out, &self.m2);
         }
         out
     }
 
     /// The canonical residue in [0, m) of a lazy one in [0, 2m).
-    #[inline]
-    pub(crate) fn canonical(&self, a: &Limbs) -> Limbs {
+    #[inline(never)] // called a dozen times per point operation: one copy, not a dozen
+    pub(crate) fn canonical(&self, a: &Limbs<L>) -> Limbs<L> {
         let mut out = *a;
         if !lt(&out, &self.m) {
             sub_in_place(&mut out, &self.m);
@@ -165,22 +201,28 @@ impl Modulus {
 
     /// Whether two lazy residues are equal mod m.
     #[inline]
-    pub(crate) fn eq(&self, a: &Limbs, b: &Limbs) -> bool {
+    pub(crate) fn eq(&self, a: &Limbs<L>, b: &Limbs<L>) -> bool {
         self.canonical(a) == self.canonical(b)
     }
 
     #[inline]
-    pub(crate) fn is_zero(&self, a: &Limbs) -> bool {
+    pub(crate) fn is_zero(&self, a: &Limbs<L>) -> bool {
         self.canonical(a) == [0; L]
     }
 
-    /// x·R mod m (Montgomery form) of x < 2^256.
-    pub(crate) fn to_mont(&self, x: &Limbs) -> Limbs {
+    /// x·R mod m (Montgomery form; x itself for the Mersenne field) of x < m.
+    pub(crate) fn to_mont(&self, x: &Limbs<L>) -> Limbs<L> {
+        if self.mersenne {
+            return *x;
+        }
         self.mul(x, &self.r2)
     }
 
     /// x·R⁻¹ mod m, canonical: the plain value of a Montgomery-form residue.
-    pub(crate) fn out_of_mont(&self, x: &Limbs) -> Limbs {
+    pub(crate) fn out_of_mont(&self, x: &Limbs<L>) -> Limbs<L> {
+        if self.mersenne {
+            return self.canonical(x);
+        }
         let mut one = [0u32; L];
         if let Some(low) = one.first_mut() {
             *low = 1;
@@ -189,40 +231,95 @@ impl Modulus {
     }
 
     /// 1 in Montgomery form.
-    pub(crate) fn one(&self) -> Limbs {
+    pub(crate) fn one(&self) -> Limbs<L> {
         self.one
     }
 
     /// The modulus itself (plain limbs).
-    pub(crate) fn modulus(&self) -> &Limbs {
+    pub(crate) fn modulus(&self) -> &Limbs<L> {
         &self.m
     }
 
     /// x⁻¹ in Montgomery form (x⁻¹·R mod m) of a plain x < m; `None` for x = 0 (m is prime).
-    /// Binary extended Euclid (`inverse.rs`) instead of Fermat's 256 squarings.
-    pub(crate) fn invert_plain(&self, x: &Limbs) -> Option<Limbs> {
-        let inv = inverse::invert(&to_u256(x), &self.m64)?;
-        Some(self.to_mont(&from_u256(&inv)))
+    /// Binary extended Euclid (`inverse.rs`) instead of Fermat's hundreds of squarings.
+    pub(crate) fn invert_plain(&self, x: &Limbs<L>) -> Option<Limbs<L>> {
+        let inv = inverse::invert(&to_u64s(x), &self.m64)?;
+        Some(self.to_mont(&from_u64s(&inv)))
     }
 
     /// a⁻¹ in Montgomery form, for `a` in Montgomery form; `None` for a ≡ 0.
-    pub(crate) fn invert(&self, a: &Limbs) -> Option<Limbs> {
+    pub(crate) fn invert(&self, a: &Limbs<L>) -> Option<Limbs<L>> {
         self.invert_plain(&self.out_of_mont(a))
     }
 }
 
-/// A value below 2^256 as four 64-bit limbs (`inverse.rs` works on those).
-#[allow(clippy::indexing_slicing)] // j < L and w < 4 are checked
-const fn to_u256(x: &Limbs) -> inverse::U256 {
-    let mut out = [0u64; 4];
+/// a·b mod 2^521 − 1 in [0, 2^521 + 8) ⊂ [0, 2p), for 19-limb a, b < 2^522: the 38-position
+/// product (each position a sum of ≤ 19 products < 2^56; rows, like the Montgomery product:
+/// column loops ran 2.7x the instructions), carried into 28-bit limbs c, then lo + hi with lo = bits
+/// 0..521 and hi = the rest (2^521 ≡ 1), and the ≤ 3 bits that sum carries past bit 521 folded
+/// once more.
+#[allow(clippy::indexing_slicing)] // L = 19 (asserted by `mersenne521`): indices below 40
+#[inline(always)]
+fn mul_mersenne521<const L: usize>(a: &Limbs<L>, b: &Limbs<L>) -> Limbs<L> {
+    // Bit 521 is bit 17 of limb 18.
+    const TOP: usize = 18;
+    const OFF: u32 = 521 - 18 * W;
+    let mut t = [0u64; MAX_POSITIONS];
+    for i in 0..L {
+        let ai = u64::from(a[i]);
+        for j in 0..L {
+            t[i + j] += ai * u64::from(b[j]);
+        }
+    }
+    // Carry into 28-bit limbs (no carry out of the top: the product is below 2^1044).
+    let mut c = [0u32; MAX_POSITIONS];
+    let mut carry = 0u64;
+    for k in 0..2 * TOP + 2 {
+        let v = t[k] + carry;
+        c[k] = v as u32 & MASK;
+        carry = v >> W;
+    }
+    // out = bits 0..521 + bits 521..: limb j of the high part is c[18 + j] >> 17 joined with
+    // c[19 + j] << 11.
+    let mut out = [0u32; L];
+    let mut carry = 0u32;
+    for j in 0..=TOP {
+        let folded = (c[TOP + j] >> OFF) | ((c[TOP + j + 1] << (W - OFF)) & MASK);
+        let base = if j == TOP {
+            c[TOP] & ((1 << OFF) - 1)
+        } else {
+            c[j]
+        };
+        let v = base + folded + carry;
+        out[j] = v & MASK;
+        carry = v >> W;
+    }
+    // out < 2^524 (carry is 0): fold its bits past 521 once more.
+    let mut carry = out[TOP] >> OFF;
+    out[TOP] &= (1 << OFF) - 1;
+    for limb in out.iter_mut() {
+        if carry == 0 {
+            break;
+        }
+        let v = *limb + carry;
+        *limb = v & MASK;
+        carry = v >> W;
+    }
+    out
+}
+
+/// A value as K 64-bit limbs (`inverse.rs` works on those).
+#[allow(clippy::indexing_slicing)] // j < L and w < K are checked
+const fn to_u64s<const L: usize, const K: usize>(x: &Limbs<L>) -> [u64; K] {
+    let mut out = [0u64; K];
     let mut j = 0;
     while j < L {
         let (w, off) = (j * W as usize / 64, j * W as usize % 64);
         let v = x[j] as u64;
-        if w < 4 {
+        if w < K {
             out[w] |= v << off;
         }
-        if off + W as usize > 64 && w + 1 < 4 {
+        if off + W as usize > 64 && w + 1 < K {
             out[w + 1] |= v >> (64 - off);
         }
         j += 1;
@@ -230,15 +327,15 @@ const fn to_u256(x: &Limbs) -> inverse::U256 {
     out
 }
 
-/// Four 64-bit limbs as 28-bit ones.
-#[allow(clippy::indexing_slicing)] // j < L and w < 4 are checked
-const fn from_u256(x: &inverse::U256) -> Limbs {
+/// K 64-bit limbs as 28-bit ones.
+#[allow(clippy::indexing_slicing)] // j < L and w < K are checked
+const fn from_u64s<const L: usize, const K: usize>(x: &[u64; K]) -> Limbs<L> {
     let mut out = [0u32; L];
     let mut j = 0;
     while j < L {
         let (w, off) = (j * W as usize / 64, j * W as usize % 64);
-        let mut v = if w < 4 { x[w] >> off } else { 0 };
-        if off + W as usize > 64 && w + 1 < 4 {
+        let mut v = if w < K { x[w] >> off } else { 0 };
+        if off + W as usize > 64 && w + 1 < K {
             v |= x[w + 1] << (64 - off);
         }
         out[j] = v as u32 & MASK;
@@ -249,7 +346,7 @@ const fn from_u256(x: &inverse::U256) -> Limbs {
 
 /// Bit `k` of a little-endian limb number.
 #[inline]
-pub(crate) fn bit(x: &Limbs, k: usize) -> usize {
+pub(crate) fn bit<const L: usize>(x: &Limbs<L>, k: usize) -> usize {
     x.get(k / W as usize)
         .map_or(0, |limb| (limb >> (k % W as usize)) as usize & 1)
 }
@@ -257,7 +354,7 @@ pub(crate) fn bit(x: &Limbs, k: usize) -> usize {
 /// x < y. (`const`: also used for the constants; indices below L cannot be out of range.)
 #[allow(clippy::indexing_slicing)]
 #[inline]
-pub(crate) const fn lt(x: &Limbs, y: &Limbs) -> bool {
+pub(crate) const fn lt<const L: usize>(x: &Limbs<L>, y: &Limbs<L>) -> bool {
     let mut j = L;
     while j > 0 {
         j -= 1;
@@ -268,10 +365,10 @@ pub(crate) const fn lt(x: &Limbs, y: &Limbs) -> bool {
     false
 }
 
-/// x −= y; returns whether it wrapped below zero (then x holds x − y + 2^280).
+/// x −= y; returns whether it wrapped below zero (then x holds x − y + 2^(28L)).
 #[allow(clippy::indexing_slicing)]
 #[inline]
-const fn sub_in_place(x: &mut Limbs, y: &Limbs) -> bool {
+const fn sub_in_place<const L: usize>(x: &mut Limbs<L>, y: &Limbs<L>) -> bool {
     let mut borrow = 0u32;
     let mut j = 0;
     while j < L {
@@ -283,10 +380,11 @@ const fn sub_in_place(x: &mut Limbs, y: &Limbs) -> bool {
     borrow != 0
 }
 
-/// x + y without reduction (the carry out of limb 9 is dropped: callers stay below 2^280).
+/// x + y without reduction (the carry out of the top limb is dropped: callers stay below
+/// 2^(28L)).
 #[allow(clippy::indexing_slicing)]
 #[inline]
-pub(crate) const fn add_limbs(x: &Limbs, y: &Limbs) -> Limbs {
+pub(crate) const fn add_limbs<const L: usize>(x: &Limbs<L>, y: &Limbs<L>) -> Limbs<L> {
     let mut out = [0u32; L];
     let mut carry = 0;
     let mut j = 0;
@@ -299,9 +397,9 @@ pub(crate) const fn add_limbs(x: &Limbs, y: &Limbs) -> Limbs {
     out
 }
 
-/// Limbs (a value below 2^256) as 32 big-endian bytes.
-pub(crate) fn to_be(x: &Limbs) -> [u8; 32] {
-    let mut out = [0u8; 32];
+/// Limbs (a value below 2^(8B)) as B big-endian bytes.
+pub(crate) fn to_be<const L: usize, const B: usize>(x: &Limbs<L>) -> [u8; B] {
+    let mut out = [0u8; B];
     for (i, byte) in out.iter_mut().rev().enumerate() {
         let mut v = 0u32;
         for b in 0..8 {
@@ -312,17 +410,21 @@ pub(crate) fn to_be(x: &Limbs) -> [u8; 32] {
     out
 }
 
-/// 32 big-endian bytes as limbs (`const`: also used for the constants).
-#[allow(clippy::indexing_slicing)] // i < 32 and limb ≤ 9: in range
-pub(crate) const fn from_be(bytes: &[u8; 32]) -> Limbs {
+/// Big-endian bytes (at most 28L bits' worth; higher bits are dropped) as limbs (`const`: also
+/// used for the constants).
+#[allow(clippy::indexing_slicing)] // limb < L is checked
+pub(crate) const fn from_be<const L: usize>(bytes: &[u8]) -> Limbs<L> {
     let mut out = [0u32; L];
+    let len = bytes.len();
     let mut i = 0;
-    while i < 32 {
-        let byte = bytes[31 - i] as u32;
+    while i < len {
+        let byte = bytes[len - 1 - i] as u32;
         let pos = i * 8;
         let (limb, off) = (pos / W as usize, pos as u32 % W);
-        out[limb] |= (byte << off) & MASK;
-        if off + 8 > W {
+        if limb < L {
+            out[limb] |= (byte << off) & MASK;
+        }
+        if off + 8 > W && limb + 1 < L {
             out[limb + 1] |= byte >> (W - off);
         }
         i += 1;
@@ -330,14 +432,15 @@ pub(crate) const fn from_be(bytes: &[u8; 32]) -> Limbs {
     out
 }
 
-/// 64 hex digits as 32 bytes, at compile time (the curve constants).
+/// 2B hex digits as B bytes, at compile time (the curve constants).
 // Evaluated at compile time (the curve constants): an index out of range is a build error.
 #[allow(clippy::indexing_slicing)]
-pub(crate) const fn hex32(s: &str) -> [u8; 32] {
+pub(crate) const fn hex<const B: usize>(s: &str) -> [u8; B] {
     let s = s.as_bytes();
-    let mut out = [0u8; 32];
+    assert!(s.len() == 2 * B, "curve constants have 2B hex digits");
+    let mut out = [0u8; B];
     let mut i = 0;
-    while i < 32 {
+    while i < B {
         out[i] = (hex_digit(s[2 * i]) << 4) | hex_digit(s[2 * i + 1]);
         i += 1;
     }
@@ -357,10 +460,11 @@ const fn hex_digit(c: u8) -> u8 {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::curve::{Curve, P256, P384, P521};
 
     /// A 256-bit number as u128 halves, for a check independent of the limb code.
-    fn halves(x: &Limbs) -> (u128, u128) {
-        let b = to_be(x);
+    fn halves(x: &Limbs<10>) -> (u128, u128) {
+        let b: [u8; 32] = to_be(x);
         let mut hi = 0u128;
         let mut lo = 0u128;
         for &byte in &b[..16] {
@@ -374,15 +478,16 @@ mod tests {
 
     #[test]
     fn limb_conversions_round_trip() {
-        let bytes = hex32("ffffffff00000001000000000000000000000000ffffffffffffffffffffffff");
-        assert_eq!(to_be(&from_be(&bytes)), bytes);
-        let x = from_be(&bytes);
+        let bytes: [u8; 32] =
+            hex("ffffffff00000001000000000000000000000000ffffffffffffffffffffffff");
+        let x: Limbs<10> = from_be(&bytes);
+        assert_eq!(to_be::<10, 32>(&x), bytes);
         assert_eq!(
-            to_u256(&x),
+            to_u64s::<10, 4>(&x),
             [u64::MAX, 0xffff_ffff, 0, 0xffff_ffff_0000_0001]
         );
-        assert_eq!(from_u256(&to_u256(&x)), x);
-        let x = from_be(&hex32(
+        assert_eq!(from_u64s::<10, 4>(&to_u64s(&x)), x);
+        let x: Limbs<10> = from_be(&hex::<32>(
             "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef",
         ));
         assert_eq!(
@@ -392,33 +497,83 @@ mod tests {
                 0x0123456789abcdef0123456789abcdef
             )
         );
+        let mut big = [0xa5u8; 66];
+        big[0] = 1;
+        let x: Limbs<19> = from_be(&big);
+        assert_eq!(to_be::<19, 66>(&x), big);
+        assert_eq!(from_u64s::<19, 9>(&to_u64s(&x)), x);
+    }
+
+    fn check<const L: usize, const K: usize>(m: &Modulus<L, K>) {
+        let mut x = [0u32; L];
+        for (i, limb) in x.iter_mut().enumerate().take(L - 1) {
+            *limb = (0x1b2c3d4 + 0x5f60718 * i as u32) & MASK;
+        }
+        let xm = m.to_mont(&x);
+        assert_eq!(m.out_of_mont(&xm), x);
+        let inv = m.invert(&xm).unwrap();
+        assert_eq!(m.invert(&[0; L]), None);
+        let mut one = [0; L];
+        one[0] = 1;
+        assert_eq!(m.out_of_mont(&m.mul(&xm, &inv)), one);
+        assert_eq!(m.out_of_mont(&m.one()), one);
+        // (m − 1)² ≡ 1, and (m − 1)·x ≡ −x, also for lazy inputs (+m).
+        let mut m1 = *m.modulus();
+        m1[0] -= 1;
+        let m1m = m.to_mont(&m1);
+        assert_eq!(m.out_of_mont(&m.mul(&m1m, &m1m)), one);
+        let lazy = add_limbs(&m1m, m.modulus());
+        assert_eq!(m.out_of_mont(&m.mul(&lazy, &lazy)), one);
+        let neg = m.out_of_mont(&m.mul(&m1m, &xm));
+        assert!(m.is_zero(&m.add(&neg, &x)));
+        // add/sub stay lazy and agree with each other.
+        let s = m.add(&xm, &m1m);
+        assert_eq!(m.canonical(&m.sub(&s, &m1m)), m.canonical(&xm));
+        assert!(m.eq(&m.sub(&xm, &xm), &[0; L]));
     }
 
     #[test]
-    fn montgomery_round_trip_and_inverse() {
-        for m in [&crate::curve::P, &crate::curve::N] {
-            let x = from_be(&hex32(
-                "1b2c3d4e5f60718293a4b5c6d7e8f90112233445566778899aabbccddeeff001",
+    fn montgomery_and_mersenne_round_trip_and_inverse() {
+        check(P256::p());
+        check(P256::n());
+        check(P384::p());
+        check(P384::n());
+        check(P521::p());
+        check(P521::n());
+    }
+
+    /// The Mersenne product against the Montgomery one modulo the same p (plain values).
+    #[test]
+    fn mersenne_product_matches_montgomery() {
+        static MONT: Modulus<19, 9> = Modulus::new(&hex::<66>(
+            "01ffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff",
+        ));
+        let p = P521::p();
+        let mut state = 0x1234_5678_9abc_def1u64;
+        for round in 0..200 {
+            let mut a = [0u32; 19];
+            let mut b = [0u32; 19];
+            for limb in a.iter_mut().chain(b.iter_mut()) {
+                state ^= state << 13;
+                state ^= state >> 7;
+                state ^= state << 17;
+                *limb = state as u32 & MASK;
+            }
+            // Lazy inputs up to 2p − 1 = 2^522 − 3, and all-ones extremes.
+            a[18] &= (1 << 18) - 1;
+            b[18] &= (1 << 18) - 1;
+            if round == 0 {
+                a = p.m2;
+                a[0] -= 1;
+                b = a;
+            }
+            let want = MONT.out_of_mont(&MONT.mul(
+                &MONT.to_mont(&MONT.canonical(&MONT.canonical(&a))),
+                &MONT.to_mont(&MONT.canonical(&MONT.canonical(&b))),
             ));
-            let xm = m.to_mont(&x);
-            assert_eq!(m.out_of_mont(&xm), x);
-            let inv = m.invert(&xm).unwrap();
-            assert_eq!(m.invert(&[0; L]), None);
-            assert_eq!(m.out_of_mont(&m.mul(&xm, &inv)), m.out_of_mont(&m.one()));
-            assert_eq!(m.out_of_mont(&m.one()), {
-                let mut one = [0; L];
-                one[0] = 1;
-                one
-            });
-            // (m − 1)² ≡ 1.
-            let mut m1 = *m.modulus();
-            m1[0] -= 1;
-            let m1m = m.to_mont(&m1);
-            assert_eq!(m.out_of_mont(&m.mul(&m1m, &m1m)), m.out_of_mont(&m.one()));
-            // add/sub stay lazy and agree with each other.
-            let s = m.add(&xm, &m1m);
-            assert_eq!(m.canonical(&m.sub(&s, &m1m)), m.canonical(&xm));
-            assert!(m.eq(&m.sub(&xm, &xm), &[0; L]));
+            let got = p.mul(&a, &b);
+            assert!(lt(&got, &p.m2));
+            assert_eq!(p.canonical(&got), want);
         }
     }
 }

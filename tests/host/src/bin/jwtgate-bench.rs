@@ -173,6 +173,7 @@ fn main() {
     println!();
     rsa_section(&algs, &wasm_verify);
     es256_section(&algs, &wasm_verify);
+    nist_section();
 
     let size = std::fs::metadata(wasm_path()).map(|m| m.len()).unwrap_or(0);
     println!("## Size and memory\n");
@@ -307,11 +308,11 @@ fn es256_section(algs: &serde_json::Map<String, Value>, wasm_verify: &[(String, 
     }
     for engine in ["wasmtime", "V8"] {
         let label =
-            format!("crates/jwtgate-p256 alone in wasm, {engine} (examples/es256_speed.rs)");
-        match standalone_speed("JWTGATE_ES256_SPEED_WASM", engine) {
+            format!("crates/jwtgate-p256 alone in wasm, {engine} (examples/ecdsa_speed.rs)");
+        match standalone_speed("JWTGATE_ECDSA_SPEED_WASM", engine, &[]) {
             Some(us) => println!("| {label} | {us:.1}{} |", ratio(us, openssl_us)),
             None => {
-                println!("| {label} | (not run: JWTGATE_ES256_SPEED_WASM or the engine missing) |")
+                println!("| {label} | (not run: JWTGATE_ECDSA_SPEED_WASM or the engine missing) |")
             }
         }
     }
@@ -331,6 +332,47 @@ fn es256_section(algs: &serde_json::Map<String, Value>, wasm_verify: &[(String, 
     println!();
 }
 
+/// ES384/ES512 verification alone: crates/jwtgate-p256's P-384 and P-521 and the RustCrypto
+/// crates (p384, p521) on the same Wycheproof vector, in wasm under wasmtime and V8
+/// (examples/ecdsa_speed.rs), next to `openssl speed`.
+fn nist_section() {
+    println!("## P-384 (ES384) and P-521 (ES512) verification alone, µs\n");
+    println!("| verifier | P-384 | P-521 |");
+    println!("|---|---|---|");
+    let openssl = [
+        openssl_verify_us("ecdsap384", "+F4:"),
+        openssl_verify_us("ecdsap521", "+F4:"),
+    ];
+    let show = |us: Option<f64>, ssl: Option<f64>| {
+        us.map_or("(not run)".into(), |us| {
+            format!("{us:.1}{}", ratio(us, ssl))
+        })
+    };
+    println!(
+        "| OpenSSL native (`openssl speed -seconds 3 ecdsap384 / ecdsap521`) | {} | {} |",
+        show(openssl[0], None),
+        show(openssl[1], None)
+    );
+    for (who, suffix) in [
+        ("crates/jwtgate-p256", ""),
+        ("the RustCrypto crate", "-crate"),
+    ] {
+        for engine in ["wasmtime", "V8"] {
+            let [p384, p521] = [("es384", openssl[0]), ("es512", openssl[1])].map(|(arg, ssl)| {
+                let arg = format!("{arg}{suffix}");
+                show(
+                    standalone_speed("JWTGATE_ECDSA_SPEED_WASM", engine, &[&arg]),
+                    ssl,
+                )
+            });
+            println!(
+                "| {who} alone in wasm, {engine} (examples/ecdsa_speed.rs) | {p384} | {p521} |"
+            );
+        }
+    }
+    println!();
+}
+
 /// " (÷ OpenSSL native: r)" when OpenSSL was measured.
 fn ratio(us: f64, openssl_us: Option<f64>) -> String {
     openssl_us.map_or(String::new(), |ssl| {
@@ -340,18 +382,20 @@ fn ratio(us: f64, openssl_us: Option<f64>) -> String {
 
 /// Runs a standalone speed example (it prints "median_us min_us") under wasmtime
 /// (JWTGATE_WASI_RUNNER) or V8 (node with JWTGATE_NODE_WASI, tests/bench/wasi-run.mjs).
-fn standalone_speed(wasm_var: &str, engine: &str) -> Option<f64> {
+fn standalone_speed(wasm_var: &str, engine: &str, args: &[&str]) -> Option<f64> {
     let wasm = std::env::var(wasm_var).ok()?;
     let out = if engine == "V8" {
         let script = std::env::var("JWTGATE_NODE_WASI").ok()?;
         std::process::Command::new("node")
             .args(["--no-warnings", &script, &wasm])
+            .args(args)
             .output()
             .ok()?
     } else {
         let runner = std::env::var("JWTGATE_WASI_RUNNER").ok()?;
         std::process::Command::new(runner)
             .arg(&wasm)
+            .args(args)
             .output()
             .ok()?
     };
@@ -439,7 +483,7 @@ fn rsa_section(algs: &serde_json::Map<String, Value>, wasm_verify: &[(String, f6
             let label = format!(
                 "crates/jwtgate-rsa alone in wasm, {kernel} kernel, {engine} (examples/rsa_speed.rs)"
             );
-            match standalone_speed(wasm_var, engine) {
+            match standalone_speed(wasm_var, engine, &[]) {
                 Some(us) => println!("| {label} | {us:.1}{} |", ratio(us, openssl_us)),
                 None => println!("| {label} | (not run: {wasm_var} or the engine missing) |"),
             }
