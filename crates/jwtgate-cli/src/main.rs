@@ -6,6 +6,8 @@
 //!   jwtgate mint --alg ALG --key FILE [--kid K] [--claim k=v]... [--exp 1h]
 //!   jwtgate keygen --alg ALG [--kid K] [--out DIR]
 
+#[cfg(any(feature = "es384", feature = "es512"))]
+mod ecdsa_nist;
 mod lint;
 mod mint;
 

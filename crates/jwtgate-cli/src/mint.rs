@@ -3,14 +3,14 @@
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
+#[cfg(feature = "es384")]
+use crate::ecdsa_nist::Es384;
+#[cfg(feature = "es512")]
+use crate::ecdsa_nist::Es512;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use jwt_compact::alg::{Ed25519, Es256, Hs256, Hs256Key, Hs384, Hs384Key, Hs512, Hs512Key, Rsa};
 use jwt_compact::{Algorithm, AlgorithmSignature};
-#[cfg(feature = "es384")]
-use jwtgate_core::crypto::Es384;
-#[cfg(feature = "es512")]
-use jwtgate_core::crypto::Es512;
 use rand_core::{OsRng, RngCore};
 use rsa::pkcs1::DecodeRsaPrivateKey;
 use rsa::pkcs8::{DecodePrivateKey, EncodePrivateKey, LineEnding};

@@ -5,39 +5,18 @@
 use base64::Engine;
 use jwt_compact::alg::{Ed25519, Hs256, Hs256Key, Hs384, Hs384Key, Hs512, Hs512Key};
 use jwt_compact::{Algorithm, AlgorithmSignature};
+use std::sync::{Arc, OnceLock};
+
 use serde_json::{Map, Value};
 
 use super::algorithm::{Alg, Family};
 use super::der::{self, oid};
 use super::token::b64url_decode;
 #[cfg(feature = "es384")]
-use crate::crypto::Es384;
+use crate::crypto::P384Key;
 #[cfg(feature = "es512")]
-use crate::crypto::Es512;
+use crate::crypto::P521Key;
 use crate::crypto::{Hash, P256Key, RsaKey};
-
-/// An EC verifying key from JWK coordinates; the point must be on the curve.
-/// RFC 7518 §6.2.1.2 wants full-length coordinates; some writers drop leading zero bytes, so
-/// shorter ones are left-padded (longer ones are refused).
-macro_rules! ec_key {
-    ($curve:ident, $x:expr, $y:expr, $len:expr) => {{
-        let pad = |v: &[u8]| -> Option<$curve::FieldBytes> {
-            let zeros = usize::checked_sub($len, v.len()).filter(|_| !v.is_empty())?;
-            let mut out = $curve::FieldBytes::default();
-            for (dst, src) in out.iter_mut().skip(zeros).zip(v) {
-                *dst = *src;
-            }
-            Some(out)
-        };
-        match (pad($x), pad($y)) {
-            (Some(fx), Some(fy)) => {
-                let point = $curve::EncodedPoint::from_affine_coordinates(&fx, &fy, false);
-                $curve::ecdsa::VerifyingKey::from_encoded_point(&point).ok()
-            }
-            _ => None,
-        }
-    }};
-}
 
 /// Most keys used from one JWKS (remote: further members are skipped and reported) and
 /// configured for one provider (a configuration error beyond it).
@@ -73,11 +52,11 @@ pub struct Key {
 enum Material {
     Hmac(Vec<u8>),
     Rsa(Box<RsaKey>),
-    P256(std::sync::Arc<LazyP256>),
+    P256(Arc<LazyEc<P256Key>>),
     #[cfg(feature = "es384")]
-    P384(p384::ecdsa::VerifyingKey),
+    P384(Arc<LazyEc<P384Key>>),
     #[cfg(feature = "es512")]
-    P521(Box<p521::ecdsa::VerifyingKey>),
+    P521(Arc<LazyEc<P521Key>>),
     Ed25519(ed25519_dalek::VerifyingKey),
 }
 
@@ -162,15 +141,11 @@ impl Key {
                     key.verify_pkcs1v15(hash, signing_input, signature)
                 }
             }
-            (Material::P256(key), Alg::Es256) => key
-                .get()
-                .is_some_and(|key| key.verify_sha256(signing_input, signature)),
+            (Material::P256(key), Alg::Es256) => key.verify(signing_input, signature),
             #[cfg(feature = "es384")]
-            (Material::P384(key), Alg::Es384) => check(&Es384, key, signature, signing_input),
+            (Material::P384(key), Alg::Es384) => key.verify(signing_input, signature),
             #[cfg(feature = "es512")]
-            (Material::P521(key), Alg::Es512) => {
-                check(&Es512, key.as_ref(), signature, signing_input)
-            }
+            (Material::P521(key), Alg::Es512) => key.verify(signing_input, signature),
             (Material::Ed25519(key), Alg::EdDsa) => check(&Ed25519, key, signature, signing_input),
             _ => false,
         }
@@ -281,18 +256,33 @@ impl Key {
             "RSA" => rsa_material(&bytes("n")?, &bytes("e")?)?,
             "EC" => {
                 let (x, y) = (bytes("x")?, bytes("y")?);
+                // RFC 7518 §6.2.1.2 wants full-length coordinates; some writers drop leading
+                // zero bytes, so shorter ones are left-padded (longer ones are refused).
+                let point = |len: usize, name: &str| {
+                    let pad = |v: &[u8]| -> Option<Vec<u8>> {
+                        let zeros = len.checked_sub(v.len()).filter(|_| !v.is_empty())?;
+                        Some([vec![0; zeros], v.to_vec()].concat())
+                    };
+                    match (pad(&x), pad(&y)) {
+                        (Some(x), Some(y)) => Ok((x, y)),
+                        _ => Err(format!("x/y is not a {name} point")),
+                    }
+                };
                 match text("crv")? {
-                    Some("P-256") => p256_material(
-                        &ec_key!(p256, &x, &y, 32).ok_or("x/y is not a P-256 point")?,
-                    )?,
+                    Some("P-256") => {
+                        let (x, y) = point(32, "P-256")?;
+                        Material::P256(LazyEc::new(x, y, "P-256")?)
+                    }
                     #[cfg(feature = "es384")]
                     Some("P-384") => {
-                        Material::P384(ec_key!(p384, &x, &y, 48).ok_or("x/y is not a P-384 point")?)
+                        let (x, y) = point(48, "P-384")?;
+                        Material::P384(LazyEc::new(x, y, "P-384")?)
                     }
                     #[cfg(feature = "es512")]
-                    Some("P-521") => Material::P521(Box::new(
-                        ec_key!(p521, &x, &y, 66).ok_or("x/y is not a P-521 point")?,
-                    )),
+                    Some("P-521") => {
+                        let (x, y) = point(66, "P-521")?;
+                        Material::P521(LazyEc::new(x, y, "P-521")?)
+                    }
                     #[cfg(not(feature = "es384"))]
                     Some("P-384") => return Err(NOT_BUILT_IN.replace("{}", "ES384")),
                     #[cfg(not(feature = "es512"))]
@@ -383,22 +373,62 @@ fn rsa_material(n: &[u8], e: &[u8]) -> Result<Material, String> {
         .map_err(|e| format!("bad RSA key: {e}"))
 }
 
-/// A P-256 key whose verifier (with its ~20 KiB comb table) is built on first use, not when
-/// the key is loaded: a JWKS of many keys costs only the keys tokens actually name. Shared by
-/// clones of the key (`Arc`), built at most once.
-pub struct LazyP256 {
-    x: [u8; 32],
-    y: [u8; 32],
-    key: std::sync::OnceLock<Option<P256Key>>,
+/// The curve verifiers of crates/jwtgate-p256, as [`LazyEc`] uses them.
+pub trait EcKey: Sized {
+    fn check(x: &[u8], y: &[u8]) -> Result<(), &'static str>;
+    fn build(x: &[u8], y: &[u8]) -> Result<Self, &'static str>;
+    /// ECDSA with the curve's JWA hash over `message`; `signature` is r ‖ s.
+    fn verify(&self, message: &[u8], signature: &[u8]) -> bool;
 }
 
-impl LazyP256 {
-    /// The verifier, built now if this is the first use (`None`: the point was refused, which
-    /// the p256 crate's check at load makes unreachable).
-    fn get(&self) -> Option<&P256Key> {
+macro_rules! ec_key {
+    ($key:ty, $verify:ident) => {
+        impl EcKey for $key {
+            fn check(x: &[u8], y: &[u8]) -> Result<(), &'static str> {
+                <$key>::check_coordinates(x, y)
+            }
+            fn build(x: &[u8], y: &[u8]) -> Result<Self, &'static str> {
+                <$key>::from_coordinates(x, y)
+            }
+            fn verify(&self, message: &[u8], signature: &[u8]) -> bool {
+                self.$verify(message, signature)
+            }
+        }
+    };
+}
+ec_key!(P256Key, verify_sha256);
+#[cfg(feature = "es384")]
+ec_key!(P384Key, verify_sha384);
+#[cfg(feature = "es512")]
+ec_key!(P521Key, verify_sha512);
+
+/// An EC key whose verifier (with its comb table: ~20, 28, 38 KiB for P-256, P-384, P-521) is
+/// built on first use, not when the key is loaded: a JWKS of many keys costs only the keys
+/// tokens actually name. The point is checked when the key loads. Shared by clones of the key
+/// (`Arc`), built at most once.
+pub struct LazyEc<K> {
+    x: Vec<u8>,
+    y: Vec<u8>,
+    key: OnceLock<Option<K>>,
+}
+
+impl<K: EcKey> LazyEc<K> {
+    fn new(x: Vec<u8>, y: Vec<u8>, curve: &str) -> Result<Arc<Self>, String> {
+        K::check(&x, &y).map_err(|e| format!("{curve} key: {e}"))?;
+        Ok(Arc::new(LazyEc {
+            x,
+            y,
+            key: OnceLock::new(),
+        }))
+    }
+
+    /// Verifies with the key, building it on first use (`None`: refused, which the check at
+    /// load makes unreachable).
+    fn verify(&self, message: &[u8], signature: &[u8]) -> bool {
         self.key
-            .get_or_init(|| P256Key::from_coordinates(&self.x, &self.y).ok())
+            .get_or_init(|| K::build(&self.x, &self.y).ok())
             .as_ref()
+            .is_some_and(|key| key.verify(message, signature))
     }
 
     /// Whether the comb table has been built (for tests and metrics).
@@ -409,33 +439,30 @@ impl LazyP256 {
 
 impl Key {
     /// Whether this key's precomputed verifier exists yet: always for keys without one, and
-    /// for P-256 keys once a token has been checked with them.
+    /// for EC keys once a token has been checked with them.
     pub fn verifier_built(&self) -> bool {
         match &self.material {
             Material::P256(key) => key.is_built(),
+            #[cfg(feature = "es384")]
+            Material::P384(key) => key.is_built(),
+            #[cfg(feature = "es512")]
+            Material::P521(key) => key.is_built(),
             _ => true,
         }
     }
 }
 
-/// A P-256 key as jwtgate verifies with it: the p256 crate parses (PEM, JWK x/y) and checks
-/// that the point is on the curve; `crypto::P256Key` verifies, with its comb table built on
-/// first use ([`LazyP256`]).
-fn p256_material(key: &p256::ecdsa::VerifyingKey) -> Result<Material, String> {
-    let point = key.to_encoded_point(false);
-    match (point.x(), point.y()) {
-        (Some(x), Some(y)) => {
-            let (Ok(x), Ok(y)) = (<[u8; 32]>::try_from(&x[..]), <[u8; 32]>::try_from(&y[..]))
-            else {
-                return Err("P-256 coordinates must be 32 bytes".into());
-            };
-            Ok(Material::P256(std::sync::Arc::new(LazyP256 {
-                x,
-                y,
-                key: std::sync::OnceLock::new(),
-            })))
+/// An EC key from SEC1's uncompressed 04 ‖ x ‖ y (the form every JOSE and PEM writer uses).
+fn sec1<K: EcKey>(point: &[u8], len: usize, curve: &str) -> Result<Arc<LazyEc<K>>, String> {
+    match point.split_first() {
+        Some((4, xy)) if xy.len() == 2 * len => {
+            let (x, y) = xy.split_at(len);
+            LazyEc::new(x.to_vec(), y.to_vec(), curve)
         }
-        _ => Err("P-256 key is the point at infinity".into()),
+        Some((2 | 3, _)) => Err(format!(
+            "{curve} public key is compressed; configure the uncompressed point (04 ‖ x ‖ y)"
+        )),
+        _ => Err(format!("EC public key is not a valid point on {curve}")),
     }
 }
 
@@ -506,27 +533,17 @@ fn spki_material(pem: &str) -> Result<Material, String> {
     let der = pem_body(pem, "PUBLIC KEY")?;
     let spki = der::spki(&der)
         .map_err(|_| "PEM: the body is not a DER SubjectPublicKeyInfo (BEGIN PUBLIC KEY)")?;
-    let not_on = |name: &str| format!("EC public key is not a valid point on {name}");
     match (spki.algorithm, spki.curve) {
         (oid::RSA, _) => {
             let (n, e) = der::rsa_public_key(spki.key)
                 .map_err(|e| format!("RSA public key could not be read: {e}"))?;
             rsa_material(n, e)
         }
-        (oid::EC, Some(oid::P256)) => {
-            let key = p256::PublicKey::from_sec1_bytes(spki.key).map_err(|_| not_on("P-256"))?;
-            p256_material(&key.into())
-        }
+        (oid::EC, Some(oid::P256)) => sec1(spki.key, 32, "P-256").map(Material::P256),
         #[cfg(feature = "es384")]
-        (oid::EC, Some(oid::P384)) => p384::PublicKey::from_sec1_bytes(spki.key)
-            .map(|key| Material::P384(key.into()))
-            .map_err(|_| not_on("P-384")),
+        (oid::EC, Some(oid::P384)) => sec1(spki.key, 48, "P-384").map(Material::P384),
         #[cfg(feature = "es512")]
-        (oid::EC, Some(oid::P521)) => p521::PublicKey::from_sec1_bytes(spki.key)
-            .ok()
-            .and_then(|key| p521::ecdsa::VerifyingKey::from_affine(*key.as_affine()).ok())
-            .map(|key| Material::P521(Box::new(key)))
-            .ok_or_else(|| not_on("P-521")),
+        (oid::EC, Some(oid::P521)) => sec1(spki.key, 66, "P-521").map(Material::P521),
         #[cfg(not(feature = "es384"))]
         (oid::EC, Some(oid::P384)) => Err(NOT_BUILT_IN.replace("{}", "ES384")),
         #[cfg(not(feature = "es512"))]

@@ -143,6 +143,18 @@ macro_rules! public_key {
                 .map($name)
             }
 
+            /// Whether (x, y) would make a key — the lengths and the curve equation — without
+            /// building the comb table: for checking keys when they load and building them on
+            /// first use.
+            pub fn check_coordinates(x: &[u8], y: &[u8]) -> Result<(), &'static str> {
+                if x.len() != $bytes || y.len() != $bytes {
+                    return Err(concat!($label, " coordinates must be ", stringify!($bytes), " bytes"));
+                }
+                <$curve as Curve<$l, $k>>::affine_from_be(x, y)
+                    .map(|_| ())
+                    .ok_or(concat!("not a point on ", $label))
+            }
+
             /// From the SEC1 uncompressed encoding 04 ‖ x ‖ y.
             pub fn from_sec1(point: &[u8]) -> Result<$name, &'static str> {
                 match point.split_first() {

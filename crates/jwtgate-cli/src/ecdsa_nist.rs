@@ -1,4 +1,5 @@
-//! ES384 and ES512 (RFC 7518 §3.4): ECDSA over P-384 with SHA-384 and over P-521 with SHA-512,
+//! ES384 and ES512 for `mint` (RFC 7518 §3.4): ECDSA over P-384 with SHA-384 and over P-521 with
+//! SHA-512 through the RustCrypto curves (the core verifies with crates/jwtgate-p256),
 //! signatures as fixed-length raw `r || s` (96 and 132 bytes), never DER. One definition for
 //! both; each curve is a cargo feature (`es384`, `es512`). The curve crates' `Signer` /
 //! `Verifier` hash with the curve's JWA hash (their `ecdsa` feature turns on sha384 / sha512).
