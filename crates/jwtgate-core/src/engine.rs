@@ -18,7 +18,7 @@ use super::remote_jwks::{
     decode_shared, encode_shared, Availability, FetchFailure, FetchReason, RemoteJwks,
 };
 use super::request::{header_text, path_text};
-use super::requirement::VmState;
+use super::vm_state::VmState;
 use super::{Decision, Gateway, LocalResponse, Rejection, Request};
 
 /// The auth answers one request has received: (service, answer).

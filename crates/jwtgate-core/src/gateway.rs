@@ -11,8 +11,9 @@ use super::provider::{Provider, Verified};
 use super::rejection::{LocalResponse, Rejection};
 use super::remote_jwks::{JwksStore, RemoteKeys};
 use super::request::{HeaderOp, Request};
+use super::requirement::Used;
 use super::requirement::{Evaluation, Requirement};
-use super::requirement::{Used, VmState};
+use super::vm_state::VmState;
 use std::rc::Rc;
 
 /// A validated configuration, ready to decide requests. Built by [`Gateway::from_json`].

@@ -30,6 +30,7 @@ pub mod request;
 pub mod requirement;
 pub mod strict_json;
 pub mod token;
+pub mod vm_state;
 
 pub use config::ConfigError;
 pub use gateway::{Decision, Gateway, Verdict};

@@ -5,14 +5,13 @@
 use super::authorize::{check_all, Condition};
 use std::rc::Rc;
 
-use super::cache::TokenCache;
 use super::claims::ClaimPolicy;
-use super::ext_auth::{DecisionCaches, ExtAnswer, ExtAuthService};
+use super::ext_auth::{ExtAnswer, ExtAuthService};
 use super::extract::{self, Found};
 use super::provider::{Outcome, Provider, VerifyContext};
 use super::rejection::Rejection;
-use super::remote_jwks::JwksStore;
 use super::request::Request;
+use super::vm_state::VmState;
 
 #[derive(Debug)]
 pub enum Requirement {
@@ -97,15 +96,6 @@ pub struct Evaluation<'a> {
     pub ext_pending: Vec<usize>,
     /// Services answered from the decision cache.
     pub ext_cache_hits: Vec<usize>,
-}
-
-/// What a VM keeps between requests: verified tokens, fetched key sets, auth answers.
-#[derive(Debug, Default)]
-pub struct VmState {
-    pub tokens: TokenCache,
-    pub jwks: JwksStore,
-    /// Auth answers, one cache per service (`Gateway::new_vm_state` sizes it).
-    pub decisions: DecisionCaches,
 }
 
 impl<'a> Evaluation<'a> {

@@ -19,7 +19,7 @@ use jwt_compact::{Algorithm, AlgorithmSignature};
 use serde_json::{json, Value};
 
 use jwtgate_core::ext_auth::{ExtAnswer, ExtFailure};
-use jwtgate_core::requirement::VmState;
+use jwtgate_core::vm_state::VmState;
 use jwtgate_core::{Decision, Gateway, HeaderOp, Rejection, Request, Verdict};
 
 const NOW: u64 = 1_700_000_000;

@@ -1,0 +1,14 @@
+//! What a VM (one worker's engine) keeps between requests.
+
+use super::cache::TokenCache;
+use super::ext_auth::DecisionCaches;
+use super::remote_jwks::JwksStore;
+
+/// Verified tokens, fetched key sets, auth answers.
+#[derive(Debug, Default)]
+pub struct VmState {
+    pub tokens: TokenCache,
+    pub jwks: JwksStore,
+    /// Auth answers, one cache per service (`Gateway::new_vm_state` sizes it).
+    pub decisions: DecisionCaches,
+}
