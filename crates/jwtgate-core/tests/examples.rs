@@ -10,10 +10,8 @@
 
 use jwtgate_core::Gateway;
 
-fn root(path: &str) -> String {
-    let full = format!("{}/../../{path}", env!("CARGO_MANIFEST_DIR"));
-    std::fs::read_to_string(&full).unwrap_or_else(|e| panic!("{full}: {e}"))
-}
+mod common;
+use common::root;
 
 fn accepts(what: &str, json: &str) {
     if let Err(e) = Gateway::from_json(json.as_bytes()) {

@@ -10,10 +10,8 @@
 
 use jwtgate_core::Gateway;
 
-fn root(path: &str) -> String {
-    let full = format!("{}/../../{path}", env!("CARGO_MANIFEST_DIR"));
-    std::fs::read_to_string(&full).unwrap_or_else(|e| panic!("{full}: {e}"))
-}
+mod common;
+use common::root;
 
 #[test]
 fn kong_meta_json_is_the_schema_generated_from_the_configuration_types() {

@@ -319,13 +319,7 @@ unsafe extern "C" fn get_variable(
         let v = &mut *v;
         let value = request_state(r).map(|s| if data == 0 { s.result } else { s.reason });
         match value {
-            Some(text) => {
-                v.data = text.as_ptr() as *mut u_char;
-                v.set_len(text.len() as u32);
-                v.set_valid(1);
-                v.set_no_cacheable(0);
-                v.set_not_found(0);
-            }
+            Some(text) => set_found(v, text.as_ptr() as *mut u_char, text.len()),
             None => v.set_not_found(1),
         }
         NGX_OK as ngx_int_t
@@ -362,13 +356,18 @@ unsafe extern "C" fn get_claim_variable(
         let Some(value) = pool_str((*r).pool, text.as_bytes()) else {
             return NGX_ERROR as ngx_int_t;
         };
-        v.data = value.data;
-        v.set_len(value.len as u32);
-        v.set_valid(1);
-        v.set_no_cacheable(0);
-        v.set_not_found(0);
+        set_found(v, value.data, value.len);
         NGX_OK as ngx_int_t
     })
+}
+
+/// A variable's value: `len` bytes at `data`, which live as long as the request.
+fn set_found(v: &mut ngx_variable_value_t, data: *mut u_char, len: usize) {
+    v.data = data;
+    v.set_len(len as u32);
+    v.set_valid(1);
+    v.set_no_cacheable(0);
+    v.set_not_found(0);
 }
 
 #[inline(never)]
