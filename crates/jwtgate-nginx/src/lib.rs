@@ -24,8 +24,8 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::ptr;
 use std::rc::Rc;
 
-use jwtgate_core::cache::TokenCache;
 use jwtgate_core::provider::Verified;
+use jwtgate_core::vm_state::VmState;
 use jwtgate_core::{Decision, Gateway, HeaderOp, LocalResponse, Request};
 use ngx::core::{NGX_CONF_ERROR, NGX_CONF_OK};
 use ngx::ffi::*;
@@ -33,10 +33,11 @@ use ngx::http::{HttpModuleMainConf, NgxHttpCoreModule};
 use ngx::{ngx_conf_log_error, ngx_log_error, ngx_string};
 
 /// A loaded configuration: shared by every location that inherits it. Each worker process has
-/// its own copy after `fork`, so the token cache is per worker; a worker runs one thread.
+/// its own copy after `fork`, so the state (the token cache) is per worker; a worker runs one
+/// thread. Built once, not per request.
 struct Loaded {
     gateway: Gateway,
-    cache: RefCell<TokenCache>,
+    state: RefCell<VmState>,
 }
 
 /// The location configuration (also used at http and server level, merged downwards).
@@ -270,8 +271,8 @@ fn load(path: &str) -> Result<(Loaded, Vec<String>), String> {
         ));
     }
     let warnings = gateway.warnings().to_vec();
-    let cache = RefCell::new(gateway.new_token_cache());
-    Ok((Loaded { gateway, cache }, warnings))
+    let state = RefCell::new(gateway.new_vm_state(0));
+    Ok((Loaded { gateway, state }, warnings))
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -506,8 +507,13 @@ unsafe fn decide(r: *mut ngx_http_request_t) -> ngx_int_t {
         headers: &headers,
     };
     let now = conf.clock.unwrap_or_else(|| ngx_time().max(0) as u64);
-    let verdict = match loaded.cache.try_borrow_mut() {
-        Ok(mut cache) => loaded.gateway.decide_cached(&request, now, &mut cache),
+    // Nothing is fetched natively (yet): never wait; no auth answers.
+    let verdict = match loaded.state.try_borrow_mut() {
+        Ok(mut state) => {
+            loaded
+                .gateway
+                .decide_with(&request, now.saturating_mul(1000), &mut state, &[], false)
+        }
         Err(_) => loaded.gateway.decide(&request, now),
     };
     // The log line only for a refusal (or a dry-run one): formatting it costs about a
