@@ -3,8 +3,8 @@
 //! what the key allows.
 
 use base64::Engine;
-use jwt_compact::alg::{Ed25519, Hs256, Hs256Key, Hs384, Hs384Key, Hs512, Hs512Key};
-use jwt_compact::{Algorithm, AlgorithmSignature};
+use ed25519_dalek::Verifier;
+use hmac::{Hmac, Mac};
 use std::sync::{Arc, OnceLock};
 
 use serde_json::{Map, Value};
@@ -17,6 +17,17 @@ use crate::crypto::P384Key;
 #[cfg(feature = "es512")]
 use crate::crypto::P521Key;
 use crate::crypto::{Hash, P256Key, RsaKey};
+
+/// HMAC-`$hash` of `message` under `secret` compared with `signature` in constant time; a
+/// signature of another length than the hash output fails.
+macro_rules! hmac_matches {
+    ($hash:ty, $secret:expr, $message:expr, $signature:expr) => {
+        <Hmac<$hash> as hmac::digest::KeyInit>::new_from_slice($secret).is_ok_and(|mut mac| {
+            mac.update($message);
+            mac.verify_slice($signature).is_ok()
+        })
+    };
+}
 
 /// Most keys used from one JWKS (remote: further members are skipped and reported) and
 /// configured for one provider (a configuration error beyond it).
@@ -115,13 +126,13 @@ impl Key {
         }
         match (&self.material, alg) {
             (Material::Hmac(secret), Alg::Hs256) => {
-                check(&Hs256, &Hs256Key::new(secret), signature, signing_input)
+                hmac_matches!(sha2::Sha256, secret, signing_input, signature)
             }
             (Material::Hmac(secret), Alg::Hs384) => {
-                check(&Hs384, &Hs384Key::new(secret), signature, signing_input)
+                hmac_matches!(sha2::Sha384, secret, signing_input, signature)
             }
             (Material::Hmac(secret), Alg::Hs512) => {
-                check(&Hs512, &Hs512Key::new(secret), signature, signing_input)
+                hmac_matches!(sha2::Sha512, secret, signing_input, signature)
             }
             // Our own verifiers (crates/jwtgate-rsa, crates/jwtgate-p256) are called directly:
             // they refuse signatures of the wrong length themselves.
@@ -146,7 +157,8 @@ impl Key {
             (Material::P384(key), Alg::Es384) => key.verify(signing_input, signature),
             #[cfg(feature = "es512")]
             (Material::P521(key), Alg::Es512) => key.verify(signing_input, signature),
-            (Material::Ed25519(key), Alg::EdDsa) => check(&Ed25519, key, signature, signing_input),
+            (Material::Ed25519(key), Alg::EdDsa) => ed25519_dalek::Signature::from_slice(signature)
+                .is_ok_and(|sig| key.verify(signing_input, &sig).is_ok()),
             _ => false,
         }
     }
@@ -297,18 +309,6 @@ impl Key {
             _ => return Ok(None),
         };
         finish(kid, alg, material).map(Some)
-    }
-}
-
-fn check<A: Algorithm>(alg: &A, key: &A::VerifyingKey, signature: &[u8], message: &[u8]) -> bool {
-    if let Some(len) = A::Signature::LENGTH {
-        if signature.len() != len.get() {
-            return false;
-        }
-    }
-    match A::Signature::try_from_slice(signature) {
-        Ok(sig) => alg.verify_signature(&sig, key, message),
-        Err(_) => false,
     }
 }
 
