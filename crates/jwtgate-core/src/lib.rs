@@ -2,7 +2,7 @@
 //! decision, and the async engine (remote JWKS, the auth callout) as a state machine behind a
 //! port (`port::HostPort`). Nothing here knows about proxy-wasm or NGINX: the filter
 //! (the `jwtgate` crate's src/host) and the native NGINX module (crates/jwtgate-nginx) carry
-//! events in and actions out. `crypto` holds the signature algorithms jwt-compact lacks.
+//! events in and actions out. `crypto` re-exports the verifiers written for wasm.
 
 pub mod algorithm;
 pub mod authorize;
