@@ -292,12 +292,17 @@ impl<'a> Evaluation<'a> {
             .get(provider)
             .map(|p| p.policy.audiences.as_slice())
             .unwrap_or_default();
+        let mode = self
+            .providers
+            .get(provider)
+            .map(|p| p.policy.audience_match)
+            .unwrap_or_default();
         let audiences = audiences.unwrap_or(policy_audiences).to_vec();
         match self.outcome(provider) {
             None | Some(Outcome::Missing) => Err(Rejection::MissingToken),
             Some(Outcome::Failed(rejection)) => Err(*rejection),
             Some(Outcome::Verified(v)) => {
-                ClaimPolicy::check_audience(&audiences, v.claims.get("aud"))
+                ClaimPolicy::check_audience(&audiences, v.claims.get("aud"), mode)
             }
         }
     }
