@@ -27,6 +27,9 @@ pub struct Provider {
     pub forward: bool,
     pub forward_payload_header: Option<String>,
     pub pad_forward_payload_header: bool,
+    /// `on_keys_unavailable`: the status when this provider's remote keys are unavailable
+    /// (`deny`: 401, `unavailable`: 503); `None`: the global `jwks_unavailable_status`.
+    pub keys_unavailable_status: Option<u32>,
     /// `typ`, `subjects`, `required_claims`: checked after the registered claims.
     pub profile: TokenProfile,
     /// (header name, claim name or dotted path)

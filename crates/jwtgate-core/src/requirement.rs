@@ -418,6 +418,25 @@ impl<'a> Evaluation<'a> {
         waiting
     }
 
+    /// Providers that met a token and had no keys to verify it with (`remote_jwks` loading or
+    /// unavailable): whose `on_keys_unavailable` decides the status of a refusal.
+    pub fn without_keys(&self) -> Vec<usize> {
+        let mut out: Vec<usize> = self
+            .checked
+            .iter()
+            .filter(|(_, _, _, o)| {
+                matches!(
+                    o,
+                    Outcome::Failed(Rejection::KeysLoading | Rejection::KeysUnavailable)
+                )
+            })
+            .map(|(p, _, _, _)| *p)
+            .collect();
+        out.sort_unstable();
+        out.dedup();
+        out
+    }
+
     /// The verified outcome of `provider`, once `satisfy` used it.
     pub fn verified(&self, provider: usize) -> Option<&super::provider::Verified> {
         match self.outcomes.get(provider) {

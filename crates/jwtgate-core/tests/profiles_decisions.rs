@@ -596,3 +596,76 @@ fn fetch_uris_that_reach_inside_are_load_warnings() {
         }
     }
 }
+
+/// Providers with `remote_jwks` (never fetched natively: their keys are unavailable) and
+/// these `on_keys_unavailable` policies, the rule requiring any of them.
+fn outage(policies: &[Option<&str>], global: Option<u32>) -> Gateway {
+    let mut providers = serde_json::Map::new();
+    let mut names = Vec::new();
+    for (i, policy) in policies.iter().enumerate() {
+        let mut p = remote(json!({}))["providers"]["p"].clone();
+        if let Some(policy) = policy {
+            p["on_keys_unavailable"] = json!(policy);
+        }
+        providers.insert(format!("p{i}"), p);
+        names.push(json!({"provider_name": format!("p{i}")}));
+    }
+    let mut cfg = json!({"providers": providers,
+        "rules": [{"match": {"prefix": "/"}, "requires": {"requires_any": {"requirements": names}}}]});
+    if let Some(status) = global {
+        cfg["jwks_unavailable_status"] = json!(status);
+    }
+    gateway(cfg)
+}
+
+#[test]
+fn on_keys_unavailable_chooses_the_status_per_provider() {
+    let tok = token(json!({}), claims());
+    for (policies, global, status) in [
+        (vec![None], None, 401),
+        (vec![None], Some(503), 503),
+        (vec![Some("deny")], None, 401),
+        (vec![Some("deny")], Some(503), 401),
+        (vec![Some("unavailable")], None, 503),
+        (vec![Some("unavailable")], Some(401), 503),
+        (vec![Some("deny"), Some("unavailable")], None, 503),
+        (vec![Some("deny"), None], Some(503), 503),
+        (vec![Some("deny"), Some("deny")], Some(503), 401),
+    ] {
+        let v = run(&outage(&policies, global), &tok);
+        assert_eq!(
+            v.rejection,
+            Some(Rejection::KeysUnavailable),
+            "{policies:?}"
+        );
+        let Decision::Respond(resp) = &v.decision else {
+            panic!("{policies:?}: {:?}", v.decision)
+        };
+        assert_eq!(resp.status, status, "{policies:?} global {global:?}");
+        // Told apart from a bad token: its own reason and description.
+        assert!(
+            resp.body.contains("the signing keys are not available"),
+            "{}",
+            resp.body
+        );
+    }
+    // No token is still a missing token, whatever the key policy.
+    let gw = outage(&[Some("unavailable")], None);
+    let v = gw.decide(
+        &Request {
+            method: "GET",
+            path: "/",
+            headers: &[],
+        },
+        NOW,
+    );
+    assert_eq!(v.rejection, Some(Rejection::MissingToken));
+    // Only with remote_jwks; only deny or unavailable (allow_unverified is not built).
+    assert_eq!(
+        config_error(config(json!({"on_keys_unavailable": "unavailable"}))),
+        "providers.p.on_keys_unavailable"
+    );
+    let mut cfg = remote(json!({}));
+    cfg["providers"]["p"]["on_keys_unavailable"] = json!("allow_unverified");
+    assert_eq!(config_error(cfg), "providers.p.on_keys_unavailable");
+}

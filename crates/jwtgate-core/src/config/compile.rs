@@ -559,6 +559,17 @@ fn compile_provider(at: &str, name: String, p: RawProvider) -> Result<Provider, 
         .map(|d| duration_seconds(&format!("{at}.max_lifetime"), d))
         .transpose()?;
     let profile = token_profile(at, p.typ, p.subjects, p.required_claims)?;
+    let keys_unavailable_status = match (p.on_keys_unavailable, &remote) {
+        (None, _) => None,
+        (Some(_), None) => {
+            return Err(err(
+                format!("{at}.on_keys_unavailable"),
+                "only applies with `remote_jwks`",
+            ))
+        }
+        (Some(RawOnKeysUnavailable::Deny), Some(_)) => Some(401),
+        (Some(RawOnKeysUnavailable::Unavailable), Some(_)) => Some(503),
+    };
 
     Ok(Provider {
         name,
@@ -574,6 +585,7 @@ fn compile_provider(at: &str, name: String, p: RawProvider) -> Result<Provider, 
             },
         },
         profile,
+        keys_unavailable_status,
         keys,
         remote,
         sources,

@@ -268,6 +268,10 @@ pub(super) struct RawProvider {
     /// Extension: most keys one token is tried against (default 4, at most 64).
     #[serde(default)]
     pub(super) max_keys_per_token: Option<usize>,
+    /// Extension, with `remote_jwks`: the answer when no usable key set could be had: `deny`
+    /// (401) or `unavailable` (503); default: the global `jwks_unavailable_status`.
+    #[serde(default)]
+    pub(super) on_keys_unavailable: Option<RawOnKeysUnavailable>,
     /// Extension (RFC 9068 §4): accepted header `typ` values, compared as media types
     /// (case-insensitive, `application/` optional); a token without `typ` is refused.
     #[serde(default)]
@@ -287,6 +291,15 @@ pub(super) struct RawProvider {
     #[serde(default)]
     #[allow(dead_code)]
     pub(super) jwt_cache_config: Option<Value>,
+}
+
+/// `on_keys_unavailable`.
+#[derive(Deserialize, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "cli", derive(schemars::JsonSchema))]
+#[serde(rename_all = "snake_case")]
+pub(super) enum RawOnKeysUnavailable {
+    Deny,
+    Unavailable,
 }
 
 /// `audience_match`.
