@@ -119,7 +119,16 @@ impl Verdict {
             self.providers.join(",")
         };
         let what = match (self.rejection, self.dry_run) {
-            (Some(r), false) => format!("deny status={} reason={}", r.status(), r.name()),
+            // The status the client got: a configured one (`jwks_unavailable_status`,
+            // `on_keys_unavailable`, `failure_response`, an auth service's) differs from the
+            // reason's usual one.
+            (Some(r), false) => {
+                let status = match &self.decision {
+                    Decision::Respond(resp) => resp.status,
+                    _ => r.status(),
+                };
+                format!("deny status={status} reason={}", r.name())
+            }
             (Some(r), true) => format!(
                 "dry-run would-deny status={} reason={}",
                 r.status(),

@@ -642,6 +642,13 @@ fn on_keys_unavailable_chooses_the_status_per_provider() {
             panic!("{policies:?}: {:?}", v.decision)
         };
         assert_eq!(resp.status, status, "{policies:?} global {global:?}");
+        // The log line says what the client got.
+        assert!(
+            v.log_line("GET", "/x")
+                .contains(&format!("deny status={status} reason=keys_unavailable")),
+            "{}",
+            v.log_line("GET", "/x")
+        );
         // Told apart from a bad token: its own reason and description.
         assert!(
             resp.body.contains("the signing keys are not available"),

@@ -544,3 +544,38 @@ fn a_fetch_uri_inside_the_network_is_a_load_warning() {
         clean.logs()
     );
 }
+
+#[test]
+fn on_keys_unavailable_is_the_providers_answer_to_an_idp_outage() {
+    for (policy, global, status) in [("unavailable", None, 503), ("deny", Some(503), 401)] {
+        let mut config: Value = serde_json::from_str(&config(json!({}))).unwrap();
+        config["providers"]["idp"]["on_keys_unavailable"] = json!(policy);
+        if let Some(global) = global {
+            config["jwks_unavailable_status"] = json!(global);
+        }
+        let mut g = shared_filter()
+            .start(&config.to_string())
+            .unwrap_or_else(|e| panic!("{e}"));
+        g.set_now(NOW);
+        let waiting = send(&mut g, "token_old").paused();
+        let fetch = one_callout(&g);
+        g.fail(&fetch);
+        let answered = g.outcome(waiting).expect("answered, not hung");
+        assert_eq!(answered.status(), status, "{policy}");
+        assert_eq!(
+            send(&mut g, "token_old").done().status(),
+            status,
+            "{policy}"
+        );
+        // Logged and counted as keys_unavailable, not as a bad token.
+        assert_eq!(metric(&g, "jwtgate.denied.keys_unavailable"), 2, "{policy}");
+        assert_eq!(metric(&g, "jwtgate.denied.invalid_signature"), 0);
+        assert!(
+            g.logs()
+                .iter()
+                .any(|(_, l)| l.contains(&format!("status={status} reason=keys_unavailable"))),
+            "{:?}",
+            g.logs()
+        );
+    }
+}
