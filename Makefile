@@ -100,7 +100,7 @@ test-nginx: lint-nginx nginx-module corpus
 
 ## schema: regenerate Kong's nginx-wasm/jwtgate.meta.json from the configuration types
 schema:
-	cargo run --quiet --bin jwtgate -- schema --kong > nginx-wasm/jwtgate.meta.json
+	cargo run --quiet -p jwtgate-cli --bin jwtgate -- schema --kong > nginx-wasm/jwtgate.meta.json
 
 ## corpus: keys and tokens from PyJWT (an independent implementation) into target/corpus/
 corpus:

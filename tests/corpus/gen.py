@@ -325,6 +325,32 @@ def rules_config():
     ]}
 
 
+def profiles_config():
+    """Issue 20: token profiles (typ, subjects, required_claims, escaped claim paths, arrays into
+    headers) and audience_match."""
+    at = provider("HS256", "pem")
+    at.update({
+        "typ": ["at+jwt", "application/at+jwt"],
+        "subjects": {"safe_regex": {"regex": "alice|bob"}},
+        "required_claims": ["client_id", "kubernetes\\.io.namespace"],
+        "claim_to_headers": [{"header_name": "x-jwt-sub", "claim_name": "sub"},
+                             {"header_name": "x-namespace", "claim_name": "kubernetes\\.io.namespace"},
+                             {"header_name": "x-groups", "claim_name": "groups"}],
+    })
+    envoy = provider("HS256", "pem")
+    envoy.update({"audiences": [PROFILE_AUD], "audience_match": "envoy"})
+    exact = provider("HS256", "pem")
+    exact.update({"audiences": [PROFILE_AUD]})
+    return {"providers": {"at": at, "envoy": envoy, "exact": exact}, "rules": [
+        {"match": {"prefix": "/envoy"}, "requires": {"provider_name": "envoy"}},
+        {"match": {"prefix": "/exact"}, "requires": {"provider_name": "exact"}},
+        {"match": {"prefix": "/"}, "requires": {"provider_name": "at"}},
+    ]}
+
+
+PROFILE_AUD = "https://api.test"
+
+
 # ---- cases ----
 
 # What each refusal answers (crates/jwtgate-core/src/rejection.rs): a typo'd or misplaced reason fails here.
@@ -341,6 +367,8 @@ REASON_ANSWER = {
     "extra_token_invalid": (401, "invalid_token"), "too_many_candidate_keys": (401, "invalid_token"),
     "issued_in_future": (401, "invalid_token"), "negative_lifetime": (401, "invalid_token"),
     "claim_not_forwardable": (401, "invalid_token"),
+    "typ_not_allowed": (401, "invalid_token"), "subject_not_allowed": (401, "invalid_token"),
+    "missing_required_claim": (401, "invalid_token"),
 }
 # Refusals for checks PyJWT makes too: PyJWT must refuse these tokens as well.
 SHARED_CHECKS = {"invalid_signature", "unsupported_algorithm", "issuer_mismatch", "audience_not_allowed",
@@ -364,6 +392,10 @@ def pyjwt_verifiers(config, path):
     if config == "rules":
         a, b = verifier("HS256"), verifier("ES256", issuer="https://b.test", audience="b-api")
         return [a, b] if path.startswith("/either") else [a]
+    if config == "profiles":
+        if path.startswith(("/envoy", "/exact")):
+            return [verifier("HS256", audience=PROFILE_AUD)]
+        return [verifier("HS256")]
     raise AssertionError(config)
 
 
@@ -700,6 +732,45 @@ def build():
     c.add("rules_regex_get_open", "rules", "/users/42", [], 200, reason=None)
     c.add("rules_regex_post_protected", "rules", "/users/42", [], 401, None, method="POST", reason="missing_token")
     c.add("rules_regex_whole_path_only", "rules", "/users/42/keys", [], 401, None, reason="missing_token")
+
+    # Token profiles and audience_match (issue 20). PyJWT signs; `typ` is PyJWT's header.
+    access = claims(client_id="shop-web", groups=["eng", "ops"], **{"kubernetes.io": {"namespace": "shop"}})
+    at = {"typ": "at+jwt"}
+    c.bearer("profiles_access_token_passes", "profiles", "/api", token("HS256", access, at), 200,
+             upstream={"x-jwt-sub": "alice", "x-namespace": "shop", "x-groups": "eng,ops"}, reason=None)
+    c.bearer("profiles_typ_media_type_case_and_prefix", "profiles", "/api",
+             token("HS256", access, {"typ": "Application/AT+JWT"}), 200, reason=None)
+    c.bearer("profiles_id_token_typ_jwt_refused", "profiles", "/api", token("HS256", access), 401, "invalid_token",
+             reason="typ_not_allowed")
+    c.bearer("profiles_token_without_typ_refused", "profiles", "/api", token("HS256", access, {"typ": None}), 401,
+             "invalid_token", reason="typ_not_allowed")
+    c.bearer("profiles_typ_checked_after_signature", "profiles", "/api",
+             tamper_signature(token("HS256", access, at)), 401, "invalid_token", reason="invalid_signature")
+    c.bearer("profiles_missing_required_claim", "profiles", "/api",
+             token("HS256", {k: v for k, v in access.items() if k != "client_id"}, at),
+             401, "invalid_token", reason="missing_required_claim")
+    nested = {k: v for k, v in access.items() if k != "kubernetes.io"}
+    nested["kubernetes"] = {"io": {"namespace": "shop"}}
+    c.bearer("profiles_nested_object_is_not_the_dotted_key", "profiles", "/api", token("HS256", nested, at), 401,
+             "invalid_token", reason="missing_required_claim")
+    c.bearer("profiles_subject_not_allowed", "profiles", "/api", token("HS256", dict(access, sub="mallory"), at),
+             401, "invalid_token", reason="subject_not_allowed")
+    c.bearer("profiles_subject_regex_is_a_whole_match", "profiles", "/api",
+             token("HS256", dict(access, sub="alice2"), at), 401, "invalid_token", reason="subject_not_allowed")
+    c.bearer("profiles_array_element_with_comma_refused", "profiles", "/api",
+             token("HS256", dict(access, groups=["eng,admin"]), at), 401, "invalid_token",
+             reason="claim_not_forwardable")
+    for name, aud in [("scheme", "http://api.test"), ("trailing_slash", "https://api.test/"),
+                      ("bare_host", "api.test")]:
+        tok = token("HS256", claims(aud=aud))
+        c.bearer(f"profiles_envoy_audience_{name}", "profiles", "/envoy", tok, 200, reason=None,
+                 pyjwt_differs="audience_match: envoy ignores the scheme and a trailing slash; PyJWT compares exactly")
+        c.bearer(f"profiles_exact_audience_{name}", "profiles", "/exact", tok, 403, "insufficient_scope",
+                 reason="audience_not_allowed")
+    c.bearer("profiles_envoy_audience_other_path_refused", "profiles", "/envoy",
+             token("HS256", claims(aud="https://api.test/v1")), 403, "insufficient_scope", reason="audience_not_allowed")
+    c.bearer("profiles_exact_audience_same", "profiles", "/exact", token("HS256", claims(aud=PROFILE_AUD)), 200,
+             reason=None)
     return c
 
 
@@ -781,7 +852,8 @@ def main():
         sys.exit(__doc__)
     corpus = build()
     configs = {"pem": per_alg_config("pem"), "jwks": per_alg_config("jwks"), "rfc7515": rfc_config(),
-               "sources": sources_config(), "strict": strict_config(), "rules": rules_config()}
+               "sources": sources_config(), "strict": strict_config(), "rules": rules_config(),
+               "profiles": profiles_config()}
     used = {case["config"] for case in corpus.cases}
     assert used <= set(configs), used - set(configs)
     os.makedirs(os.path.dirname(os.path.abspath(sys.argv[1])), exist_ok=True)

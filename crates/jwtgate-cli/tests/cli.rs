@@ -376,6 +376,57 @@ fn check_warns_about_paths_left_unprotected() {
 }
 
 #[test]
+fn check_warns_about_where_keys_are_fetched_from() {
+    // Cloud metadata over plain http: two warnings, exit 0; --strict fails.
+    let metadata = r#"{"providers": {"r": {"remote_jwks": {"http_uri": {"uri": "http://169.254.169.254/latest/meta-data/jwks", "cluster": "idp"}}}},
+                       "rules": [{"match": {"prefix": "/"}, "requires": {"provider_name": "r"}}]}"#;
+    let (code, _, err) = jwtgate_stdin(&["check", "-"], metadata);
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        err.contains("warning: providers.r.remote_jwks.http_uri.uri: `http://169.254.169.254/latest/meta-data/jwks` points at a link-local address"),
+        "{err}"
+    );
+    assert!(
+        err.contains("uses plain http to a host that is not local"),
+        "{err}"
+    );
+    assert_eq!(jwtgate_stdin(&["check", "-", "--strict"], metadata).0, 1);
+    let (_, out, _) = jwtgate_stdin(&["check", "-", "--json"], metadata);
+    let report: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(report["warnings"].as_array().unwrap().len(), 2, "{report}");
+    // A public https URI with extra fetch headers: clean.
+    let clean = r#"{"providers": {"r": {"remote_jwks": {"http_uri": {"uri": "https://idp.example.com/jwks", "cluster": "idp"},
+                       "request_headers": [{"name": "x-api-key", "value": "k1"}]}}},
+                    "rules": [{"match": {"prefix": "/"}, "requires": {"provider_name": "r"}}]}"#;
+    let (code, _, err) = jwtgate_stdin(&["check", "-", "--strict"], clean);
+    assert_eq!(code, 0, "{err}");
+    // The new fields' errors name their paths.
+    let bad = r#"{"providers": {"r": {"remote_jwks": {"http_uri": {"uri": "https://idp.example.com/jwks"},
+                       "request_headers": [{"name": "host", "value": "evil.test"}]},
+                     "typ": [], "subjects": {"exact": "a", "suffix": "b"}, "audience_match": "loose"}}}"#;
+    let (code, _, err) = jwtgate_stdin(&["check", "-"], bad);
+    assert_eq!(code, 1);
+    assert!(err.contains("providers.r.audience_match: "), "{err}");
+    let bad = r#"{"providers": {"r": {"remote_jwks": {"http_uri": {"uri": "https://idp.example.com/jwks"},
+                       "request_headers": [{"name": "host", "value": "evil.test"}]}}}}"#;
+    let (_, _, err) = jwtgate_stdin(&["check", "-"], bad);
+    assert!(
+        err.contains("providers.r.remote_jwks.request_headers[0].name: `host` cannot be set here"),
+        "{err}"
+    );
+    let bad = format!(
+        r#"{{"providers": {{"p": {{"keys": {KEYS_ONLY}, "typ": [], "required_claims": ["a\\b"]}}}}}}"#
+    );
+    let (_, _, err) = jwtgate_stdin(&["check", "-"], &bad);
+    assert!(
+        err.contains("providers.p.typ: must list at least one type"),
+        "{err}"
+    );
+}
+
+const KEYS_ONLY: &str = r#"[{"alg": "HS256", "secret": "0123456789abcdef0123456789abcdef"}]"#;
+
+#[test]
 fn check_lists_every_error_of_every_provider() {
     let bad = r#"{"providers": {
         "p": {"keys": [{"alg": "RS256", "pem": "-----BEGIN PUBLIC KEY-----\nMIIB!IjAN\n-----END PUBLIC KEY-----"},

@@ -14,6 +14,39 @@ pub struct ClaimPolicy {
     pub clock_skew_seconds: u64,
     pub require_expiration: bool,
     pub max_lifetime_seconds: Option<u64>,
+    /// How `aud` values are compared with `audiences` (`audience_match`).
+    pub audience_match: AudienceMatch,
+}
+
+/// `audience_match`: how a token's `aud` is compared with the configured audiences.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum AudienceMatch {
+    /// Byte for byte (RFC 7519 §4.1.3: case-sensitive strings). The default.
+    #[default]
+    Exact,
+    /// As Google's jwt_verify_lib under Envoy's `jwt_authn`: one leading `http://` or
+    /// `https://` and one trailing `/` are ignored on both sides, so `https://api.test/`,
+    /// `http://api.test` and `api.test` are the same audience.
+    Envoy,
+}
+
+impl AudienceMatch {
+    fn same(self, configured: &str, token: &str) -> bool {
+        match self {
+            AudienceMatch::Exact => configured == token,
+            AudienceMatch::Envoy => envoy_audience(configured) == envoy_audience(token),
+        }
+    }
+}
+
+/// jwt_verify_lib's `sanitizeAudience`: without one `http://` or `https://` prefix (compared
+/// case-sensitively, as there) and one trailing `/`.
+fn envoy_audience(aud: &str) -> &str {
+    let aud = aud
+        .strip_prefix("http://")
+        .or_else(|| aud.strip_prefix("https://"))
+        .unwrap_or(aud);
+    aud.strip_suffix('/').unwrap_or(aud)
 }
 
 impl ClaimPolicy {
@@ -80,10 +113,14 @@ impl ClaimPolicy {
         }
     }
 
-    /// `aud` (string or array of strings) must contain one of `audiences`; no audiences
-    /// configured: any `aud` is fine.
-    pub fn check_audience(audiences: &[String], aud: Option<&Value>) -> Result<(), Rejection> {
-        let accepted = |a: &str| audiences.iter().any(|want| want == a);
+    /// `aud` (string or array of strings) must contain one of `audiences`, compared as
+    /// `mode` says; no audiences configured: any `aud` is fine.
+    pub fn check_audience(
+        audiences: &[String],
+        aud: Option<&Value>,
+        mode: AudienceMatch,
+    ) -> Result<(), Rejection> {
+        let accepted = |a: &str| audiences.iter().any(|want| mode.same(want, a));
         match aud {
             None if audiences.is_empty() => Ok(()),
             None => Err(Rejection::AudienceNotAllowed),
@@ -137,16 +174,68 @@ fn numeric_date(claims: &Map<String, Value>, name: &str) -> Result<Option<f64>, 
 /// Looks a claim up by name: first as a literal top-level name (claim names like
 /// `https://example.com/roles` contain dots), then as a dotted path into nested objects
 /// (`realm_access.roles`).
+///
+/// A name with a backslash is an escaped path instead ([`claim_path`]): `\.` is a dot inside a
+/// key and `\\` a backslash, so `kubernetes\.io.namespace` is the key `kubernetes.io`, then
+/// `namespace` (and nothing else is tried). This is the one place claim names are split.
 pub fn lookup<'c>(claims: &'c Map<String, Value>, name: &str) -> Option<&'c Value> {
-    if let Some(value) = claims.get(name) {
-        return Some(value);
+    if !name.contains('\\') {
+        if let Some(value) = claims.get(name) {
+            return Some(value);
+        }
+        let mut parts = name.split('.');
+        let mut current = claims.get(parts.next()?)?;
+        for part in parts {
+            current = current.as_object()?.get(part)?;
+        }
+        return Some(current);
     }
-    let mut parts = name.split('.');
-    let mut current = claims.get(parts.next()?)?;
+    let parts = claim_path(name).ok()?;
+    let mut parts = parts.iter();
+    let mut current = claims.get(parts.next()?.as_str())?;
     for part in parts {
-        current = current.as_object()?.get(part)?;
+        current = current.as_object()?.get(part.as_str())?;
     }
     Some(current)
+}
+
+/// The keys of an escaped claim path (a name with a backslash): split on unescaped dots,
+/// `\.` a literal dot, `\\` a literal backslash. Any other escape, or an empty key, is an error
+/// (the configuration names the field).
+pub fn claim_path(name: &str) -> Result<Vec<String>, &'static str> {
+    let mut parts = Vec::new();
+    let mut current = String::new();
+    let mut chars = name.chars();
+    while let Some(c) = chars.next() {
+        match c {
+            '\\' => match chars.next() {
+                Some(escaped @ ('.' | '\\')) => current.push(escaped),
+                _ => {
+                    return Err(
+                        "`\\` must be followed by `.` or `\\` (`kubernetes\\.io.namespace`)",
+                    )
+                }
+            },
+            '.' => parts.push(std::mem::take(&mut current)),
+            other => current.push(other),
+        }
+    }
+    parts.push(current);
+    if parts.iter().any(String::is_empty) {
+        return Err("a claim path has an empty key");
+    }
+    Ok(parts)
+}
+
+/// Checks a configured claim name: non-empty, and a valid escaped path if it has a backslash.
+pub fn check_claim_name(name: &str) -> Result<(), &'static str> {
+    if name.is_empty() {
+        return Err("must not be empty");
+    }
+    if name.contains('\\') {
+        claim_path(name)?;
+    }
+    Ok(())
 }
 
 /// The text of a claim for an HTTP header, or why it cannot be sent safely.
@@ -361,7 +450,9 @@ mod tests {
     #[test]
     fn audience_any_of_string_or_array() {
         let audiences = vec!["api".to_string(), "web".to_string()];
-        let check = |c: Value| ClaimPolicy::check_audience(&audiences, claims(c).get("aud"));
+        let check = |c: Value| {
+            ClaimPolicy::check_audience(&audiences, claims(c).get("aud"), AudienceMatch::Exact)
+        };
         assert_eq!(check(json!({"aud": "api"})), Ok(()));
         assert_eq!(check(json!({"aud": ["x", "web"]})), Ok(()));
         assert_eq!(
@@ -395,8 +486,14 @@ mod tests {
             Err(Rejection::MalformedClaims)
         );
         assert_eq!(p.check(&claims(json!({"aud": ["a"]})), NOW), Ok(()));
-        assert_eq!(ClaimPolicy::check_audience(&[], None), Ok(()));
-        assert_eq!(ClaimPolicy::check_audience(&[], Some(&json!("x"))), Ok(()));
+        assert_eq!(
+            ClaimPolicy::check_audience(&[], None, AudienceMatch::Exact),
+            Ok(())
+        );
+        assert_eq!(
+            ClaimPolicy::check_audience(&[], Some(&json!("x")), AudienceMatch::Exact),
+            Ok(())
+        );
     }
 
     #[test]
@@ -413,6 +510,92 @@ mod tests {
         assert_eq!(lookup(&c, "a.b.c"), Some(&json!(7)));
         assert_eq!(lookup(&c, "a.x"), None);
         assert_eq!(lookup(&c, "sub.x"), None);
+    }
+
+    #[test]
+    fn escaped_dots_name_keys_with_dots() {
+        let c = claims(json!({
+            "kubernetes.io": {"namespace": "prod", "pod": {"name": "p-1"}},
+            "kubernetes": {"io": {"namespace": "spoofed"}},
+            "a\\b": 1,
+            "x.y": "literal"
+        }));
+        assert_eq!(
+            lookup(&c, r"kubernetes\.io.namespace"),
+            Some(&json!("prod"))
+        );
+        assert_eq!(lookup(&c, r"kubernetes\.io.pod.name"), Some(&json!("p-1")));
+        // Without the escape the dotted path is the nested one (today's reading, unchanged).
+        assert_eq!(
+            lookup(&c, "kubernetes.io.namespace"),
+            Some(&json!("spoofed"))
+        );
+        assert_eq!(lookup(&c, r"a\\b"), Some(&json!(1)));
+        assert_eq!(lookup(&c, r"x\.y"), Some(&json!("literal")));
+        assert_eq!(lookup(&c, "x.y"), Some(&json!("literal")));
+        assert_eq!(lookup(&c, r"kubernetes\.io.missing"), None);
+        assert_eq!(lookup(&c, r"kubernetes\.io\.namespace"), None);
+        assert_eq!(lookup(&c, r"bad\escape"), None);
+        assert_eq!(
+            claim_path(r"kubernetes\.io.namespace").unwrap(),
+            ["kubernetes.io", "namespace"]
+        );
+        for bad in [r"a\b", r"a\", r"a\..", r"\.a.", r".a\.b"] {
+            assert!(check_claim_name(bad).is_err(), "{bad}");
+        }
+        assert!(check_claim_name("").is_err());
+        assert!(
+            check_claim_name("a..b").is_ok(),
+            "no backslash: read as before"
+        );
+    }
+
+    #[test]
+    fn envoy_audience_match_ignores_scheme_and_one_trailing_slash() {
+        let check = |configured: &str, aud: &str, mode| {
+            ClaimPolicy::check_audience(&[configured.to_string()], Some(&json!(aud)), mode)
+        };
+        let envoy = AudienceMatch::Envoy;
+        for (configured, aud) in [
+            ("https://api.test", "https://api.test"),
+            ("https://api.test", "http://api.test"),
+            ("https://api.test", "api.test"),
+            ("https://api.test", "https://api.test/"),
+            ("api.test/", "http://api.test"),
+            ("http://api.test/", "https://api.test"),
+        ] {
+            assert_eq!(
+                check(configured, aud, envoy),
+                Ok(()),
+                "{configured} ~ {aud}"
+            );
+        }
+        for (configured, aud) in [
+            ("https://api.test", "https://api.test//"),
+            ("https://api.test", "HTTPS://api.test"),
+            ("https://api.test", "https://API.test"),
+            ("https://api.test", "ftp://api.test"),
+            ("https://api.test", "https://api.test/x"),
+            ("https://api.test", "https://https://api.test"),
+        ] {
+            assert_eq!(
+                check(configured, aud, envoy),
+                Err(Rejection::AudienceNotAllowed),
+                "{configured} !~ {aud}"
+            );
+        }
+        assert_eq!(
+            check(
+                "https://api.test",
+                "https://api.test/",
+                AudienceMatch::Exact
+            ),
+            Err(Rejection::AudienceNotAllowed)
+        );
+        assert_eq!(
+            check("https://api.test", "api.test", AudienceMatch::Exact),
+            Err(Rejection::AudienceNotAllowed)
+        );
     }
 
     #[test]

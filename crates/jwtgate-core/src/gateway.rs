@@ -124,7 +124,16 @@ impl Verdict {
             self.providers.join(",")
         };
         let what = match (self.rejection, self.dry_run) {
-            (Some(r), false) => format!("deny status={} reason={}", r.status(), r.name()),
+            // The status the client got: a configured one (`jwks_unavailable_status`,
+            // `on_keys_unavailable`, `failure_response`, an auth service's) differs from the
+            // reason's usual one.
+            (Some(r), false) => {
+                let status = match &self.decision {
+                    Decision::Respond(resp) => resp.status,
+                    _ => r.status(),
+                };
+                format!("deny status={status} reason={}", r.name())
+            }
             (Some(r), true) => format!(
                 "dry-run would-deny status={} reason={}",
                 r.status(),
@@ -529,6 +538,9 @@ impl Gateway {
             }
             Err(rejection) => {
                 let mut response = self.respond(rule, rejection, req);
+                if rejection == Rejection::KeysUnavailable && response.status == 401 {
+                    response.status = self.keys_unavailable_status(&evaluation.without_keys());
+                }
                 if let Some((service, answer)) = evaluation.ext_refusal() {
                     self.ext_response(service, answer, &mut response);
                 } else if let Some(&service) = evaluation.ext_pending.first() {
@@ -616,11 +628,25 @@ impl Gateway {
     }
 
     fn respond(&self, rule: &Rule, rejection: Rejection, req: &Request<'_>) -> LocalResponse {
-        let mut response = rule.failure.respond(rejection, &self.realm, req.path);
-        if rejection == Rejection::KeysUnavailable && response.status == 401 {
-            response.status = self.jwks_unavailable_status;
+        rule.failure.respond(rejection, &self.realm, req.path)
+    }
+
+    /// The status of a `keys_unavailable` refusal: 503 when a provider that had no keys says
+    /// `on_keys_unavailable: unavailable`; 401 when every such provider says `deny`; else the
+    /// global `jwks_unavailable_status`.
+    fn keys_unavailable_status(&self, without_keys: &[usize]) -> u32 {
+        let own: Vec<Option<u32>> = without_keys
+            .iter()
+            .filter_map(|&i| self.providers.get(i))
+            .map(|p| p.keys_unavailable_status)
+            .collect();
+        if own.contains(&Some(503)) {
+            503
+        } else if !own.is_empty() && own.iter().all(|s| *s == Some(401)) {
+            401
+        } else {
+            self.jwks_unavailable_status
         }
-        response
     }
 }
 

@@ -23,6 +23,7 @@ pub mod matcher;
 pub mod path_policy;
 pub mod percent;
 pub mod port;
+pub mod profile;
 pub mod provider;
 pub mod rejection;
 pub mod remote_jwks;

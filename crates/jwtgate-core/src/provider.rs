@@ -9,6 +9,7 @@ use super::cache::TokenCache;
 use super::claims::{header_text, lookup, ClaimPolicy};
 use super::extract::{self, Source};
 use super::keys::Key;
+use super::profile::TokenProfile;
 use super::rejection::Rejection;
 use super::remote_jwks::{Availability, RemoteJwks, RemoteKeys};
 use super::request::{HeaderOp, Request};
@@ -26,6 +27,11 @@ pub struct Provider {
     pub forward: bool,
     pub forward_payload_header: Option<String>,
     pub pad_forward_payload_header: bool,
+    /// `on_keys_unavailable`: the status when this provider's remote keys are unavailable
+    /// (`deny`: 401, `unavailable`: 503); `None`: the global `jwks_unavailable_status`.
+    pub keys_unavailable_status: Option<u32>,
+    /// `typ`, `subjects`, `required_claims`: checked after the registered claims.
+    pub profile: TokenProfile,
     /// (header name, claim name or dotted path)
     pub claim_to_headers: Vec<(String, String)>,
     /// Most keys one token may be tried against (`max_keys_per_token`): a token without `kid`
@@ -143,7 +149,7 @@ impl Provider {
         max_token_bytes: usize,
         remote: Option<&RemoteKeys>,
     ) -> Result<(Map<String, Value>, String, ClaimHeaders), Rejection> {
-        let token = UntrustedToken::parse(token, max_token_bytes)?;
+        let mut token = UntrustedToken::parse(token, max_token_bytes)?;
         // Pick by issuer first: a token another issuer made is refused before any key of this
         // provider is tried (several providers may read the same header, and may even share a
         // `kid`). The issuer is checked again on the verified claims.
@@ -154,8 +160,11 @@ impl Provider {
         }
         self.verify_signature(&token, now_ms, remote)?;
         let payload_b64 = token.payload_b64.to_string();
+        let typ = token.typ.take();
         let claims = token.into_claims()?;
         self.policy.check(&claims, now_ms / 1000)?;
+        // Static per provider: a token that passed is cached and need not be judged again.
+        self.profile.check(typ.as_ref(), &claims)?;
         let headers = self.claim_headers(&claims)?;
         Ok((claims, payload_b64, headers))
     }

@@ -89,6 +89,13 @@ pub enum Rejection {
     /// Upstreams could resolve the path to different rules: `..` after an empty segment, or
     /// (`case_matching: reject_ambiguous`) another rule matches when letters' case is ignored.
     PathAmbiguous,
+    /// A provider's `typ` allow-list: the verified token's header `typ` is missing or not one
+    /// of them (an ID token where an access token, `at+jwt`, is meant).
+    TypNotAllowed,
+    /// A provider's `subjects` matcher: `sub` is missing or does not match.
+    SubjectNotAllowed,
+    /// A provider's `required_claims`: one is absent or null.
+    MissingRequiredClaim,
 }
 
 impl Rejection {
@@ -181,6 +188,9 @@ impl Rejection {
             }
             Rejection::HostError => "the authentication gateway could not process the request",
             Rejection::ExtraTokenInvalid => "another token in the request could not be verified",
+            Rejection::TypNotAllowed => "the token type is not accepted",
+            Rejection::SubjectNotAllowed => "the token subject is not accepted",
+            Rejection::MissingRequiredClaim => "the token lacks a required claim",
             Rejection::ManagedHeaderPresent => {
                 "the request carries a header that only the gateway may set"
             }
@@ -230,11 +240,14 @@ impl Rejection {
             Rejection::PathEscapedSlash => "path_escaped_slash",
             Rejection::PathParameters => "path_parameters",
             Rejection::PathAmbiguous => "path_ambiguous",
+            Rejection::TypNotAllowed => "typ_not_allowed",
+            Rejection::SubjectNotAllowed => "subject_not_allowed",
+            Rejection::MissingRequiredClaim => "missing_required_claim",
         }
     }
 
     /// All variants, for tests and metric registration.
-    pub const ALL: [Rejection; 36] = [
+    pub const ALL: [Rejection; 39] = [
         Rejection::MissingToken,
         Rejection::TokenTooLarge,
         Rejection::MalformedToken,
@@ -271,6 +284,9 @@ impl Rejection {
         Rejection::PathEscapedSlash,
         Rejection::PathParameters,
         Rejection::PathAmbiguous,
+        Rejection::TypNotAllowed,
+        Rejection::SubjectNotAllowed,
+        Rejection::MissingRequiredClaim,
     ];
 }
 

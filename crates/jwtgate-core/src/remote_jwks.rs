@@ -20,6 +20,8 @@ use super::keys::{jwks_members, Key, MAX_KEYS_PER_JWKS};
 
 /// Envoy's defaults where Envoy has one; the rest are jwtgate's.
 pub const DEFAULT_TIMEOUT_MS: u64 = 5_000;
+/// `user-agent` of every JWKS fetch: `jwtgate/<version of this crate>`.
+pub const USER_AGENT: &str = concat!("jwtgate/", env!("CARGO_PKG_VERSION"));
 pub const DEFAULT_CACHE_DURATION_MS: u64 = 600_000;
 pub const DEFAULT_MAX_STALE_MS: u64 = 24 * 3_600_000;
 pub const DEFAULT_KID_REFETCH_INTERVAL_MS: u64 = 30_000;
@@ -48,6 +50,9 @@ pub struct RemoteJwks {
     pub backoff_base_ms: u64,
     pub backoff_max_ms: u64,
     pub max_body_bytes: usize,
+    /// `request_headers`: extra (lower-case name, value) pairs on every fetch, checked by the
+    /// configuration (no pseudo-headers, no `host`, no framing headers, printable values).
+    pub extra_headers: Vec<(String, String)>,
     /// What the configuration asked for and jwtgate changed (e.g. a clamped `cache_duration`),
     /// for [`Gateway::warnings`](super::gateway::Gateway::warnings).
     pub warnings: Vec<String>,
@@ -64,17 +69,30 @@ impl RemoteJwks {
             backoff_base_ms: DEFAULT_BACKOFF_BASE_MS,
             backoff_max_ms: DEFAULT_BACKOFF_MAX_MS,
             max_body_bytes: DEFAULT_MAX_BODY_BYTES,
+            extra_headers: Vec::new(),
             warnings: Vec::new(),
         }
     }
 
-    /// The headers of the fetch (`:scheme: https` turns TLS on in ngx_wasm_module).
+    /// The headers of the fetch (`:scheme: https` turns TLS on in ngx_wasm_module): the
+    /// pseudo-headers, `accept`, `user-agent: jwtgate/<version>` (WAFs in front of IdPs block
+    /// requests without one: envoy#27127), then `request_headers`; a configured `accept` or
+    /// `user-agent` replaces jwtgate's.
     pub fn request_headers(&self) -> Vec<(&str, &str)> {
         let mut headers = self.endpoint.get_headers().to_vec();
-        headers.extend([
+        for (name, value) in [
             ("accept", "application/json, application/jwk-set+json"),
-            ("user-agent", "jwtgate"),
-        ]);
+            ("user-agent", USER_AGENT),
+        ] {
+            if !self.extra_headers.iter().any(|(n, _)| n == name) {
+                headers.push((name, value));
+            }
+        }
+        headers.extend(
+            self.extra_headers
+                .iter()
+                .map(|(n, v)| (n.as_str(), v.as_str())),
+        );
         headers
     }
 
@@ -474,6 +492,28 @@ mod tests {
         RemoteJwks::new(
             HttpUri::new("https://idp.test/jwks.json", None, DEFAULT_TIMEOUT_MS).unwrap(),
         )
+    }
+
+    #[test]
+    fn fetches_name_jwtgate_and_carry_the_configured_headers() {
+        let mut c = cfg();
+        let headers = c.request_headers();
+        assert!(headers.contains(&("user-agent", USER_AGENT)));
+        assert_eq!(USER_AGENT, concat!("jwtgate/", env!("CARGO_PKG_VERSION")));
+        assert!(USER_AGENT.len() > "jwtgate/".len());
+        c.extra_headers = vec![
+            ("x-api-key".into(), "k1".into()),
+            ("user-agent".into(), "corp-gw/2".into()),
+        ];
+        let headers = c.request_headers();
+        assert!(headers.contains(&("x-api-key", "k1")));
+        assert!(headers.contains(&("user-agent", "corp-gw/2")));
+        assert_eq!(
+            headers.iter().filter(|(n, _)| *n == "user-agent").count(),
+            1
+        );
+        assert_eq!(headers.iter().filter(|(n, _)| *n == "accept").count(), 1);
+        assert_eq!(headers.first(), Some(&(":method", "GET")));
     }
 
     #[test]

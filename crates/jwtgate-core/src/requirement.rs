@@ -282,12 +282,17 @@ impl<'a> Evaluation<'a> {
             .get(provider)
             .map(|p| p.policy.audiences.as_slice())
             .unwrap_or_default();
+        let mode = self
+            .providers
+            .get(provider)
+            .map(|p| p.policy.audience_match)
+            .unwrap_or_default();
         let audiences = audiences.unwrap_or(policy_audiences).to_vec();
         match self.outcome(provider) {
             None | Some(Outcome::Missing) => Err(Rejection::MissingToken),
             Some(Outcome::Failed(rejection)) => Err(*rejection),
             Some(Outcome::Verified(v)) => {
-                ClaimPolicy::check_audience(&audiences, v.claims.get("aud"))
+                ClaimPolicy::check_audience(&audiences, v.claims.get("aud"), mode)
             }
         }
     }
@@ -401,6 +406,25 @@ impl<'a> Evaluation<'a> {
         waiting.sort_unstable();
         waiting.dedup();
         waiting
+    }
+
+    /// Providers that met a token and had no keys to verify it with (`remote_jwks` loading or
+    /// unavailable): whose `on_keys_unavailable` decides the status of a refusal.
+    pub fn without_keys(&self) -> Vec<usize> {
+        let mut out: Vec<usize> = self
+            .checked
+            .iter()
+            .filter(|(_, _, _, o)| {
+                matches!(
+                    o,
+                    Outcome::Failed(Rejection::KeysLoading | Rejection::KeysUnavailable)
+                )
+            })
+            .map(|(p, _, _, _)| *p)
+            .collect();
+        out.sort_unstable();
+        out.dedup();
+        out
     }
 
     /// The verified outcome of `provider`, once `satisfy` used it.

@@ -2,7 +2,8 @@
 //!
 //! Everything here is hostile input: the length is capped before parsing, each segment must be
 //! canonical base64url (no padding, no whitespace, no stray trailing bits), the header must be a
-//! JSON object without duplicate names, and only `alg`, `kid`, `crit` and `b64` are read from it.
+//! JSON object without duplicate names, and only `alg`, `kid`, `typ`, `crit` and `b64` are read
+//! from it (`typ` only by a provider's `typ` allow-list, after the signature verified).
 //! `jku`, `x5u`, `jwk` and `x5c` are never looked at: keys come only from the configuration.
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -25,6 +26,9 @@ pub struct UntrustedToken<'t> {
     pub payload_b64: &'t str,
     pub alg: Alg,
     pub kid: Option<String>,
+    /// The header's `typ` as it was (any JSON value): judged only by a provider's `typ`
+    /// allow-list, after the signature verified.
+    pub typ: Option<Value>,
     pub signature: Vec<u8>,
     /// The payload, decoded and parsed once; read before the signature check only to pick the
     /// provider by `iss`.
@@ -61,6 +65,7 @@ impl<'t> UntrustedToken<'t> {
         let signature = b64url_decode(signature_b64).ok_or(Rejection::MalformedToken)?;
         let header = strict_json::parse_object(&header_bytes).ok_or(Rejection::MalformedHeader)?;
         let (alg, kid) = read_header(&header)?;
+        let typ = header.get("typ").cloned();
         // A payload that is not a JSON object is reported after the signature check, so the
         // answer does not depend on the order of checks an attacker can probe.
         let claims = strict_json::parse_object(&payload_bytes).ok_or(Rejection::MalformedClaims);
@@ -69,6 +74,7 @@ impl<'t> UntrustedToken<'t> {
             payload_b64,
             alg,
             kid,
+            typ,
             signature,
             claims,
         })

@@ -73,6 +73,20 @@ fn the_schema_names_exactly_the_fields_the_parser_accepts() {
         expected(serde_json::json!({"providers": {"p": {"remote_jwks": probe}}}))
     );
     assert_eq!(
+        props(&defs["RawStringMatcher"]),
+        expected(serde_json::json!({"providers": {"p": {"subjects": probe}}}))
+    );
+    // Two fields: serde says "expected `name` or `value`".
+    let e = Gateway::from_json(
+        serde_json::json!({"providers": {"p": {"remote_jwks": {
+            "http_uri": {"uri": "https://idp.test/k"}, "request_headers": [probe]}}}})
+        .to_string()
+        .as_bytes(),
+    )
+    .unwrap_err();
+    assert!(e.message.ends_with("expected `name` or `value`"), "{e}");
+    assert_eq!(props(&defs["RawHeaderValue"]), ["name", "value"]);
+    assert_eq!(
         props(&defs["RawExtAuth"]),
         expected(serde_json::json!({"ext_auth": {"a": probe}}))
     );

@@ -465,3 +465,117 @@ fn an_unanswered_fetch_is_given_up_after_its_timeout() {
     g.answer(&fetch, 200, &jwks("jwks_old"));
     assert_eq!(metric(&g, "jwtgate.jwks.idp.fetch_success"), 0);
 }
+
+#[test]
+fn fetches_say_jwtgate_and_carry_the_configured_headers() {
+    // Default: `user-agent: jwtgate/<version>` (WAFs block fetches without one).
+    let mut g = start(json!({}));
+    g.tick();
+    let fetch = one_callout(&g);
+    let ua = fetch.header("user-agent").expect("a user-agent");
+    assert_eq!(ua, jwtgate_core::remote_jwks::USER_AGENT);
+    let version = ua.strip_prefix("jwtgate/").expect("jwtgate/<version>");
+    assert!(
+        version.split('.').count() == 3 && version.split('.').all(|p| p.parse::<u32>().is_ok()),
+        "{ua}"
+    );
+    assert_eq!(
+        fetch.header("accept"),
+        Some("application/json, application/jwk-set+json")
+    );
+
+    // request_headers: sent as configured; a configured user-agent replaces jwtgate's.
+    let mut g = start(json!({"request_headers": [
+        {"name": "X-Api-Key", "value": "k-123"},
+        {"name": "user-agent", "value": "corp-gateway/7 (jwtgate)"}]}));
+    g.tick();
+    let fetch = one_callout(&g);
+    assert_eq!(fetch.header("x-api-key"), Some("k-123"));
+    assert_eq!(fetch.header("user-agent"), Some("corp-gateway/7 (jwtgate)"));
+    assert_eq!(
+        fetch
+            .headers
+            .iter()
+            .filter(|(n, _)| n == "user-agent")
+            .count(),
+        1
+    );
+    assert_eq!(fetch.header(":authority"), Some("idp.test"));
+    g.answer(&fetch, 200, &jwks("jwks_old"));
+    forwarded_as_alice(&send(&mut g, "token_old").done());
+}
+
+#[test]
+fn a_fetch_uri_inside_the_network_is_a_load_warning() {
+    let mut config: Value = serde_json::from_str(&config(json!({}))).unwrap();
+    config["providers"]["idp"]["remote_jwks"]["http_uri"]["uri"] =
+        json!("http://169.254.169.254/latest/meta-data/jwks");
+    let g = shared_filter()
+        .start(&config.to_string())
+        .unwrap_or_else(|e| panic!("{e}"));
+    let logs = g.logs();
+    let warned: Vec<_> = logs
+        .iter()
+        .filter(|(_, l)| l.contains("providers.idp.remote_jwks.http_uri.uri"))
+        .collect();
+    assert!(
+        warned
+            .iter()
+            .all(|(level, l)| format!("{level:?}") == "Warn"
+                && l.starts_with("jwtgate: configuration: ")),
+        "{warned:?}"
+    );
+    assert!(
+        warned.iter().any(|(_, l)| l.contains("link-local")),
+        "{logs:?}"
+    );
+    assert!(
+        warned.iter().any(|(_, l)| l.contains("plain http")),
+        "{warned:?}"
+    );
+    // The public https URI of the other tests: no such warning.
+    let clean = start(json!({}));
+    assert!(
+        !clean
+            .logs()
+            .iter()
+            .any(|(_, l)| l.contains("remote_jwks.http_uri.uri")),
+        "{:?}",
+        clean.logs()
+    );
+}
+
+#[test]
+fn on_keys_unavailable_is_the_providers_answer_to_an_idp_outage() {
+    for (policy, global, status) in [("unavailable", None, 503), ("deny", Some(503), 401)] {
+        let mut config: Value = serde_json::from_str(&config(json!({}))).unwrap();
+        config["providers"]["idp"]["on_keys_unavailable"] = json!(policy);
+        if let Some(global) = global {
+            config["jwks_unavailable_status"] = json!(global);
+        }
+        let mut g = shared_filter()
+            .start(&config.to_string())
+            .unwrap_or_else(|e| panic!("{e}"));
+        g.set_now(NOW);
+        let waiting = send(&mut g, "token_old").paused();
+        let fetch = one_callout(&g);
+        g.fail(&fetch);
+        let answered = g.outcome(waiting).expect("answered, not hung");
+        assert_eq!(answered.status(), status, "{policy}");
+        assert_eq!(
+            send(&mut g, "token_old").done().status(),
+            status,
+            "{policy}"
+        );
+        // Logged and counted as keys_unavailable, not as a bad token.
+        assert_eq!(metric(&g, "jwtgate.denied.keys_unavailable"), 2, "{policy}");
+        assert_eq!(metric(&g, "jwtgate.denied.invalid_signature"), 0);
+        assert!(
+            g.logs()
+                .iter()
+                .any(|(_, l)| l.contains(&format!("status={status} reason=keys_unavailable"))),
+            "{:?}",
+            g.logs()
+        );
+    }
+}

@@ -5,7 +5,7 @@ use serde_json::Value;
 
 use crate::algorithm::Alg;
 use crate::authorize::{ClaimOp, Condition};
-use crate::claims::ClaimPolicy;
+use crate::claims::{AudienceMatch, ClaimPolicy};
 use crate::ext_auth::{CachePolicy, ExtAuthService};
 use crate::extract::Source;
 use crate::failure::{FailurePolicy, Redirect};
@@ -13,6 +13,7 @@ use crate::gateway::{Gateway, Rule};
 use crate::http_uri::HttpUri;
 use crate::keys::{Key, SecretEncoding};
 use crate::matcher::{HeaderMatch, HeaderMatchKind, PathMatch, RouteMatch};
+use crate::profile::{StringMatcher, TokenProfile};
 use crate::provider::Provider;
 use crate::rejection::Rejection;
 use crate::remote_jwks::RemoteJwks;
@@ -33,6 +34,8 @@ const MAX_CACHE_ENTRIES: usize = 65_536;
 const MAX_CACHE_BYTES: usize = 64 * 1024 * 1024;
 /// Longest ext_auth `cache.allow_ttl` / `cache.deny_ttl` (one day).
 const MAX_CACHE_TTL_MS: u64 = 86_400_000;
+/// Most `remote_jwks.request_headers`.
+const MAX_FETCH_HEADERS: usize = 16;
 /// Deepest requirement tree accepted (`requires_any` / `requires_all` nesting).
 const MAX_REQUIREMENT_DEPTH: usize = 8;
 
@@ -378,9 +381,7 @@ fn requirement(
 }
 
 fn condition(at: &str, c: RawCondition) -> Result<Condition, ConfigError> {
-    if c.claim.is_empty() {
-        return Err(err(format!("{at}.claim"), "must not be empty"));
-    }
+    crate::claims::check_claim_name(&c.claim).map_err(|e| err(format!("{at}.claim"), e))?;
     let mut ops = Vec::new();
     ops.extend(c.equals.map(ClaimOp::Equals));
     ops.extend(c.one_of.map(ClaimOp::OneOf));
@@ -548,12 +549,8 @@ fn compile_provider(at: &str, name: String, p: RawProvider) -> Result<Provider, 
             &format!("{at}.claim_to_headers[{i}].header_name"),
             &c.header_name,
         )?;
-        if c.claim_name.is_empty() {
-            return Err(err(
-                format!("{at}.claim_to_headers[{i}].claim_name"),
-                "must not be empty",
-            ));
-        }
+        crate::claims::check_claim_name(&c.claim_name)
+            .map_err(|e| err(format!("{at}.claim_to_headers[{i}].claim_name"), e))?;
         claim_to_headers.push((header, c.claim_name));
     }
 
@@ -561,6 +558,18 @@ fn compile_provider(at: &str, name: String, p: RawProvider) -> Result<Provider, 
         .max_lifetime
         .map(|d| duration_seconds(&format!("{at}.max_lifetime"), d))
         .transpose()?;
+    let profile = token_profile(at, p.typ, p.subjects, p.required_claims)?;
+    let keys_unavailable_status = match (p.on_keys_unavailable, &remote) {
+        (None, _) => None,
+        (Some(_), None) => {
+            return Err(err(
+                format!("{at}.on_keys_unavailable"),
+                "only applies with `remote_jwks`",
+            ))
+        }
+        (Some(RawOnKeysUnavailable::Deny), Some(_)) => Some(401),
+        (Some(RawOnKeysUnavailable::Unavailable), Some(_)) => Some(503),
+    };
 
     Ok(Provider {
         name,
@@ -570,7 +579,13 @@ fn compile_provider(at: &str, name: String, p: RawProvider) -> Result<Provider, 
             clock_skew_seconds: p.clock_skew_seconds.unwrap_or(DEFAULT_CLOCK_SKEW_SECONDS),
             require_expiration: p.require_expiration,
             max_lifetime_seconds,
+            audience_match: match p.audience_match {
+                None | Some(RawAudienceMatch::Exact) => AudienceMatch::Exact,
+                Some(RawAudienceMatch::Envoy) => AudienceMatch::Envoy,
+            },
         },
+        profile,
+        keys_unavailable_status,
         keys,
         remote,
         sources,
@@ -580,6 +595,92 @@ fn compile_provider(at: &str, name: String, p: RawProvider) -> Result<Provider, 
         claim_to_headers,
         max_keys_per_token,
     })
+}
+
+/// `typ`, `subjects`, `required_claims` of a provider.
+fn token_profile(
+    at: &str,
+    typ: Option<Vec<String>>,
+    subjects: Option<RawStringMatcher>,
+    required_claims: Vec<String>,
+) -> Result<TokenProfile, ConfigError> {
+    let typ = match typ {
+        None => None,
+        Some(list) if list.is_empty() => {
+            return Err(err(
+                format!("{at}.typ"),
+                "must list at least one type (omit it to accept any)",
+            ))
+        }
+        Some(list) => {
+            let mut normalized = Vec::with_capacity(list.len());
+            for (i, t) in list.iter().enumerate() {
+                // A media type: an HTTP token, optionally `type/subtype` (RFC 9110 §8.3.1).
+                let token = |s: &str| {
+                    !s.is_empty()
+                        && s.bytes()
+                            .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b))
+                };
+                let valid = match t.split_once('/') {
+                    Some((ty, sub)) => token(ty) && token(sub),
+                    None => token(t),
+                };
+                if !valid {
+                    return Err(err(
+                        format!("{at}.typ[{i}]"),
+                        format!("`{t}` is not a media type such as `at+jwt`"),
+                    ));
+                }
+                normalized.push(crate::profile::normalize_typ(t));
+            }
+            Some(normalized)
+        }
+    };
+    let subjects = subjects
+        .map(|m| string_matcher(&format!("{at}.subjects"), m))
+        .transpose()?;
+    for (i, name) in required_claims.iter().enumerate() {
+        crate::claims::check_claim_name(name)
+            .map_err(|e| err(format!("{at}.required_claims[{i}]"), e))?;
+    }
+    Ok(TokenProfile {
+        typ,
+        subjects,
+        required_claims,
+    })
+}
+
+/// Envoy's `StringMatcher`: exactly one form; `ignore_case` not with `safe_regex`.
+fn string_matcher(at: &str, m: RawStringMatcher) -> Result<StringMatcher, ConfigError> {
+    let ic = m.ignore_case;
+    let mut forms = Vec::new();
+    forms.extend(m.exact.map(|s| StringMatcher::Exact(s, ic)));
+    forms.extend(m.prefix.map(|s| StringMatcher::Prefix(s, ic)));
+    forms.extend(m.suffix.map(|s| StringMatcher::Suffix(s, ic)));
+    forms.extend(m.contains.map(|s| StringMatcher::Contains(s, ic)));
+    if let Some(re) = m.safe_regex {
+        if ic {
+            return Err(err(
+                format!("{at}.ignore_case"),
+                "does not apply to `safe_regex`: write `(?i)` in the regex",
+            ));
+        }
+        forms.push(StringMatcher::Regex(
+            regex_lite::Regex::new(&format!("^(?:{})$", re.regex)).map_err(|e| {
+                err(
+                    format!("{at}.safe_regex.regex"),
+                    format!("invalid regex: {e}"),
+                )
+            })?,
+        ));
+    }
+    match (forms.pop(), forms.is_empty()) {
+        (Some(m), true) => Ok(m),
+        _ => Err(err(
+            at,
+            "set exactly one of `exact`, `prefix`, `suffix`, `contains` or `safe_regex`",
+        )),
+    }
 }
 
 fn jwks_keys(at: &str, source: RawDataSource) -> Result<Vec<Key>, ConfigError> {
@@ -783,6 +884,72 @@ fn remote_jwks(at: &str, r: RawRemoteJwks) -> Result<RemoteJwks, ConfigError> {
         return Err(err(
             format!("{at}.retry_policy.retry_back_off.max_interval"),
             "must not be shorter than the base interval",
+        ));
+    }
+    let mut extra_headers: Vec<(String, String)> = Vec::with_capacity(r.request_headers.len());
+    if r.request_headers.len() > MAX_FETCH_HEADERS {
+        return Err(err(
+            format!("{at}.request_headers"),
+            format!("at most {MAX_FETCH_HEADERS} headers"),
+        ));
+    }
+    for (i, h) in r.request_headers.into_iter().enumerate() {
+        let hat = format!("{at}.request_headers[{i}]");
+        if h.name.starts_with(':') {
+            return Err(err(
+                format!("{hat}.name"),
+                "pseudo-headers come from http_uri.uri",
+            ));
+        }
+        let name = header_name(&format!("{hat}.name"), &h.name)?;
+        const FIXED: [&str; 8] = [
+            "host",
+            "content-length",
+            "transfer-encoding",
+            "connection",
+            "te",
+            "upgrade",
+            "keep-alive",
+            "proxy-connection",
+        ];
+        if FIXED.contains(&name.as_str()) {
+            let why = if name == "host" {
+                "cannot be set here: the authority is the host of http_uri.uri (route elsewhere with http_uri.cluster)"
+            } else {
+                "cannot be set here: it frames the request"
+            };
+            return Err(err(format!("{hat}.name"), format!("`{name}` {why}")));
+        }
+        if extra_headers.iter().any(|(n, _)| *n == name) {
+            return Err(err(
+                format!("{hat}.name"),
+                format!("`{name}` is listed twice"),
+            ));
+        }
+        // Visible ASCII and inner spaces (RFC 9110 §5.5), at most 4 KiB: nothing a host could
+        // split into another header.
+        let value = &h.value;
+        let printable = value
+            .bytes()
+            .all(|b| b == b' ' || (0x21..0x7f).contains(&b));
+        if value.is_empty()
+            || value.len() > 4096
+            || !printable
+            || value.starts_with(' ')
+            || value.ends_with(' ')
+        {
+            return Err(err(
+                format!("{hat}.value"),
+                "must be 1 to 4096 bytes of visible ASCII (inner spaces allowed)",
+            ));
+        }
+        extra_headers.push((name, h.value));
+    }
+    remote.extra_headers = extra_headers;
+    for concern in remote.endpoint.fetch_concerns() {
+        remote.warnings.push(format!(
+            "{at}.http_uri.uri: `{}` {concern}",
+            remote.endpoint.uri
         ));
     }
     if let Some(bytes) = r.max_body_bytes {

@@ -138,6 +138,18 @@ pub(super) struct RawRemoteJwks {
     /// Extension: largest JWKS body accepted.
     #[serde(default)]
     pub(super) max_body_bytes: Option<usize>,
+    /// Extension: extra headers on every fetch (`[{"name", "value"}]`), e.g. an API key a WAF
+    /// in front of the IdP wants; `user-agent` or `accept` here replaces jwtgate's.
+    #[serde(default)]
+    pub(super) request_headers: Vec<RawHeaderValue>,
+}
+
+#[derive(Deserialize)]
+#[cfg_attr(feature = "cli", derive(schemars::JsonSchema))]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawHeaderValue {
+    pub(super) name: String,
+    pub(super) value: String,
 }
 
 #[derive(Deserialize)]
@@ -256,11 +268,67 @@ pub(super) struct RawProvider {
     /// Extension: most keys one token is tried against (default 4, at most 64).
     #[serde(default)]
     pub(super) max_keys_per_token: Option<usize>,
+    /// Extension, with `remote_jwks`: the answer when no usable key set could be had: `deny`
+    /// (401) or `unavailable` (503); default: the global `jwks_unavailable_status`.
+    #[serde(default)]
+    pub(super) on_keys_unavailable: Option<RawOnKeysUnavailable>,
+    /// Extension (RFC 9068 §4): accepted header `typ` values, compared as media types
+    /// (case-insensitive, `application/` optional); a token without `typ` is refused.
+    #[serde(default)]
+    pub(super) typ: Option<Vec<String>>,
+    /// Envoy: `sub` must match this `StringMatcher`.
+    #[serde(default)]
+    pub(super) subjects: Option<RawStringMatcher>,
+    /// Extension: claim names (or paths) that must be present and not null.
+    #[serde(default)]
+    pub(super) required_claims: Vec<String>,
+    /// Extension: `exact` (default) or `envoy` (jwt_verify_lib: `http://`, `https://` and one
+    /// trailing `/` are ignored when audiences are compared).
+    #[serde(default)]
+    pub(super) audience_match: Option<RawAudienceMatch>,
     /// Envoy's per-provider cache size; accepted for compatibility, jwtgate's cache is per VM
     /// (`token_cache`).
     #[serde(default)]
     #[allow(dead_code)]
     pub(super) jwt_cache_config: Option<Value>,
+}
+
+/// `on_keys_unavailable`.
+#[derive(Deserialize, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "cli", derive(schemars::JsonSchema))]
+#[serde(rename_all = "snake_case")]
+pub(super) enum RawOnKeysUnavailable {
+    Deny,
+    Unavailable,
+}
+
+/// `audience_match`.
+#[derive(Deserialize, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "cli", derive(schemars::JsonSchema))]
+#[serde(rename_all = "snake_case")]
+pub(super) enum RawAudienceMatch {
+    Exact,
+    Envoy,
+}
+
+/// Envoy's `StringMatcher`: exactly one of `exact`, `prefix`, `suffix`, `contains`,
+/// `safe_regex`; `ignore_case` for all but `safe_regex`.
+#[derive(Deserialize)]
+#[cfg_attr(feature = "cli", derive(schemars::JsonSchema))]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawStringMatcher {
+    #[serde(default)]
+    pub(super) exact: Option<String>,
+    #[serde(default)]
+    pub(super) prefix: Option<String>,
+    #[serde(default)]
+    pub(super) suffix: Option<String>,
+    #[serde(default)]
+    pub(super) contains: Option<String>,
+    #[serde(default)]
+    pub(super) safe_regex: Option<RawRegex>,
+    #[serde(default)]
+    pub(super) ignore_case: bool,
 }
 
 #[derive(Deserialize)]
