@@ -9,21 +9,18 @@
     clippy::indexing_slicing
 )]
 
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use base64::Engine;
 use jwt_compact::alg::{Hs256, Hs256Key};
 use jwt_compact::{Algorithm, AlgorithmSignature};
 use serde_json::{json, Value};
 
 use jwtgate_core::{Decision, Gateway, HeaderOp, Rejection, Request, Verdict};
 
+mod common;
+use common::{b64, bearer, gateway};
+
 const NOW: u64 = 1_700_000_000;
 const SECRET_A: &str = "0123456789abcdef0123456789abcdef";
 const SECRET_B: &str = "fedcba9876543210fedcba9876543210";
-
-fn b64(bytes: &[u8]) -> String {
-    URL_SAFE_NO_PAD.encode(bytes)
-}
 
 fn hs256(secret: &str, claims: Value) -> String {
     let input = format!(
@@ -71,10 +68,6 @@ fn provider_a(extra: Value) -> Value {
     p
 }
 
-fn gateway(config: Value) -> Gateway {
-    Gateway::from_json(config.to_string().as_bytes()).unwrap_or_else(|e| panic!("{e}"))
-}
-
 fn decide(gw: &Gateway, method: &str, path: &str, headers: &[(&str, &str)]) -> Verdict {
     let headers: Vec<(String, String)> = headers
         .iter()
@@ -92,10 +85,6 @@ fn decide(gw: &Gateway, method: &str, path: &str, headers: &[(&str, &str)]) -> V
 
 fn run(gw: &Gateway, path: &str, headers: &[(&str, &str)]) -> Verdict {
     decide(gw, "GET", path, headers)
-}
-
-fn bearer(token: &str) -> String {
-    format!("Bearer {token}")
 }
 
 /// Refused with exactly this reason and status.

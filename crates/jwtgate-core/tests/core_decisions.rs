@@ -25,12 +25,11 @@ use serde_json::{json, Value};
 use jwtgate_core::cache::TokenCache;
 use jwtgate_core::{Decision, Gateway, HeaderOp, Rejection, Request, Verdict};
 
+mod common;
+use common::{assert_rejected, b64, bearer, gateway};
+
 const NOW: u64 = 1_700_000_000;
 const HS256_SECRET: &str = "0123456789abcdef0123456789abcdef";
-
-fn b64(bytes: &[u8]) -> String {
-    URL_SAFE_NO_PAD.encode(bytes)
-}
 
 /// Test signing keys for every family, deterministic.
 struct Keys {
@@ -204,10 +203,6 @@ fn provider_with_key(keys: &Keys, alg: &str, via_jwks: bool) -> Value {
     provider
 }
 
-fn gateway(config: Value) -> Gateway {
-    Gateway::from_json(config.to_string().as_bytes()).unwrap_or_else(|e| panic!("{e}"))
-}
-
 fn single(keys: &Keys, alg: &str, via_jwks: bool) -> Gateway {
     gateway(json!({
         "providers": {"p": provider_with_key(keys, alg, via_jwks)},
@@ -232,18 +227,6 @@ fn run(gw: &Gateway, path: &str, headers: &[(&str, &str)]) -> Verdict {
         },
         NOW,
     )
-}
-
-fn bearer(token: &str) -> String {
-    format!("Bearer {token}")
-}
-
-fn assert_rejected(v: &Verdict, want: Rejection) {
-    assert_eq!(v.rejection, Some(want), "{v:?}");
-    match &v.decision {
-        Decision::Respond(resp) => assert_eq!(resp.status, want.status()),
-        other => panic!("expected a local response, got {other:?}"),
-    }
 }
 
 fn forwarded(v: &Verdict) -> &Vec<HeaderOp> {

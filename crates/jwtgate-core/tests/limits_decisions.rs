@@ -12,8 +12,6 @@
 
 use std::rc::Rc;
 
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use base64::Engine;
 use jwt_compact::alg::{Hs256, Hs256Key};
 use jwt_compact::{Algorithm, AlgorithmSignature};
 use serde_json::{json, Value};
@@ -22,17 +20,12 @@ use jwtgate_core::ext_auth::{ExtAnswer, ExtFailure};
 use jwtgate_core::vm_state::VmState;
 use jwtgate_core::{Decision, Gateway, HeaderOp, Rejection, Request, Verdict};
 
+mod common;
+use common::{assert_rejected, b64, gateway};
+
 const NOW: u64 = 1_700_000_000;
 const NOW_MS: u64 = NOW * 1000;
 const SECRET: &str = "0123456789abcdef0123456789abcdef";
-
-fn b64(bytes: &[u8]) -> String {
-    URL_SAFE_NO_PAD.encode(bytes)
-}
-
-fn gateway(config: Value) -> Gateway {
-    Gateway::from_json(config.to_string().as_bytes()).unwrap_or_else(|e| panic!("{e}"))
-}
 
 fn config_error(config: Value) -> String {
     match Gateway::from_json(config.to_string().as_bytes()) {
@@ -68,14 +61,6 @@ fn run(gw: &Gateway, path: &str, pairs: &[(&str, &str)]) -> Verdict {
         },
         NOW,
     )
-}
-
-fn assert_rejected(v: &Verdict, want: Rejection) {
-    assert_eq!(v.rejection, Some(want), "{v:?}");
-    match &v.decision {
-        Decision::Respond(resp) => assert_eq!(resp.status, want.status(), "{v:?}"),
-        other => panic!("expected a local response, got {other:?}"),
-    }
 }
 
 fn forwarded(v: &Verdict) -> &Vec<HeaderOp> {

@@ -10,8 +10,6 @@
     clippy::indexing_slicing
 )]
 
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use base64::Engine;
 use jwt_compact::alg::{Hs256, Hs256Key};
 use jwt_compact::{Algorithm, AlgorithmSignature};
 use serde_json::{json, Value};
@@ -19,13 +17,12 @@ use serde_json::{json, Value};
 use jwtgate_core::cache::TokenCache;
 use jwtgate_core::{Decision, Gateway, HeaderOp, Rejection, Request, Verdict};
 
+mod common;
+use common::{b64, gateway};
+
 const NOW: u64 = 1_700_000_000;
 const SECRET: &str = "0123456789abcdef0123456789abcdef";
 const ISS: &str = "https://issuer.test";
-
-fn b64(bytes: &[u8]) -> String {
-    URL_SAFE_NO_PAD.encode(bytes)
-}
 
 /// An HS256 token with this header (without `alg`, added here) and these claims.
 fn token(header: Value, claims: Value) -> String {
@@ -67,10 +64,6 @@ fn config(extra: Value) -> Value {
         p[k] = v.clone();
     }
     json!({"providers": {"p": p}, "rules": [{"match": {"prefix": "/"}, "requires": {"provider_name": "p"}}]})
-}
-
-fn gateway(config: Value) -> Gateway {
-    Gateway::from_json(config.to_string().as_bytes()).unwrap_or_else(|e| panic!("{e}"))
 }
 
 fn run(gw: &Gateway, tok: &str) -> Verdict {

@@ -562,7 +562,8 @@ unsafe fn decide(r: *mut ngx_http_request_t) -> ngx_int_t {
             NGX_DECLINED as ngx_int_t
         }
         Decision::WaitForKeys(_) | Decision::AskExtAuth { .. } => {
-            // decide_cached never pauses; fail closed if it ever did.
+            // Decided with may_wait = false and no fetches or callouts configured: never
+            // paused; fail closed if it ever were.
             ngx_log_error!(NGX_LOG_ERR, log, "jwtgate: unexpected pause: answering 500");
             NGX_HTTP_INTERNAL_SERVER_ERROR as ngx_int_t
         }
