@@ -22,20 +22,31 @@ pub enum StringMatcher {
 }
 
 impl StringMatcher {
+    /// Per request: no copies, except `contains` with `ignore_case` (one lower-cased `sub`).
     pub fn matches(&self, s: &str) -> bool {
         // ASCII case folding, as Envoy's `ignore_case` (absl::AsciiStrToLower).
-        let fold = |t: &str, ignore_case: bool| {
-            if ignore_case {
-                t.to_ascii_lowercase()
+        let same = |a: &[u8], b: &str, ic: bool| {
+            if ic {
+                a.eq_ignore_ascii_case(b.as_bytes())
             } else {
-                t.to_string()
+                a == b.as_bytes()
             }
         };
+        let bytes = s.as_bytes();
         match self {
-            StringMatcher::Exact(want, ic) => fold(s, *ic) == fold(want, *ic),
-            StringMatcher::Prefix(want, ic) => fold(s, *ic).starts_with(&fold(want, *ic)),
-            StringMatcher::Suffix(want, ic) => fold(s, *ic).ends_with(&fold(want, *ic)),
-            StringMatcher::Contains(want, ic) => fold(s, *ic).contains(&fold(want, *ic)),
+            StringMatcher::Exact(want, ic) => same(bytes, want, *ic),
+            StringMatcher::Prefix(want, ic) => bytes
+                .get(..want.len())
+                .is_some_and(|head| same(head, want, *ic)),
+            StringMatcher::Suffix(want, ic) => bytes
+                .len()
+                .checked_sub(want.len())
+                .and_then(|start| bytes.get(start..))
+                .is_some_and(|tail| same(tail, want, *ic)),
+            StringMatcher::Contains(want, false) => s.contains(want.as_str()),
+            StringMatcher::Contains(want, true) => {
+                s.to_ascii_lowercase().contains(&want.to_ascii_lowercase())
+            }
             StringMatcher::Regex(re) => re.is_match(s),
         }
     }
@@ -58,7 +69,10 @@ impl TokenProfile {
     pub fn check(&self, typ: Option<&Value>, claims: &Map<String, Value>) -> Result<(), Rejection> {
         if let Some(allowed) = &self.typ {
             let accepted = match typ {
-                Some(Value::String(t)) => allowed.iter().any(|a| *a == normalize_typ(t)),
+                Some(Value::String(t)) => {
+                    let t = normalize_typ(t);
+                    allowed.contains(&t)
+                }
                 // No `typ`, or one that is not a string: not an accepted type.
                 _ => false,
             };
