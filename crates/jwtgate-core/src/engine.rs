@@ -210,6 +210,12 @@ impl Engine {
         for name in verdict.metrics() {
             self.count(&name);
         }
+        if matches!(
+            verdict.decision,
+            Decision::Forward(_) | Decision::Respond(_)
+        ) {
+            self.host.decided(&verdict);
+        }
         match verdict.decision {
             Decision::WaitForKeys(providers) => Ran::Wait(providers),
             Decision::AskExtAuth { service, headers } => Ran::Ask(service, headers),
@@ -220,7 +226,7 @@ impl Engine {
                 } else {
                     LogLevel::Debug
                 };
-                if verdict.rule.is_some() {
+                if verdict.rule.is_some() && self.host.logs(level) {
                     self.host.log(level, &verdict.log_line(method, path));
                 }
                 for op in ops {
@@ -565,25 +571,44 @@ impl Engine {
     /// failures, report key counts and ages, and answer requests that waited too long.
     pub fn on_tick(&mut self, root_id: u32, now_ms: u64) {
         self.give_up_overdue_calls(root_id, now_ms);
+        self.start_due_fetches(root_id, now_ms);
+        self.report_keys(now_ms);
+        self.wake(root_id, now_ms, false);
+    }
+
+    /// The timer of a host that can only call out on behalf of a request (the native NGINX
+    /// module: a fetch is a subrequest, which needs a parent): overdue calls and waiters only;
+    /// the host calls [`Engine::start_due_fetches`] from its requests instead.
+    pub fn on_idle_tick(&mut self, root_id: u32, now_ms: u64) {
+        self.give_up_overdue_calls(root_id, now_ms);
+        self.wake(root_id, now_ms, false);
+    }
+
+    /// Starts the fetches that are due (prefetch, refresh, retry after a failure, those
+    /// `on_keys_loading: retry_after` scheduled) as calls of context `current`.
+    pub fn start_due_fetches(&mut self, current: u32, now_ms: u64) {
         let scheduled = std::mem::take(&mut self.scheduled);
         for (provider, reason) in scheduled {
             let running = self
                 .with_remote(provider, |state, cfg| state.in_flight(cfg, now_ms))
                 .unwrap_or(true);
             if !running {
-                self.start_fetch(provider, reason, now_ms, root_id);
+                self.start_fetch(provider, reason, now_ms, current);
             }
         }
-        let remotes: Vec<(usize, String)> = self
-            .gateway
-            .remote_providers()
-            .map(|(i, name, _)| (i, name.to_string()))
-            .collect();
-        for (provider, name) in remotes {
+        let remotes: Vec<usize> = self.gateway.remote_providers().map(|(i, _, _)| i).collect();
+        for provider in remotes {
             let due = self.with_remote(provider, |state, cfg| state.due(cfg, now_ms));
             if let Some(Some(reason)) = due {
-                self.start_fetch(provider, reason, now_ms, root_id);
+                self.start_fetch(provider, reason, now_ms, current);
             }
+        }
+    }
+
+    /// Key counts and ages of the remote key sets, as gauges.
+    fn report_keys(&mut self, now_ms: u64) {
+        let gateway = Rc::clone(&self.gateway);
+        for (provider, name, _) in gateway.remote_providers() {
             if let Some((keys, age)) = self.with_remote(provider, |s, _| s.status(now_ms)) {
                 let prefix = self.gateway.stat_prefix();
                 self.host
@@ -592,7 +617,6 @@ impl Engine {
                     .gauge(&format!("{prefix}.jwks.{name}.age_seconds"), age);
             }
         }
-        self.wake(root_id, now_ms, false);
     }
 
     /// Enforces each call's timeout as a total deadline: some hosts time out per read only

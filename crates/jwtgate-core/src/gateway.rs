@@ -287,6 +287,12 @@ impl Gateway {
         self.share_jwks
     }
 
+    /// Turns JWKS sharing on for a host that always has the shared store (the native NGINX
+    /// module's shared memory zone), whatever the configuration says.
+    pub fn share_jwks_always(&mut self) {
+        self.share_jwks = true;
+    }
+
     /// Decides `req` at host time `now` (unix seconds), without a token cache.
     pub fn decide(&self, req: &Request<'_>, now: u64) -> Verdict {
         self.decide_cached(req, now, &mut TokenCache::new(0, 0))

@@ -323,13 +323,14 @@ def run(corpus, tmp, upstream, nginx):
                          "providers.p.keys[0]"),
         "unknown_field": ({"providers": {}, "rulez": []}, "rulez"),
         "bad_json": ("{", "invalid JSON"),
-        "remote_jwks": ({"providers": {"idp": {"remote_jwks": {"http_uri": {
-            "uri": "http://127.0.0.1:1/jwks", "cluster": "127.0.0.1:1", "timeout": "1s"}}}}},
-            "providers.idp.remote_jwks: not yet supported natively"),
-        "ext_auth": ({"ext_auth": {"authz": {"http_uri": {
-            "uri": "http://127.0.0.1:1/auth", "cluster": "127.0.0.1:1", "timeout": "1s"}}},
+        # A cluster names the internal location /_jwtgate/<cluster>/ natively: one path segment.
+        "remote_jwks_cluster": ({"providers": {"idp": {"remote_jwks": {"http_uri": {
+            "uri": "https://idp.example/jwks", "cluster": "idp/jwks", "timeout": "1s"}}}}},
+            "providers.idp.remote_jwks.http_uri.cluster: `idp/jwks`"),
+        "ext_auth_cluster": ({"ext_auth": {"authz": {"http_uri": {
+            "uri": "http://auth.example/check", "cluster": "auth?x", "timeout": "1s"}}},
             "rules": [{"match": {"prefix": "/"}, "requires": {"ext_auth": "authz"}}]},
-            "ext_auth.authz: not yet supported natively"),
+            "ext_auth.authz.http_uri.cluster: `auth?x`"),
         "missing_file": (None, "cannot read"),
         "jwks_file_missing": ({"providers": {"p": {"local_jwks": {"filename": "absent.jwks"}}}},
                               "providers.p.local_jwks.filename: cannot read"),
