@@ -73,6 +73,8 @@ pub struct Engine {
     host: Box<dyn HostPort>,
     /// A paused request is answered without waiting any longer after this.
     max_wait_ms: u64,
+    /// Names this worker in the shared fetch claims (`share_jwks`).
+    worker_id: u64,
 }
 
 /// The current request as the core reads it: method, `:path`, headers.
@@ -130,6 +132,15 @@ fn take_overdue(
         .collect()
 }
 
+/// A fetch claim's value: until when (ms) and by which worker.
+fn parse_lease(value: &[u8]) -> (u64, Option<u64>) {
+    let text = std::str::from_utf8(value).unwrap_or("");
+    let mut parts = text.split(' ');
+    let until = parts.next().and_then(|u| u.parse().ok()).unwrap_or(0);
+    let owner = parts.next().and_then(|o| u64::from_str_radix(o, 16).ok());
+    (until, owner)
+}
+
 impl Engine {
     pub fn new(gateway: Gateway, host: Box<dyn HostPort>, seed: u64) -> Engine {
         let max_wait_ms = gateway
@@ -148,8 +159,15 @@ impl Engine {
             scheduled: Vec::new(),
             host,
             max_wait_ms,
+            worker_id: seed,
             gateway: Rc::new(gateway),
         }
+    }
+
+    /// Names this worker in shared fetch claims: hosts whose workers share one seed (NGINX
+    /// workers forked from one master) give each its own id (the process id).
+    pub fn set_worker_id(&mut self, id: u64) {
+        self.worker_id = id;
     }
 
     /// Whether the VM needs the timer: remote JWKS to fetch, or callouts whose lost answers
@@ -645,6 +663,11 @@ impl Engine {
                 ),
             );
             self.failed(provider, &name, FetchFailure::Overdue, now_ms);
+            if let Some((_, _, cfg)) = gateway.remote_providers().find(|(i, _, _)| *i == provider) {
+                if gateway.share_jwks() {
+                    self.release_fetch(cfg);
+                }
+            }
         }
         if !self.gateway.wake_other_requests() {
             // Answering a request from the timer needs the host to switch to it; without that,
@@ -736,6 +759,16 @@ impl Engine {
         else {
             return Fetch::Settled;
         };
+        if self.gateway.share_jwks() && !self.claim_fetch(cfg, now_ms) {
+            // Another worker fetches this set now: its copy is adopted when a waiting request
+            // is decided again (the timer) or the next due check runs.
+            self.host.log(
+                LogLevel::Debug,
+                &format!("jwtgate: JWKS of provider {name}: another worker is fetching it"),
+            );
+            self.count(&format!("jwks.{name}.fetch_left_to_other_worker"));
+            return Fetch::Running;
+        }
         let dispatched = self.host.dispatch(
             &cfg.endpoint.upstream,
             &cfg.request_headers(),
@@ -765,6 +798,51 @@ impl Engine {
                 );
                 self.failed(provider, name, FetchFailure::DispatchRefused, now_ms);
                 Fetch::Settled
+            }
+        }
+    }
+
+    /// Claims the fetch of `cfg`'s set for this worker in shared data until its timeout.
+    /// False when another worker holds an unexpired claim (or won the race for it). A store
+    /// that refuses (no shared data) cannot coordinate: this worker fetches.
+    fn claim_fetch(&self, cfg: &RemoteJwks, now_ms: u64) -> bool {
+        let key = cfg.lease_key();
+        let mine = format!(
+            "{} {:x}",
+            now_ms.saturating_add(cfg.endpoint.timeout_ms),
+            self.worker_id
+        );
+        let cas = match self.host.shared_get(&key) {
+            Some((value, cas)) => {
+                let (until, owner) = parse_lease(&value);
+                if until > now_ms && owner != Some(self.worker_id) {
+                    return false;
+                }
+                cas
+            }
+            None => 0,
+        };
+        match self.host.shared_set(&key, mine.as_bytes(), cas) {
+            // A new key is written without a check (CAS 0): read it back, the last writer
+            // holds it.
+            Ok(()) if cas == 0 => self
+                .host
+                .shared_get(&key)
+                .is_none_or(|(value, _)| value == mine.as_bytes()),
+            Ok(()) => true,
+            Err(HostError(8)) => false,
+            Err(_) => true,
+        }
+    }
+
+    /// Ends this worker's claim on `cfg`'s fetch (answered, failed or overdue).
+    fn release_fetch(&self, cfg: &RemoteJwks) {
+        let key = cfg.lease_key();
+        if let Some((value, cas)) = self.host.shared_get(&key) {
+            if parse_lease(&value).1 == Some(self.worker_id) {
+                let _ = self
+                    .host
+                    .shared_set(&key, format!("0 {:x}", self.worker_id).as_bytes(), cas);
             }
         }
     }
@@ -820,10 +898,24 @@ impl Engine {
         let Some((provider, _, _)) = self.fetches.remove(&token) else {
             return false;
         };
+        self.fetch_answered(provider, body_size, now_ms);
+        // Released once the outcome is stored, so a worker that then finds the claim free
+        // finds the new copy too.
+        let gateway = Rc::clone(&self.gateway);
+        if let Some((_, _, cfg)) = gateway.remote_providers().find(|(i, _, _)| *i == provider) {
+            if gateway.share_jwks() {
+                self.release_fetch(cfg);
+            }
+        }
+        true
+    }
+
+    /// Takes a JWKS fetch's answer: a new key set, or a failure that keeps the last good one.
+    fn fetch_answered(&mut self, provider: usize, body_size: usize, now_ms: u64) {
         let gateway = Rc::clone(&self.gateway);
         let Some((_, name, cfg)) = gateway.remote_providers().find(|(i, _, _)| *i == provider)
         else {
-            return true;
+            return;
         };
         let header = |n: &str| {
             self.host
@@ -846,7 +938,7 @@ impl Engine {
                 ),
             );
             self.failed(provider, name, failure, now_ms);
-            return true;
+            return;
         }
         // The size was checked against `max_body_bytes` above, before reading. A body shorter
         // than announced (a connection cut mid-body) is a failed fetch, not a key set.
@@ -865,7 +957,7 @@ impl Engine {
                 ),
             );
             self.failed(provider, name, FetchFailure::Truncated, now_ms);
-            return true;
+            return;
         }
         let result = self.with_remote(provider, |state, cfg| state.fetched(cfg, &body, now_ms));
         match result {
@@ -912,7 +1004,6 @@ impl Engine {
             }
             None => {}
         }
-        true
     }
 
     /// A context is going away: it no longer waits, and fetches it dispatched will never be

@@ -101,6 +101,12 @@ impl RemoteJwks {
         format!("jwtgate/jwks/{}", self.endpoint.uri)
     }
 
+    /// The shared-data key of the claim one worker holds while it fetches this JWKS for all
+    /// (value `<until_ms> <worker id>`), so N workers do not fetch N times.
+    pub fn lease_key(&self) -> String {
+        format!("jwtgate/jwks-fetching/{}", self.endpoint.uri)
+    }
+
     /// Checks an answer before its body is read: status and size.
     pub fn check_answer(
         &self,

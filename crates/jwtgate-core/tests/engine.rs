@@ -54,7 +54,8 @@ struct Script {
     calls: Vec<Call>,
     next_token: u32,
     answer: Option<(Vec<RawHeader>, Vec<u8>)>,
-    shared: HashMap<String, (Vec<u8>, u32)>,
+    /// Shared data: one store for the workers of one proxy (`Worker::sibling`).
+    shared: Rc<RefCell<HashMap<String, (Vec<u8>, u32)>>>,
     logs: Vec<String>,
     counters: HashMap<String, u64>,
     /// ngx_wasm_module 3bed278: `proxy_set_effective_context` answers OK and does nothing.
@@ -205,13 +206,19 @@ impl HostPort for Host {
             .map(|(_, b)| b.iter().take(max).copied().collect()))
     }
     fn shared_get(&self, key: &str) -> Option<(Vec<u8>, u32)> {
-        self.0.borrow().shared.get(key).cloned()
+        self.0.borrow().shared.borrow().get(key).cloned()
     }
-    fn shared_set(&self, key: &str, value: &[u8], _cas: u32) -> Result<(), HostError> {
+    /// proxy-wasm's rule (Envoy's shared data): CAS 0 writes unconditionally, another CAS
+    /// must match the stored one.
+    fn shared_set(&self, key: &str, value: &[u8], cas: u32) -> Result<(), HostError> {
         self.refused("shared")?;
-        let mut s = self.0.borrow_mut();
-        let cas = s.shared.get(key).map_or(1, |(_, c)| c + 1);
-        s.shared.insert(key.to_string(), (value.to_vec(), cas));
+        let s = self.0.borrow();
+        let mut shared = s.shared.borrow_mut();
+        let stored = shared.get(key).map(|(_, c)| *c);
+        if cas != 0 && stored.is_some_and(|c| c != cas) {
+            return Err(HostError(8));
+        }
+        shared.insert(key.to_string(), (value.to_vec(), stored.map_or(1, |c| c + 1)));
         Ok(())
     }
 }
@@ -225,12 +232,24 @@ struct Worker {
 
 impl Worker {
     fn new(config: Value) -> Worker {
-        let gateway = Gateway::from_json(config.to_string().as_bytes()).unwrap();
+        Worker::with_store(config, Host::default(), 7)
+    }
+
+    /// Another worker of the same proxy: same configuration and clock, one shared-data store.
+    fn sibling(&self, config: Value, seed: u64) -> Worker {
         let host = Host::default();
+        host.0.borrow_mut().shared = Rc::clone(&self.host.0.borrow().shared);
+        let w = Worker::with_store(config, host, seed);
+        w.host.0.borrow_mut().now_ms = self.host.0.borrow().now_ms;
+        w
+    }
+
+    fn with_store(config: Value, host: Host, seed: u64) -> Worker {
+        let gateway = Gateway::from_json(config.to_string().as_bytes()).unwrap();
         host.0.borrow_mut().now_ms = NOW_MS;
         host.0.borrow_mut().current = ROOT;
         Worker {
-            engine: Engine::new(gateway, Box::new(host.clone()), 7),
+            engine: Engine::new(gateway, Box::new(host.clone()), seed),
             host,
             next_context: 100,
         }
@@ -592,6 +611,51 @@ fn retry_after_mode_never_pauses() {
 }
 
 /// Host refusals: never a pass.
+/// `share_jwks`: workers that start at the same moment make one fetch between them. The
+/// first claims it in shared data; the second parks its requests and adopts the stored copy
+/// on its next tick; a claim whose worker went silent expires with the fetch's timeout.
+#[test]
+fn workers_starting_together_make_one_fetch() {
+    let old = Keys::new(1, "old");
+    let config = remote(json!({"share_jwks": true}));
+    let mut a = Worker::new(config.clone());
+    let mut b = a.sibling(config.clone(), 8);
+    let at_a = a.send(Some(&old.token("alice")));
+    let at_b = b.send(Some(&old.token("bob")));
+    let fetch = a.one_call();
+    assert!(b.take_calls().is_empty(), "B fetched although A holds the claim");
+    assert_eq!(b.counter("jwtgate.jwks.idp.fetch_left_to_other_worker"), 1);
+    assert_eq!((a.fate(at_a), b.fate(at_b)), (Fate::Paused, Fate::Paused));
+    a.answer(&fetch, Some(200), &[], &jwks(&[&old]));
+    assert_eq!(a.fate(at_a), Fate::Forwarded);
+    // B's waiter is decided on B's tick, with A's copy.
+    b.advance(300);
+    b.tick();
+    assert_eq!(b.fate(at_b), Fate::Forwarded);
+    assert!(b.take_calls().is_empty(), "B fetched instead of adopting");
+    assert_eq!(b.counter("jwtgate.jwks.idp.shared_adopted"), 1);
+
+    // A claim is not forever: a worker that claimed and went silent (no answer, no release)
+    // holds it until its timeout (2 s); then another fetches.
+    let c_cfg = remote(json!({"share_jwks": true}));
+    let mut c = Worker::new(c_cfg.clone());
+    let mut d = c.sibling(c_cfg, 9);
+    let _ = c.send(Some(&old.token("carol")));
+    let _lost = c.one_call();
+    let waiting = d.send(Some(&old.token("dave")));
+    assert!(d.take_calls().is_empty());
+    d.advance(2_001);
+    d.tick();
+    let fetch = d.one_call();
+    d.answer(&fetch, Some(200), &[], &jwks(&[&old]));
+    assert_eq!(d.fate(waiting), Fate::Forwarded);
+    // A store that refuses cannot coordinate: each worker fetches for itself (never stuck).
+    let mut e = Worker::new(remote(json!({"share_jwks": true})));
+    e.host.0.borrow_mut().refuse.insert("shared", 10);
+    let _ = e.send(Some(&old.token("erin")));
+    assert_eq!(e.take_calls().len(), 1);
+}
+
 #[test]
 fn host_refusals_fail_closed() {
     let old = Keys::new(1, "old");

@@ -907,10 +907,33 @@ unsafe extern "C" fn callout_check(r: *mut ngx_http_request_t) -> ngx_int_t {
     })
 }
 
-const TICK_MS: ngx_msec_t = 1000;
+/// Every tick a parked request is decided again when its keys are not being fetched here (e.g.
+/// another worker fetches them), so the tick bounds how late it sees that worker's copy.
+const TICK_MS: ngx_msec_t = 250;
+
+/// The shared fetch claims of every remote key set of the loaded configurations.
+pub(crate) fn lease_keys() -> Vec<String> {
+    LOADED.with(|all| {
+        let Ok(all) = all.try_borrow() else {
+            return Vec::new();
+        };
+        all.iter()
+            .filter_map(Weak::upgrade)
+            .filter_map(|l| {
+                l.engine.try_borrow().ok().map(|e| {
+                    e.gateway
+                        .remote_providers()
+                        .map(|(_, _, r)| r.lease_key())
+                        .collect::<Vec<_>>()
+                })
+            })
+            .flatten()
+            .collect()
+    })
+}
 
 /// Each worker's timer (when a configuration calls out): the engines answer requests that
-/// waited too long and give up calls past their deadline.
+/// waited too long, give up calls past their deadline, and decide parked requests again.
 unsafe extern "C" fn init_process(cycle: *mut ngx_cycle_t) -> ngx_int_t {
     guard(NGX_OK as ngx_int_t, || {
         let any = LOADED.with(|all| {
@@ -920,6 +943,18 @@ unsafe extern "C" fn init_process(cycle: *mut ngx_cycle_t) -> ngx_int_t {
         });
         if !any {
             return NGX_OK as ngx_int_t;
+        }
+        // Workers forked from one master share the engines' seed: the process id tells them
+        // apart in shared fetch claims.
+        let all: Vec<Rc<Loaded>> = LOADED.with(|all| {
+            all.try_borrow()
+                .map(|all| all.iter().filter_map(Weak::upgrade).collect())
+                .unwrap_or_default()
+        });
+        for loaded in &all {
+            if let Ok(mut engine) = loaded.engine.try_borrow_mut() {
+                engine.set_worker_id(ngx_pid as u64);
+            }
         }
         let ev = ngx_pcalloc((*cycle).pool, std::mem::size_of::<ngx_event_t>()) as *mut ngx_event_t;
         if ev.is_null() {

@@ -35,25 +35,30 @@ struct Table {
 
 /// `init` of the zone: a new table, or the one of the previous cycle on reload (`data`).
 pub unsafe extern "C" fn init_zone(zone: *mut ngx_shm_zone_t, data: *mut c_void) -> ngx_int_t {
+    let this = zone;
     let zone = &mut *zone;
+    let pool = zone.shm.addr as *mut ngx_slab_pool_t;
     if !data.is_null() {
         zone.data = data;
-        return NGX_OK as ngx_int_t;
-    }
-    let pool = zone.shm.addr as *mut ngx_slab_pool_t;
-    if pool.is_null() {
+    } else if pool.is_null() {
         return NGX_ERROR as ngx_int_t;
-    }
-    if zone.shm.exists != 0 {
+    } else if zone.shm.exists != 0 {
         zone.data = (*pool).data;
-        return NGX_OK as ngx_int_t;
+    } else {
+        let table = ngx_slab_calloc(pool, std::mem::size_of::<Table>()) as *mut Table;
+        if table.is_null() {
+            return NGX_ERROR as ngx_int_t;
+        }
+        (*pool).data = table as *mut c_void;
+        zone.data = table as *mut c_void;
     }
-    let table = ngx_slab_calloc(pool, std::mem::size_of::<Table>()) as *mut Table;
-    if table.is_null() {
-        return NGX_ERROR as ngx_int_t;
+    // The fetch claims exist before any worker runs, so claiming is always a CAS (two
+    // workers never both create one).
+    for key in crate::lease_keys() {
+        if get(this, key.as_bytes()).is_none() {
+            let _ = set(this, key.as_bytes(), b"0 0", 0);
+        }
     }
-    (*pool).data = table as *mut c_void;
-    zone.data = table as *mut c_void;
     NGX_OK as ngx_int_t
 }
 

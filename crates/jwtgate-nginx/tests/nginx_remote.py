@@ -226,8 +226,10 @@ http {{
     fastcgi_temp_path {tmp}/fastcgi;
     uwsgi_temp_path {tmp}/uwsgi;
     scgi_temp_path {tmp}/scgi;
+    log_format by_worker '$pid $request_uri $status';
     server {{
         listen 127.0.0.1:{port} reuseport;
+        access_log {tmp}/access.log by_worker;
         jwtgate_config_file jwtgate.json;
         add_header X-Jwtgate-Reason $jwtgate_reason always;
         location / {{ proxy_pass http://127.0.0.1:{upstream}; }}
@@ -331,15 +333,20 @@ def run(port, script, tmp, upstream):
     check(status == 404, f"/_jwtgate/idp/ from outside: {status}, want 404")
     check(script.fetches == 0, f"a client request reached the IdP: {script.fetches} fetches")
 
-    # Cold start: concurrent requests wait for one fetch (per worker at most), all accepted.
+    # Cold start: concurrent requests on both workers wait for one fetch (one worker claims it in
+    # the zone, the other adopts the copy), all accepted.
     script.jwks_delay = 0.5
     t1 = token(k1, "k1")
-    cold = concurrently(8, lambda i: get(port, f"/cold/{i}", bearer(t1)))
+    cold = concurrently(16, lambda i: get(port, f"/cold/{i}", bearer(t1)))
     script.jwks_delay = 0.0
     ok = [r for r in cold if not isinstance(r, Exception) and r[0] == 200]
-    check(len(ok) == 8, f"cold start: {[r if isinstance(r, Exception) else (r[0], reason(r[1])) for r in cold]}")
-    check(1 <= script.fetches <= 2,
-          f"cold start: {script.fetches} fetches for 8 requests on 2 workers (want 1, at most 2)")
+    check(len(ok) == 16, f"cold start: {[r if isinstance(r, Exception) else (r[0], reason(r[1])) for r in cold]}")
+    check(script.fetches == 1,
+          f"cold start: {script.fetches} fetches for 16 requests on 2 workers (want one, shared)")
+    workers = {line.split()[0] for line in open(os.path.join(tmp, "access.log"))
+               if " /cold/" in line}
+    check(len(workers) == 2, f"cold start: the requests reached {len(workers)} worker(s), want both "
+          "(reuseport spreads connections; 16 all on one worker has odds 2^-15)")
     if ok:
         line, seen = upstream_view(ok[0][2])
         check(values(seen, "x-jwt-payload") != [], "cold start: no claim header upstream")
