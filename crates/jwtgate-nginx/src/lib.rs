@@ -5,7 +5,8 @@
 //! - `jwtgate_config_file PATH;` the filter's JSON, read and validated when the configuration
 //!   is loaded (`nginx -t` fails with the core's field-path message);
 //! - `jwtgate on | off;` (`off` disables the check below that level);
-//! - `jwtgate_test_clock UNIX_SECONDS;` freezes the clock, for tests only.
+//! - `jwtgate_test_clock UNIX_SECONDS;` freezes the clock, for tests only;
+//! - `jwtgate_metrics;` (location) answers with the metrics of every worker.
 //!
 //! Variables: `$jwtgate_result` (`allow`, `deny`, `dry_run`; empty when jwtgate did not run),
 //! `$jwtgate_reason` (the refusal reason, e.g. `invalid_signature`) and `$jwtgate_claim_<name>`
@@ -100,6 +101,8 @@ struct LocConf {
     loaded: Option<Rc<Loaded>>,
     /// `jwtgate_test_clock`: unix seconds used instead of the clock.
     clock: Option<u64>,
+    /// `jwtgate_metrics`: this location prints the metrics of this zone.
+    metrics: Option<*mut ngx_shm_zone_t>,
 }
 
 impl LocConf {
@@ -189,7 +192,7 @@ impl RequestState {
 // ---------------------------------------------------------------------------------------------
 // Module definition
 
-static mut COMMANDS: [ngx_command_t; 4] = [
+static mut COMMANDS: [ngx_command_t; 5] = [
     ngx_command_t {
         name: ngx_string!("jwtgate_config_file"),
         type_: (NGX_HTTP_MAIN_CONF | NGX_HTTP_SRV_CONF | NGX_HTTP_LOC_CONF | NGX_CONF_TAKE1)
@@ -213,6 +216,14 @@ static mut COMMANDS: [ngx_command_t; 4] = [
         type_: (NGX_HTTP_MAIN_CONF | NGX_HTTP_SRV_CONF | NGX_HTTP_LOC_CONF | NGX_CONF_TAKE1)
             as ngx_uint_t,
         set: Some(set_test_clock),
+        conf: NGX_HTTP_LOC_CONF_OFFSET,
+        offset: 0,
+        post: ptr::null_mut(),
+    },
+    ngx_command_t {
+        name: ngx_string!("jwtgate_metrics"),
+        type_: (NGX_HTTP_LOC_CONF | NGX_CONF_NOARGS) as ngx_uint_t,
+        set: Some(set_metrics),
         conf: NGX_HTTP_LOC_CONF_OFFSET,
         offset: 0,
         post: ptr::null_mut(),
@@ -362,24 +373,10 @@ unsafe extern "C" fn set_config_file(
                 for w in warnings {
                     ngx_conf_log_error!(NGX_LOG_WARN, cf, "jwtgate_config_file \"{path}\": {w}");
                 }
-                if loaded.calls {
-                    // One zone for every configuration (same name and size each time).
-                    let mut zone_name = ngx_str_t {
-                        len: shared::ZONE_NAME.len(),
-                        data: shared::ZONE_NAME.as_ptr() as *mut u_char,
-                    };
-                    let zone = ngx_shared_memory_add(
-                        cf,
-                        &mut zone_name,
-                        shared::ZONE_SIZE,
-                        ptr::addr_of_mut!(ngx_http_jwtgate_module) as *mut c_void,
-                    );
-                    if zone.is_null() {
-                        return NGX_CONF_ERROR;
-                    }
-                    (*zone).init = Some(shared::init_zone);
-                    loaded.port.zone.set(zone);
-                }
+                let Some(zone) = add_zone(cf) else {
+                    return NGX_CONF_ERROR;
+                };
+                loaded.port.zone.set(zone);
                 let loaded = Rc::new(loaded);
                 loaded.port.owner.set(Rc::as_ptr(&loaded) as *const c_void);
                 LOADED.with(|all| {
@@ -393,6 +390,84 @@ unsafe extern "C" fn set_config_file(
             }
             Err(message) => conf_error(cf, &format!("jwtgate_config_file \"{path}\": {message}")),
         }
+    })
+}
+
+/// The `jwtgate` zone (fetched key sets, fetch claims, metrics): one for every configuration,
+/// the same name and size each time.
+unsafe fn add_zone(cf: *mut ngx_conf_t) -> Option<*mut ngx_shm_zone_t> {
+    let mut zone_name = ngx_str_t {
+        len: shared::ZONE_NAME.len(),
+        data: shared::ZONE_NAME.as_ptr() as *mut u_char,
+    };
+    let zone = ngx_shared_memory_add(
+        cf,
+        &mut zone_name,
+        shared::ZONE_SIZE,
+        ptr::addr_of_mut!(ngx_http_jwtgate_module) as *mut c_void,
+    );
+    if zone.is_null() {
+        return None;
+    }
+    (*zone).init = Some(shared::init_zone);
+    Some(zone)
+}
+
+/// `jwtgate_metrics;`: this location answers with every metric of every worker.
+unsafe extern "C" fn set_metrics(
+    cf: *mut ngx_conf_t,
+    _cmd: *mut ngx_command_t,
+    conf: *mut c_void,
+) -> *mut c_char {
+    guard(NGX_CONF_ERROR, || {
+        let conf = &mut *(conf as *mut LocConf);
+        if conf.metrics.is_some() {
+            return conf_error(cf, "\"jwtgate_metrics\" directive is duplicate");
+        }
+        let Some(zone) = add_zone(cf) else {
+            return NGX_CONF_ERROR;
+        };
+        conf.metrics = Some(zone);
+        let ctx = (*cf).ctx as *mut ngx_http_conf_ctx_t;
+        let index = (*ptr::addr_of!(ngx_http_core_module)).ctx_index;
+        let clcf = *(*ctx).loc_conf.add(index) as *mut ngx_http_core_loc_conf_t;
+        let Some(clcf) = clcf.as_mut() else {
+            return NGX_CONF_ERROR;
+        };
+        clcf.handler = Some(metrics_handler);
+        NGX_CONF_OK
+    })
+}
+
+/// The content handler of `jwtgate_metrics`: `name: value` lines (Envoy's `/stats` text),
+/// sorted, summed over the workers.
+unsafe extern "C" fn metrics_handler(r: *mut ngx_http_request_t) -> ngx_int_t {
+    guard(NGX_HTTP_INTERNAL_SERVER_ERROR as ngx_int_t, || {
+        let method = (*r).method as u32;
+        if method != NGX_HTTP_GET && method != NGX_HTTP_HEAD {
+            return NGX_HTTP_NOT_ALLOWED as ngx_int_t;
+        }
+        let rc = ngx_http_discard_request_body(r);
+        if rc != NGX_OK as ngx_int_t {
+            return rc;
+        }
+        let Some(zone) = loc_conf(r).and_then(|c| c.metrics) else {
+            return NGX_HTTP_NOT_FOUND as ngx_int_t;
+        };
+        let text: String = shared::counters(zone)
+            .iter()
+            .map(|(name, value)| format!("{name}: {value}\n"))
+            .collect();
+        let pool = (*r).pool;
+        let (Some(body), Some(mut ct)) = (
+            pool_str(pool, text.as_bytes()),
+            pool_str(pool, b"text/plain; charset=utf-8"),
+        ) else {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR as ngx_int_t;
+        };
+        let mut cv: ngx_http_complex_value_t = std::mem::zeroed();
+        cv.value = body;
+        ngx_http_send_response(r, NGX_HTTP_OK as ngx_uint_t, &mut ct, &mut cv)
     })
 }
 

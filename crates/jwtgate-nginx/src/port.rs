@@ -16,6 +16,7 @@ use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
 use std::ffi::c_void;
 use std::ptr;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use jwtgate_core::port::{HostError, HostPort, LogLevel, RawHeader};
 use jwtgate_core::{HeaderOp, LocalResponse, Verdict};
@@ -57,6 +58,8 @@ pub struct NginxPort {
     pub zone: Cell<*mut ngx_shm_zone_t>,
     /// The callouts' completion data refers back to the configuration by this address.
     pub owner: Cell<*const c_void>,
+    /// Metric slots in the zone by name, looked up once per worker.
+    metrics: RefCell<HashMap<String, *const AtomicU64>>,
 }
 
 impl NginxPort {
@@ -71,7 +74,22 @@ impl NginxPort {
             clock: Cell::new(None),
             zone: Cell::new(ptr::null_mut()),
             owner: Cell::new(ptr::null()),
+            metrics: RefCell::new(HashMap::new()),
         }
+    }
+
+    fn metric(&self, name: &str) -> Option<&AtomicU64> {
+        let mut metrics = self.metrics.try_borrow_mut().ok()?;
+        let slot = match metrics.get(name) {
+            Some(slot) => *slot,
+            None => {
+                let slot = unsafe { shared::counter(self.zone.get(), name)? };
+                metrics.insert(name.to_string(), slot);
+                slot
+            }
+        };
+        // The zone lives as long as the worker.
+        unsafe { slot.as_ref() }
     }
 
     /// Host time in milliseconds (the test clock when set).
@@ -198,9 +216,18 @@ impl HostPort for PortHandle {
         }
     }
 
-    // No metrics system in stock NGINX: the counters are the log lines and the variables.
-    fn count(&self, _name: &str) {}
-    fn gauge(&self, _name: &str, _value: u64) {}
+    // Stock NGINX has no metrics API: counters and gauges live in the zone, summed over the
+    // workers, and `jwtgate_metrics;` prints them. Histograms are not kept.
+    fn count(&self, name: &str) {
+        if let Some(slot) = self.0.metric(name) {
+            slot.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+    fn gauge(&self, name: &str, value: u64) {
+        if let Some(slot) = self.0.metric(name) {
+            slot.store(value, Ordering::Relaxed);
+        }
+    }
     fn histogram(&self, _name: &str, _value: u64) {}
 
     fn select(&self, context: u32) -> Result<(), HostError> {

@@ -6,6 +6,7 @@
 
 use std::ffi::c_void;
 use std::ptr;
+use std::sync::atomic::AtomicU64;
 
 use jwtgate_core::port::HostError;
 use ngx::ffi::*;
@@ -31,6 +32,19 @@ struct Slot {
 #[repr(C)]
 struct Table {
     slots: [Slot; SLOTS],
+    counters: [Counter; COUNTERS],
+}
+
+/// Metric slots (`count`, `gauge`): the sum over every worker. Names longer than the slot
+/// are not kept.
+const COUNTERS: usize = 512;
+const COUNTER_NAME: usize = 118;
+
+#[repr(C)]
+pub struct Counter {
+    pub value: AtomicU64,
+    name_len: u16,
+    name: [u8; COUNTER_NAME],
 }
 
 /// `init` of the zone: a new table, or the one of the previous cycle on reload (`data`).
@@ -155,4 +169,50 @@ pub unsafe fn set(
     // Never 0: 0 means "no check" to a caller.
     slot.cas = slot.cas.wrapping_add(1).max(1);
     Ok(())
+}
+
+/// The metric slot of `name` (created on first use; its value is updated without the lock,
+/// atomically), or `None` when the name is too long or the slots are used up.
+pub unsafe fn counter(zone: *mut ngx_shm_zone_t, name: &str) -> Option<*const AtomicU64> {
+    if name.is_empty() || name.len() > COUNTER_NAME {
+        return None;
+    }
+    let locked = lock(zone)?;
+    let counters = &mut (*locked.table).counters;
+    fn name_of(c: &Counter) -> &[u8] {
+        c.name.get(..c.name_len as usize).unwrap_or_default()
+    }
+    if let Some(c) = counters
+        .iter()
+        .find(|c| c.name_len > 0 && name_of(c) == name.as_bytes())
+    {
+        return Some(&c.value as *const AtomicU64);
+    }
+    let free = counters.iter_mut().find(|c| c.name_len == 0)?;
+    free.name
+        .get_mut(..name.len())?
+        .copy_from_slice(name.as_bytes());
+    free.name_len = name.len() as u16;
+    Some(&free.value as *const AtomicU64)
+}
+
+/// Every metric and its value, by name.
+pub unsafe fn counters(zone: *mut ngx_shm_zone_t) -> Vec<(String, u64)> {
+    let Some(locked) = lock(zone) else {
+        return Vec::new();
+    };
+    let mut all: Vec<(String, u64)> = (*locked.table)
+        .counters
+        .iter()
+        .filter(|c| c.name_len > 0)
+        .map(|c| {
+            let name = c.name.get(..c.name_len as usize).unwrap_or_default();
+            (
+                String::from_utf8_lossy(name).into_owned(),
+                c.value.load(std::sync::atomic::Ordering::Relaxed),
+            )
+        })
+        .collect();
+    all.sort();
+    all
 }

@@ -215,7 +215,9 @@ fn clusters_that_name_a_location() {
     for ok in ["idp", "idp.example.com:443", "auth_v2", "a-b", "[::1]:8443"] {
         assert!(is_location_segment(ok), "{ok}");
     }
-    for bad in ["", ".", "..", "a/b", "a?b", "a#b", "a%2f", "a b", "a\\b", "a\tb", "a\u{7f}"] {
+    for bad in [
+        "", ".", "..", "a/b", "a?b", "a#b", "a%2f", "a b", "a\\b", "a\tb", "a\u{7f}",
+    ] {
         assert!(!is_location_segment(bad), "{bad:?}");
     }
 }

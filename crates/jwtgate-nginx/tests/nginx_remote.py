@@ -14,7 +14,8 @@ flood (bounded fetches), a garbage answer and an outage (known keys still accept
 tokens refused, the stale refresh logged), what the fetch carries (User-Agent, never the
 client's credentials), a cluster without an internal location (refused, nothing reaches the
 wrong location), callout allow / deny / error / timeout / cache hits, client-sent copies of
-the service's headers stripped, and /_jwtgate/ unreachable from outside. Never skips.
+the service's headers stripped, /_jwtgate/ unreachable from outside, and the metrics of both
+workers summed (`jwtgate_metrics;`). Never skips.
 """
 
 import http.client
@@ -233,6 +234,7 @@ http {{
         jwtgate_config_file jwtgate.json;
         add_header X-Jwtgate-Reason $jwtgate_reason always;
         location / {{ proxy_pass http://127.0.0.1:{upstream}; }}
+        location = /metrics {{ jwtgate off; jwtgate_metrics; allow 127.0.0.1; deny all; }}
         location /_jwtgate/idp/ {{
             internal;
             proxy_pass http://127.0.0.1:{idp}/;
@@ -476,6 +478,32 @@ def run(port, script, tmp, upstream):
     check(status == 200, f"recovered: {status}")
     check("panicked" not in log_text(tmp) and "[alert]" not in log_text(tmp),
           "an alert or panic in the error log")
+
+    # The metrics of both workers, summed in the zone (`jwtgate_metrics;`).
+    status, _, body, _ = get(port, "/metrics")
+    check(status == 200, f"metrics: {status}")
+    metrics = dict(line.split(": ", 1) for line in body.decode().splitlines() if ": " in line)
+    m = {k: int(v) for k, v in metrics.items()}
+    want_at_least = {
+        "jwtgate.jwks.idp.fetch_success": 2,
+        "jwtgate.jwks.idp.fetch_failed.not_json": 1,
+        "jwtgate.jwks.idp.fetch_failed.http_status": 1,
+        "jwtgate.jwks.idp.fetch_left_to_other_worker": 1,
+        "jwtgate.jwks.idp.shared_adopted": 1,
+        "jwtgate.jwks.lost.fetch_failed.no_response": 1,
+        "jwtgate.denied.invalid_signature": 2,
+        "jwtgate.denied.keys_unavailable": 1,
+        "jwtgate.ext_auth.authz.errors.no_response": 1,
+        "jwtgate.ext_auth.authz.errors.server_error": 1,
+        "jwtgate.ext_auth.authz.denied": 2,
+        "jwtgate.allowed": 16 + 40 + 2 + 3 + 12 + 2,
+    }
+    for name, least in want_at_least.items():
+        check(m.get(name, 0) >= least, f"metrics: {name} = {m.get(name)}, want >= {least}")
+    check(m.get("jwtgate.ext_auth.authz.cache_hits") == 2,
+          f"metrics: cache_hits {m.get('jwtgate.ext_auth.authz.cache_hits')}, want 2")
+    status, _, _, _ = get(port, "/metrics", [("Authorization", "Bearer x")])
+    check(status == 200, "metrics: the location is not a jwtgate route (jwtgate off)")
 
 
 if __name__ == "__main__":
