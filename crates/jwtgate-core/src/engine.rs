@@ -840,9 +840,9 @@ impl Engine {
         let key = cfg.lease_key();
         if let Some((value, cas)) = self.host.shared_get(&key) {
             if parse_lease(&value).1 == Some(self.worker_id) {
-                let _ = self
-                    .host
-                    .shared_set(&key, format!("0 {:x}", self.worker_id).as_bytes(), cas);
+                let _ =
+                    self.host
+                        .shared_set(&key, format!("0 {:x}", self.worker_id).as_bytes(), cas);
             }
         }
     }

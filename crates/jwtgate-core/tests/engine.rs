@@ -42,6 +42,9 @@ struct Call {
     path: String,
 }
 
+/// Shared data (value, CAS), one per proxy.
+type Store = Rc<RefCell<HashMap<String, (Vec<u8>, u32)>>>;
+
 /// A request as the host holds it: its headers, its fate, the local response's headers.
 type Held = (Vec<RawHeader>, Fate, Vec<(String, String)>);
 
@@ -55,7 +58,7 @@ struct Script {
     next_token: u32,
     answer: Option<(Vec<RawHeader>, Vec<u8>)>,
     /// Shared data: one store for the workers of one proxy (`Worker::sibling`).
-    shared: Rc<RefCell<HashMap<String, (Vec<u8>, u32)>>>,
+    shared: Store,
     logs: Vec<String>,
     counters: HashMap<String, u64>,
     /// ngx_wasm_module 3bed278: `proxy_set_effective_context` answers OK and does nothing.
@@ -218,7 +221,10 @@ impl HostPort for Host {
         if cas != 0 && stored.is_some_and(|c| c != cas) {
             return Err(HostError(8));
         }
-        shared.insert(key.to_string(), (value.to_vec(), stored.map_or(1, |c| c + 1)));
+        shared.insert(
+            key.to_string(),
+            (value.to_vec(), stored.map_or(1, |c| c + 1)),
+        );
         Ok(())
     }
 }
@@ -623,7 +629,10 @@ fn workers_starting_together_make_one_fetch() {
     let at_a = a.send(Some(&old.token("alice")));
     let at_b = b.send(Some(&old.token("bob")));
     let fetch = a.one_call();
-    assert!(b.take_calls().is_empty(), "B fetched although A holds the claim");
+    assert!(
+        b.take_calls().is_empty(),
+        "B fetched although A holds the claim"
+    );
     assert_eq!(b.counter("jwtgate.jwks.idp.fetch_left_to_other_worker"), 1);
     assert_eq!((a.fate(at_a), b.fate(at_b)), (Fate::Paused, Fate::Paused));
     a.answer(&fetch, Some(200), &[], &jwks(&[&old]));
