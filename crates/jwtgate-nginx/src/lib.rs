@@ -1035,6 +1035,15 @@ unsafe extern "C" fn init_process(cycle: *mut ngx_cycle_t) -> ngx_int_t {
         if ev.is_null() {
             return NGX_ERROR as ngx_int_t;
         }
+        // NGINX's debug log reads a timer's `data` as a connection (its fd): a connection with
+        // no socket, as NGINX's own connection-less timers have.
+        let dummy = ngx_pcalloc((*cycle).pool, std::mem::size_of::<ngx_connection_t>())
+            as *mut ngx_connection_t;
+        if dummy.is_null() {
+            return NGX_ERROR as ngx_int_t;
+        }
+        (*dummy).fd = -1;
+        (*ev).data = dummy as *mut c_void;
         (*ev).handler = Some(on_timer);
         (*ev).log = (*cycle).log;
         // A pending tick never holds up a graceful shutdown.

@@ -30,6 +30,9 @@ import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
+import h2.config
+import h2.connection
+import h2.events
 import jwt
 from cryptography.hazmat.primitives.asymmetric import rsa
 
@@ -179,7 +182,7 @@ def wait_until(cond, seconds):
     return cond()
 
 
-def write_conf(tmp, module, port, upstream, idp, auth):
+def write_conf(tmp, module, port, upstream, idp, auth, log_level="info"):
     cfg = {
         "providers": {
             "idp": {
@@ -218,7 +221,7 @@ daemon off;
 master_process on;
 worker_processes 2;
 pid {tmp}/nginx.pid;
-error_log {tmp}/error.log info;
+error_log {tmp}/error.log {log_level};
 events {{ worker_connections 512; }}
 http {{
     access_log off;
@@ -227,9 +230,10 @@ http {{
     fastcgi_temp_path {tmp}/fastcgi;
     uwsgi_temp_path {tmp}/uwsgi;
     scgi_temp_path {tmp}/scgi;
-    log_format by_worker '$pid $request_uri $status';
+    log_format by_worker '$pid $request_uri $status $connection';
     server {{
         listen 127.0.0.1:{port} reuseport;
+        listen 127.0.0.1:{port + 1} http2;
         access_log {tmp}/access.log by_worker;
         jwtgate_config_file jwtgate.json;
         add_header X-Jwtgate-Reason $jwtgate_reason always;
@@ -264,9 +268,7 @@ def main():
     idp = serve(idp_handler(script))
     auth = serve(auth_handler(script))
     upstream = Upstream()
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    port = two_free_ports()
     conf = write_conf(tmp, module, port, upstream.port, idp.server_address[1],
                       auth.server_address[1])
     t = subprocess.run([NGINX, "-t", "-p", tmp, "-c", conf], capture_output=True, text=True)
@@ -278,6 +280,7 @@ def main():
         if not wait_until(lambda: can_connect(port), 10):
             raise SystemExit("nginx did not start:\n" + open(os.path.join(tmp, "error.log")).read())
         run(port, script, tmp, upstream)
+        debug_log(module, script, upstream, idp.server_address[1], auth.server_address[1])
     finally:
         proc.send_signal(3)  # SIGQUIT: graceful
         try:
@@ -293,6 +296,80 @@ def main():
     for f in FAILURES:
         print("  FAIL", f)
     sys.exit(1 if FAILURES else 0)
+
+
+def h2_requests(port, paths, headers):
+    """GETs on streams of one HTTP/2 connection (prior knowledge), all sent before any answer
+    is read: the statuses in order (None for a stream without an answer)."""
+    conn = h2.connection.H2Connection(h2.config.H2Configuration(client_side=True))
+    sock = socket.create_connection(("127.0.0.1", port), timeout=15)
+    conn.initiate_connection()
+    streams = []
+    for path in paths:
+        sid = conn.get_next_available_stream_id()
+        conn.send_headers(sid, [(":method", "GET"), (":path", path), (":scheme", "http"),
+                                (":authority", "127.0.0.1")] + list(headers), end_stream=True)
+        streams.append(sid)
+    sock.sendall(conn.data_to_send())
+    status, ended = {}, set()
+    try:
+        while len(ended) < len(streams):
+            data = sock.recv(65536)
+            if not data:
+                break
+            for event in conn.receive_data(data):
+                if isinstance(event, h2.events.ResponseReceived):
+                    status[event.stream_id] = int(dict(event.headers)[b":status"])
+                elif isinstance(event, (h2.events.StreamEnded, h2.events.StreamReset)):
+                    ended.add(event.stream_id)
+                elif isinstance(event, h2.events.DataReceived):
+                    conn.acknowledge_received_data(event.flow_controlled_length, event.stream_id)
+            sock.sendall(conn.data_to_send())
+    except OSError:
+        pass
+    finally:
+        sock.close()
+    return [status.get(sid) for sid in streams]
+
+
+def debug_log(module, script, upstream, idp, auth):
+    """With `error_log … debug` NGINX's own timer code reads the module's timer event (its
+    `data` as a connection): a second instance ticks a few times and answers requests."""
+    tmp = tempfile.mkdtemp(prefix="jwtgate-nginx-debug-")
+    port = two_free_ports()
+    conf = write_conf(tmp, module, port, upstream.port, idp, auth, log_level="debug")
+    proc = subprocess.Popen([NGINX, "-p", tmp, "-c", conf], stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    try:
+        check(wait_until(lambda: can_connect(port), 10), "debug log: nginx did not start")
+        time.sleep(1.0)  # four ticks
+        status, _, _, _ = get(port, "/ext/debug", [("Authorization", "Key allow-debug")])
+        check(status == 200, f"debug log: ext_auth {status}")
+        time.sleep(0.6)
+        log = open(os.path.join(tmp, "error.log"), errors="replace").read()
+        check("exited on signal" not in log, "debug log: a worker crashed (exited on signal)")
+        check("[debug]" in log, "debug log: no debug lines (is nginx built --with-debug?)")
+    finally:
+        proc.send_signal(3)
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def two_free_ports():
+    """A port P with P + 1 free too (HTTP/1.1 on P, HTTP/2 on P + 1)."""
+    for _ in range(100):
+        with socket.socket() as a, socket.socket() as b:
+            a.bind(("127.0.0.1", 0))
+            p = a.getsockname()[1]
+            try:
+                b.bind(("127.0.0.1", p + 1))
+            except OSError:
+                continue
+            return p
+    raise SystemExit("no two consecutive free ports")
 
 
 def can_connect(port):
@@ -436,6 +513,15 @@ def run(port, script, tmp, upstream):
     check((status, reason(headers)) == (500, "ext_auth_error"), f"ext timeout: {status} {reason(headers)}")
     check(took < 3.0, f"ext timeout: answered after {took:.1f} s (timeout 1 s + the 1 s tick)")
 
+    # HTTP/2: three streams of one connection parked on their auth calls at once, each woken
+    # in its own stream (the stream's write event), each forwarded with its own answer.
+    calls = script.auth_calls
+    statuses = h2_requests(port + 1, [f"/ext/h2/{i}" for i in range(3)],
+                           [("authorization", "Key allow-h2")])
+    check(statuses == [200, 200, 200], f"HTTP/2 streams: {statuses}")
+    # Three paths: three cache keys, three calls.
+    check(script.auth_calls == calls + 3, f"HTTP/2: {script.auth_calls - calls} auth calls, want 3")
+
     # Cache hits: the same request twice on one connection (one worker) asks once.
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
     calls = script.auth_calls
@@ -496,7 +582,7 @@ def run(port, script, tmp, upstream):
         "jwtgate.ext_auth.authz.errors.no_response": 1,
         "jwtgate.ext_auth.authz.errors.server_error": 1,
         "jwtgate.ext_auth.authz.denied": 2,
-        "jwtgate.allowed": 16 + 40 + 2 + 3 + 12 + 2,
+        "jwtgate.allowed": 16 + 40 + 2 + 3 + 3 + 12 + 2,
     }
     for name, least in want_at_least.items():
         check(m.get(name, 0) >= least, f"metrics: {name} = {m.get(name)}, want >= {least}")
