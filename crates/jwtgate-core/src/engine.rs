@@ -66,6 +66,9 @@ pub struct Engine {
     fetches: Calls,
     /// Callout token → (auth service, request context, dispatch time).
     ext_calls: Calls,
+    /// The fetches (by token) that read a provider's OpenID configuration document, and why
+    /// the key set is wanted (the JWKS fetch that follows keeps the reason).
+    documents: HashMap<u32, FetchReason>,
     /// Fetches requests asked for, for the next tick to start (`on_keys_loading: retry_after`).
     scheduled: Vec<(usize, FetchReason)>,
     /// Auth answers each paused request has received, by context.
@@ -154,6 +157,7 @@ impl Engine {
             state: gateway.new_vm_state(seed),
             waiters: Vec::new(),
             fetches: HashMap::new(),
+            documents: HashMap::new(),
             ext_calls: HashMap::new(),
             answers: HashMap::new(),
             scheduled: Vec::new(),
@@ -287,7 +291,7 @@ impl Engine {
         if self.on_ext_response(token, body_size, current, now) {
             return;
         }
-        if self.on_fetch_response(token, body_size, now) {
+        if self.on_fetch_response(token, body_size, now, current) {
             self.wake(current, now, false);
         }
     }
@@ -649,6 +653,9 @@ impl Engine {
                 .find(|(i, _, _)| *i == p)
                 .map_or(0, |(_, _, cfg)| cfg.endpoint.timeout_ms)
         });
+        let fetches = &self.fetches;
+        self.documents
+            .retain(|token, _| fetches.contains_key(token));
         for (provider, _) in overdue_fetches {
             let name = self
                 .gateway
@@ -769,20 +776,38 @@ impl Engine {
             self.count(&format!("jwks.{name}.fetch_left_to_other_worker"));
             return Fetch::Running;
         }
+        // With discovery: the learned JWKS endpoint, or first the document.
+        let learned = cfg.discovery.as_ref().and_then(|_| {
+            self.state
+                .jwks
+                .get(provider)
+                .and_then(|s| s.jwks_endpoint(now_ms))
+                .cloned()
+        });
+        let reading_document = cfg.discovery.is_some() && learned.is_none();
+        let endpoint = learned.as_ref().unwrap_or(&cfg.endpoint);
         let dispatched = self.host.dispatch(
-            &cfg.endpoint.upstream,
-            &cfg.request_headers(),
-            cfg.endpoint.timeout_ms,
+            &endpoint.upstream,
+            &cfg.request_headers_to(endpoint),
+            endpoint.timeout_ms,
         );
         match dispatched {
             Ok(token) => {
                 self.fetches.insert(token, (provider, current, now_ms));
+                if reading_document {
+                    self.documents.insert(token, reason);
+                }
                 self.with_remote(provider, |state, _| state.start(reason, now_ms));
+                let what = if reading_document {
+                    "the OpenID configuration"
+                } else {
+                    "JWKS"
+                };
                 self.host.log(
                     LogLevel::Debug,
                     &format!(
-                        "jwtgate: fetching JWKS of provider {name} from {}",
-                        cfg.endpoint.uri
+                        "jwtgate: fetching {what} of provider {name} from {}",
+                        endpoint.uri
                     ),
                 );
                 Fetch::Running
@@ -793,7 +818,7 @@ impl Engine {
                     &format!(
                         "jwtgate: JWKS fetch for provider {name} refused by the host ({status}); \
                          check cluster/upstream `{}`",
-                        cfg.endpoint.upstream
+                        endpoint.upstream
                     ),
                 );
                 self.failed(provider, name, FetchFailure::DispatchRefused, now_ms);
@@ -894,11 +919,24 @@ impl Engine {
     }
 
     /// An answer to one of our callouts. Returns false for a callout that is not a JWKS fetch.
-    fn on_fetch_response(&mut self, token: u32, body_size: usize, now_ms: u64) -> bool {
+    fn on_fetch_response(
+        &mut self,
+        token: u32,
+        body_size: usize,
+        now_ms: u64,
+        current: u32,
+    ) -> bool {
         let Some((provider, _, _)) = self.fetches.remove(&token) else {
             return false;
         };
-        self.fetch_answered(provider, body_size, now_ms);
+        if let Some(reason) = self.documents.remove(&token) {
+            if self.document_answered(provider, reason, body_size, now_ms, current) {
+                // The JWKS fetch it named runs under the same claim.
+                return true;
+            }
+        } else {
+            self.fetch_answered(provider, body_size, now_ms);
+        }
         // Released once the outcome is stored, so a worker that then finds the claim free
         // finds the new copy too.
         let gateway = Rc::clone(&self.gateway);
@@ -908,6 +946,79 @@ impl Engine {
             }
         }
         true
+    }
+
+    /// Takes the answer of an OpenID configuration fetch: learns the JWKS endpoint and fetches
+    /// it (true), or records the failure (false: the last good keys stay).
+    fn document_answered(
+        &mut self,
+        provider: usize,
+        reason: FetchReason,
+        body_size: usize,
+        now_ms: u64,
+        current: u32,
+    ) -> bool {
+        let gateway = Rc::clone(&self.gateway);
+        let Some((_, name, cfg)) = gateway.remote_providers().find(|(i, _, _)| *i == provider)
+        else {
+            return false;
+        };
+        let status = self
+            .host
+            .answer_header(":status")
+            .map(|v| String::from_utf8_lossy(&v).into_owned());
+        let body = match cfg.check_answer(status.as_deref(), body_size) {
+            Ok(()) => match self.host.answer_body(body_size) {
+                Ok(Some(body)) if body.len() == body_size => Ok(body),
+                _ => Err(FetchFailure::Truncated),
+            },
+            Err(failure) => Err(failure),
+        };
+        match body.and_then(|body| cfg.discovered(&body)) {
+            Ok(endpoint) => {
+                self.host.log(
+                    LogLevel::Info,
+                    &format!(
+                        "jwtgate: OpenID configuration of provider {name} from {}: JWKS at {} (cluster `{}`)",
+                        cfg.endpoint.uri, endpoint.uri, endpoint.upstream
+                    ),
+                );
+                if endpoint.authority != cfg.endpoint.authority
+                    && endpoint.upstream == cfg.endpoint.upstream
+                {
+                    self.host.log(
+                        LogLevel::Warn,
+                        &format!(
+                            "jwtgate: provider {name}: the JWKS is on {}, the document on {}; both \
+                             are fetched through cluster `{}` (set openid_configuration.jwks_cluster \
+                             if it does not serve {})",
+                            endpoint.authority,
+                            cfg.endpoint.authority,
+                            endpoint.upstream,
+                            endpoint.authority
+                        ),
+                    );
+                }
+                self.with_remote(provider, |state, _| state.learn(endpoint, now_ms));
+                self.count(&format!("jwks.{name}.discovered"));
+                self.start_fetch(provider, reason, now_ms, current);
+                true
+            }
+            Err(failure) => {
+                self.host.log(
+                    LogLevel::Warn,
+                    &format!(
+                        "jwtgate: OpenID configuration of provider {name} from {} failed: {} \
+                         (status {}); keeping the last good keys",
+                        cfg.endpoint.uri,
+                        failure.name(),
+                        status.as_deref().unwrap_or("none")
+                    ),
+                );
+                self.failed(provider, name, failure, now_ms);
+                false
+            }
+        }
     }
 
     /// Takes a JWKS fetch's answer: a new key set, or a failure that keeps the last good one.
@@ -1022,6 +1133,9 @@ impl Engine {
             .iter()
             .filter_map(|t| self.fetches.remove(t).map(|(p, _, _)| p))
             .collect();
+        for token in &mine {
+            self.documents.remove(token);
+        }
         for provider in orphaned {
             self.with_remote(provider, |state, _| state.abandon());
         }

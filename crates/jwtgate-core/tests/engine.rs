@@ -851,3 +851,185 @@ fn without_context_switching_nothing_acts_on_another_request() {
     let error = Gateway::from_json(pause.to_string().as_bytes()).unwrap_err();
     assert!(error.to_string().contains("on_keys_loading"), "{error}");
 }
+
+/// A provider whose JWKS is found through its issuer's OpenID configuration document
+/// (`<issuer>/.well-known/openid-configuration`, fetched through cluster `idp_doc`).
+fn oidc(discovery: Value) -> Value {
+    let mut c = remote(json!({}));
+    c["providers"]["idp"]["remote_jwks"] = json!({
+        "openid_configuration": discovery, "cache_duration": "600s"});
+    c
+}
+
+fn document(issuer: &str, jwks_uri: &str) -> Vec<u8> {
+    json!({"issuer": issuer, "jwks_uri": jwks_uri,
+           "authorization_endpoint": "https://issuer.test/auth"})
+    .to_string()
+    .into_bytes()
+}
+
+#[test]
+fn discovery_reads_the_document_then_fetches_the_jwks_it_names() {
+    let old = Keys::new(1, "old");
+    let mut w = Worker::new(oidc(json!({"cluster": "idp_doc", "timeout": "2s"})));
+    let a = w.send(Some(&old.token("alice")));
+    let doc = w.one_call();
+    assert_eq!(
+        (doc.upstream.as_str(), doc.path.as_str()),
+        ("idp_doc", "/.well-known/openid-configuration")
+    );
+    let b = w.send(Some(&old.token("bob")));
+    assert!(
+        w.take_calls().is_empty(),
+        "one document read for every waiter"
+    );
+    w.answer(
+        &doc,
+        Some(200),
+        &[],
+        &document("https://issuer.test", "https://issuer.test/certs?v=2"),
+    );
+    // The JWKS it names, through the document's cluster; the requests still wait.
+    let fetch = w.one_call();
+    assert_eq!(
+        (fetch.upstream.as_str(), fetch.path.as_str()),
+        ("idp_doc", "/certs?v=2")
+    );
+    assert_eq!((w.fate(a), w.fate(b)), (Fate::Paused, Fate::Paused));
+    w.answer(&fetch, Some(200), &[], &jwks(&[&old]));
+    assert_eq!((w.fate(a), w.fate(b)), (Fate::Forwarded, Fate::Forwarded));
+    assert_eq!(w.counter("jwtgate.jwks.idp.discovered"), 1);
+    assert!(w.logged("JWKS at https://issuer.test/certs?v=2"));
+    // The refresh goes to the learned endpoint: the document is read once a day, not per fetch.
+    w.advance(600_000);
+    w.tick();
+    let refresh = w.one_call();
+    assert_eq!(refresh.path, "/certs?v=2");
+    w.answer(&refresh, Some(200), &[], &jwks(&[&old]));
+    w.advance(24 * 3_600_000);
+    w.tick();
+    assert_eq!(w.one_call().path, "/.well-known/openid-configuration");
+}
+
+#[test]
+fn a_document_that_names_another_issuer_or_no_usable_jwks_uri_is_a_failed_fetch() {
+    let old = Keys::new(1, "old");
+    let rows: [(&[u8], &str); 7] = [
+        (
+            &document("https://evil.test", "https://issuer.test/certs"),
+            "issuer_mismatch",
+        ),
+        // Exactly equal: a trailing slash is another issuer (OIDC Discovery §4.3).
+        (
+            &document("https://issuer.test/", "https://issuer.test/certs"),
+            "issuer_mismatch",
+        ),
+        (br#"{"issuer": "https://issuer.test"}"#, "bad_document"),
+        // An https document never sends key fetches over http.
+        (
+            &document("https://issuer.test", "http://issuer.test/certs"),
+            "bad_document",
+        ),
+        (&document("https://issuer.test", "/certs"), "bad_document"),
+        (
+            br#"{"issuer": "https://issuer.test", "jwks_uri": 7}"#,
+            "bad_document",
+        ),
+        (b"<html>sign in</html>", "not_json"),
+    ];
+    for (body, failure) in rows {
+        let mut w = Worker::new(oidc(json!({"cluster": "idp_doc"})));
+        let ctx = w.send(Some(&old.token("alice")));
+        let doc = w.one_call();
+        w.answer(&doc, Some(200), &[], body);
+        assert!(
+            w.take_calls().is_empty(),
+            "{failure}: a JWKS fetch followed"
+        );
+        assert_eq!(w.fate(ctx), Fate::Answered(401), "{failure}");
+        assert_eq!(
+            w.counter(&format!("jwtgate.jwks.idp.fetch_failed.{failure}")),
+            1,
+            "{failure}"
+        );
+        assert!(w.logged(&format!("failed: {failure}")), "{failure}");
+    }
+    // A document that is not 2xx, or too large, is a failed fetch like a JWKS.
+    let mut w = Worker::new(oidc(json!({"cluster": "idp_doc"})));
+    let ctx = w.send(Some(&old.token("alice")));
+    let doc = w.one_call();
+    w.answer(&doc, Some(404), &[], b"not found");
+    assert_eq!(w.fate(ctx), Fate::Answered(401));
+    assert_eq!(w.counter("jwtgate.jwks.idp.fetch_failed.http_status"), 1);
+}
+
+#[test]
+fn the_document_chooses_the_path_never_the_cluster() {
+    let old = Keys::new(1, "old");
+    // The JWKS on another host: fetched through the configured jwks_cluster.
+    let mut w = Worker::new(oidc(json!({
+        "http_uri": {"uri": "https://issuer.test/.well-known/openid-configuration",
+                     "cluster": "doc"},
+        "jwks_cluster": "keys"})));
+    let ctx = w.send(Some(&old.token("alice")));
+    let doc = w.one_call();
+    assert_eq!(doc.upstream, "doc");
+    w.answer(
+        &doc,
+        Some(200),
+        &[],
+        &document("https://issuer.test", "https://keys.example.net/jwks"),
+    );
+    let fetch = w.one_call();
+    assert_eq!(
+        (fetch.upstream.as_str(), fetch.path.as_str()),
+        ("keys", "/jwks")
+    );
+    w.answer(&fetch, Some(200), &[], &jwks(&[&old]));
+    assert_eq!(w.fate(ctx), Fate::Forwarded);
+    // Without jwks_cluster a JWKS on another host still goes to the document's cluster, and
+    // the log says so.
+    let mut w = Worker::new(oidc(json!({"cluster": "doc"})));
+    let _ = w.send(Some(&old.token("alice")));
+    let doc = w.one_call();
+    w.answer(
+        &doc,
+        Some(200),
+        &[],
+        &document("https://issuer.test", "https://keys.example.net/jwks"),
+    );
+    assert_eq!(w.one_call().upstream, "doc");
+    assert!(w.logged("set openid_configuration.jwks_cluster"));
+}
+
+#[test]
+fn discovery_configuration_errors_name_the_field() {
+    let error = |c: Value| {
+        Gateway::from_json(c.to_string().as_bytes())
+            .err()
+            .unwrap()
+            .to_string()
+    };
+    let mut both = oidc(json!({"cluster": "doc"}));
+    both["providers"]["idp"]["remote_jwks"]["http_uri"] = json!({"uri": "https://i.test/k"});
+    assert!(error(both).contains("providers.idp.remote_jwks: give `http_uri`"));
+    let mut neither = remote(json!({}));
+    neither["providers"]["idp"]["remote_jwks"] = json!({"cache_duration": "600s"});
+    assert!(error(neither).contains("providers.idp.remote_jwks: needs `http_uri`"));
+    let mut no_issuer = oidc(json!({"cluster": "doc"}));
+    no_issuer["providers"]["idp"]
+        .as_object_mut()
+        .unwrap()
+        .remove("issuer");
+    assert!(error(no_issuer)
+        .contains("providers.idp.remote_jwks.openid_configuration: needs the provider's `issuer`"));
+    let mut not_a_url = oidc(json!({"cluster": "doc"}));
+    not_a_url["providers"]["idp"]["issuer"] = json!("issuer-without-scheme");
+    assert!(error(not_a_url).contains("the issuer does not make a document URI"));
+    let twice = oidc(
+        json!({"http_uri": {"uri": "https://issuer.test/.well-known/openid-configuration"}, "timeout": "1s"}),
+    );
+    assert!(error(twice).contains("give cluster and timeout inside http_uri"));
+    let empty = oidc(json!({"jwks_cluster": ""}));
+    assert!(error(empty).contains("openid_configuration.jwks_cluster: must be a non-empty name"));
+}

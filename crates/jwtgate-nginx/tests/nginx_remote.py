@@ -40,6 +40,9 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from nginx_module import NGINX, Upstream, check, upstream_view, values, FAILURES, PASSED  # noqa: E402
 
 ISSUER = "https://idp.test"
+# Found through its OpenID configuration (the issuer names no reachable host: the internal
+# location's proxy_pass decides where the document and the keys are fetched from).
+OIDC_ISSUER = "https://oidc.test"
 AUDIENCE = "api"
 
 
@@ -64,16 +67,21 @@ class Script:
         self.lock = threading.Lock()
         self.jwks = {"keys": []}
         self.jwks_mode = "ok"  # ok | garbage | error | slow
+        self.oidc_jwks = {"keys": []}
         self.jwks_delay = 0.0
         self.fetches = 0
         self.fetch_headers = []
         self.auth_calls = 0
         self.auth_headers = []
+        self.other_paths = {}
 
-    def count_fetch(self, headers):
+    def count_fetch(self, path, headers):
         with self.lock:
-            self.fetches += 1
-            self.fetch_headers.append(headers)
+            if path == "/keys":
+                self.fetches += 1
+                self.fetch_headers.append(headers)
+            else:
+                self.other_paths[path] = self.other_paths.get(path, 0) + 1
 
 
 def idp_handler(script):
@@ -84,11 +92,19 @@ def idp_handler(script):
             pass
 
         def do_GET(self):
-            script.count_fetch({k.lower(): v for k, v in self.headers.items()})
-            if script.jwks_delay:
+            script.count_fetch(self.path, {k.lower(): v for k, v in self.headers.items()})
+            if self.path == "/keys" and script.jwks_delay:
                 time.sleep(script.jwks_delay)
-            mode = script.jwks_mode
-            if mode == "error":
+            # The discovery provider's document names its keys on another path.
+            mode = "document" if self.path == "/.well-known/openid-configuration" else script.jwks_mode
+            if mode == "document":
+                body, status = json.dumps({"issuer": OIDC_ISSUER,
+                                           "jwks_uri": f"{OIDC_ISSUER}/oidc-keys"}).encode(), 200
+            elif self.path == "/oidc-keys":
+                body, status = json.dumps(script.oidc_jwks).encode(), 200
+            elif self.path != "/keys":
+                body, status = b"no such thing", 404
+            elif mode == "error":
                 body, status = b"upstream trouble", 500
             elif mode == "garbage":
                 body, status = b"<html>not a key set</html>", 200
@@ -195,6 +211,9 @@ def write_conf(tmp, module, port, upstream, idp, auth, log_level="info"):
                     "retry_policy": {"retry_back_off": {"base_interval": "1s",
                                                         "max_interval": "2s"}}},
                 "forward_payload_header": "x-jwt-payload"},
+            "oidc": {
+                "issuer": OIDC_ISSUER,
+                "remote_jwks": {"openid_configuration": {"cluster": "idp", "timeout": "2s"}}},
             # A cluster without an internal location: /_jwtgate/nowhere/ falls into `location /`.
             "lost": {
                 "issuer": "https://lost.test",
@@ -209,6 +228,7 @@ def write_conf(tmp, module, port, upstream, idp, auth, log_level="info"):
         "rules": [
             {"match": {"prefix": "/ext/"}, "requires": {"ext_auth": "authz"}},
             {"match": {"prefix": "/lost/"}, "requires": {"provider_name": "lost"}},
+            {"match": {"prefix": "/oidc/"}, "requires": {"provider_name": "oidc"}},
             {"match": {"prefix": "/"}, "requires": {"provider_name": "idp"}}],
     }
     with open(os.path.join(tmp, "jwtgate.json"), "w") as f:
@@ -406,6 +426,8 @@ def run(port, script, tmp, upstream):
     k2, jwk2 = new_key("k2")
     k3, _ = new_key("k3")  # never published
     script.jwks = {"keys": [jwk1]}
+    k4, jwk4 = new_key("k4")
+    script.oidc_jwks = {"keys": [jwk4]}
 
     # The internal locations are not reachable from outside.
     status, _, _, _ = get(port, "/_jwtgate/idp/keys")
@@ -471,6 +493,20 @@ def run(port, script, tmp, upstream):
     # By now one worker has fetched a set the other had not: it was adopted from the zone.
     check("keys another worker fetched" in log_text(tmp),
           "shared: no worker adopted the other's key set from the zone (log)")
+
+    # OIDC discovery: the document (derived from the issuer) names the JWKS; both through the
+    # provider's cluster; one read for both workers.
+    oidc_token = jwt.encode({"iss": OIDC_ISSUER, "sub": "olga", "exp": int(time.time()) + 600},
+                            k4, algorithm="RS256", headers={"kid": "k4"})
+    results = [get(port, f"/oidc/{i}", bearer(oidc_token))[0] for i in range(6)]
+    check(results == [200] * 6, f"discovery: {results}")
+    docs = script.other_paths.get("/.well-known/openid-configuration", 0)
+    check(docs == 1, f"discovery: the document was read {docs} times, want once")
+    check(script.other_paths.get("/oidc-keys", 0) == 1,
+          f"discovery: the JWKS it names was fetched {script.other_paths.get('/oidc-keys', 0)} times")
+    status, headers, _, _ = get(port, "/oidc/idp-token", bearer(t1))
+    check((status, reason(headers)) == (401, "issuer_not_allowed") or status == 401,
+          f"discovery: another issuer's token {status} {reason(headers)}")
 
     # A cluster without an internal location: refused, and nothing reached the echo upstream
     # under /_jwtgate/ (the check stops the subrequest before its content phase).
@@ -576,13 +612,14 @@ def run(port, script, tmp, upstream):
         "jwtgate.jwks.idp.fetch_failed.http_status": 1,
         "jwtgate.jwks.idp.fetch_left_to_other_worker": 1,
         "jwtgate.jwks.idp.shared_adopted": 1,
+        "jwtgate.jwks.oidc.discovered": 1,
         "jwtgate.jwks.lost.fetch_failed.no_response": 1,
         "jwtgate.denied.invalid_signature": 2,
         "jwtgate.denied.keys_unavailable": 1,
         "jwtgate.ext_auth.authz.errors.no_response": 1,
         "jwtgate.ext_auth.authz.errors.server_error": 1,
         "jwtgate.ext_auth.authz.denied": 2,
-        "jwtgate.allowed": 16 + 40 + 2 + 3 + 3 + 12 + 2,
+        "jwtgate.allowed": 16 + 40 + 2 + 6 + 3 + 3 + 12 + 2,
     }
     for name, least in want_at_least.items():
         check(m.get(name, 0) >= least, f"metrics: {name} = {m.get(name)}, want >= {least}")

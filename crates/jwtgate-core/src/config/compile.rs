@@ -16,7 +16,7 @@ use crate::matcher::{HeaderMatch, HeaderMatchKind, PathMatch, RouteMatch};
 use crate::profile::{StringMatcher, TokenProfile};
 use crate::provider::Provider;
 use crate::rejection::Rejection;
-use crate::remote_jwks::RemoteJwks;
+use crate::remote_jwks::{Discovery, RemoteJwks};
 use crate::requirement::Requirement;
 use crate::strict_json;
 use crate::token::DEFAULT_MAX_TOKEN_BYTES;
@@ -484,7 +484,7 @@ fn compile_provider(at: &str, name: String, p: RawProvider) -> Result<Provider, 
     }
     let remote = p
         .remote_jwks
-        .map(|r| remote_jwks(&format!("{at}.remote_jwks"), r))
+        .map(|r| remote_jwks(&format!("{at}.remote_jwks"), r, p.issuer.as_deref()))
         .transpose()?;
     if keys.len() > crate::keys::MAX_KEYS_PER_JWKS {
         return Err(err(
@@ -813,12 +813,95 @@ fn http_uri(at: &str, h: RawHttpUri, default_timeout_ms: u64) -> Result<HttpUri,
     HttpUri::new(&h.uri, h.cluster, timeout_ms).map_err(|e| err(format!("{at}.http_uri.uri"), e))
 }
 
-fn remote_jwks(at: &str, r: RawRemoteJwks) -> Result<RemoteJwks, ConfigError> {
-    let mut remote = RemoteJwks::new(http_uri(
-        at,
-        r.http_uri,
-        crate::remote_jwks::DEFAULT_TIMEOUT_MS,
-    )?);
+/// `openid_configuration`: the document's endpoint and what its answer must say.
+fn discovery(
+    at: &str,
+    o: RawOpenidConfiguration,
+    issuer: Option<&str>,
+) -> Result<(HttpUri, Discovery), ConfigError> {
+    let at = format!("{at}.openid_configuration");
+    let issuer = issuer.ok_or_else(|| {
+        err(
+            &at,
+            "needs the provider's `issuer`: the document's issuer must equal it",
+        )
+    })?;
+    let endpoint = match o.http_uri {
+        Some(h) => {
+            if o.cluster.is_some() || o.timeout.is_some() {
+                return Err(err(
+                    &at,
+                    "with http_uri, give cluster and timeout inside http_uri",
+                ));
+            }
+            http_uri(&at, h, crate::remote_jwks::DEFAULT_TIMEOUT_MS)?
+        }
+        None => {
+            // OIDC Discovery 1.0 §4: the issuer (no trailing slash) + /.well-known/openid-configuration.
+            let uri = format!(
+                "{}/.well-known/openid-configuration",
+                issuer.trim_end_matches('/')
+            );
+            let raw = RawHttpUri {
+                uri,
+                cluster: o.cluster,
+                timeout: o.timeout,
+            };
+            http_uri(&at, raw, crate::remote_jwks::DEFAULT_TIMEOUT_MS).map_err(|e| {
+                err(
+                    &at,
+                    format!("the issuer does not make a document URI ({})", e.message),
+                )
+            })?
+        }
+    };
+    let jwks_cluster = match o.jwks_cluster {
+        Some(c) if c.is_empty() || c.bytes().any(|b| b <= 0x20 || b == 0x7f) => {
+            return Err(err(
+                format!("{at}.jwks_cluster"),
+                "must be a non-empty name",
+            ))
+        }
+        Some(c) => c,
+        None => endpoint.upstream.clone(),
+    };
+    let discovery = Discovery {
+        issuer: issuer.to_string(),
+        jwks_cluster,
+    };
+    Ok((endpoint, discovery))
+}
+
+fn remote_jwks(
+    at: &str,
+    r: RawRemoteJwks,
+    issuer: Option<&str>,
+) -> Result<RemoteJwks, ConfigError> {
+    let mut remote = match (r.http_uri, r.openid_configuration) {
+        (Some(h), None) => RemoteJwks::new(http_uri(
+            at,
+            h,
+            crate::remote_jwks::DEFAULT_TIMEOUT_MS,
+        )?),
+        (None, Some(o)) => {
+            let (endpoint, discovery) = discovery(at, o, issuer)?;
+            let mut remote = RemoteJwks::new(endpoint);
+            remote.discovery = Some(discovery);
+            remote
+        }
+        (Some(_), Some(_)) => {
+            return Err(err(
+                at,
+                "give `http_uri` (the JWKS) or `openid_configuration` (find it), not both",
+            ))
+        }
+        (None, None) => {
+            return Err(err(
+                at,
+                "needs `http_uri` (the JWKS) or `openid_configuration` (find it through the issuer's document)",
+            ))
+        }
+    };
     let ms = |field: &str, d: Option<RawDuration>, min: u64, max: u64| {
         let path = format!("{at}.{field}");
         d.map(|d| {
@@ -946,9 +1029,14 @@ fn remote_jwks(at: &str, r: RawRemoteJwks) -> Result<RemoteJwks, ConfigError> {
         extra_headers.push((name, h.value));
     }
     remote.extra_headers = extra_headers;
+    let uri_at = if remote.discovery.is_some() {
+        "openid_configuration"
+    } else {
+        "http_uri"
+    };
     for concern in remote.endpoint.fetch_concerns() {
         remote.warnings.push(format!(
-            "{at}.http_uri.uri: `{}` {concern}",
+            "{at}.{uri_at}.uri: `{}` {concern}",
             remote.endpoint.uri
         ));
     }

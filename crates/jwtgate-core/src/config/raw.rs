@@ -120,7 +120,13 @@ pub(super) struct RawExtAuthCache {
 #[cfg_attr(feature = "cli", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub(super) struct RawRemoteJwks {
-    pub(super) http_uri: RawHttpUri,
+    /// Where the JWKS is; or give `openid_configuration` instead.
+    #[serde(default)]
+    pub(super) http_uri: Option<RawHttpUri>,
+    /// Extension (OIDC Discovery 1.0): find the JWKS through the issuer's OpenID configuration
+    /// document (its `issuer` must equal the provider's; its `jwks_uri` is fetched).
+    #[serde(default)]
+    pub(super) openid_configuration: Option<RawOpenidConfiguration>,
     #[serde(default)]
     pub(super) cache_duration: Option<RawDuration>,
     /// Envoy: fetch at start instead of at the first request. jwtgate always fetches at
@@ -150,6 +156,26 @@ pub(super) struct RawRemoteJwks {
 pub(super) struct RawHeaderValue {
     pub(super) name: String,
     pub(super) value: String,
+}
+
+#[derive(Deserialize)]
+#[cfg_attr(feature = "cli", derive(schemars::JsonSchema))]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawOpenidConfiguration {
+    /// The document's URI, cluster and timeout. Default: `<issuer>/.well-known/openid-configuration`
+    /// with `cluster` and `timeout` below.
+    #[serde(default)]
+    pub(super) http_uri: Option<RawHttpUri>,
+    /// Without `http_uri`: the cluster the document is fetched from.
+    #[serde(default)]
+    pub(super) cluster: Option<String>,
+    /// Without `http_uri`: the timeout of each fetch.
+    #[serde(default)]
+    pub(super) timeout: Option<RawDuration>,
+    /// The cluster the JWKS is fetched from (default: the document's): the document chooses
+    /// the path and authority, never where the request goes.
+    #[serde(default)]
+    pub(super) jwks_cluster: Option<String>,
 }
 
 #[derive(Deserialize)]
