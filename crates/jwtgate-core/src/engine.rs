@@ -243,7 +243,10 @@ impl Engine {
             Decision::AskExtAuth { service, headers } => Ran::Ask(service, headers),
             Decision::Forward(ref ops) => {
                 // Dry-run refusals are reported like denials; passes only at debug.
-                let level = if verdict.dry_run {
+                // An unverified pass (`allow_unverified`) is always reported.
+                let level = if verdict.unverified {
+                    LogLevel::Warn
+                } else if verdict.dry_run {
                     LogLevel::Info
                 } else {
                     LogLevel::Debug

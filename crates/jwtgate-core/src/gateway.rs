@@ -98,7 +98,13 @@ pub struct Verdict {
     /// The verified tokens of an allowed request, in the order the requirement used them (a
     /// host's claim variables, e.g. NGINX's `$jwtgate_claim_<name>`); empty otherwise.
     pub verified: Vec<Rc<Verified>>,
+    /// Forwarded unverified (`on_keys_unavailable: allow_unverified`): `rejection` says why.
+    pub unverified: bool,
 }
+
+/// Set on a request forwarded unverified (`on_keys_unavailable: allow_unverified`) to the
+/// providers whose keys were unavailable; a managed header (client copies always removed).
+pub const UNVERIFIED_HEADER: &str = "x-jwtgate-unverified";
 
 impl Verdict {
     fn forward(ops: Vec<HeaderOp>, rule: Option<usize>) -> Verdict {
@@ -111,6 +117,7 @@ impl Verdict {
             cors_bypassed: false,
             ext_cache_hits: Vec::new(),
             verified: Vec::new(),
+            unverified: false,
         }
     }
 
@@ -124,6 +131,9 @@ impl Verdict {
             self.providers.join(",")
         };
         let what = match (self.rejection, self.dry_run) {
+            (Some(r), false) if self.unverified => {
+                format!("allow-unverified reason={}", r.name())
+            }
             // The status the client got: a configured one (`jwks_unavailable_status`,
             // `on_keys_unavailable`, `failure_response`, an auth service's) differs from the
             // reason's usual one.
@@ -163,6 +173,9 @@ impl Verdict {
 
     fn decision_metrics(&self) -> Vec<String> {
         match (self.rejection, self.dry_run) {
+            (Some(_), false) if self.unverified => {
+                vec!["allowed".into(), "allowed_unverified".into()]
+            }
             (Some(r), false) => vec!["denied".into(), format!("denied.{}", r.name())],
             (Some(r), true) => vec![
                 "allowed".into(),
@@ -542,6 +555,29 @@ impl Gateway {
                 verdict.ext_cache_hits = ext_cache_hits;
                 verdict
             }
+            Err(Rejection::KeysUnavailable)
+                if self.allows_unverified(&evaluation.without_keys()) =>
+            {
+                // Every provider that met a token without keys says `allow_unverified`:
+                // forwarded with the managed headers removed, no claim from any token, and the
+                // mark naming those providers.
+                let without: Vec<Used> = evaluation
+                    .without_keys()
+                    .into_iter()
+                    .map(Used::Provider)
+                    .collect();
+                ops.extend(removals(&[], req, forward_path));
+                ops.push(HeaderOp::Set(
+                    UNVERIFIED_HEADER.to_string(),
+                    names(&without).join(","),
+                ));
+                let mut verdict = Verdict::forward(ops, Some(rule_index));
+                verdict.providers = names(&without);
+                verdict.rejection = Some(Rejection::KeysUnavailable);
+                verdict.unverified = true;
+                verdict.ext_cache_hits = ext_cache_hits;
+                verdict
+            }
             Err(rejection) => {
                 let mut response = self.respond(rule, rejection, req);
                 if rejection == Rejection::KeysUnavailable && response.status == 401 {
@@ -567,6 +603,7 @@ impl Gateway {
                     cors_bypassed: false,
                     ext_cache_hits,
                     verified: Vec::new(),
+                    unverified: false,
                 }
             }
         }
@@ -635,6 +672,15 @@ impl Gateway {
 
     fn respond(&self, rule: &Rule, rejection: Rejection, req: &Request<'_>) -> LocalResponse {
         rule.failure.respond(rejection, &self.realm, req.path)
+    }
+
+    /// Whether a `keys_unavailable` refusal becomes an unverified pass: every provider that met
+    /// a token without keys says `allow_unverified`.
+    fn allows_unverified(&self, without_keys: &[usize]) -> bool {
+        !without_keys.is_empty()
+            && without_keys
+                .iter()
+                .all(|&i| self.providers.get(i).is_some_and(|p| p.allow_unverified))
     }
 
     /// The status of a `keys_unavailable` refusal: 503 when a provider that had no keys says

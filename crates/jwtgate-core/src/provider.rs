@@ -30,6 +30,9 @@ pub struct Provider {
     /// `on_keys_unavailable`: the status when this provider's remote keys are unavailable
     /// (`deny`: 401, `unavailable`: 503); `None`: the global `jwks_unavailable_status`.
     pub keys_unavailable_status: Option<u32>,
+    /// `on_keys_unavailable: allow_unverified`: while the keys are unavailable, a request this
+    /// provider would decide is forwarded unverified (marked, logged, counted).
+    pub allow_unverified: bool,
     /// `typ`, `subjects`, `required_claims`: checked after the registered claims.
     pub profile: TokenProfile,
     /// (header name, claim name or dotted path)

@@ -164,6 +164,7 @@ impl RequestState {
         self.reason = verdict.rejection.map_or("", |r| r.name());
         self.verified.clear();
         self.result = match &verdict.decision {
+            Decision::Forward(_) if verdict.unverified => "allow_unverified",
             Decision::Forward(_) if verdict.rejection.is_some() => "dry_run",
             Decision::Forward(_) => {
                 self.verified = verdict.verified.clone();

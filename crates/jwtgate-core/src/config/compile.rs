@@ -73,6 +73,9 @@ pub(super) fn compile(raw: RawConfig) -> Result<Gateway, ConfigError> {
                 .chain(p.forward_payload_header.clone())
         })
         .collect();
+    if providers.iter().any(|p| p.allow_unverified) {
+        managed_headers.push(crate::gateway::UNVERIFIED_HEADER.to_string());
+    }
     managed_headers.sort();
     managed_headers.dedup();
     for p in &providers {
@@ -482,7 +485,7 @@ fn compile_provider(at: &str, name: String, p: RawProvider) -> Result<Provider, 
     for (i, k) in p.keys.into_iter().enumerate() {
         keys.push(inline_key(&format!("{at}.keys[{i}]"), k)?);
     }
-    let remote = p
+    let mut remote = p
         .remote_jwks
         .map(|r| remote_jwks(&format!("{at}.remote_jwks"), r, p.issuer.as_deref()))
         .transpose()?;
@@ -569,7 +572,15 @@ fn compile_provider(at: &str, name: String, p: RawProvider) -> Result<Provider, 
         }
         (Some(RawOnKeysUnavailable::Deny), Some(_)) => Some(401),
         (Some(RawOnKeysUnavailable::Unavailable), Some(_)) => Some(503),
+        (Some(RawOnKeysUnavailable::AllowUnverified), Some(_)) => None,
     };
+    let allow_unverified = p.on_keys_unavailable == Some(RawOnKeysUnavailable::AllowUnverified);
+    if let (true, Some(remote)) = (allow_unverified, remote.as_mut()) {
+        remote.warnings.push(format!(
+            "{at}.on_keys_unavailable: allow_unverified forwards requests whose tokens nobody \
+             verified while this provider's keys are unavailable (marked `x-jwtgate-unverified`)"
+        ));
+    }
 
     Ok(Provider {
         name,
@@ -586,6 +597,7 @@ fn compile_provider(at: &str, name: String, p: RawProvider) -> Result<Provider, 
         },
         profile,
         keys_unavailable_status,
+        allow_unverified,
         keys,
         remote,
         sources,

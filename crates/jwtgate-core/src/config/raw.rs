@@ -326,6 +326,8 @@ pub(super) struct RawProvider {
 pub(super) enum RawOnKeysUnavailable {
     Deny,
     Unavailable,
+    /// Forward, unverified, marked with `x-jwtgate-unverified` (explicit, logged, counted).
+    AllowUnverified,
 }
 
 /// `audience_match`.
