@@ -241,7 +241,8 @@ fn dpop_proof(flags: &[(String, String)]) -> Result<String, String> {
         }
     };
     let header = json!({"typ": "dpop+jwt", "alg": alg, "jwk": jwk});
-    let mut claims = json!({"htm": one("--htm").unwrap_or("GET"), "htu": htu, "iat": now, "jti": jti});
+    let mut claims =
+        json!({"htm": one("--htm").unwrap_or("GET"), "htu": htu, "iat": now, "jti": jti});
     if let Some(token) = one("--token") {
         claims["ath"] = json!(jwtgate_core::dpop::sha256_b64(token.trim().as_bytes()));
     }

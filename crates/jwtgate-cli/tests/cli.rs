@@ -603,7 +603,11 @@ fn explain_names_the_failed_claim_and_the_auth_service_it_would_call() {
 fn mint_dpop_proof_and_bound_token_pass_the_filters_decision() {
     let dir = std::env::temp_dir().join(format!("jwtgate-dpop-{}", std::process::id()));
     let out = dir.to_string_lossy().into_owned();
-    for (alg, kid) in [("RS256", "issuer"), ("ES256", "client"), ("EdDSA", "client-ed")] {
+    for (alg, kid) in [
+        ("RS256", "issuer"),
+        ("ES256", "client"),
+        ("EdDSA", "client-ed"),
+    ] {
         let (code, _, err) = jwtgate(&["keygen", "--alg", alg, "--kid", kid, "--out", &out]);
         assert_eq!(code, 0, "{err}");
     }
@@ -619,14 +623,31 @@ fn mint_dpop_proof_and_bound_token_pass_the_filters_decision() {
     let file = |name: &str| dir.join(name).to_string_lossy().into_owned();
     for client in ["client.pem", "client-ed.pem"] {
         let (code, token, err) = jwtgate(&[
-            "mint", "--alg", "RS256", "--key", &file("issuer.pem"), "--kid", "issuer", "--iss",
-            "https://minted.test", "--dpop-key", &file(client),
+            "mint",
+            "--alg",
+            "RS256",
+            "--key",
+            &file("issuer.pem"),
+            "--kid",
+            "issuer",
+            "--iss",
+            "https://minted.test",
+            "--dpop-key",
+            &file(client),
         ]);
         assert_eq!(code, 0, "{err}");
         let token = token.trim().to_string();
         let proof = |htu: &str| {
             let (code, proof, err) = jwtgate(&[
-                "mint", "--dpop", &file(client), "--htm", "GET", "--htu", htu, "--token", &token,
+                "mint",
+                "--dpop",
+                &file(client),
+                "--htm",
+                "GET",
+                "--htu",
+                htu,
+                "--token",
+                &token,
             ]);
             assert_eq!(code, 0, "{err}");
             proof.trim().to_string()
@@ -651,13 +672,22 @@ fn mint_dpop_proof_and_bound_token_pass_the_filters_decision() {
             jwtgate(&refs).1
         };
         let ok = explain(Some(proof("https://api.test/orders")));
-        assert!(ok.contains("answer:   forwarded upstream"), "{client}: {ok}");
+        assert!(
+            ok.contains("answer:   forwarded upstream"),
+            "{client}: {ok}"
+        );
         let other = explain(Some(proof("https://api.test/admin")));
         assert!(other.contains("dpop_proof_invalid"), "{client}: {other}");
         let none = explain(None);
         assert!(none.contains("dpop_proof_missing"), "{client}: {none}");
     }
-    let (code, _, err) = jwtgate(&["mint", "--dpop", &file("client.pem"), "--htu", "https://a/x?q"]);
+    let (code, _, err) = jwtgate(&[
+        "mint",
+        "--dpop",
+        &file("client.pem"),
+        "--htu",
+        "https://a/x?q",
+    ]);
     assert_ne!(code, 0);
     assert!(err.contains("without query"), "{err}");
 }

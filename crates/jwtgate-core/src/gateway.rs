@@ -234,6 +234,17 @@ impl Gateway {
             .collect()
     }
 
+    /// Whether a provider reads the client certificate from the connection
+    /// (`mtls_binding.certificate_from: connection`): the host then lists its digest under
+    /// [`super::request::PEER_CERTIFICATE_SHA256`].
+    pub fn reads_peer_certificate(&self) -> bool {
+        self.providers.iter().any(|p| {
+            p.mtls
+                .as_ref()
+                .is_some_and(|m| m.source == super::mtls::CertificateSource::Connection)
+        })
+    }
+
     /// Prefix for metric names (`stat_prefix`, default `jwtgate`).
     pub fn stat_prefix(&self) -> &str {
         &self.stat_prefix
