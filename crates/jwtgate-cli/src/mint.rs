@@ -244,7 +244,10 @@ fn dpop_proof(flags: &[(String, String)]) -> Result<String, String> {
     let mut claims =
         json!({"htm": one("--htm").unwrap_or("GET"), "htu": htu, "iat": now, "jti": jti});
     if let Some(token) = one("--token") {
-        claims["ath"] = json!(jwtgate_core::dpop::sha256_b64(token.trim().as_bytes()));
+        if let Value::Object(map) = &mut claims {
+            let ath = jwtgate_core::dpop::sha256_b64(token.trim().as_bytes());
+            map.insert("ath".into(), json!(ath));
+        }
     }
     let input = format!(
         "{}.{}",

@@ -666,11 +666,8 @@ fn dpop_policy(at: &str, d: RawDpop) -> Result<DpopPolicy, ConfigError> {
                         format!("{name} is symmetric; DPoP proofs need an asymmetric algorithm"),
                     ));
                 }
-                let built = match alg {
-                    Alg::Es384 => cfg!(feature = "es384"),
-                    Alg::Es512 => cfg!(feature = "es512"),
-                    _ => true,
-                };
+                let built = (alg != Alg::Es384 || cfg!(feature = "es384"))
+                    && (alg != Alg::Es512 || cfg!(feature = "es512"));
                 if !built {
                     return Err(err(
                         path,
