@@ -191,7 +191,8 @@ pub extern "C" fn proxy_on_configure(context_id: u32, configuration_size: usize)
                     .finish()
             };
             let seed = now ^ (u64::from(context_id) << 32) ^ 0x5eed ^ random;
-            Engine::new(gateway, Box::new(ProxyWasm::default()), seed)
+            let host = ProxyWasm::new(gateway.reads_peer_certificate());
+            Engine::new(gateway, Box::new(host), seed)
         });
         if let Some(vm) = &engine {
             // The first tick prefetches every remote JWKS; ticks also give up calls that

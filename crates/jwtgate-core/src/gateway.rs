@@ -2,6 +2,7 @@
 //! and either answer locally or forward with the verified providers' headers.
 
 use super::cache::TokenCache;
+use super::dpop::ReplayCaches;
 use super::ext_auth::{DecisionCaches, ExtAnswer, ExtAuthService};
 use super::extract::removals;
 use super::failure::FailurePolicy;
@@ -246,6 +247,17 @@ impl Gateway {
             .collect()
     }
 
+    /// Whether a provider reads the client certificate from the connection
+    /// (`mtls_binding.certificate_from: connection`): the host then lists its digest under
+    /// [`super::request::PEER_CERTIFICATE_SHA256`].
+    pub fn reads_peer_certificate(&self) -> bool {
+        self.providers.iter().any(|p| {
+            p.mtls
+                .as_ref()
+                .is_some_and(|m| m.source == super::mtls::CertificateSource::Connection)
+        })
+    }
+
     /// Prefix for metric names (`stat_prefix`, default `jwtgate`).
     pub fn stat_prefix(&self) -> &str {
         &self.stat_prefix
@@ -318,6 +330,11 @@ impl Gateway {
             tokens: std::mem::replace(cache, TokenCache::new(0, 0)),
             jwks: self.new_jwks_store(0),
             decisions: self.new_decision_caches(),
+            dpop_replay: ReplayCaches::new(
+                self.providers
+                    .iter()
+                    .map(|p| p.dpop.as_ref().map(|d| d.replay_entries)),
+            ),
         };
         let verdict = self.decide_with(req, now.saturating_mul(1000), &mut state, &[], false);
         *cache = state.tokens;
@@ -331,6 +348,11 @@ impl Gateway {
             tokens: self.new_token_cache(),
             jwks: self.new_jwks_store(seed),
             decisions: self.new_decision_caches(),
+            dpop_replay: ReplayCaches::new(
+                self.providers
+                    .iter()
+                    .map(|p| p.dpop.as_ref().map(|d| d.replay_entries)),
+            ),
         }
     }
 
@@ -580,6 +602,7 @@ impl Gateway {
             }
             Err(rejection) => {
                 let mut response = self.respond(rule, rejection, req);
+                self.dpop_challenge(&rule_providers, rejection, req, &mut response);
                 if rejection == Rejection::KeysUnavailable && response.status == 401 {
                     response.status = self.keys_unavailable_status(&evaluation.without_keys());
                 }
@@ -667,6 +690,49 @@ impl Gateway {
             }
             ExtAnswer::Failed(_) => response.status = s.status_on_error,
             ExtAnswer::Allowed(_) => {}
+        }
+    }
+
+    /// RFC 9449 §7.1: a refusal by a provider with `dpop` is challenged with the `DPoP`
+    /// scheme and its `algs` when the refusal is about DPoP, the token came as `DPoP`, or the
+    /// token is missing where DPoP is required (else the `Bearer` challenge stays).
+    fn dpop_challenge(
+        &self,
+        consulted: &[usize],
+        rejection: Rejection,
+        req: &Request<'_>,
+        response: &mut LocalResponse,
+    ) {
+        let policies: Vec<&super::dpop::DpopPolicy> = consulted
+            .iter()
+            .filter_map(|&i| self.providers.get(i)?.dpop.as_ref())
+            .collect();
+        if policies.is_empty() {
+            return;
+        }
+        let sent_dpop = req.header_values("authorization").any(|v| {
+            v.trim_start()
+                .get(..5)
+                .is_some_and(|s| s.eq_ignore_ascii_case("dpop "))
+        });
+        let missing_where_required =
+            rejection == Rejection::MissingToken && policies.iter().any(|p| p.required);
+        if !(rejection.is_dpop() || sent_dpop || missing_where_required) {
+            return;
+        }
+        let mut algs: Vec<super::algorithm::Alg> = Vec::new();
+        for alg in policies.iter().flat_map(|p| p.algs.iter()) {
+            if !algs.contains(alg) {
+                algs.push(*alg);
+            }
+        }
+        for (name, value) in &mut response.headers {
+            if name != "www-authenticate" {
+                continue;
+            }
+            if let Some(rest) = value.strip_prefix("Bearer ") {
+                *value = format!("DPoP {rest}, algs=\"{}\"", super::dpop::algs_text(&algs));
+            }
         }
     }
 

@@ -6,6 +6,7 @@ use serde_json::Value;
 use crate::algorithm::Alg;
 use crate::authorize::{ClaimOp, Condition};
 use crate::claims::{AudienceMatch, ClaimPolicy};
+use crate::dpop::DpopPolicy;
 use crate::ext_auth::{CachePolicy, ExtAuthService};
 use crate::extract::Source;
 use crate::failure::{FailurePolicy, Redirect};
@@ -13,6 +14,7 @@ use crate::gateway::{Gateway, Rule};
 use crate::http_uri::HttpUri;
 use crate::keys::{Key, SecretEncoding};
 use crate::matcher::{HeaderMatch, HeaderMatchKind, PathMatch, RouteMatch};
+use crate::mtls::{CertificateSource, MtlsPolicy};
 use crate::profile::{StringMatcher, TokenProfile};
 use crate::provider::Provider;
 use crate::rejection::Rejection;
@@ -190,11 +192,23 @@ pub(super) fn compile(raw: RawConfig) -> Result<Gateway, ConfigError> {
                 ))
             }
         };
-    let warnings = providers
+    let mut warnings: Vec<String> = providers
         .iter()
         .filter_map(|p| p.remote.as_ref())
         .flat_map(|r| r.warnings.iter().cloned())
         .collect();
+    for p in &providers {
+        let at = format!("providers.{}.mtls_binding.certificate_from", p.name);
+        match p.mtls.as_ref().map(|m| &m.source) {
+            Some(CertificateSource::Header(name)) => warnings.push(format!(
+                "{at}: `{name}` is trusted as the proxy in front sets it; that proxy must replace any copy a client sends (Envoy: forward_client_cert_details: SANITIZE_SET), or a client can claim any certificate"
+            )),
+            Some(CertificateSource::Connection) => warnings.push(format!(
+                "{at}: `connection` needs a host that reports the client certificate (Envoy: connection.sha256_peer_certificate_digest); NGINX does not, and bound tokens are refused there (mtls_certificate_missing)"
+            )),
+            None => {}
+        }
+    }
 
     Ok(Gateway {
         warnings,
@@ -541,6 +555,20 @@ fn compile_provider(at: &str, name: String, p: RawProvider) -> Result<Provider, 
     if sources.is_empty() {
         sources = Source::default_sources();
     }
+    let dpop = p
+        .dpop
+        .map(|d| dpop_policy(&format!("{at}.dpop"), d))
+        .transpose()?;
+    if dpop.is_some() && !sources.iter().any(crate::provider::is_dpop_scheme) {
+        sources.push(Source::Header {
+            name: "authorization".into(),
+            prefix: "DPoP ".into(),
+        });
+    }
+    let mtls = p
+        .mtls_binding
+        .map(|m| mtls_policy(&format!("{at}.mtls_binding"), m))
+        .transpose()?;
 
     let forward_payload_header = p
         .forward_payload_header
@@ -606,6 +634,108 @@ fn compile_provider(at: &str, name: String, p: RawProvider) -> Result<Provider, 
         pad_forward_payload_header: p.pad_forward_payload_header,
         claim_to_headers,
         max_keys_per_token,
+        dpop,
+        mtls,
+    })
+}
+
+/// A provider's `dpop`.
+fn dpop_policy(at: &str, d: RawDpop) -> Result<DpopPolicy, ConfigError> {
+    let max_age_s = match d.max_age {
+        None => crate::dpop::DEFAULT_MAX_AGE_S,
+        Some(t) => duration_seconds(&format!("{at}.max_age"), t)?,
+    };
+    if !(1..=86_400).contains(&max_age_s) {
+        return Err(err(
+            format!("{at}.max_age"),
+            "must be between 1s and 86400s",
+        ));
+    }
+    let leeway_s = match d.leeway {
+        None => crate::dpop::DEFAULT_LEEWAY_S,
+        Some(t) => duration_seconds(&format!("{at}.leeway"), t)?,
+    };
+    if leeway_s > 300 {
+        return Err(err(format!("{at}.leeway"), "must be at most 300s"));
+    }
+    let algs = match d.algs {
+        None => crate::dpop::DEFAULT_ALGS.to_vec(),
+        Some(list) if list.is_empty() => {
+            return Err(err(
+                format!("{at}.algs"),
+                "must list at least one algorithm (omit it for the default)",
+            ))
+        }
+        Some(list) => {
+            let mut algs = Vec::with_capacity(list.len());
+            for (i, name) in list.iter().enumerate() {
+                let path = format!("{at}.algs[{i}]");
+                let alg = Alg::from_name(name)
+                    .ok_or_else(|| err(&path, format!("`{name}` is not a supported algorithm")))?;
+                if alg.family() == crate::algorithm::Family::Hmac {
+                    return Err(err(
+                        path,
+                        format!("{name} is symmetric; DPoP proofs need an asymmetric algorithm"),
+                    ));
+                }
+                let built = (alg != Alg::Es384 || cfg!(feature = "es384"))
+                    && (alg != Alg::Es512 || cfg!(feature = "es512"));
+                if !built {
+                    return Err(err(
+                        path,
+                        format!("{name} support is not compiled into this jwtgate build"),
+                    ));
+                }
+                if !algs.contains(&alg) {
+                    algs.push(alg);
+                }
+            }
+            algs
+        }
+    };
+    let replay_entries = d
+        .replay_cache
+        .and_then(|c| c.max_entries)
+        .unwrap_or(crate::dpop::DEFAULT_REPLAY_ENTRIES);
+    if !(1..=MAX_CACHE_ENTRIES).contains(&replay_entries) {
+        return Err(err(
+            format!("{at}.replay_cache.max_entries"),
+            format!("must be between 1 and {MAX_CACHE_ENTRIES}"),
+        ));
+    }
+    let scheme = match d.scheme.as_deref() {
+        None => None,
+        Some(s @ ("http" | "https")) => Some(s.to_string()),
+        Some(_) => return Err(err(format!("{at}.scheme"), "must be \"https\" or \"http\"")),
+    };
+    Ok(DpopPolicy {
+        required: d.required,
+        max_age_s,
+        leeway_s,
+        algs,
+        replay_entries,
+        scheme,
+    })
+}
+
+/// A provider's `mtls_binding`.
+fn mtls_policy(at: &str, m: RawMtlsBinding) -> Result<MtlsPolicy, ConfigError> {
+    let source = match m.certificate_from {
+        RawCertificateFrom::Named(name) if name == "connection" => CertificateSource::Connection,
+        RawCertificateFrom::Named(_) => {
+            return Err(err(
+                format!("{at}.certificate_from"),
+                "must be \"connection\" or {\"header\": \"x-forwarded-client-cert\"}",
+            ))
+        }
+        RawCertificateFrom::Header(h) => CertificateSource::Header(header_name(
+            &format!("{at}.certificate_from.header"),
+            &h.header,
+        )?),
+    };
+    Ok(MtlsPolicy {
+        required: m.required,
+        source,
     })
 }
 

@@ -312,11 +312,79 @@ pub(super) struct RawProvider {
     /// trailing `/` are ignored when audiences are compared).
     #[serde(default)]
     pub(super) audience_match: Option<RawAudienceMatch>,
+    /// Extension (RFC 9449): tokens bound to a key, proven per request by a `DPoP` proof.
+    #[serde(default)]
+    pub(super) dpop: Option<RawDpop>,
+    /// Extension (RFC 8705): tokens bound to the client certificate (`cnf.x5t#S256`).
+    #[serde(default)]
+    pub(super) mtls_binding: Option<RawMtlsBinding>,
     /// Envoy's per-provider cache size; accepted for compatibility, jwtgate's cache is per VM
     /// (`token_cache`).
     #[serde(default)]
     #[allow(dead_code)]
     pub(super) jwt_cache_config: Option<Value>,
+}
+
+/// A provider's `dpop`.
+#[derive(Deserialize)]
+#[cfg_attr(feature = "cli", derive(schemars::JsonSchema))]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawDpop {
+    /// Only `Authorization: DPoP` tokens are accepted; a bearer token is refused.
+    #[serde(default)]
+    pub(super) required: bool,
+    /// How old a proof's `iat` may be (default 300s).
+    #[serde(default)]
+    pub(super) max_age: Option<RawDuration>,
+    /// Clock difference allowed either way on `iat` (default 5s, at most 300s).
+    #[serde(default)]
+    pub(super) leeway: Option<RawDuration>,
+    /// Asymmetric algorithms a proof may use (default ES256, RS256, PS256, EdDSA).
+    #[serde(default)]
+    pub(super) algs: Option<Vec<String>>,
+    #[serde(default)]
+    pub(super) replay_cache: Option<RawReplayCache>,
+    /// `https` or `http`: the scheme clients use, compared with `htu` instead of the request's
+    /// `:scheme` (TLS ended by a proxy in front, or a host that gives no `:scheme`).
+    #[serde(default)]
+    pub(super) scheme: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[cfg_attr(feature = "cli", derive(schemars::JsonSchema))]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawReplayCache {
+    /// Most proofs remembered per worker (default 10000).
+    #[serde(default)]
+    pub(super) max_entries: Option<usize>,
+}
+
+/// A provider's `mtls_binding`.
+#[derive(Deserialize)]
+#[cfg_attr(feature = "cli", derive(schemars::JsonSchema))]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawMtlsBinding {
+    /// Every token must be certificate-bound; otherwise only bound tokens are checked.
+    #[serde(default)]
+    pub(super) required: bool,
+    /// `"connection"` (the host's TLS connection) or `{"header": "x-forwarded-client-cert"}`
+    /// (set by a trusted front proxy).
+    pub(super) certificate_from: RawCertificateFrom,
+}
+
+#[derive(Deserialize)]
+#[cfg_attr(feature = "cli", derive(schemars::JsonSchema))]
+#[serde(untagged)]
+pub(super) enum RawCertificateFrom {
+    Named(String),
+    Header(RawCertificateHeader),
+}
+
+#[derive(Deserialize)]
+#[cfg_attr(feature = "cli", derive(schemars::JsonSchema))]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawCertificateHeader {
+    pub(super) header: String,
 }
 
 /// `on_keys_unavailable`.
