@@ -819,9 +819,16 @@ def access_token(cnf=None, **extra):
     return token("RS256", c)
 
 
-def proof(alg="ES256", tok=None, htm="GET", htu=HTU, iat=NOW, jti="jti-1", header=None, payload=None,
+_JTI = iter(range(1, 1_000_000))
+
+
+def proof(alg="ES256", tok=None, htm="GET", htu=HTU, iat=NOW, jti=None, header=None, payload=None,
           key=None, drop=()):
-    """A DPoP proof made with PyJWT; `header`/`payload` entries replace (None: remove) fields."""
+    """A DPoP proof made with PyJWT; `header`/`payload` entries replace (None: remove) fields.
+    Each proof has its own `jti` unless one is given (a host that keeps its replay cache across
+    cases, as one NGINX server per configuration does, must not see false replays)."""
+    if jti is None:
+        jti = f"jti-{next(_JTI)}"
     h = {"typ": "dpop+jwt", "jwk": client_jwk(alg)}
     p = {"htm": htm, "htu": htu, "iat": iat, "jti": jti}
     if tok is not None:

@@ -506,6 +506,8 @@ fn load(path: &str) -> Result<(Loaded, Vec<String>), String> {
     gateway.share_jwks_always();
     let warnings = gateway.warnings().to_vec();
     let port = Rc::new(NginxPort::new());
+    port.reads_peer_certificate
+        .set(gateway.reads_peer_certificate());
     // The token cache's hash key (per configuration load; workers inherit it).
     let seed = {
         use std::hash::{BuildHasher, Hasher};

@@ -60,6 +60,8 @@ pub struct NginxPort {
     pub owner: Cell<*const c_void>,
     /// Metric slots in the zone by name, looked up once per worker.
     metrics: RefCell<HashMap<String, *const AtomicU64>>,
+    /// A provider binds tokens to the client certificate of the connection.
+    pub reads_peer_certificate: Cell<bool>,
 }
 
 impl NginxPort {
@@ -75,6 +77,7 @@ impl NginxPort {
             zone: Cell::new(ptr::null_mut()),
             owner: Cell::new(ptr::null()),
             metrics: RefCell::new(HashMap::new()),
+            reads_peer_certificate: Cell::new(false),
         }
     }
 
@@ -249,16 +252,39 @@ impl HostPort for PortHandle {
         }
     }
 
+    /// The header list, then the pseudo-headers the core reads from a host: `:scheme` (DPoP's
+    /// `htu`) and, when a provider binds tokens to the connection's certificate, its SHA-256
+    /// (`mtls_binding.certificate_from: connection`).
     fn request_headers(&self) -> Result<Vec<RawHeader>, HostError> {
         let r = self.0.current.get();
         if r.is_null() {
             return Err(HostError(1));
         }
         unsafe {
-            Ok(header_entries(r)
+            let mut headers: Vec<RawHeader> = header_entries(r)
                 .iter()
                 .map(|&e| (bytes(&(*e).key).to_vec(), bytes(&(*e).value).to_vec()))
-                .collect())
+                .filter(|(n, _)| !n.starts_with(b":"))
+                .collect();
+            let c = (*r).connection;
+            let ssl = if c.is_null() {
+                ptr::null_mut()
+            } else {
+                (*c).ssl
+            };
+            let scheme: &[u8] = if ssl.is_null() { b"http" } else { b"https" };
+            headers.push((b":scheme".to_vec(), scheme.to_vec()));
+            if self.0.reads_peer_certificate.get() && !ssl.is_null() {
+                if let Some(digest) = peer_certificate_sha256((*ssl).connection) {
+                    headers.push((
+                        jwtgate_core::request::PEER_CERTIFICATE_SHA256
+                            .as_bytes()
+                            .to_vec(),
+                        digest.into_bytes(),
+                    ));
+                }
+            }
+            Ok(headers)
         }
     }
 
@@ -366,6 +392,26 @@ impl HostPort for PortHandle {
     fn shared_set(&self, key: &str, value: &[u8], cas: u32) -> Result<(), HostError> {
         unsafe { shared::set(self.0.zone.get(), key.as_bytes(), value, cas) }
     }
+}
+
+/// The SHA-256 of the DER of the client certificate of TLS connection `ssl`, in hex (what
+/// Envoy's `connection.sha256_peer_certificate_digest` gives); `None` without one.
+unsafe fn peer_certificate_sha256(ssl: *mut SSL) -> Option<String> {
+    if ssl.is_null() {
+        return None;
+    }
+    let cert = SSL_get1_peer_certificate(ssl);
+    if cert.is_null() {
+        return None;
+    }
+    let mut md = [0u8; 64];
+    let mut len: u32 = 0;
+    let ok = X509_digest(cert, EVP_sha256(), md.as_mut_ptr(), &mut len);
+    X509_free(cert);
+    if ok != 1 || len != 32 {
+        return None;
+    }
+    Some(md.get(..32)?.iter().map(|b| format!("{b:02x}")).collect())
 }
 
 /// What a callout's completion needs: which call of which configuration, delivered once

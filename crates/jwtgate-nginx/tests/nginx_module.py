@@ -85,8 +85,10 @@ class Upstream:
 
 def http(port, path, headers, method="GET"):
     """A raw HTTP/1.1 request (exact header spellings, duplicates, raw path bytes)."""
-    req = b"%s %s HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n" % (
+    req = b"%s %s HTTP/1.1\r\nConnection: close\r\n" % (
         method.encode(), path.encode("utf-8", "surrogateescape"))
+    if not any(name.lower() == "host" for name, _ in headers):
+        req += b"Host: localhost\r\n"
     for name, value in headers:
         req += name.encode() + b": " + value.encode("utf-8", "surrogateescape") + b"\r\n"
     req += b"\r\n"
@@ -228,6 +230,26 @@ def corpus_cases(corpus, port_of, only=None):
                 check(not values(seen, n), f"{name}: upstream still has {n}: {values(seen, n)}")
         elif want == 200:
             check(False, f"{name}: 200 without the upstream's echo")
+
+
+def binding_cases(binding, ports):
+    """The DPoP / mTLS-binding corpus (PyJWT + cryptography proofs): every step in order on its
+    configuration's server (replays need the same worker: one worker here), status and reason.
+    Requests go over plain HTTP/1.1, so `:scheme` is `http`: the configurations that say
+    `dpop.scheme: https` stand for a TLS-terminating proxy in front."""
+    n = 0
+    for case in binding["cases"]:
+        port = ports[case["config"]]
+        for i, step in enumerate(case["steps"]):
+            req, expect = step["request"], step["expect"]
+            headers = [tuple(h) for h in req["headers"] if not h[0].startswith(":")]
+            status, got, _ = http(port, req["path"], headers, req["method"])
+            why = ",".join(values(got, "x-jwtgate-reason"))
+            want_reason = expect.get("reason") or ""
+            check(status == expect["status"] and why == want_reason,
+                  f"binding {case['name']} step {i}: {status} {why!r}, want {expect['status']} {want_reason!r}")
+            n += 1
+    print(f"binding (DPoP, mTLS): {len(binding['cases'])} cases, {n} requests")
 
 
 def main():
@@ -467,6 +489,14 @@ def run(corpus, tmp, upstream, nginx):
         location "/legacy;v=1/" {{ proxy_pass http://127.0.0.1:{upstream.port}/inner/; }}
     }}
 """)
+    # DPoP and certificate-bound tokens (the corpus' `binding` section), one server each.
+    binding = corpus["binding"]
+    binding_ports = {}
+    for name, config in binding["configs"].items():
+        binding_ports[name] = free_port()
+        servers.append(server(binding_ports[name],
+                              write_json(os.path.join(tmp, f"binding-{name}.json"), config),
+                              upstream.port, f"jwtgate_test_clock {corpus['now']};"))
     reload_port = free_port()
     reload_conf = os.path.join(tmp, "reload.json")
     protected = {**corpus["configs"]["pem"],
@@ -477,7 +507,8 @@ def run(corpus, tmp, upstream, nginx):
     rc, err = nginx.test()
     print(f"nginx -t with {len(servers)} servers: rc={rc}: " + err.strip().splitlines()[-1])
     nginx.start(list(port_of.values()) + list(files_ports.values())
-                + list(keyfiles_ports.values()) + [spoof_port, reload_port, behave_port, claims_port])
+                + list(keyfiles_ports.values()) + list(binding_ports.values())
+                + [spoof_port, reload_port, behave_port, claims_port])
 
     corpus_cases(corpus, port_of)
     print(f"corpus: {len(corpus['cases'])} cases")
@@ -489,6 +520,7 @@ def run(corpus, tmp, upstream, nginx):
     print(f"corpus, {n_files} PEM and secret files: "
           f"{sum(c['config'] == 'pem' for c in corpus['cases'])} cases")
     claim_variables(corpus, claims_port, claims_log)
+    binding_cases(binding, binding_ports)
 
     # --- managed headers in every spelling never reach the upstream ----------------------------
     valid = next(c for c in corpus["cases"] if c["name"] == "pem_hs256_valid_kid")
