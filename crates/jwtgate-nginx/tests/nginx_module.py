@@ -120,11 +120,15 @@ def values(headers, name):
 
 
 class Nginx:
-    def __init__(self, module, tmp):
+    """Debian's nginx with the module in a temporary prefix (also used by nginx_remote.py)."""
+
+    def __init__(self, module, tmp, workers=1, log_level="info"):
         self.module = module
         self.tmp = tmp
         self.conf = os.path.join(tmp, "nginx.conf")
         self.proc = None
+        self.workers = workers
+        self.log_level = log_level
 
     def write(self, http_body):
         with open(self.conf, "w") as f:
@@ -132,9 +136,9 @@ class Nginx:
 load_module {self.module};
 daemon off;
 master_process on;
-worker_processes 1;
+worker_processes {self.workers};
 pid {self.tmp}/nginx.pid;
-error_log {self.tmp}/error.log info;
+error_log {self.tmp}/error.log {self.log_level};
 events {{ worker_connections 512; }}
 http {{
     access_log off;
@@ -179,6 +183,7 @@ http {{
                               capture_output=True, text=True)
 
     def stop(self):
+        """SIGQUIT (graceful); False when nginx had to be killed after 10 s."""
         if self.proc and self.proc.poll() is None:
             self.proc.send_signal(signal.SIGQUIT)
             try:
@@ -186,6 +191,8 @@ http {{
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait()
+                return False
+        return True
 
 
 def server(port, config_file, upstream, extra=""):

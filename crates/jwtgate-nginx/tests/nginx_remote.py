@@ -23,7 +23,6 @@ import json
 import os
 import shutil
 import socket
-import subprocess
 import sys
 import tempfile
 import threading
@@ -37,7 +36,8 @@ import jwt
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from nginx_module import NGINX, Upstream, check, upstream_view, values, FAILURES, PASSED  # noqa: E402
+from nginx_module import (NGINX, FAILURES, PASSED, Nginx, Upstream, check,  # noqa: E402
+                          upstream_view, values)
 
 ISSUER = "https://idp.test"
 # Found through its OpenID configuration (the issuer names no reachable host: the internal
@@ -189,16 +189,9 @@ def reason(headers):
     return ",".join(values(headers, "x-jwtgate-reason"))
 
 
-def wait_until(cond, seconds):
-    deadline = time.time() + seconds
-    while time.time() < deadline:
-        if cond():
-            return True
-        time.sleep(0.05)
-    return cond()
-
-
-def write_conf(tmp, module, port, upstream, idp, auth, log_level="info"):
+def http_body(tmp, port, upstream, idp, auth):
+    """The `http {}` body: jwtgate.json (written to `tmp`) and one server on `port` (HTTP/1.1)
+    and `port + 1` (HTTP/2), with the internal locations the callouts go to."""
     cfg = {
         "providers": {
             "idp": {
@@ -233,23 +226,7 @@ def write_conf(tmp, module, port, upstream, idp, auth, log_level="info"):
     }
     with open(os.path.join(tmp, "jwtgate.json"), "w") as f:
         json.dump(cfg, f)
-    conf = os.path.join(tmp, "nginx.conf")
-    with open(conf, "w") as f:
-        f.write(f"""
-load_module {module};
-daemon off;
-master_process on;
-worker_processes 2;
-pid {tmp}/nginx.pid;
-error_log {tmp}/error.log {log_level};
-events {{ worker_connections 512; }}
-http {{
-    access_log off;
-    client_body_temp_path {tmp}/body;
-    proxy_temp_path {tmp}/proxy;
-    fastcgi_temp_path {tmp}/fastcgi;
-    uwsgi_temp_path {tmp}/uwsgi;
-    scgi_temp_path {tmp}/scgi;
+    return f"""
     log_format by_worker '$pid $request_uri $status $connection';
     server {{
         listen 127.0.0.1:{port} reuseport;
@@ -270,9 +247,7 @@ http {{
             proxy_read_timeout 5s;
         }}
     }}
-}}
-""")
-    return conf
+"""
 
 
 def main():
@@ -289,24 +264,14 @@ def main():
     auth = serve(auth_handler(script))
     upstream = Upstream()
     port = two_free_ports()
-    conf = write_conf(tmp, module, port, upstream.port, idp.server_address[1],
-                      auth.server_address[1])
-    t = subprocess.run([NGINX, "-t", "-p", tmp, "-c", conf], capture_output=True, text=True)
-    if t.returncode != 0:
-        raise SystemExit(f"nginx -t failed:\n{t.stderr}")
-    proc = subprocess.Popen([NGINX, "-p", tmp, "-c", conf], stdout=subprocess.DEVNULL,
-                            stderr=open(os.path.join(tmp, "stderr.log"), "w"))
+    nginx = Nginx(module, tmp, workers=2)
+    nginx.write(http_body(tmp, port, upstream.port, idp.server_address[1], auth.server_address[1]))
     try:
-        if not wait_until(lambda: can_connect(port), 10):
-            raise SystemExit("nginx did not start:\n" + open(os.path.join(tmp, "error.log")).read())
+        nginx.start([port, port + 1])
         run(port, script, tmp, upstream)
-        debug_log(module, script, upstream, idp.server_address[1], auth.server_address[1])
+        debug_log(module, upstream, idp.server_address[1], auth.server_address[1])
     finally:
-        proc.send_signal(3)  # SIGQUIT: graceful
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+        if not nginx.stop():
             FAILURES.append("nginx did not stop within 10 s of SIGQUIT (a pending timer or request)")
         if FAILURES:
             print(f"(nginx prefix kept: {tmp})")
@@ -352,16 +317,15 @@ def h2_requests(port, paths, headers):
     return [status.get(sid) for sid in streams]
 
 
-def debug_log(module, script, upstream, idp, auth):
+def debug_log(module, upstream, idp, auth):
     """With `error_log … debug` NGINX's own timer code reads the module's timer event (its
     `data` as a connection): a second instance ticks a few times and answers requests."""
     tmp = tempfile.mkdtemp(prefix="jwtgate-nginx-debug-")
     port = two_free_ports()
-    conf = write_conf(tmp, module, port, upstream.port, idp, auth, log_level="debug")
-    proc = subprocess.Popen([NGINX, "-p", tmp, "-c", conf], stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL)
+    nginx = Nginx(module, tmp, workers=2, log_level="debug")
+    nginx.write(http_body(tmp, port, upstream.port, idp, auth))
     try:
-        check(wait_until(lambda: can_connect(port), 10), "debug log: nginx did not start")
+        nginx.start([port])
         time.sleep(1.0)  # four ticks
         status, _, _, _ = get(port, "/ext/debug", [("Authorization", "Key allow-debug")])
         check(status == 200, f"debug log: ext_auth {status}")
@@ -370,11 +334,7 @@ def debug_log(module, script, upstream, idp, auth):
         check("exited on signal" not in log, "debug log: a worker crashed (exited on signal)")
         check("[debug]" in log, "debug log: no debug lines (is nginx built --with-debug?)")
     finally:
-        proc.send_signal(3)
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+        nginx.stop()
         shutil.rmtree(tmp, ignore_errors=True)
 
 
@@ -390,14 +350,6 @@ def two_free_ports():
                 continue
             return p
     raise SystemExit("no two consecutive free ports")
-
-
-def can_connect(port):
-    try:
-        socket.create_connection(("127.0.0.1", port), timeout=1).close()
-        return True
-    except OSError:
-        return False
 
 
 def log_text(tmp):
