@@ -20,19 +20,7 @@ use jwtgate_core::request::PEER_CERTIFICATE_SHA256;
 use jwtgate_core::{Decision, Gateway, Rejection, Request, Verdict};
 
 mod common;
-use common::gateway;
-
-fn corpus() -> Value {
-    let path = std::env::var("JWTGATE_CORPUS").unwrap_or_else(|_| {
-        format!(
-            "{}/../../target/corpus/cases.json",
-            env!("CARGO_MANIFEST_DIR")
-        )
-    });
-    let text = std::fs::read_to_string(&path)
-        .unwrap_or_else(|e| panic!("cannot read the corpus at {path} ({e}); run `make corpus`"));
-    serde_json::from_str(&text).expect("corpus JSON")
-}
+use common::{corpus, gateway};
 
 /// The request as the in-host harness gives it: `:authority` from `host`, `:scheme: http`.
 fn headers_of(request: &Value) -> Vec<(String, String)> {

@@ -11,25 +11,14 @@
 
 use std::sync::OnceLock;
 
-use jwtgate_host_tests::{shared_filter, Callout, Gateway, Outcome};
+use jwtgate_host_tests::{corpus, shared_filter, Callout, Gateway, Outcome};
 use serde_json::{json, Value};
 
 const NOW: u64 = 1_700_000_000;
 
 fn fixture() -> &'static Value {
     static FIXTURE: OnceLock<Value> = OnceLock::new();
-    FIXTURE.get_or_init(|| {
-        let path = std::env::var("JWTGATE_CORPUS").unwrap_or_else(|_| {
-            format!(
-                "{}/../../target/corpus/cases.json",
-                env!("CARGO_MANIFEST_DIR")
-            )
-        });
-        let text = std::fs::read_to_string(&path)
-            .unwrap_or_else(|e| panic!("{path}: {e}; run `make corpus` first"));
-        let corpus: Value = serde_json::from_str(&text).unwrap();
-        corpus["remote"].clone()
-    })
+    FIXTURE.get_or_init(|| corpus()["remote"].clone())
 }
 
 fn jwks(name: &str) -> Vec<u8> {
