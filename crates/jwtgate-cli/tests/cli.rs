@@ -376,6 +376,37 @@ fn check_warns_about_paths_left_unprotected() {
 }
 
 #[test]
+fn check_names_a_skipped_local_jwks_member_and_strict_fails_on_it() {
+    // One EC member without `crv` next to a usable one: a warning naming the member, exit 0;
+    // --strict fails. Without the usable member the set is an error naming it.
+    let good = serde_json::json!({"kty": "EC", "crv": "P-256", "kid": "k1",
+        "x": "MKBCTNIcKUSDii11ySs3526iDZ8AiTo7Tu6KPAqv7D4", "y": "4Etl6SRW2YiLUrN5vfvVHuhp7x8PxltmWWlbbM4IFyM"});
+    let mut no_crv = good.clone();
+    no_crv.as_object_mut().unwrap().remove("crv");
+    let config = |keys: serde_json::Value| {
+        serde_json::json!({
+            "providers": {"p": {"local_jwks": {"inline_string": serde_json::json!({"keys": keys}).to_string()}}},
+            "rules": [{"match": {"prefix": "/"}, "requires": {"provider_name": "p"}}],
+        })
+        .to_string()
+    };
+    let partial = config(serde_json::json!([good, no_crv]));
+    let (code, _, err) = jwtgate_stdin(&["check", "-"], &partial);
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        err.contains("warning: providers.p.local_jwks.keys[1]: `crv` is missing"),
+        "{err}"
+    );
+    assert_eq!(jwtgate_stdin(&["check", "-", "--strict"], &partial).0, 1);
+    let (code, _, err) = jwtgate_stdin(&["check", "-"], &config(serde_json::json!([no_crv])));
+    assert_eq!(code, 1);
+    assert!(
+        err.contains("providers.p.local_jwks: the JWKS has no usable signature key (providers.p.local_jwks.keys[0]: `crv` is missing)"),
+        "{err}"
+    );
+}
+
+#[test]
 fn check_warns_about_where_keys_are_fetched_from() {
     // Cloud metadata over plain http: two warnings, exit 0; --strict fails.
     let metadata = r#"{"providers": {"r": {"remote_jwks": {"http_uri": {"uri": "http://169.254.169.254/latest/meta-data/jwks", "cluster": "idp"}}}},

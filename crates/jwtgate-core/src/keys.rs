@@ -240,13 +240,9 @@ impl Key {
                 .ok_or_else(|| format!("`{name}` is not base64url"))
         };
         let kid = text("kid")?.map(str::to_owned);
-        if text("use")?.is_some_and(|u| u != "sig") {
+        text("use")?;
+        if jwk_not_for_signatures(jwk) {
             return Ok(None);
-        }
-        if let Some(Value::Array(ops)) = jwk.get("key_ops") {
-            if !ops.iter().any(|op| op == "verify") {
-                return Ok(None);
-            }
         }
         let alg = match text("alg")? {
             None => None,
@@ -256,11 +252,7 @@ impl Key {
             },
         };
         let kty = text("kty")?.ok_or("`kty` is missing")?;
-        if kty != "oct"
-            && ["d", "p", "q", "dp", "dq", "qi"]
-                .iter()
-                .any(|f| jwk.contains_key(*f))
-        {
+        if jwk_has_private_members(jwk) {
             return Err("contains private key material; publish only public keys".into());
         }
         let material = match kty {
@@ -299,17 +291,43 @@ impl Key {
                     Some("P-384") => return Err(NOT_BUILT_IN.replace("{}", "ES384")),
                     #[cfg(not(feature = "es512"))]
                     Some("P-521") => return Err(NOT_BUILT_IN.replace("{}", "ES512")),
+                    // RFC 7518 §6.2.1.1: `crv` is required; the curve is not guessed from `alg`.
+                    None => return Err("`crv` is missing".into()),
                     _ => return Ok(None),
                 }
             }
             "OKP" => match text("crv")? {
                 Some("Ed25519") => Material::Ed25519(ed25519_key(&bytes("x")?)?),
+                // RFC 8037 §2: `crv` is required.
+                None => return Err("`crv` is missing".into()),
                 _ => return Ok(None),
             },
             _ => return Ok(None),
         };
         finish(kid, alg, material).map(Some)
     }
+}
+
+/// Whether a JWK says it is not for verifying signatures: `use` other than `sig`, or `key_ops`
+/// without `verify`. Such members are skipped silently: a JWKS may publish encryption keys.
+pub fn jwk_not_for_signatures(jwk: &Map<String, Value>) -> bool {
+    let not_sig = jwk
+        .get("use")
+        .and_then(Value::as_str)
+        .is_some_and(|u| u != "sig");
+    let no_verify = match jwk.get("key_ops") {
+        Some(Value::Array(ops)) => !ops.iter().any(|op| op == "verify"),
+        _ => false,
+    };
+    not_sig || no_verify
+}
+
+/// Whether an asymmetric JWK carries private key members (`d`, `p`, `q`, `dp`, `dq`, `qi`).
+pub fn jwk_has_private_members(jwk: &Map<String, Value>) -> bool {
+    jwk.get("kty").and_then(Value::as_str) != Some("oct")
+        && ["d", "p", "q", "dp", "dq", "qi"]
+            .iter()
+            .any(|f| jwk.contains_key(*f))
 }
 
 fn hmac_key(kid: Option<String>, alg: Option<Alg>, secret: Vec<u8>) -> Result<Key, String> {

@@ -62,8 +62,10 @@ pub(super) fn compile(raw: RawConfig) -> Result<Gateway, ConfigError> {
     }
 
     let mut providers = Vec::with_capacity(raw.providers.len());
+    let mut local_jwks_warnings = Vec::new();
     for (name, p) in raw.providers {
-        providers.push(compile_provider(&format!("providers.{name}"), name, p)?);
+        let at = format!("providers.{name}");
+        providers.push(compile_provider(&at, name, p, &mut local_jwks_warnings)?);
     }
 
     let mut managed_headers: Vec<String> = providers
@@ -192,10 +194,14 @@ pub(super) fn compile(raw: RawConfig) -> Result<Gateway, ConfigError> {
                 ))
             }
         };
-    let mut warnings: Vec<String> = providers
-        .iter()
-        .filter_map(|p| p.remote.as_ref())
-        .flat_map(|r| r.warnings.iter().cloned())
+    let mut warnings: Vec<String> = local_jwks_warnings
+        .into_iter()
+        .chain(
+            providers
+                .iter()
+                .filter_map(|p| p.remote.as_ref())
+                .flat_map(|r| r.warnings.iter().cloned()),
+        )
         .collect();
     for p in &providers {
         let at = format!("providers.{}.mtls_binding.certificate_from", p.name);
@@ -483,7 +489,13 @@ fn check_route_path(at: &str, path: String) -> Result<String, ConfigError> {
         .ok_or_else(|| err(at, "invalid percent-encoding"))
 }
 
-fn compile_provider(at: &str, name: String, p: RawProvider) -> Result<Provider, ConfigError> {
+/// `warnings` collects the `local_jwks` members skipped (see [`jwks_keys`]).
+fn compile_provider(
+    at: &str,
+    name: String,
+    p: RawProvider,
+    warnings: &mut Vec<String>,
+) -> Result<Provider, ConfigError> {
     if let Some(issuer) = &p.issuer {
         if issuer.is_empty() {
             return Err(err(
@@ -494,7 +506,7 @@ fn compile_provider(at: &str, name: String, p: RawProvider) -> Result<Provider, 
     }
     let mut keys = Vec::new();
     if let Some(jwks) = p.local_jwks {
-        keys.extend(jwks_keys(&format!("{at}.local_jwks"), jwks)?);
+        keys.extend(jwks_keys(&format!("{at}.local_jwks"), jwks, warnings)?);
     }
     for (i, k) in p.keys.into_iter().enumerate() {
         keys.push(inline_key(&format!("{at}.keys[{i}]"), k)?);
@@ -825,7 +837,18 @@ fn string_matcher(at: &str, m: RawStringMatcher) -> Result<StringMatcher, Config
     }
 }
 
-fn jwks_keys(at: &str, source: RawDataSource) -> Result<Vec<Key>, ConfigError> {
+/// The keys of a `local_jwks`. Read like a remote JWKS (and as jwt_verify_lib reads one): a
+/// member that cannot be used is skipped and named in a warning (`<at>.keys[i]: why`), so one
+/// broken or unsupported member does not take the others down. Members marked for another use
+/// (`use: enc`, `key_ops` without `verify`) are skipped silently. Still errors: a set with no
+/// usable key (its error lists why each member was skipped), a member with private key material
+/// (a leaked private key is to be removed, not skipped), and an `oct` member that is not a
+/// usable HMAC secret (as for inline `keys`: a weak shared secret is a configuration mistake).
+fn jwks_keys(
+    at: &str,
+    source: RawDataSource,
+    warnings: &mut Vec<String>,
+) -> Result<Vec<Key>, ConfigError> {
     let text = match (source.inline_string, source.inline_bytes, source.filename) {
         (Some(s), None, None) => s,
         (None, Some(b64), None) => {
@@ -857,19 +880,47 @@ fn jwks_keys(at: &str, source: RawDataSource) -> Result<Vec<Key>, ConfigError> {
     let list =
         crate::keys::jwks_members(&jwks).map_err(|e| err(format!("{at}.inline_string"), e))?;
     let mut keys = Vec::new();
+    let mut skipped = Vec::new();
     for (i, jwk) in list.iter().enumerate() {
+        let member = format!("{at}.keys[{i}]");
         let Value::Object(jwk) = jwk else {
-            return Err(err(format!("{at}.keys[{i}]"), "a JWK must be an object"));
+            skipped.push(format!("{member}: a JWK must be an object"));
+            continue;
         };
+        if crate::keys::jwk_has_private_members(jwk) {
+            return Err(err(
+                member,
+                "contains private key material; publish only public keys",
+            ));
+        }
+        let symmetric = jwk.get("kty").and_then(Value::as_str) == Some("oct");
         match Key::from_jwk(jwk) {
             Ok(Some(key)) => keys.push(key),
-            Ok(None) => {} // not a signature key jwtgate uses: skipped, as Envoy does
-            Err(e) => return Err(err(format!("{at}.keys[{i}]"), e)),
+            // Another use than signatures (`use: enc`…): skipped, as Envoy does.
+            Ok(None) if crate::keys::jwk_not_for_signatures(jwk) => {}
+            Ok(None) => skipped.push(format!(
+                "{member}: not a signature key of a supported algorithm, curve or key type"
+            )),
+            Err(e) if symmetric => return Err(err(member, e)),
+            Err(e) => skipped.push(format!("{member}: {e}")),
         }
     }
     if keys.is_empty() {
-        return Err(err(at, "the JWKS has no usable signature key"));
+        let why = if skipped.is_empty() {
+            String::new()
+        } else {
+            format!(" ({})", skipped.join("; "))
+        };
+        return Err(err(
+            at,
+            format!("the JWKS has no usable signature key{why}"),
+        ));
     }
+    warnings.extend(
+        skipped
+            .into_iter()
+            .map(|s| format!("{s} (member skipped; the other keys are used)")),
+    );
     Ok(keys)
 }
 
