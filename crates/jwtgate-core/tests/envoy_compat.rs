@@ -429,162 +429,37 @@ fn time_checks_decide_as_jwt_verify_lib() {
         jwtgate,
         why: "",
     };
+    #[rustfmt::skip]
     let rows = vec![
-        row(
-            "BothNbfExp: 10s before exp+skew",
-            &both,
-            None,
-            EXP + SKEW - 10,
-            Accept,
-            None,
-        ),
-        row(
-            "BothNbfExp: 10s after exp+skew",
-            &both,
-            None,
-            EXP + SKEW + 10,
-            Refuse,
-            Some(Rejection::Expired),
-        ),
-        row(
-            "BothNbfExp: 10s after nbf-skew",
-            &both,
-            None,
-            NBF - SKEW + 10,
-            Accept,
-            None,
-        ),
-        row(
-            "BothNbfExp: 10s before nbf-skew",
-            &both,
-            None,
-            NBF - SKEW - 10,
-            Refuse,
-            Some(Rejection::NotYetValid),
-        ),
-        row(
-            "BothNbfExpWithCustomClockSkew: 1s before exp+10",
-            &both,
-            Some(10),
-            EXP + 10 - 1,
-            Accept,
-            None,
-        ),
-        row(
-            "BothNbfExpWithCustomClockSkew: 1s after exp+10",
-            &both,
-            Some(10),
-            EXP + 10 + 1,
-            Refuse,
-            Some(Rejection::Expired),
-        ),
-        row(
-            "BothNbfExpWithCustomClockSkew: 1s after nbf-10",
-            &both,
-            Some(10),
-            NBF - 10 + 1,
-            Accept,
-            None,
-        ),
-        row(
-            "BothNbfExpWithCustomClockSkew: 1s before nbf-10",
-            &both,
-            Some(10),
-            NBF - 10 - 1,
-            Refuse,
-            Some(Rejection::NotYetValid),
-        ),
-        row(
-            "OnlyExp: 10s before exp+skew",
-            &only_exp,
-            None,
-            EXP + SKEW - 10,
-            Accept,
-            None,
-        ),
-        row(
-            "OnlyExp: 10s after exp+skew",
-            &only_exp,
-            None,
-            EXP + SKEW + 10,
-            Refuse,
-            Some(Rejection::Expired),
-        ),
+        row("BothNbfExp: 10s before exp+skew", &both, None, EXP + SKEW - 10, Accept, None),
+        row("BothNbfExp: 10s after exp+skew", &both, None, EXP + SKEW + 10, Refuse, Some(Rejection::Expired)),
+        row("BothNbfExp: 10s after nbf-skew", &both, None, NBF - SKEW + 10, Accept, None),
+        row("BothNbfExp: 10s before nbf-skew", &both, None, NBF - SKEW - 10, Refuse, Some(Rejection::NotYetValid)),
+        row("BothNbfExpWithCustomClockSkew: 1s before exp+10", &both, Some(10), EXP + 10 - 1, Accept, None),
+        row("BothNbfExpWithCustomClockSkew: 1s after exp+10", &both, Some(10), EXP + 10 + 1, Refuse, Some(Rejection::Expired)),
+        row("BothNbfExpWithCustomClockSkew: 1s after nbf-10", &both, Some(10), NBF - 10 + 1, Accept, None),
+        row("BothNbfExpWithCustomClockSkew: 1s before nbf-10", &both, Some(10), NBF - 10 - 1, Refuse, Some(Rejection::NotYetValid)),
+        row("OnlyExp: 10s before exp+skew", &only_exp, None, EXP + SKEW - 10, Accept, None),
+        row("OnlyExp: 10s after exp+skew", &only_exp, None, EXP + SKEW + 10, Refuse, Some(Rejection::Expired)),
         row("OnlyExp: now 0", &only_exp, None, 0, Accept, None),
         // 2^63 + 2 seconds: jwtgate's clock saturates (decide's milliseconds), still after nbf.
-        row(
-            "OnlyNbf: now very large",
-            &only_nbf,
-            None,
-            9_223_372_036_854_775_810,
-            Accept,
-            None,
-        ),
-        row(
-            "OnlyNbf: 10s after nbf-skew",
-            &only_nbf,
-            None,
-            NBF - SKEW + 10,
-            Accept,
-            None,
-        ),
-        row(
-            "OnlyNbf: 10s before nbf-skew",
-            &only_nbf,
-            None,
-            NBF - SKEW - 10,
-            Refuse,
-            Some(Rejection::NotYetValid),
-        ),
-        row(
-            "NotTimeConstraint: now very large",
-            &json!({}),
-            None,
-            9_223_372_036_854_775_810,
-            Accept,
-            None,
-        ),
-        row(
-            "NotTimeConstraint: now 0",
-            &json!({}),
-            None,
-            0,
-            Accept,
-            None,
-        ),
+        row("OnlyNbf: now very large", &only_nbf, None, 9_223_372_036_854_775_810, Accept, None),
+        row("OnlyNbf: 10s after nbf-skew", &only_nbf, None, NBF - SKEW + 10, Accept, None),
+        row("OnlyNbf: 10s before nbf-skew", &only_nbf, None, NBF - SKEW - 10, Refuse, Some(Rejection::NotYetValid)),
+        row("NotTimeConstraint: now very large", &json!({}), None, 9_223_372_036_854_775_810, Accept, None),
+        row("NotTimeConstraint: now 0", &json!({}), None, 0, Accept, None),
         // jwt.cc verifyTimeConstraint: `now + skew < nbf` refuses, so now == nbf - skew passes.
-        row(
-            "jwt.cc: now == nbf - skew",
-            &both,
-            None,
-            NBF - SKEW,
-            Accept,
-            None,
-        ),
+        row("jwt.cc: now == nbf - skew", &both, None, NBF - SKEW, Accept, None),
         Row {
             // jwt.cc: `now > exp + skew` refuses, so now == exp + skew passes there.
             why: "RFC 7519 §4.1.4: a token must not be accepted on or after exp (+ skew)",
-            ..row(
-                "jwt.cc: now == exp + skew",
-                &both,
-                None,
-                EXP + SKEW,
-                Accept,
-                Some(Rejection::Expired),
-            )
+            ..row("jwt.cc: now == exp + skew", &both, None, EXP + SKEW, Accept, Some(Rejection::Expired))
         },
         Row {
             // jwt_verify_lib stores absent claims as 0 (jwt_time_test resets exp_ to 0 to
             // mean "no exp"), so a token that says `"exp": 0` never expires there.
             why: "`exp: 0` is 1970-01-01, an expired token, not an absent claim",
-            ..row(
-                "jwt.cc: exp 0 means no exp",
-                &json!({"exp": 0}),
-                None,
-                NOW,
-                Accept,
-                Some(Rejection::Expired),
-            )
+            ..row("jwt.cc: exp 0 means no exp", &json!({"exp": 0}), None, NOW, Accept, Some(Rejection::Expired))
         },
     ];
     let mut tally = Tally::default();
@@ -612,82 +487,23 @@ fn registered_claim_types_decide_as_jwt_verify_lib() {
     let exp = NOW + 300;
     // (test, claims, jwtgate's reason; None: accepted). jwt_verify_lib refuses all but
     // IatDecimalsDrop, where it keeps the integer part.
+    #[rustfmt::skip]
     let rows: Vec<(&str, Value, Option<Rejection>)> = vec![
-        (
-            "TestParsePayloadIssNotString",
-            json!({"iss": true, "exp": exp}),
-            Some(MalformedClaims),
-        ),
-        (
-            "TestParsePayloadSubNotString",
-            json!({"sub": 123456, "exp": exp}),
-            Some(MalformedClaims),
-        ),
-        (
-            "TestParsePayloadIatNotInteger",
-            json!({"iat": "123456789", "exp": exp}),
-            Some(MalformedClaims),
-        ),
-        (
-            "TestParsePayloadIatNotPositive",
-            json!({"iat": -12345, "exp": exp}),
-            Some(DateOutOfRange),
-        ),
-        (
-            "TestParsePayloadIatTooBig",
-            json!({"iat": 2.001e206, "exp": exp}),
-            Some(DateOutOfRange),
-        ),
-        (
-            "TestParsePayloadIatDecimalsDrop",
-            json!({"iat": 1234.5678, "exp": exp}),
-            None,
-        ),
-        (
-            "TestParsePayloadNbfNotInteger",
-            json!({"nbf": "123456789", "exp": exp}),
-            Some(MalformedClaims),
-        ),
-        (
-            "TestParsePayloadNbfNotPositive",
-            json!({"nbf": -12345, "exp": exp}),
-            Some(DateOutOfRange),
-        ),
-        (
-            "TestParsePayloadNbfTooBig",
-            json!({"nbf": 2.001e206, "exp": exp}),
-            Some(DateOutOfRange),
-        ),
-        (
-            "TestParsePayloadExpNotInteger",
-            json!({"exp": "123456789"}),
-            Some(MalformedClaims),
-        ),
-        (
-            "TestParsePayloadExpNotPositive",
-            json!({"exp": -12345}),
-            Some(DateOutOfRange),
-        ),
-        (
-            "TestParsePayloadExpTooBig",
-            json!({"exp": 2.001e206}),
-            Some(DateOutOfRange),
-        ),
-        (
-            "TestParsePayloadJtiNotString",
-            json!({"jti": 1234567, "exp": exp}),
-            Some(MalformedClaims),
-        ),
-        (
-            "TestParsePayloadAudInteger",
-            json!({"aud": 1234567, "exp": exp}),
-            Some(MalformedClaims),
-        ),
-        (
-            "TestParsePayloadAudIntegerList",
-            json!({"aud": [1, 2], "exp": exp}),
-            Some(MalformedClaims),
-        ),
+        ("TestParsePayloadIssNotString", json!({"iss": true, "exp": exp}), Some(MalformedClaims)),
+        ("TestParsePayloadSubNotString", json!({"sub": 123456, "exp": exp}), Some(MalformedClaims)),
+        ("TestParsePayloadIatNotInteger", json!({"iat": "123456789", "exp": exp}), Some(MalformedClaims)),
+        ("TestParsePayloadIatNotPositive", json!({"iat": -12345, "exp": exp}), Some(DateOutOfRange)),
+        ("TestParsePayloadIatTooBig", json!({"iat": 2.001e206, "exp": exp}), Some(DateOutOfRange)),
+        ("TestParsePayloadIatDecimalsDrop", json!({"iat": 1234.5678, "exp": exp}), None),
+        ("TestParsePayloadNbfNotInteger", json!({"nbf": "123456789", "exp": exp}), Some(MalformedClaims)),
+        ("TestParsePayloadNbfNotPositive", json!({"nbf": -12345, "exp": exp}), Some(DateOutOfRange)),
+        ("TestParsePayloadNbfTooBig", json!({"nbf": 2.001e206, "exp": exp}), Some(DateOutOfRange)),
+        ("TestParsePayloadExpNotInteger", json!({"exp": "123456789"}), Some(MalformedClaims)),
+        ("TestParsePayloadExpNotPositive", json!({"exp": -12345}), Some(DateOutOfRange)),
+        ("TestParsePayloadExpTooBig", json!({"exp": 2.001e206}), Some(DateOutOfRange)),
+        ("TestParsePayloadJtiNotString", json!({"jti": 1234567, "exp": exp}), Some(MalformedClaims)),
+        ("TestParsePayloadAudInteger", json!({"aud": 1234567, "exp": exp}), Some(MalformedClaims)),
+        ("TestParsePayloadAudIntegerList", json!({"aud": [1, 2], "exp": exp}), Some(MalformedClaims)),
     ];
     let gw = gateway(config(json!({
         "keys": [{"alg": "HS256", "secret": std::str::from_utf8(HS_SECRET).unwrap()}],
@@ -874,6 +690,7 @@ fn jwk_members_decide_as_jwt_verify_lib() {
         envoy,
         why: "",
     };
+    #[rustfmt::skip]
     let rows = vec![
         row(
             "GoodJwks",
@@ -895,32 +712,12 @@ fn jwk_members_decide_as_jwt_verify_lib() {
             &["ES256", "ES384", "ES512"],
             Accept,
         ),
-        row(
-            "GoodOKP",
-            vec![with("EdDSA", json!({"alg": "EdDSA", "kid": "abc"}))],
-            &["EdDSA"],
-            Accept,
-        ),
-        row(
-            "JwksInvalidKty",
-            vec![with("ES256", json!({"kty": "XYZ", "alg": "ES256"}))],
-            &[],
-            Refuse,
-        ),
+        row("GoodOKP", vec![with("EdDSA", json!({"alg": "EdDSA", "kid": "abc"}))], &["EdDSA"], Accept),
+        row("JwksInvalidKty", vec![with("ES256", json!({"kty": "XYZ", "alg": "ES256"}))], &[], Refuse),
         // The JWK of the test has no key material; here the members are complete, so only the
         // alg/kty mismatch is wrong.
-        row(
-            "JwksMismatchKty1",
-            vec![with("RS256", json!({"alg": "ES256"}))],
-            &[],
-            Refuse,
-        ),
-        row(
-            "JwksMismatchKty2",
-            vec![with("ES256", json!({"alg": "RS256"}))],
-            &[],
-            Refuse,
-        ),
+        row("JwksMismatchKty1", vec![with("RS256", json!({"alg": "ES256"}))], &[], Refuse),
+        row("JwksMismatchKty2", vec![with("ES256", json!({"alg": "RS256"}))], &[], Refuse),
         row(
             "JwksIgnoreUnsupportedKey",
             vec![
@@ -946,230 +743,56 @@ fn jwk_members_decide_as_jwt_verify_lib() {
             &[],
             Refuse,
         ),
-        row(
-            "JwksECNoXY",
-            vec![json!({"kty": "EC", "alg": "ES256"})],
-            &[],
-            Refuse,
-        ),
-        row(
-            "JwksRSANoNE",
-            vec![json!({"kty": "RSA", "alg": "RS256"})],
-            &[],
-            Refuse,
-        ),
-        row(
-            "JwksRSAKeyBadN",
-            vec![json!({"kty": "RSA", "alg": "RS256", "n": 1234})],
-            &[],
-            Refuse,
-        ),
-        row(
-            "JwksRSAKeyMissingE",
-            vec![without("RS256", json!({"alg": "RS256"}), &["e"])],
-            &[],
-            Refuse,
-        ),
-        row(
-            "JwksRSAKeyBadE",
-            vec![with("RS256", json!({"alg": "RS256", "e": 1234}))],
-            &[],
-            Refuse,
-        ),
-        row(
-            "JwksECXYBadBase64",
-            vec![with("ES256", json!({"alg": "ES256", "x": "~}}"}))],
-            &[],
-            Refuse,
-        ),
+        row("JwksECNoXY", vec![json!({"kty": "EC", "alg": "ES256"})], &[], Refuse),
+        row("JwksRSANoNE", vec![json!({"kty": "RSA", "alg": "RS256"})], &[], Refuse),
+        row("JwksRSAKeyBadN", vec![json!({"kty": "RSA", "alg": "RS256", "n": 1234})], &[], Refuse),
+        row("JwksRSAKeyMissingE", vec![without("RS256", json!({"alg": "RS256"}), &["e"])], &[], Refuse),
+        row("JwksRSAKeyBadE", vec![with("RS256", json!({"alg": "RS256", "e": 1234}))], &[], Refuse),
+        row("JwksECXYBadBase64", vec![with("ES256", json!({"alg": "ES256", "x": "~}}"}))], &[], Refuse),
         row(
             "JwksECWrongXY",
-            vec![with(
-                "ES256",
-                json!({"alg": "ES256", "x": off_curve["x"], "y": off_curve["y"]}),
-            )],
+            vec![with("ES256", json!({"alg": "ES256", "x": off_curve["x"], "y": off_curve["y"]}))],
             &[],
             Refuse,
         ),
         // Too short a modulus (a few bytes), as in the test.
         row(
             "JwksRSAWrongNE",
-            vec![
-                json!({"kty": "RSA", "alg": "RS256", "n": b64(&[0xc5; 17]), "e": b64(&[0xf7; 19])}),
-            ],
+            vec![json!({"kty": "RSA", "alg": "RS256", "n": b64(&[0xc5; 17]), "e": b64(&[0xf7; 19])})],
             &[],
             Refuse,
         ),
-        row(
-            "JwksRSAInvalidN",
-            vec![with("RS256", json!({"alg": "RS256", "n": n_std}))],
-            &[],
-            Refuse,
-        ),
-        row(
-            "JwksOKPXBadBase64",
-            vec![with("EdDSA", json!({"x": "~}}"}))],
-            &[],
-            Refuse,
-        ),
-        row(
-            "JwksOKPXWrongLength",
-            vec![with("EdDSA", json!({"x": b64(b"test\n")}))],
-            &[],
-            Refuse,
-        ),
-        row(
-            "JwksECMatchAlgES256WrongCrvType",
-            vec![with("ES256", json!({"alg": "ES256", "crv": 1234}))],
-            &[],
-            Refuse,
-        ),
-        row(
-            "JwksECMatchAlgES256WrongXType",
-            vec![with("ES256", json!({"alg": "ES256", "x": 1234}))],
-            &[],
-            Refuse,
-        ),
-        row(
-            "JwksECMatchAlgES256WrongMissingY",
-            vec![without("ES256", json!({"alg": "ES256"}), &["y"])],
-            &[],
-            Refuse,
-        ),
-        row(
-            "JwksECMatchAlgES256WrongBadY",
-            vec![with("ES256", json!({"alg": "ES256", "y": 1234}))],
-            &[],
-            Refuse,
-        ),
-        row(
-            "JwksJwkMissingKty",
-            vec![without("ES256", json!({"alg": "ES256"}), &["kty"])],
-            &[],
-            Refuse,
-        ),
-        row(
-            "JwksJwkBadKty",
-            vec![with("ES256", json!({"alg": "ES256", "kty": 1234}))],
-            &[],
-            Refuse,
-        ),
-        row(
-            "JwksJwkOctBadAlg",
-            vec![with("HS256", json!({"alg": "HS333"}))],
-            &[],
-            Refuse,
-        ),
-        row(
-            "JwksJwkOctBadMissingK",
-            vec![without(
-                "HS256",
-                json!({"alg": "HS256", "use": "sig"}),
-                &["k"],
-            )],
-            &[],
-            Refuse,
-        ),
-        row(
-            "JwksJwkOctBadK",
-            vec![with(
-                "HS256",
-                json!({"alg": "HS256", "use": "sig", "k": 12345}),
-            )],
-            &[],
-            Refuse,
-        ),
-        row(
-            "JwksJwkOctBadBase64",
-            vec![with(
-                "HS256",
-                json!({"alg": "HS256", "use": "sig", "k": "12345"}),
-            )],
-            &[],
-            Refuse,
-        ),
-        row(
-            "JwksECMatchAlgES256CrvP256",
-            vec![with("ES256", json!({"alg": "ES256"}))],
-            &["ES256"],
-            Accept,
-        ),
-        row(
-            "JwksECMatchAlgES384CrvP384",
-            vec![with("ES384", json!({"alg": "ES384"}))],
-            &["ES384"],
-            Accept,
-        ),
-        row(
-            "JwksECMatchAlgES512CrvP521",
-            vec![with("ES512", json!({"alg": "ES512"}))],
-            &["ES512"],
-            Accept,
-        ),
+        row("JwksRSAInvalidN", vec![with("RS256", json!({"alg": "RS256", "n": n_std}))], &[], Refuse),
+        row("JwksOKPXBadBase64", vec![with("EdDSA", json!({"x": "~}}"}))], &[], Refuse),
+        row("JwksOKPXWrongLength", vec![with("EdDSA", json!({"x": b64(b"test\n")}))], &[], Refuse),
+        row("JwksECMatchAlgES256WrongCrvType", vec![with("ES256", json!({"alg": "ES256", "crv": 1234}))], &[], Refuse),
+        row("JwksECMatchAlgES256WrongXType", vec![with("ES256", json!({"alg": "ES256", "x": 1234}))], &[], Refuse),
+        row("JwksECMatchAlgES256WrongMissingY", vec![without("ES256", json!({"alg": "ES256"}), &["y"])], &[], Refuse),
+        row("JwksECMatchAlgES256WrongBadY", vec![with("ES256", json!({"alg": "ES256", "y": 1234}))], &[], Refuse),
+        row("JwksJwkMissingKty", vec![without("ES256", json!({"alg": "ES256"}), &["kty"])], &[], Refuse),
+        row("JwksJwkBadKty", vec![with("ES256", json!({"alg": "ES256", "kty": 1234}))], &[], Refuse),
+        row("JwksJwkOctBadAlg", vec![with("HS256", json!({"alg": "HS333"}))], &[], Refuse),
+        row("JwksJwkOctBadMissingK", vec![without("HS256", json!({"alg": "HS256", "use": "sig"}), &["k"])], &[], Refuse),
+        row("JwksJwkOctBadK", vec![with("HS256", json!({"alg": "HS256", "use": "sig", "k": 12345}))], &[], Refuse),
+        row("JwksJwkOctBadBase64", vec![with("HS256", json!({"alg": "HS256", "use": "sig", "k": "12345"}))], &[], Refuse),
+        row("JwksECMatchAlgES256CrvP256", vec![with("ES256", json!({"alg": "ES256"}))], &["ES256"], Accept),
+        row("JwksECMatchAlgES384CrvP384", vec![with("ES384", json!({"alg": "ES384"}))], &["ES384"], Accept),
+        row("JwksECMatchAlgES512CrvP521", vec![with("ES512", json!({"alg": "ES512"}))], &["ES512"], Accept),
         Row {
             why: crv_by_design,
-            ..row(
-                "JwksECMissingBothAlgCrvES256",
-                vec![without("ES256", json!({}), &["crv"])],
-                &[],
-                Accept,
-            )
+            ..row("JwksECMissingBothAlgCrvES256", vec![without("ES256", json!({}), &["crv"])], &[], Accept)
         },
-        row(
-            "JwksECMissingBothAlgES384",
-            vec![without("ES384", json!({}), &["crv"])],
-            &[],
-            Refuse,
-        ),
-        row(
-            "JwksECMismatchAlgCrv1",
-            vec![with("ES384", json!({"alg": "ES256"}))],
-            &[],
-            Refuse,
-        ),
-        row(
-            "JwkECMissingAlg",
-            vec![with("ES512", json!({"kid": "k", "use": "sig"}))],
-            &["ES512"],
-            Accept,
-        ),
+        row("JwksECMissingBothAlgES384", vec![without("ES384", json!({}), &["crv"])], &[], Refuse),
+        row("JwksECMismatchAlgCrv1", vec![with("ES384", json!({"alg": "ES256"}))], &[], Refuse),
+        row("JwkECMissingAlg", vec![with("ES512", json!({"kid": "k", "use": "sig"}))], &["ES512"], Accept),
         Row {
             why: crv_by_design,
-            ..row(
-                "JwkECMissingCrv",
-                vec![without(
-                    "ES512",
-                    json!({"alg": "ES512", "use": "sig"}),
-                    &["crv"],
-                )],
-                &[],
-                Accept,
-            )
+            ..row("JwkECMissingCrv", vec![without("ES512", json!({"alg": "ES512", "use": "sig"}), &["crv"])], &[], Accept)
         },
-        row(
-            "JwksECMismatchAlgCrv2",
-            vec![with("ES512", json!({"alg": "ES384"}))],
-            &[],
-            Refuse,
-        ),
-        row(
-            "JwksECMismatchAlgCrv3",
-            vec![with("ES256", json!({"alg": "ES512"}))],
-            &[],
-            Refuse,
-        ),
-        row(
-            "JwksECNotSupportedAlg",
-            vec![json!({"kty": "EC", "alg": "ES1024"})],
-            &[],
-            Refuse,
-        ),
-        row(
-            "JwksECNotSupportedCrv",
-            vec![json!({"kty": "EC", "crv": "P-1024"})],
-            &[],
-            Refuse,
-        ),
+        row("JwksECMismatchAlgCrv2", vec![with("ES512", json!({"alg": "ES384"}))], &[], Refuse),
+        row("JwksECMismatchAlgCrv3", vec![with("ES256", json!({"alg": "ES512"}))], &[], Refuse),
+        row("JwksECNotSupportedAlg", vec![json!({"kty": "EC", "alg": "ES1024"})], &[], Refuse),
+        row("JwksECNotSupportedCrv", vec![json!({"kty": "EC", "crv": "P-1024"})], &[], Refuse),
         Row {
             why: crv_by_design,
             ..row(
@@ -1183,42 +806,12 @@ fn jwk_members_decide_as_jwt_verify_lib() {
                 Accept,
             )
         },
-        row(
-            "JwksOKPKeyBadAlg",
-            vec![with("EdDSA", json!({"alg": "ES256"}))],
-            &[],
-            Refuse,
-        ),
-        row(
-            "JwksOKPKeyMissingCrv",
-            vec![without("EdDSA", json!({"alg": "EdDSA"}), &["crv"])],
-            &[],
-            Refuse,
-        ),
-        row(
-            "JwksOKPKeyBadCrv",
-            vec![with("EdDSA", json!({"alg": "EdDSA", "crv": 0}))],
-            &[],
-            Refuse,
-        ),
-        row(
-            "JwksOKPKeyCrvUnsupported",
-            vec![with("EdDSA", json!({"alg": "EdDSA", "crv": "Ed448"}))],
-            &[],
-            Refuse,
-        ),
-        row(
-            "JwksOKPKeyMissingX",
-            vec![without("EdDSA", json!({"alg": "EdDSA"}), &["x"])],
-            &[],
-            Refuse,
-        ),
-        row(
-            "JwksOKPKeyBadX",
-            vec![with("EdDSA", json!({"alg": "EdDSA", "x": 0}))],
-            &[],
-            Refuse,
-        ),
+        row("JwksOKPKeyBadAlg", vec![with("EdDSA", json!({"alg": "ES256"}))], &[], Refuse),
+        row("JwksOKPKeyMissingCrv", vec![without("EdDSA", json!({"alg": "EdDSA"}), &["crv"])], &[], Refuse),
+        row("JwksOKPKeyBadCrv", vec![with("EdDSA", json!({"alg": "EdDSA", "crv": 0}))], &[], Refuse),
+        row("JwksOKPKeyCrvUnsupported", vec![with("EdDSA", json!({"alg": "EdDSA", "crv": "Ed448"}))], &[], Refuse),
+        row("JwksOKPKeyMissingX", vec![without("EdDSA", json!({"alg": "EdDSA"}), &["x"])], &[], Refuse),
+        row("JwksOKPKeyBadX", vec![with("EdDSA", json!({"alg": "EdDSA", "x": 0}))], &[], Refuse),
     ];
 
     let mut tally = Tally::default();
@@ -1436,7 +1029,7 @@ fn a_local_jwks_without_a_usable_member_is_an_error_naming_each() {
         json!({"kty": "OKP", "crv": "Ed25519", "x": b64(&not_an_ed25519_point())}),
         without_crv(&k),
     ];
-    let e = local_jwks(&members).err().expect("no usable key");
+    let e = local_jwks(&members).expect_err("no usable key");
     assert!(e.starts_with("providers.p.local_jwks: "), "{e}");
     assert!(e.contains("no usable signature key"), "{e}");
     assert!(
