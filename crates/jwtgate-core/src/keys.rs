@@ -240,7 +240,7 @@ impl Key {
                 .ok_or_else(|| format!("`{name}` is not base64url"))
         };
         let kid = text("kid")?.map(str::to_owned);
-        text("use")?;
+        text("use")?; // a string when present
         if jwk_not_for_signatures(jwk) {
             return Ok(None);
         }
