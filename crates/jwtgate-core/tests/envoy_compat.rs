@@ -1072,3 +1072,59 @@ fn private_key_material_and_bad_symmetric_members_stay_errors() {
     let t = k.token("HS256", json!({"kid": "h"}), json!({"exp": NOW + 300}));
     assert_eq!(outcome(&run(&gw, &t, NOW)), Accept);
 }
+
+// ---- PEM keys: jwks_test.cc (goodPEM*, Pem*), as jwtgate's `keys[].pem` ----
+
+#[test]
+fn pem_keys_decide_as_jwt_verify_lib() {
+    use p256::pkcs8::{EncodePublicKey, LineEnding};
+    let k = keys();
+    let rsa_pem = rsa::RsaPublicKey::from(&k.rsa)
+        .to_public_key_pem(LineEnding::LF)
+        .unwrap();
+    let ec_pem = k
+        .p256
+        .verifying_key()
+        .to_public_key_pem(LineEnding::LF)
+        .unwrap();
+    let ed_pem = k
+        .ed25519
+        .verifying_key()
+        .to_public_key_pem(LineEnding::LF)
+        .unwrap();
+    // A SubjectPublicKeyInfo of a DSA key (OID 1.2.840.10040.4.1) with a stand-in key.
+    let dsa_spki = [
+        0x30, 0x11, 0x30, 0x09, 0x06, 0x07, 0x2a, 0x86, 0x48, 0xce, 0x38, 0x04, 0x01, 0x03, 0x04,
+        0x00, 0x02, 0x01, 0x05,
+    ];
+    let dsa_pem = format!(
+        "-----BEGIN PUBLIC KEY-----\n{}\n-----END PUBLIC KEY-----\n",
+        base64::engine::general_purpose::STANDARD.encode(dsa_spki)
+    );
+    // (test, PEM, algorithm whose token it verifies when accepted, jwt_verify_lib's outcome)
+    #[rustfmt::skip]
+    let rows: Vec<(&str, String, Option<&str>, Outcome)> = vec![
+        ("goodPEMRSA", rsa_pem.clone(), Some("RS256"), Accept),
+        ("goodPEMEC", ec_pem, Some("ES256"), Accept),
+        ("goodPEMEd25519", ed_pem, Some("EdDSA"), Accept),
+        ("PemWrongHeader", rsa_pem.replace("PUBLIC KEY", "CERTIFICATE KEY"), None, Refuse),
+        ("PemInvalidKey", "-----BEGIN PUBLIC KEY-----\nbad-pub-key\n-----END PUBLIC KEY-----\n".into(), None, Refuse),
+        ("PemDsaUnimplimented", dsa_pem, None, Refuse),
+    ];
+    let mut tally = Tally::default();
+    for (test, pem, alg, envoy) in rows {
+        let cfg = config(json!({"keys": [{"pem": pem}]}));
+        let result = Gateway::from_json(cfg.to_string().as_bytes());
+        match (&result, alg) {
+            (Ok(gw), Some(alg)) => {
+                let t = k.token(alg, json!({}), json!({"exp": NOW + 300}));
+                assert_eq!(outcome(&run(gw, &t, NOW)), Accept, "jwks_test.cc {test}");
+            }
+            (Err(e), None) => assert_eq!(e.path, "providers.p.keys[0].pem", "{test}: {e}"),
+            _ => panic!("jwks_test.cc {test}: {:?}", result.err()),
+        }
+        let jwtgate = if result.is_ok() { Accept } else { Refuse };
+        tally.record(test, envoy, jwtgate, "");
+    }
+    tally.assert(6, 6, 0);
+}
