@@ -171,9 +171,13 @@ fn main() {
     }
 
     println!();
-    rsa_section(&algs, &wasm_verify);
-    es256_section(&algs, &wasm_verify);
-    nist_section();
+    host_calls_section(&mut warm, &rows);
+    // JWTGATE_BENCH_QUICK=1: the filter's own rows only (no verifier-alone sections).
+    if std::env::var_os("JWTGATE_BENCH_QUICK").is_none() {
+        rsa_section(&algs, &wasm_verify);
+        es256_section(&algs, &wasm_verify);
+        nist_section();
+    }
 
     let size = std::fs::metadata(wasm_path()).map(|m| m.len()).unwrap_or(0);
     println!("## Size and memory\n");
@@ -224,6 +228,82 @@ fn main() {
     } else {
         println!("- 10,000 distinct tokens need more than {} KiB", hi * 64);
     }
+}
+
+/// Host calls the filter makes for one request of each kind (the harness counts every call it
+/// serves: `Gateway::host_calls`), with the calls by ABI function.
+fn host_calls_section(gw: &mut Gateway, rows: &[(String, Vec<String>)]) {
+    let token = |alg: &str, i: usize| {
+        rows.iter()
+            .find(|(a, _)| a == alg)
+            .and_then(|(_, t)| t.get(i).cloned())
+    };
+    let bearer = |t: &str| format!("Bearer {t}");
+    let mut kinds: Vec<(String, String, Vec<(String, String)>, u32)> = vec![
+        ("open route".into(), "/public/x".into(), vec![], 200),
+        ("rule miss".into(), "/unrouted".into(), vec![], 200),
+        (
+            "protected route, no token (401)".into(),
+            "/hs256/x".into(),
+            vec![],
+            401,
+        ),
+    ];
+    for alg in ["HS256", "RS256"] {
+        let route = format!("/{}/x", alg.to_lowercase());
+        if let (Some(cached), Some(new)) = (token(alg, 0), token(alg, 1)) {
+            // The first request caches the token; the row is the second.
+            request(gw, &route, Some(&cached), 200);
+            kinds.push((
+                format!("{alg}, cached token"),
+                route.clone(),
+                vec![("authorization".into(), bearer(&cached))],
+                200,
+            ));
+            kinds.push((
+                format!("{alg}, new token"),
+                route.clone(),
+                vec![("authorization".into(), bearer(&new))],
+                200,
+            ));
+            if alg == "HS256" {
+                kinds.push((
+                    "HS256, cached token + 2 spoofed managed headers (`X-Jwt-Sub`, `x_jwt_roles`)"
+                        .into(),
+                    route,
+                    vec![
+                        ("authorization".into(), bearer(&cached)),
+                        ("X-Jwt-Sub".into(), "spoofed".into()),
+                        ("x_jwt_roles".into(), "admin".into()),
+                    ],
+                    200,
+                ));
+            }
+        }
+    }
+    println!("## Host calls per request (in-host harness)\n");
+    println!("| request | host calls | by function |");
+    println!("|---|---|---|");
+    for (label, path, headers, want) in kinds {
+        let pairs: Vec<(&str, &str)> = headers
+            .iter()
+            .map(|(n, v)| (n.as_str(), v.as_str()))
+            .collect();
+        gw.reset_host_calls();
+        let got = gw.request("GET", &path, &pairs).status();
+        assert_eq!(got, want, "{label}");
+        let calls = gw.host_calls();
+        let by: Vec<String> = calls
+            .iter()
+            .map(|(name, n)| format!("{} {n}", name.trim_start_matches("proxy_")))
+            .collect();
+        println!(
+            "| {label} | {} | {} |",
+            calls.values().sum::<u64>(),
+            by.join(", ")
+        );
+    }
+    println!();
 }
 
 /// µs per verification from `openssl speed -seconds 3 -mr ALG`, whose line starting with `tag`
