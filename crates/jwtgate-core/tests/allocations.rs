@@ -266,8 +266,18 @@ fn allocations_per_request_on_the_request_path() {
     let mut engine = Engine::new(gateway, Box::new(Shared(host)), 1);
     let (hs, rs) = (hs256(), rs256(&key));
     let rows = [
-        ("repeated HS256 token, allowed", "/hs/x", Some(hs.as_str()), 200),
-        ("repeated RS256 token, allowed", "/rs/x", Some(rs.as_str()), 200),
+        (
+            "repeated HS256 token, allowed",
+            "/hs/x",
+            Some(hs.as_str()),
+            200,
+        ),
+        (
+            "repeated RS256 token, allowed",
+            "/rs/x",
+            Some(rs.as_str()),
+            200,
+        ),
         ("no token, denied (401)", "/hs/x", None, 401),
         ("open route", "/public/x", None, 200),
     ];
