@@ -25,6 +25,10 @@ fn check(status: u32) -> Result<(), Status> {
     }
 }
 
+/// Not imported: `proxy_get_log_level`. Kong/ngx_wasm_module (3bed278) registers it with two
+/// i32 parameters (the ABI has one) and as not implemented (it traps when called): a module
+/// importing it with the ABI's signature fails to link on NGINX. Without the host's level every
+/// line is formatted and handed over; the host filters.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[repr(u32)]
 #[allow(dead_code)] // the ABI's full set; the filter logs at Debug and above

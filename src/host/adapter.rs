@@ -34,6 +34,18 @@ impl HostPort for ProxyWasm {
         }
     }
 
+    fn define_counters(&self, names: &[String]) {
+        if let Ok(mut metrics) = self.metrics.try_borrow_mut() {
+            metrics.define_all(names);
+        }
+    }
+
+    fn count_id(&self, id: usize, name: &str) {
+        if let Ok(mut metrics) = self.metrics.try_borrow_mut() {
+            metrics.increment_number(id, name);
+        }
+    }
+
     fn gauge(&self, name: &str, value: u64) {
         if let Ok(mut metrics) = self.metrics.try_borrow_mut() {
             metrics.set_gauge(name, value);

@@ -230,6 +230,9 @@ fn main() {
     }
 }
 
+/// (label, path, headers, expected status).
+type RequestKind = (String, String, Vec<(String, String)>, u32);
+
 /// Host calls the filter makes for one request of each kind (the harness counts every call it
 /// serves: `Gateway::host_calls`), with the calls by ABI function.
 fn host_calls_section(gw: &mut Gateway, rows: &[(String, Vec<String>)]) {
@@ -239,7 +242,7 @@ fn host_calls_section(gw: &mut Gateway, rows: &[(String, Vec<String>)]) {
             .and_then(|(_, t)| t.get(i).cloned())
     };
     let bearer = |t: &str| format!("Bearer {t}");
-    let mut kinds: Vec<(String, String, Vec<(String, String)>, u32)> = vec![
+    let mut kinds: Vec<RequestKind> = vec![
         ("open route".into(), "/public/x".into(), vec![], 200),
         ("rule miss".into(), "/unrouted".into(), vec![], 200),
         (
