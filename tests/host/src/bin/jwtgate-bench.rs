@@ -172,6 +172,11 @@ fn main() {
 
     println!();
     host_calls_section(&mut warm, &rows);
+    // JWTGATE_BENCH_COMPARE=<other .wasm>: the same requests through both filters, rounds
+    // interleaved so that load from elsewhere on the machine hits both alike.
+    if let Ok(other) = std::env::var("JWTGATE_BENCH_COMPARE") {
+        compare_section(&warm_config, now, &rows, &other);
+    }
     // JWTGATE_BENCH_QUICK=1: the filter's own rows only (no verifier-alone sections).
     if std::env::var_os("JWTGATE_BENCH_QUICK").is_none() {
         rsa_section(&algs, &wasm_verify);
@@ -228,6 +233,72 @@ fn main() {
     } else {
         println!("- 10,000 distinct tokens need more than {} KiB", hi * 64);
     }
+}
+
+/// Whole requests through this filter and through `other` (another build), µs: rounds of
+/// each request kind alternate between the two (which goes first alternates too), medians of
+/// 31 rounds of 200 requests.
+fn compare_section(config: &str, now: u64, rows: &[(String, Vec<String>)], other: &str) {
+    let other_filter = match jwtgate_host_tests::Filter::load(std::path::Path::new(other)) {
+        Ok(f) => f,
+        Err(e) => panic!("{other}: {e}"),
+    };
+    let mut this = shared_filter()
+        .start(config)
+        .unwrap_or_else(|e| panic!("{e}"));
+    let mut that = other_filter.start(config).unwrap_or_else(|e| panic!("{e}"));
+    this.set_now(now);
+    that.set_now(now);
+    let first = |alg: &str| {
+        rows.iter()
+            .find(|(a, _)| a == alg)
+            .and_then(|(_, t)| t.first().cloned())
+    };
+    let mut kinds: Vec<(String, String, Option<String>, u32)> = vec![
+        ("open route".into(), "/public/x".into(), None, 200),
+        (
+            "protected route, no token (401)".into(),
+            "/hs256/x".into(),
+            None,
+            401,
+        ),
+    ];
+    for alg in ["HS256", "RS256"] {
+        if let Some(token) = first(alg) {
+            let route = format!("/{}/x", alg.to_lowercase());
+            kinds.push((format!("{alg}, cached token"), route, Some(token), 200));
+        }
+    }
+    println!("## This filter against {other}, µs per request (interleaved rounds)\n");
+    println!("| request | this filter | the other | this ÷ other |");
+    println!("|---|---|---|---|");
+    for (label, path, token, want) in kinds {
+        let mut samples = (Vec::new(), Vec::new());
+        for round in 0..31 {
+            for side in [round % 2, 1 - round % 2] {
+                let gw = if side == 0 { &mut this } else { &mut that };
+                request(gw, &path, token.as_deref(), want); // primes the cache
+                let start = Instant::now();
+                for _ in 0..200 {
+                    request(gw, &path, token.as_deref(), want);
+                }
+                let us = start.elapsed().as_secs_f64() * 1e6 / 200.0;
+                if side == 0 {
+                    samples.0.push(us);
+                } else {
+                    samples.1.push(us);
+                }
+            }
+        }
+        let (a, b) = (stat(samples.0), stat(samples.1));
+        println!(
+            "| {label} | {} | {} | {:.2} |",
+            fmt(&a),
+            fmt(&b),
+            a.median / b.median
+        );
+    }
+    println!();
 }
 
 /// (label, path, headers, expected status).
