@@ -84,12 +84,11 @@ impl HostPort for ProxyWasm {
     }
 
     fn respond(&self, response: &LocalResponse) -> Result<(), HostError> {
-        let headers: Vec<(&str, &str)> = response
+        let headers = response
             .headers
             .iter()
-            .map(|(n, v)| (n.as_str(), v.as_str()))
-            .collect();
-        abi::send_response(response.status, &headers, response.body.as_bytes())
+            .map(|(n, v)| (n.as_str(), v.as_str()));
+        abi::send_response(response.status, headers, response.body.as_bytes())
     }
 
     fn resume(&self) -> Result<(), HostError> {
