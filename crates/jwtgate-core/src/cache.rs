@@ -158,8 +158,9 @@ impl TokenCache {
                 .saturating_add(text(v))
         });
         let claims = map_bytes(verified.claims.iter());
-        // Rc<Verified> block (~64), the slab slot (~32), the index bucket (~12), headers' Vec.
-        let fixed: u64 = 64 + 32 + 12 + BLOCK * 2;
+        // Rc<Verified> block (~64), the slab slot (48) and the index bucket (~16) with their
+        // vectors' slack, the headers' Vec.
+        let fixed: u64 = 64 + 48 + 16 + BLOCK * 2;
         text(token)
             .saturating_add(text(&verified.payload_b64))
             .saturating_add(claims)
@@ -169,11 +170,11 @@ impl TokenCache {
 }
 
 /// Heap bytes of a JSON object's entries in a `serde_json` map (B-tree leaves of 11 entries of
-/// a 12-byte key and 16-byte value on wasm32, ~330 bytes with the node header and allocator
-/// overhead), with the keys' and values' own blocks.
+/// a 12-byte `String` key and a 24-byte `Value` on wasm32: ~410 bytes with the node header and
+/// allocator overhead), with the keys' and values' own blocks.
 fn map_bytes<'a>(entries: impl ExactSizeIterator<Item = (&'a String, &'a Value)>) -> u64 {
     let nodes = (entries.len() as u64).div_ceil(11).max(1);
-    entries.fold(nodes.saturating_mul(330), |sum, (k, v)| {
+    entries.fold(nodes.saturating_mul(420), |sum, (k, v)| {
         sum.saturating_add(k.len() as u64 + 16)
             .saturating_add(value_bytes(v))
     })
@@ -183,7 +184,7 @@ fn value_bytes(v: &Value) -> u64 {
     match v {
         Value::Null | Value::Bool(_) | Value::Number(_) => 0,
         Value::String(s) => s.len() as u64 + 16,
-        Value::Array(items) => items.iter().fold(items.len() as u64 * 16 + 16, |sum, v| {
+        Value::Array(items) => items.iter().fold(items.len() as u64 * 24 + 16, |sum, v| {
             sum.saturating_add(value_bytes(v))
         }),
         Value::Object(map) => map_bytes(map.iter()),
