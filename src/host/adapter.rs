@@ -6,11 +6,24 @@ use std::time::Duration;
 use super::abi::{self, BufferType, MapType};
 use super::metrics::Metrics;
 use jwtgate_core::port::{HostError, HostPort, LogLevel, RawHeader};
+use jwtgate_core::request::PEER_CERTIFICATE_SHA256;
 use jwtgate_core::LocalResponse;
 
 #[derive(Default)]
 pub struct ProxyWasm {
     metrics: RefCell<Metrics>,
+    /// `mtls_binding.certificate_from: connection`: each request's header list gets the
+    /// client certificate's digest (one property read per request, only then).
+    peer_certificate: bool,
+}
+
+impl ProxyWasm {
+    pub fn new(peer_certificate: bool) -> ProxyWasm {
+        ProxyWasm {
+            metrics: RefCell::default(),
+            peer_certificate,
+        }
+    }
 }
 
 impl HostPort for ProxyWasm {
@@ -63,7 +76,21 @@ impl HostPort for ProxyWasm {
     }
 
     fn request_headers(&self) -> Result<Vec<RawHeader>, HostError> {
-        abi::header_pairs(MapType::HttpRequestHeaders)
+        let mut pairs = abi::header_pairs(MapType::HttpRequestHeaders)?;
+        // The reserved pseudo-header carries only what the host says about the connection:
+        // any entry already listed under its name is dropped first.
+        let reserved = PEER_CERTIFICATE_SHA256.as_bytes();
+        pairs.retain(|(name, _)| !name.eq_ignore_ascii_case(reserved));
+        if self.peer_certificate {
+            // Envoy: hex SHA-256 of the peer certificate's DER, empty without one.
+            let digest = abi::property(&["connection", "sha256_peer_certificate_digest"]);
+            if let Ok(Some(hex)) = digest {
+                if !hex.is_empty() {
+                    pairs.push((reserved.to_vec(), hex));
+                }
+            }
+        }
+        Ok(pairs)
     }
 
     fn request_pseudo(&self, name: &str, property: &str) -> Result<Option<Vec<u8>>, HostError> {

@@ -181,9 +181,18 @@ pub extern "C" fn proxy_on_configure(context_id: u32, configuration_size: usize)
             .or_insert(Root { vm: None });
         let engine = configured.map(|gateway| {
             let now = abi::now_ms().unwrap_or(0);
-            // Jitter seed for retries: differs per worker (time and context).
-            let seed = now ^ (u64::from(context_id) << 32) ^ 0x5eed;
-            Engine::new(gateway, Box::new(ProxyWasm::default()), seed)
+            // Jitter seed for retries and this worker's id in shared fetch claims: differs per
+            // worker (time, context, and std's per-VM random hash keys: Envoy's workers share
+            // root context ids and may configure in the same millisecond).
+            let random = {
+                use std::hash::{BuildHasher, Hasher};
+                std::collections::hash_map::RandomState::new()
+                    .build_hasher()
+                    .finish()
+            };
+            let seed = now ^ (u64::from(context_id) << 32) ^ 0x5eed ^ random;
+            let host = ProxyWasm::new(gateway.reads_peer_certificate());
+            Engine::new(gateway, Box::new(host), seed)
         });
         if let Some(vm) = &engine {
             // The first tick prefetches every remote JWKS; ticks also give up calls that

@@ -774,6 +774,280 @@ def build():
     return c
 
 
+# ---- DPoP (RFC 9449) and certificate-bound tokens (RFC 8705) ----
+#
+# Proofs, JWK thumbprints (RFC 7638, computed here, not by PyJWT) and `ath` made in Python; the
+# access tokens are PyJWT RS256 tokens of the corpus issuer. The cases go into the corpus as
+# "binding" {"configs", "cases"}; each case is a list of steps on one fresh gateway (replays).
+# Requests carry `host: api.test` and no pseudo-headers: the runners add `:authority` (from
+# `host`) and `:scheme: http` as the in-host harness does.
+
+DPOP_ALGS = ["ES256", "RS256", "EdDSA"]
+HTU = "https://api.test/api/orders"
+DPOP_PATH = "/api/orders?page=2"
+
+
+def rfc7638_thumbprint(jwk):
+    required = {"RSA": ["e", "kty", "n"], "EC": ["crv", "kty", "x", "y"], "OKP": ["crv", "kty", "x"]}
+    members = {k: jwk[k] for k in required[jwk["kty"]]}
+    canonical = json.dumps(members, sort_keys=True, separators=(",", ":"))
+    digest = hashes.Hash(hashes.SHA256())
+    digest.update(canonical.encode())
+    return b64u(digest.finalize())
+
+
+def sha256_b64u(data):
+    digest = hashes.Hash(hashes.SHA256())
+    digest.update(data.encode() if isinstance(data, str) else data)
+    return b64u(digest.finalize())
+
+
+def client_key(alg):
+    """The client's proof key (not the issuer's): P-256, RSA-2048 (the attacker file is just
+    another key here), Ed25519."""
+    return {"ES256": load("attacker-p256"), "RS256": load("attacker-rsa2048"), "EdDSA": load("ed25519")}[alg]
+
+
+def client_jwk(alg):
+    return json.loads(jwt.algorithms.get_default_algorithms()[alg].to_jwk(client_key(alg).public_key()))
+
+
+def access_token(cnf=None, **extra):
+    c = claims(**extra)
+    if cnf is not None:
+        c["cnf"] = cnf
+    return token("RS256", c)
+
+
+_JTI = iter(range(1, 1_000_000))
+
+
+def proof(alg="ES256", tok=None, htm="GET", htu=HTU, iat=NOW, jti=None, header=None, payload=None,
+          key=None, drop=()):
+    """A DPoP proof made with PyJWT; `header`/`payload` entries replace (None: remove) fields.
+    Each proof has its own `jti` unless one is given (a host that keeps its replay cache across
+    cases, as one NGINX server per configuration does, must not see false replays)."""
+    if jti is None:
+        jti = f"jti-{next(_JTI)}"
+    h = {"typ": "dpop+jwt", "jwk": client_jwk(alg)}
+    p = {"htm": htm, "htu": htu, "iat": iat, "jti": jti}
+    if tok is not None:
+        p["ath"] = sha256_b64u(tok)
+    for target, changes in ((h, header or {}), (p, payload or {})):
+        for k, v in changes.items():
+            if v is None:
+                target.pop(k, None)
+            else:
+                target[k] = v
+    for k in drop:
+        p.pop(k, None)
+    headers = {k: v for k, v in h.items()}
+    # PyJWT puts `alg` (and `typ` when asked) in the header itself.
+    return jwt.encode(p, key if key is not None else client_key(alg), algorithm=alg, headers=headers)
+
+
+def unsigned(header, payload):
+    return b64u(json.dumps(header)) + "." + b64u(json.dumps(payload)) + "."
+
+
+def self_signed_cert():
+    from cryptography import x509
+    from cryptography.x509.oid import NameOID
+    import datetime
+    key = load("p256")
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "client.test")])
+    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+            .serial_number(7).not_valid_before(datetime.datetime(2023, 1, 1))
+            .not_valid_after(datetime.datetime(2033, 1, 1)).sign(key, hashes.SHA256()))
+    return cert.public_bytes(serialization.Encoding.PEM).decode(), cert.public_bytes(serialization.Encoding.DER)
+
+
+def binding_configs():
+    pem = public_pem(private_key("RS256"))
+
+    def cfg(**provider):
+        p = {"issuer": ISS, "audiences": [AUD], "keys": [{"alg": "RS256", "pem": pem}]}
+        p.update(provider)
+        return {"providers": {"p": p}, "rules": [{"match": {"prefix": "/api"}, "requires": {"provider_name": "p"}}]}
+
+    dpop = {"required": True, "max_age": "300s", "leeway": "5s", "algs": DPOP_ALGS, "scheme": "https",
+            "replay_cache": {"max_entries": 100}}
+    return {
+        "dpop_required": cfg(dpop=dpop),
+        "dpop_optional": cfg(dpop=dict(dpop, required=False)),
+        "dpop_request_scheme": cfg(dpop={k: v for k, v in dpop.items() if k != "scheme"}),
+        "mtls_xfcc": cfg(mtls_binding={"required": True, "certificate_from": {"header": "x-forwarded-client-cert"}}),
+        "mtls_optional": cfg(mtls_binding={"required": False, "certificate_from": {"header": "x-forwarded-client-cert"}}),
+    }
+
+
+def binding_cases():
+    """Every DPoP field wrong once, replays, clock edges, key confusion; XFCC Hash/Cert."""
+    cases = []
+    jkt = {alg: rfc7638_thumbprint(client_jwk(alg)) for alg in DPOP_ALGS}
+    bound = access_token({"jkt": jkt["ES256"]})
+    algs = " ".join(DPOP_ALGS)
+
+    def req(tok, prf=None, scheme="DPoP", extra=(), method="GET", path=DPOP_PATH):
+        headers = [("host", "api.test")]
+        if tok is not None:
+            headers.append(("authorization", f"{scheme} {tok}"))
+        if prf is not None:
+            headers += [("dpop", x) for x in (prf if isinstance(prf, list) else [prf])]
+        headers += list(extra)
+        return {"method": method, "path": path, "headers": [list(h) for h in headers]}
+
+    def expect(reason, challenge="DPoP"):
+        if reason is None:
+            return {"status": 200, "reason": None}
+        error = {"dpop_proof_missing": "invalid_dpop_proof", "dpop_proof_invalid": "invalid_dpop_proof",
+                 "dpop_replay": "invalid_dpop_proof", "missing_token": None}.get(reason, "invalid_token")
+        e = {"status": 401, "reason": reason, "error": error, "challenge": challenge}
+        if challenge == "DPoP":
+            e["algs"] = algs
+        return e
+
+    def add(name, config, steps, now=None):
+        assert name not in {c["name"] for c in cases}, name
+        case = {"name": name, "config": config, "steps": [{"request": r, "expect": e} for r, e in steps]}
+        if now is not None:
+            case["now"] = now
+        cases.append(case)
+
+    # Valid proofs of each algorithm, each bound token to its own key.
+    for alg in DPOP_ALGS:
+        tok = access_token({"jkt": jkt[alg]})
+        add(f"dpop_valid_{alg}", "dpop_required", [(req(tok, proof(alg, tok)), expect(None))])
+    add("dpop_htu_normalized_case_and_default_port", "dpop_required",
+        [(req(bound, proof(tok=bound, htu="HTTPS://API.Test:443/api/orders")), expect(None))])
+    add("dpop_htu_percent_encoded_unreserved", "dpop_required",
+        [(req(bound, proof(tok=bound, htu="https://api.test/%61pi/orders")), expect(None))])
+    add("dpop_scheme_lowercase_accepted", "dpop_required",
+        [(req(bound, proof(tok=bound), scheme="dpop"), expect(None))])
+
+    # Every field wrong once.
+    wrong = {
+        "typ_jwt": proof(tok=bound, header={"typ": "JWT"}),
+        "typ_missing": unsigned_resign("ES256", bound, lambda h, p: h.pop("typ")),
+        "alg_none": unsigned({"typ": "dpop+jwt", "alg": "none", "jwk": client_jwk("ES256")},
+                             {"htm": "GET", "htu": HTU, "iat": NOW, "jti": "n", "ath": sha256_b64u(bound)}),
+        "alg_hs256_symmetric_jwk": jwt.encode({"htm": "GET", "htu": HTU, "iat": NOW, "jti": "h", "ath": sha256_b64u(bound)},
+                                              SECRETS["HS256"], algorithm="HS256",
+                                              headers={"typ": "dpop+jwt", "jwk": {"kty": "oct", "k": b64u(SECRETS["HS256"])}}),
+        "alg_not_allowed_es384": jwt.encode({"htm": "GET", "htu": HTU, "iat": NOW, "jti": "e", "ath": sha256_b64u(bound)},
+                                            load("p384"), algorithm="ES384",
+                                            headers={"typ": "dpop+jwt", "jwk": json.loads(jwt.algorithms.get_default_algorithms()["ES384"].to_jwk(load("p384").public_key()))}),
+        "jwk_missing": proof(tok=bound, header={"jwk": None}),
+        "jwk_private": proof(tok=bound, header={"jwk": json.loads(jwt.algorithms.get_default_algorithms()["ES256"].to_jwk(client_key("ES256")))}),
+        "jwk_symmetric_with_es256": proof(tok=bound, header={"jwk": {"kty": "oct", "k": b64u(SECRETS["HS256"])}}),
+        "jwk_of_another_key": proof(tok=bound, key=load("p256")),
+        "bad_signature": tamper_signature(proof(tok=bound)),
+        "htm_post": proof(tok=bound, htm="POST"),
+        "htm_missing": proof(tok=bound, drop=("htm",)),
+        "htu_with_query": proof(tok=bound, htu=HTU + "?page=2"),
+        "htu_other_host": proof(tok=bound, htu="https://evil.test/api/orders"),
+        "htu_other_port": proof(tok=bound, htu="https://api.test:8443/api/orders"),
+        "htu_other_scheme": proof(tok=bound, htu="http://api.test/api/orders"),
+        "htu_other_path": proof(tok=bound, htu="https://api.test/api/admin"),
+        "htu_missing": proof(tok=bound, drop=("htu",)),
+        "iat_too_old": proof(tok=bound, iat=NOW - 306),
+        "iat_in_future": proof(tok=bound, iat=NOW + 6),
+        "iat_missing": proof(tok=bound, drop=("iat",)),
+        "iat_string": proof(tok=bound, payload={"iat": str(NOW)}),
+        "jti_missing": proof(tok=bound, drop=("jti",)),
+        "jti_empty": proof(tok=bound, jti=""),
+        "ath_missing": proof(tok=None),
+        "ath_of_another_token": proof(tok=access_token({"jkt": jkt["ES256"]}, sub="mallory")),
+        "not_a_jwt": "not.a.jwt",
+    }
+    for name, prf in wrong.items():
+        add(f"dpop_proof_{name}", "dpop_required", [(req(bound, prf), expect("dpop_proof_invalid"))])
+    add("dpop_two_dpop_headers", "dpop_required",
+        [(req(bound, [proof(tok=bound), proof(tok=bound, jti="jti-2")]), expect("dpop_proof_invalid"))])
+    add("dpop_comma_list_in_one_header", "dpop_required",
+        [(req(bound, proof(tok=bound) + ", " + proof(tok=bound, jti="jti-2")), expect("dpop_proof_invalid"))])
+    add("dpop_no_proof_header", "dpop_required", [(req(bound), expect("dpop_proof_missing"))])
+    # Clock edges: exactly at both limits passes (now - max_age - leeway, now + leeway).
+    add("dpop_iat_at_oldest_limit", "dpop_required", [(req(bound, proof(tok=bound, iat=NOW - 305)), expect(None))])
+    add("dpop_iat_at_future_limit", "dpop_required", [(req(bound, proof(tok=bound, iat=NOW + 5)), expect(None))])
+    # Binding.
+    other = access_token({"jkt": jkt["RS256"]})
+    add("dpop_cnf_jkt_of_another_key", "dpop_required", [(req(other, proof(tok=other)), expect("dpop_binding_mismatch"))])
+    unbound = access_token()
+    add("dpop_token_without_cnf", "dpop_required", [(req(unbound, proof(tok=unbound)), expect("dpop_binding_mismatch"))])
+    # Replays: the same proof twice, then a fresh jti passes; another token's proof can't reuse it.
+    p1 = proof(tok=bound, jti="replayed")
+    add("dpop_replay_refused", "dpop_required",
+        [(req(bound, p1), expect(None)), (req(bound, p1), expect("dpop_replay")),
+         (req(bound, proof(tok=bound, jti="fresh")), expect(None))])
+    add("dpop_same_jti_new_proof_refused", "dpop_required",
+        [(req(bound, proof(tok=bound, jti="same", iat=NOW - 1)), expect(None)),
+         (req(bound, proof(tok=bound, jti="same")), expect("dpop_replay"))])
+    # Schemes.
+    add("dpop_required_bearer_refused", "dpop_required",
+        [(req(bound, proof(tok=bound), scheme="Bearer"), expect("dpop_required"))])
+    add("dpop_required_no_token", "dpop_required", [(req(None), expect("missing_token"))])
+    add("dpop_access_token_bad_signature", "dpop_required",
+        [(req(tamper_signature(bound), proof(tok=tamper_signature(bound))), expect("invalid_signature"))])
+    add("dpop_optional_bearer_unbound_passes", "dpop_optional", [(req(unbound, scheme="Bearer"), expect(None))])
+    add("dpop_optional_bound_token_as_bearer", "dpop_optional",
+        [(req(bound, scheme="Bearer"), expect("dpop_bound_token_as_bearer", challenge="DPoP"))])
+    add("dpop_optional_dpop_passes", "dpop_optional", [(req(bound, proof(tok=bound)), expect(None))])
+    add("dpop_optional_dpop_without_proof", "dpop_optional", [(req(bound), expect("dpop_proof_missing"))])
+    # `:scheme` from the request (the runners say http) when dpop.scheme is not configured.
+    add("dpop_request_scheme_http_matches", "dpop_request_scheme",
+        [(req(bound, proof(tok=bound, htu="http://api.test/api/orders")), expect(None))])
+    add("dpop_request_scheme_https_differs", "dpop_request_scheme",
+        [(req(bound, proof(tok=bound)), expect("dpop_proof_invalid"))])
+
+    # mTLS-bound tokens through XFCC.
+    cert_pem, cert_der = self_signed_cert()
+    digest = hashes.Hash(hashes.SHA256())
+    digest.update(cert_der)
+    raw = digest.finalize()
+    x5t = b64u(raw)
+    from urllib.parse import quote
+    bound_cert = access_token({"x5t#S256": x5t})
+    xfcc_hash = f'By=spiffe://front;Hash={raw.hex()};Subject="/CN=client.test,O=x;y"'
+    xfcc_cert = f'By=spiffe://front;Cert="{quote(cert_pem, safe="")}"'
+    other_hash = "ab" * 32
+
+    def mreq(tok, xfcc=None):
+        headers = [("host", "api.test"), ("authorization", f"Bearer {tok}")]
+        if xfcc is not None:
+            headers.append(("x-forwarded-client-cert", xfcc))
+        return {"method": "GET", "path": "/api/x", "headers": [list(h) for h in headers]}
+
+    add("mtls_xfcc_hash_matches", "mtls_xfcc", [(mreq(bound_cert, xfcc_hash), expect(None))])
+    add("mtls_xfcc_cert_matches", "mtls_xfcc", [(mreq(bound_cert, xfcc_cert), expect(None))])
+    add("mtls_xfcc_last_element_is_used", "mtls_xfcc",
+        [(mreq(bound_cert, f"Hash={other_hash}," + xfcc_hash), expect(None))])
+    add("mtls_xfcc_earlier_element_not_used", "mtls_xfcc",
+        [(mreq(bound_cert, xfcc_hash + f",Hash={other_hash}"), expect("mtls_binding_mismatch", challenge="Bearer"))])
+    add("mtls_xfcc_hash_mismatch", "mtls_xfcc",
+        [(mreq(bound_cert, f"Hash={other_hash}"), expect("mtls_binding_mismatch", challenge="Bearer"))])
+    add("mtls_xfcc_cert_of_another_certificate", "mtls_xfcc",
+        [(mreq(access_token({"x5t#S256": b64u(bytes(32))}), xfcc_cert), expect("mtls_binding_mismatch", challenge="Bearer"))])
+    add("mtls_certificate_missing", "mtls_xfcc",
+        [(mreq(bound_cert), expect("mtls_certificate_missing", challenge="Bearer"))])
+    add("mtls_required_token_not_bound", "mtls_xfcc",
+        [(mreq(access_token(), xfcc_hash), expect("mtls_binding_mismatch", challenge="Bearer"))])
+    add("mtls_optional_unbound_passes_without_cert", "mtls_optional", [(mreq(access_token()), expect(None))])
+    add("mtls_optional_bound_needs_cert", "mtls_optional",
+        [(mreq(bound_cert), expect("mtls_certificate_missing", challenge="Bearer"))])
+    # Independent checks of what jwtgate must agree with.
+    assert jkt["ES256"] != jkt["RS256"]
+    return cases
+
+
+def unsigned_resign(alg, tok, change):
+    """A proof whose header/payload `change(h, p)` edits, signed again by PyJWT's algorithm."""
+    h = {"typ": "dpop+jwt", "alg": alg, "jwk": client_jwk(alg)}
+    p = {"htm": "GET", "htu": HTU, "iat": NOW, "jti": "r", "ath": sha256_b64u(tok)}
+    change(h, p)
+    return raw_token(alg, client_key(alg), json.dumps(h), json.dumps(p))
+
+
 def remote_fixture():
     """Key sets and tokens for the remote JWKS in-host tests (tests/host/tests/remote_jwks.rs):
     a set with the RSA key `old`, the rotated set adding the P-256 key `new`, a set mixing
@@ -859,7 +1133,8 @@ def main():
     os.makedirs(os.path.dirname(os.path.abspath(sys.argv[1])), exist_ok=True)
     with open(sys.argv[1], "w") as f:
         json.dump({"now": NOW, "configs": configs, "cases": corpus.cases,
-                   "remote": remote_fixture(), "rsa": rsa_signature_fixture()}, f, indent=1)
+                   "remote": remote_fixture(), "rsa": rsa_signature_fixture(),
+                   "binding": {"configs": binding_configs(), "cases": binding_cases()}}, f, indent=1)
     print(summary(corpus.cases))
 
 

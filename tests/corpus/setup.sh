@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
-# Creates the repository's .venv with PyJWT + cryptography (an independent JWT implementation)
+# Creates the repository's .venv with PyJWT + cryptography (an independent JWT implementation;
+# h2: the native module's HTTP/2 test client)
 # if it is missing or incomplete. Idempotent; prints the venv's python.
 set -euo pipefail
 root="$(cd "$(dirname "$0")/../.." && pwd)"
 venv="$root/.venv"
-if ! "$venv/bin/python" -c 'import jwt, cryptography, jsonschema' >/dev/null 2>&1; then
+if ! "$venv/bin/python" -c 'import jwt, cryptography, jsonschema, h2' >/dev/null 2>&1; then
   python3 -m venv "$venv"
   "$venv/bin/pip" install -q -r "$root/tests/corpus/requirements.txt"
 fi

@@ -39,6 +39,14 @@ macro_rules! ec_keygen {
 pub const MINT_USAGE: &str =
     "usage: jwtgate mint --alg ALG --key FILE [--kid KID] [--iss ISS] [--sub SUB]
                     [--aud AUD]... [--claim name=value]... [--exp 1h] [--nbf 0s] [--now UNIX]
+                    [--dpop-key CLIENT_KEY] [--cnf-x5t CLIENT_CERT]
+       jwtgate mint --dpop CLIENT_KEY --htu URL [--htm GET] [--token TOKEN] [--jti ID] [--now UNIX]
+
+The first form signs an access token; --dpop-key binds it to a DPoP key (cnf.jkt: the RFC 7638
+thumbprint of CLIENT_KEY's public key), --cnf-x5t to a client certificate (cnf.x5t#S256: the
+SHA-256 of CLIENT_CERT's DER, RFC 8705). The second form prints a DPoP proof (RFC 9449) for one
+request: typ dpop+jwt, the public jwk, htm, htu, iat, a random jti, and ath when --token is given.
+CLIENT_KEY is a PEM private key: P-256 (ES256), RSA (RS256) or Ed25519 (EdDSA).
 
 Signs a token. ALG: HS256/384/512 (FILE holds the secret), RS256/384/512, PS256/384/512,
 ES256/384/512, EdDSA (FILE holds a PEM private key: PKCS#8, or PKCS#1 / SEC1).
@@ -109,8 +117,22 @@ fn now() -> i64 {
 pub fn mint(args: &[String]) -> Result<String, String> {
     let flags = pairs(args, MINT_USAGE)?;
     let one = |name: &str| last(&flags, name);
+    if one("--dpop").is_some() {
+        return dpop_proof(&flags);
+    }
     let known = [
-        "--alg", "--key", "--kid", "--iss", "--sub", "--aud", "--claim", "--exp", "--nbf", "--now",
+        "--alg",
+        "--key",
+        "--kid",
+        "--iss",
+        "--sub",
+        "--aud",
+        "--claim",
+        "--exp",
+        "--nbf",
+        "--now",
+        "--dpop-key",
+        "--cnf-x5t",
     ];
     if let Some((f, _)) = flags.iter().find(|(f, _)| !known.contains(&f.as_str())) {
         return Err(format!("unknown option {f}\n{MINT_USAGE}"));
@@ -165,6 +187,24 @@ pub fn mint(args: &[String]) -> Result<String, String> {
         claims.insert(k.to_string(), value);
     }
 
+    let mut cnf = Map::new();
+    if let Some(path) = one("--dpop-key") {
+        let pem = std::fs::read(path).map_err(|e| format!("{path}: {e}"))?;
+        let (_, jwk) = client_jwk(&pem)?;
+        let Value::Object(jwk) = jwk else {
+            return Err("could not write the public JWK".into());
+        };
+        let jkt = jwtgate_core::dpop::thumbprint(&jwk).ok_or("no thumbprint for this key")?;
+        cnf.insert("jkt".into(), json!(jkt));
+    }
+    if let Some(path) = one("--cnf-x5t") {
+        let pem = std::fs::read_to_string(path).map_err(|e| format!("{path}: {e}"))?;
+        cnf.insert("x5t#S256".into(), json!(certificate_thumbprint(&pem)?));
+    }
+    if !cnf.is_empty() {
+        claims.insert("cnf".into(), Value::Object(cnf));
+    }
+
     let input = format!(
         "{}.{}",
         URL_SAFE_NO_PAD.encode(Value::Object(header).to_string()),
@@ -172,6 +212,99 @@ pub fn mint(args: &[String]) -> Result<String, String> {
     );
     let signature = sign(alg, &key, input.as_bytes())?;
     Ok(format!("{input}.{}", URL_SAFE_NO_PAD.encode(signature)))
+}
+
+/// `mint --dpop`: a DPoP proof for one request.
+fn dpop_proof(flags: &[(String, String)]) -> Result<String, String> {
+    let one = |name: &str| last(flags, name);
+    let known = ["--dpop", "--htm", "--htu", "--token", "--jti", "--now"];
+    if let Some((f, _)) = flags.iter().find(|(f, _)| !known.contains(&f.as_str())) {
+        return Err(format!("unknown option {f} with --dpop\n{MINT_USAGE}"));
+    }
+    let path = one("--dpop").ok_or("--dpop needs a key file")?;
+    let pem = std::fs::read(path).map_err(|e| format!("{path}: {e}"))?;
+    let (alg, jwk) = client_jwk(&pem)?;
+    let htu = one("--htu").ok_or(format!("--htu is required with --dpop\n{MINT_USAGE}"))?;
+    if htu.contains(['?', '#']) {
+        return Err("--htu is the request URI without query and fragment (RFC 9449 §4.2)".into());
+    }
+    let now = match one("--now") {
+        Some(t) => t.parse().map_err(|_| "--now takes unix seconds")?,
+        None => now(),
+    };
+    let jti = match one("--jti") {
+        Some(j) => j.to_string(),
+        None => {
+            let mut raw = [0u8; 16];
+            OsRng.fill_bytes(&mut raw);
+            b64(&raw)
+        }
+    };
+    let header = json!({"typ": "dpop+jwt", "alg": alg, "jwk": jwk});
+    let mut claims =
+        json!({"htm": one("--htm").unwrap_or("GET"), "htu": htu, "iat": now, "jti": jti});
+    if let Some(token) = one("--token") {
+        if let Value::Object(map) = &mut claims {
+            let ath = jwtgate_core::dpop::sha256_b64(token.trim().as_bytes());
+            map.insert("ath".into(), json!(ath));
+        }
+    }
+    let input = format!(
+        "{}.{}",
+        URL_SAFE_NO_PAD.encode(header.to_string()),
+        URL_SAFE_NO_PAD.encode(claims.to_string())
+    );
+    let signature = sign(alg, &pem, input.as_bytes())?;
+    Ok(format!("{input}.{}", URL_SAFE_NO_PAD.encode(signature)))
+}
+
+/// The proof algorithm and public JWK of a client's PEM private key (P-256, RSA, Ed25519).
+fn client_jwk(pem: &[u8]) -> Result<(&'static str, Value), String> {
+    let text = text(pem)?;
+    {
+        use p256::elliptic_curve::sec1::ToEncodedPoint as _;
+        use p256::pkcs8::DecodePrivateKey as _;
+        if let Ok(key) =
+            p256::SecretKey::from_pkcs8_pem(text).or_else(|_| p256::SecretKey::from_sec1_pem(text))
+        {
+            let point = key.public_key().to_encoded_point(false);
+            return match (point.x(), point.y()) {
+                (Some(x), Some(y)) => Ok((
+                    "ES256",
+                    json!({"kty": "EC", "crv": "P-256", "x": b64(x), "y": b64(y)}),
+                )),
+                _ => Err("could not encode the public key".into()),
+            };
+        }
+    }
+    if let Ok(key) = rsa_key(pem) {
+        return Ok((
+            "RS256",
+            json!({"kty": "RSA", "n": b64(&key.n().to_bytes_be()), "e": b64(&key.e().to_bytes_be())}),
+        ));
+    }
+    {
+        use ed25519_dalek::pkcs8::DecodePrivateKey as _;
+        if let Ok(key) = ed25519_dalek::SigningKey::from_pkcs8_pem(text) {
+            let x = b64(key.verifying_key().as_bytes());
+            return Ok(("EdDSA", json!({"kty": "OKP", "crv": "Ed25519", "x": x})));
+        }
+    }
+    Err("the DPoP key must be a PEM private key: P-256, RSA or Ed25519".into())
+}
+
+/// base64url(SHA-256(DER)) of a PEM certificate (RFC 8705 `x5t#S256`).
+fn certificate_thumbprint(pem: &str) -> Result<String, String> {
+    let body = pem
+        .split("-----BEGIN CERTIFICATE-----")
+        .nth(1)
+        .and_then(|rest| rest.split("-----END CERTIFICATE-----").next())
+        .ok_or("--cnf-x5t: not a PEM certificate")?;
+    let b64_text: String = body.chars().filter(|c| !c.is_ascii_whitespace()).collect();
+    let der = base64::engine::general_purpose::STANDARD
+        .decode(b64_text)
+        .map_err(|_| "--cnf-x5t: the certificate's base64 is broken")?;
+    Ok(jwtgate_core::dpop::sha256_b64(&der))
 }
 
 fn text(key: &[u8]) -> Result<&str, String> {

@@ -595,3 +595,99 @@ fn explain_names_the_failed_claim_and_the_auth_service_it_would_call() {
     assert_eq!(json["decision"]["action"], "ask_ext_auth");
     assert_eq!(json["decision"]["service"], "authz");
 }
+
+/// `mint --dpop-key` binds a token to a client key, `mint --dpop` makes that key's proof, and
+/// the filter's decision (`explain`) accepts the pair, refuses the proof for another URI, and
+/// refuses the token without its proof; `--cnf-x5t` binds a token to a certificate.
+#[test]
+fn mint_dpop_proof_and_bound_token_pass_the_filters_decision() {
+    let dir = std::env::temp_dir().join(format!("jwtgate-dpop-{}", std::process::id()));
+    let out = dir.to_string_lossy().into_owned();
+    for (alg, kid) in [
+        ("RS256", "issuer"),
+        ("ES256", "client"),
+        ("EdDSA", "client-ed"),
+    ] {
+        let (code, _, err) = jwtgate(&["keygen", "--alg", alg, "--kid", kid, "--out", &out]);
+        assert_eq!(code, 0, "{err}");
+    }
+    let jwks = std::fs::read_to_string(dir.join("issuer.jwks.json")).unwrap();
+    let config = write_config(
+        "dpop.json",
+        &serde_json::json!({"providers": {"p": {"issuer": "https://minted.test",
+            "local_jwks": {"inline_string": jwks},
+            "dpop": {"required": true, "scheme": "https"}}},
+            "rules": [{"match": {"prefix": "/"}, "requires": {"provider_name": "p"}}]})
+        .to_string(),
+    );
+    let file = |name: &str| dir.join(name).to_string_lossy().into_owned();
+    for client in ["client.pem", "client-ed.pem"] {
+        let (code, token, err) = jwtgate(&[
+            "mint",
+            "--alg",
+            "RS256",
+            "--key",
+            &file("issuer.pem"),
+            "--kid",
+            "issuer",
+            "--iss",
+            "https://minted.test",
+            "--dpop-key",
+            &file(client),
+        ]);
+        assert_eq!(code, 0, "{err}");
+        let token = token.trim().to_string();
+        let proof = |htu: &str| {
+            let (code, proof, err) = jwtgate(&[
+                "mint",
+                "--dpop",
+                &file(client),
+                "--htm",
+                "GET",
+                "--htu",
+                htu,
+                "--token",
+                &token,
+            ]);
+            assert_eq!(code, 0, "{err}");
+            proof.trim().to_string()
+        };
+        let explain = |proof: Option<String>| {
+            let auth = format!("Authorization: DPoP {token}");
+            let mut args = vec![
+                "explain".to_string(),
+                config.clone(),
+                "--path".into(),
+                "/orders?x=1".into(),
+                "-H".into(),
+                "Host: api.test".into(),
+                "-H".into(),
+                auth,
+            ];
+            if let Some(p) = proof {
+                args.push("-H".into());
+                args.push(format!("DPoP: {p}"));
+            }
+            let refs: Vec<&str> = args.iter().map(String::as_str).collect();
+            jwtgate(&refs).1
+        };
+        let ok = explain(Some(proof("https://api.test/orders")));
+        assert!(
+            ok.contains("answer:   forwarded upstream"),
+            "{client}: {ok}"
+        );
+        let other = explain(Some(proof("https://api.test/admin")));
+        assert!(other.contains("dpop_proof_invalid"), "{client}: {other}");
+        let none = explain(None);
+        assert!(none.contains("dpop_proof_missing"), "{client}: {none}");
+    }
+    let (code, _, err) = jwtgate(&[
+        "mint",
+        "--dpop",
+        &file("client.pem"),
+        "--htu",
+        "https://a/x?q",
+    ]);
+    assert_ne!(code, 0);
+    assert!(err.contains("without query"), "{err}");
+}

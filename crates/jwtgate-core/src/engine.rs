@@ -67,6 +67,9 @@ pub struct Engine {
     fetches: Calls,
     /// Callout token → (auth service, request context, dispatch time).
     ext_calls: Calls,
+    /// The fetches (by token) that read a provider's OpenID configuration document, and why
+    /// the key set is wanted (the JWKS fetch that follows keeps the reason).
+    documents: HashMap<u32, FetchReason>,
     /// Fetches requests asked for, for the next tick to start (`on_keys_loading: retry_after`).
     scheduled: Vec<(usize, FetchReason)>,
     /// Auth answers each paused request has received, by context.
@@ -78,6 +81,8 @@ pub struct Engine {
     counters: Counters,
     /// A request's log line is formatted here (its capacity is kept between requests).
     line: String,
+    /// Names this worker in the shared fetch claims (`share_jwks`).
+    worker_id: u64,
 }
 
 /// The current request as the core reads it: method, `:path`, headers.
@@ -144,6 +149,15 @@ fn take_overdue(
         .collect()
 }
 
+/// A fetch claim's value: until when (ms) and by which worker.
+fn parse_lease(value: &[u8]) -> (u64, Option<u64>) {
+    let text = std::str::from_utf8(value).unwrap_or("");
+    let mut parts = text.split(' ');
+    let until = parts.next().and_then(|u| u.parse().ok()).unwrap_or(0);
+    let owner = parts.next().and_then(|o| u64::from_str_radix(o, 16).ok());
+    (until, owner)
+}
+
 impl Engine {
     pub fn new(gateway: Gateway, host: Box<dyn HostPort>, seed: u64) -> Engine {
         let max_wait_ms = gateway
@@ -161,13 +175,21 @@ impl Engine {
             state: gateway.new_vm_state(seed),
             waiters: Vec::new(),
             fetches: HashMap::new(),
+            documents: HashMap::new(),
             ext_calls: HashMap::new(),
             answers: HashMap::new(),
             scheduled: Vec::new(),
             host,
             max_wait_ms,
+            worker_id: seed,
             gateway: Rc::new(gateway),
         }
+    }
+
+    /// Names this worker in shared fetch claims: hosts whose workers share one seed (NGINX
+    /// workers forked from one master) give each its own id (the process id).
+    pub fn set_worker_id(&mut self, id: u64) {
+        self.worker_id = id;
     }
 
     /// Whether the VM needs the timer: remote JWKS to fetch, or callouts whose lost answers
@@ -239,12 +261,21 @@ impl Engine {
         let host = self.host.as_ref();
         self.counters
             .of_verdict(&verdict, |id, name| host.count_id(id, name));
+        if matches!(
+            verdict.decision,
+            Decision::Forward(_) | Decision::Respond(_)
+        ) {
+            self.host.decided(&verdict);
+        }
         match verdict.decision {
             Decision::WaitForKeys(providers) => Ran::Wait(providers),
             Decision::AskExtAuth { service, headers } => Ran::Ask(service, headers),
             Decision::Forward(ref ops) => {
                 // Dry-run refusals are reported like denials; passes only at debug.
-                let level = if verdict.dry_run {
+                // An unverified pass (`allow_unverified`) is always reported.
+                let level = if verdict.unverified {
+                    LogLevel::Warn
+                } else if verdict.dry_run {
                     LogLevel::Info
                 } else {
                     LogLevel::Debug
@@ -288,7 +319,7 @@ impl Engine {
         if self.on_ext_response(token, body_size, current, now) {
             return;
         }
-        if self.on_fetch_response(token, body_size, now) {
+        if self.on_fetch_response(token, body_size, now, current) {
             self.wake(current, now, false);
         }
     }
@@ -590,25 +621,44 @@ impl Engine {
     /// failures, report key counts and ages, and answer requests that waited too long.
     pub fn on_tick(&mut self, root_id: u32, now_ms: u64) {
         self.give_up_overdue_calls(root_id, now_ms);
+        self.start_due_fetches(root_id, now_ms);
+        self.report_keys(now_ms);
+        self.wake(root_id, now_ms, false);
+    }
+
+    /// The timer of a host that can only call out on behalf of a request (the native NGINX
+    /// module: a fetch is a subrequest, which needs a parent): overdue calls and waiters only;
+    /// the host calls [`Engine::start_due_fetches`] from its requests instead.
+    pub fn on_idle_tick(&mut self, root_id: u32, now_ms: u64) {
+        self.give_up_overdue_calls(root_id, now_ms);
+        self.wake(root_id, now_ms, false);
+    }
+
+    /// Starts the fetches that are due (prefetch, refresh, retry after a failure, those
+    /// `on_keys_loading: retry_after` scheduled) as calls of context `current`.
+    pub fn start_due_fetches(&mut self, current: u32, now_ms: u64) {
         let scheduled = std::mem::take(&mut self.scheduled);
         for (provider, reason) in scheduled {
             let running = self
                 .with_remote(provider, |state, cfg| state.in_flight(cfg, now_ms))
                 .unwrap_or(true);
             if !running {
-                self.start_fetch(provider, reason, now_ms, root_id);
+                self.start_fetch(provider, reason, now_ms, current);
             }
         }
-        let remotes: Vec<(usize, String)> = self
-            .gateway
-            .remote_providers()
-            .map(|(i, name, _)| (i, name.to_string()))
-            .collect();
-        for (provider, name) in remotes {
+        let remotes: Vec<usize> = self.gateway.remote_providers().map(|(i, _, _)| i).collect();
+        for provider in remotes {
             let due = self.with_remote(provider, |state, cfg| state.due(cfg, now_ms));
             if let Some(Some(reason)) = due {
-                self.start_fetch(provider, reason, now_ms, root_id);
+                self.start_fetch(provider, reason, now_ms, current);
             }
+        }
+    }
+
+    /// Key counts and ages of the remote key sets, as gauges.
+    fn report_keys(&mut self, now_ms: u64) {
+        let gateway = Rc::clone(&self.gateway);
+        for (provider, name, _) in gateway.remote_providers() {
             if let Some((keys, age)) = self.with_remote(provider, |s, _| s.status(now_ms)) {
                 let prefix = self.gateway.stat_prefix();
                 self.host
@@ -617,7 +667,6 @@ impl Engine {
                     .gauge(&format!("{prefix}.jwks.{name}.age_seconds"), age);
             }
         }
-        self.wake(root_id, now_ms, false);
     }
 
     /// Enforces each call's timeout as a total deadline: some hosts time out per read only
@@ -632,6 +681,9 @@ impl Engine {
                 .find(|(i, _, _)| *i == p)
                 .map_or(0, |(_, _, cfg)| cfg.endpoint.timeout_ms)
         });
+        let fetches = &self.fetches;
+        self.documents
+            .retain(|token, _| fetches.contains_key(token));
         for (provider, _) in overdue_fetches {
             let name = self
                 .gateway
@@ -646,6 +698,11 @@ impl Engine {
                 ),
             );
             self.failed(provider, &name, FetchFailure::Overdue, now_ms);
+            if let Some((_, _, cfg)) = gateway.remote_providers().find(|(i, _, _)| *i == provider) {
+                if gateway.share_jwks() {
+                    self.release_fetch(cfg);
+                }
+            }
         }
         if !self.gateway.wake_other_requests() {
             // Answering a request from the timer needs the host to switch to it; without that,
@@ -737,20 +794,48 @@ impl Engine {
         else {
             return Fetch::Settled;
         };
+        if self.gateway.share_jwks() && !self.claim_fetch(cfg, now_ms) {
+            // Another worker fetches this set now: its copy is adopted when a waiting request
+            // is decided again (the timer) or the next due check runs.
+            self.host.log(
+                LogLevel::Debug,
+                &format!("jwtgate: JWKS of provider {name}: another worker is fetching it"),
+            );
+            self.count(&format!("jwks.{name}.fetch_left_to_other_worker"));
+            return Fetch::Running;
+        }
+        // With discovery: the learned JWKS endpoint, or first the document.
+        let learned = cfg.discovery.as_ref().and_then(|_| {
+            self.state
+                .jwks
+                .get(provider)
+                .and_then(|s| s.jwks_endpoint(now_ms))
+                .cloned()
+        });
+        let reading_document = cfg.discovery.is_some() && learned.is_none();
+        let endpoint = learned.as_ref().unwrap_or(&cfg.endpoint);
         let dispatched = self.host.dispatch(
-            &cfg.endpoint.upstream,
-            &cfg.request_headers(),
-            cfg.endpoint.timeout_ms,
+            &endpoint.upstream,
+            &cfg.request_headers_to(endpoint),
+            endpoint.timeout_ms,
         );
         match dispatched {
             Ok(token) => {
                 self.fetches.insert(token, (provider, current, now_ms));
+                if reading_document {
+                    self.documents.insert(token, reason);
+                }
                 self.with_remote(provider, |state, _| state.start(reason, now_ms));
+                let what = if reading_document {
+                    "the OpenID configuration"
+                } else {
+                    "JWKS"
+                };
                 self.host.log(
                     LogLevel::Debug,
                     &format!(
-                        "jwtgate: fetching JWKS of provider {name} from {}",
-                        cfg.endpoint.uri
+                        "jwtgate: fetching {what} of provider {name} from {}",
+                        endpoint.uri
                     ),
                 );
                 Fetch::Running
@@ -761,11 +846,56 @@ impl Engine {
                     &format!(
                         "jwtgate: JWKS fetch for provider {name} refused by the host ({status}); \
                          check cluster/upstream `{}`",
-                        cfg.endpoint.upstream
+                        endpoint.upstream
                     ),
                 );
                 self.failed(provider, name, FetchFailure::DispatchRefused, now_ms);
                 Fetch::Settled
+            }
+        }
+    }
+
+    /// Claims the fetch of `cfg`'s set for this worker in shared data until its timeout.
+    /// False when another worker holds an unexpired claim (or won the race for it). A store
+    /// that refuses (no shared data) cannot coordinate: this worker fetches.
+    fn claim_fetch(&self, cfg: &RemoteJwks, now_ms: u64) -> bool {
+        let key = cfg.lease_key();
+        let mine = format!(
+            "{} {:x}",
+            now_ms.saturating_add(cfg.endpoint.timeout_ms),
+            self.worker_id
+        );
+        let cas = match self.host.shared_get(&key) {
+            Some((value, cas)) => {
+                let (until, owner) = parse_lease(&value);
+                if until > now_ms && owner != Some(self.worker_id) {
+                    return false;
+                }
+                cas
+            }
+            None => 0,
+        };
+        match self.host.shared_set(&key, mine.as_bytes(), cas) {
+            // A new key is written without a check (CAS 0): read it back, the last writer
+            // holds it.
+            Ok(()) if cas == 0 => self
+                .host
+                .shared_get(&key)
+                .is_none_or(|(value, _)| value == mine.as_bytes()),
+            Ok(()) => true,
+            Err(HostError(8)) => false,
+            Err(_) => true,
+        }
+    }
+
+    /// Ends this worker's claim on `cfg`'s fetch (answered, failed or overdue).
+    fn release_fetch(&self, cfg: &RemoteJwks) {
+        let key = cfg.lease_key();
+        if let Some((value, cas)) = self.host.shared_get(&key) {
+            if parse_lease(&value).1 == Some(self.worker_id) {
+                let _ =
+                    self.host
+                        .shared_set(&key, format!("0 {:x}", self.worker_id).as_bytes(), cas);
             }
         }
     }
@@ -817,14 +947,114 @@ impl Engine {
     }
 
     /// An answer to one of our callouts. Returns false for a callout that is not a JWKS fetch.
-    fn on_fetch_response(&mut self, token: u32, body_size: usize, now_ms: u64) -> bool {
+    fn on_fetch_response(
+        &mut self,
+        token: u32,
+        body_size: usize,
+        now_ms: u64,
+        current: u32,
+    ) -> bool {
         let Some((provider, _, _)) = self.fetches.remove(&token) else {
             return false;
         };
+        if let Some(reason) = self.documents.remove(&token) {
+            if self.document_answered(provider, reason, body_size, now_ms, current) {
+                // The JWKS fetch it named runs under the same claim.
+                return true;
+            }
+        } else {
+            self.fetch_answered(provider, body_size, now_ms);
+        }
+        // Released once the outcome is stored, so a worker that then finds the claim free
+        // finds the new copy too.
+        let gateway = Rc::clone(&self.gateway);
+        if let Some((_, _, cfg)) = gateway.remote_providers().find(|(i, _, _)| *i == provider) {
+            if gateway.share_jwks() {
+                self.release_fetch(cfg);
+            }
+        }
+        true
+    }
+
+    /// Takes the answer of an OpenID configuration fetch: learns the JWKS endpoint and fetches
+    /// it (true), or records the failure (false: the last good keys stay).
+    fn document_answered(
+        &mut self,
+        provider: usize,
+        reason: FetchReason,
+        body_size: usize,
+        now_ms: u64,
+        current: u32,
+    ) -> bool {
         let gateway = Rc::clone(&self.gateway);
         let Some((_, name, cfg)) = gateway.remote_providers().find(|(i, _, _)| *i == provider)
         else {
-            return true;
+            return false;
+        };
+        let status = self
+            .host
+            .answer_header(":status")
+            .map(|v| String::from_utf8_lossy(&v).into_owned());
+        let body = match cfg.check_answer(status.as_deref(), body_size) {
+            Ok(()) => match self.host.answer_body(body_size) {
+                Ok(Some(body)) if body.len() == body_size => Ok(body),
+                _ => Err(FetchFailure::Truncated),
+            },
+            Err(failure) => Err(failure),
+        };
+        match body.and_then(|body| cfg.discovered(&body)) {
+            Ok(endpoint) => {
+                self.host.log(
+                    LogLevel::Info,
+                    &format!(
+                        "jwtgate: OpenID configuration of provider {name} from {}: JWKS at {} (cluster `{}`)",
+                        cfg.endpoint.uri, endpoint.uri, endpoint.upstream
+                    ),
+                );
+                if endpoint.authority != cfg.endpoint.authority
+                    && endpoint.upstream == cfg.endpoint.upstream
+                {
+                    self.host.log(
+                        LogLevel::Warn,
+                        &format!(
+                            "jwtgate: provider {name}: the JWKS is on {}, the document on {}; both \
+                             are fetched through cluster `{}` (set openid_configuration.jwks_cluster \
+                             if it does not serve {})",
+                            endpoint.authority,
+                            cfg.endpoint.authority,
+                            endpoint.upstream,
+                            endpoint.authority
+                        ),
+                    );
+                }
+                self.with_remote(provider, |state, _| state.learn(endpoint, now_ms));
+                self.count(&format!("jwks.{name}.discovered"));
+                self.start_fetch(provider, reason, now_ms, current);
+                true
+            }
+            Err(failure) => {
+                self.host.log(
+                    LogLevel::Warn,
+                    &format!(
+                        "jwtgate: OpenID configuration of provider {name} from {} failed: {} \
+                         (status {}); keeping the last good keys",
+                        cfg.endpoint.uri,
+                        failure.name(),
+                        status.as_deref().unwrap_or("none")
+                    ),
+                );
+                self.failed(provider, name, failure, now_ms);
+                false
+            }
+        }
+    }
+
+    /// Takes a JWKS fetch's answer: a new key set, or a failure that keeps the last good one.
+    fn fetch_answered(&mut self, provider: usize, body_size: usize, now_ms: u64) {
+        let gateway = Rc::clone(&self.gateway);
+        let Some((_, name, cfg)) = gateway.remote_providers().find(|(i, _, _)| *i == provider)
+        else {
+            return;
         };
         let header = |n: &str| {
             self.host
@@ -847,7 +1077,7 @@ impl Engine {
                 ),
             );
             self.failed(provider, name, failure, now_ms);
-            return true;
+            return;
         }
         // The size was checked against `max_body_bytes` above, before reading. A body shorter
         // than announced (a connection cut mid-body) is a failed fetch, not a key set.
@@ -866,7 +1096,7 @@ impl Engine {
                 ),
             );
             self.failed(provider, name, FetchFailure::Truncated, now_ms);
-            return true;
+            return;
         }
         let result = self.with_remote(provider, |state, cfg| state.fetched(cfg, &body, now_ms));
         match result {
@@ -913,7 +1143,6 @@ impl Engine {
             }
             None => {}
         }
-        true
     }
 
     /// A context is going away: it no longer waits, and fetches it dispatched will never be
@@ -932,6 +1161,9 @@ impl Engine {
             .iter()
             .filter_map(|t| self.fetches.remove(t).map(|(p, _, _)| p))
             .collect();
+        for token in &mine {
+            self.documents.remove(token);
+        }
         for provider in orphaned {
             self.with_remote(provider, |state, _| state.abandon());
         }

@@ -2,6 +2,7 @@
 //! and either answer locally or forward with the verified providers' headers.
 
 use super::cache::TokenCache;
+use super::dpop::ReplayCaches;
 use super::ext_auth::{DecisionCaches, ExtAnswer, ExtAuthService};
 use super::extract::removals;
 use super::failure::FailurePolicy;
@@ -98,7 +99,13 @@ pub struct Verdict {
     /// The verified tokens of an allowed request, in the order the requirement used them (a
     /// host's claim variables, e.g. NGINX's `$jwtgate_claim_<name>`); empty otherwise.
     pub verified: Vec<Rc<Verified>>,
+    /// Forwarded unverified (`on_keys_unavailable: allow_unverified`): `rejection` says why.
+    pub unverified: bool,
 }
+
+/// Set on a request forwarded unverified (`on_keys_unavailable: allow_unverified`) to the
+/// providers whose keys were unavailable; a managed header (client copies always removed).
+pub const UNVERIFIED_HEADER: &str = "x-jwtgate-unverified";
 
 impl Verdict {
     fn forward(ops: Vec<HeaderOp>, rule: Option<usize>) -> Verdict {
@@ -111,6 +118,7 @@ impl Verdict {
             cors_bypassed: false,
             ext_cache_hits: Vec::new(),
             verified: Vec::new(),
+            unverified: false,
         }
     }
 
@@ -128,6 +136,9 @@ impl Verdict {
         out.push_str("jwtgate: ");
         // Writing to a String cannot fail.
         let _ = match (self.rejection, self.dry_run) {
+            (Some(r), false) if self.unverified => {
+                write!(out, "allow-unverified reason={}", r.name())
+            }
             // The status the client got: a configured one (`jwks_unavailable_status`,
             // `on_keys_unavailable`, `failure_response`, an auth service's) differs from the
             // reason's usual one.
@@ -182,6 +193,9 @@ impl Verdict {
 
     fn decision_metrics(&self) -> Vec<String> {
         match (self.rejection, self.dry_run) {
+            (Some(_), false) if self.unverified => {
+                vec!["allowed".into(), "allowed_unverified".into()]
+            }
             (Some(r), false) => vec!["denied".into(), format!("denied.{}", r.name())],
             (Some(r), true) => vec![
                 "allowed".into(),
@@ -252,6 +266,17 @@ impl Gateway {
             .collect()
     }
 
+    /// Whether a provider reads the client certificate from the connection
+    /// (`mtls_binding.certificate_from: connection`): the host then lists its digest under
+    /// [`super::request::PEER_CERTIFICATE_SHA256`].
+    pub fn reads_peer_certificate(&self) -> bool {
+        self.providers.iter().any(|p| {
+            p.mtls
+                .as_ref()
+                .is_some_and(|m| m.source == super::mtls::CertificateSource::Connection)
+        })
+    }
+
     /// Prefix for metric names (`stat_prefix`, default `jwtgate`).
     pub fn stat_prefix(&self) -> &str {
         &self.stat_prefix
@@ -306,6 +331,12 @@ impl Gateway {
         self.share_jwks
     }
 
+    /// Turns JWKS sharing on for a host that always has the shared store (the native NGINX
+    /// module's shared memory zone), whatever the configuration says.
+    pub fn share_jwks_always(&mut self) {
+        self.share_jwks = true;
+    }
+
     /// Decides `req` at host time `now` (unix seconds), without a token cache.
     pub fn decide(&self, req: &Request<'_>, now: u64) -> Verdict {
         self.decide_cached(req, now, &mut TokenCache::new(0, 0))
@@ -318,6 +349,11 @@ impl Gateway {
             tokens: std::mem::replace(cache, TokenCache::new(0, 0)),
             jwks: self.new_jwks_store(0),
             decisions: self.new_decision_caches(),
+            dpop_replay: ReplayCaches::new(
+                self.providers
+                    .iter()
+                    .map(|p| p.dpop.as_ref().map(|d| d.replay_entries)),
+            ),
         };
         let verdict = self.decide_with(req, now.saturating_mul(1000), &mut state, &[], false);
         *cache = state.tokens;
@@ -331,6 +367,11 @@ impl Gateway {
             tokens: self.new_token_cache(),
             jwks: self.new_jwks_store(seed),
             decisions: self.new_decision_caches(),
+            dpop_replay: ReplayCaches::new(
+                self.providers
+                    .iter()
+                    .map(|p| p.dpop.as_ref().map(|d| d.replay_entries)),
+            ),
         }
     }
 
@@ -559,8 +600,32 @@ impl Gateway {
                 verdict.ext_cache_hits = ext_cache_hits;
                 verdict
             }
+            Err(Rejection::KeysUnavailable)
+                if self.allows_unverified(&evaluation.without_keys()) =>
+            {
+                // Every provider that met a token without keys says `allow_unverified`:
+                // forwarded with the managed headers removed, no claim from any token, and the
+                // mark naming those providers.
+                let without: Vec<Used> = evaluation
+                    .without_keys()
+                    .into_iter()
+                    .map(Used::Provider)
+                    .collect();
+                ops.extend(removals(&[], req, forward_path));
+                ops.push(HeaderOp::Set(
+                    UNVERIFIED_HEADER.to_string(),
+                    names(&without).join(","),
+                ));
+                let mut verdict = Verdict::forward(ops, Some(rule_index));
+                verdict.providers = names(&without);
+                verdict.rejection = Some(Rejection::KeysUnavailable);
+                verdict.unverified = true;
+                verdict.ext_cache_hits = ext_cache_hits;
+                verdict
+            }
             Err(rejection) => {
                 let mut response = self.respond(rule, rejection, req);
+                self.dpop_challenge(&rule_providers, rejection, req, &mut response);
                 if rejection == Rejection::KeysUnavailable && response.status == 401 {
                     response.status = self.keys_unavailable_status(&evaluation.without_keys());
                 }
@@ -584,6 +649,7 @@ impl Gateway {
                     cors_bypassed: false,
                     ext_cache_hits,
                     verified: Vec::new(),
+                    unverified: false,
                 }
             }
         }
@@ -650,8 +716,60 @@ impl Gateway {
         }
     }
 
+    /// RFC 9449 §7.1: a refusal by a provider with `dpop` is challenged with the `DPoP`
+    /// scheme and its `algs` when the refusal is about DPoP, the token came as `DPoP`, or the
+    /// token is missing where DPoP is required (else the `Bearer` challenge stays).
+    fn dpop_challenge(
+        &self,
+        consulted: &[usize],
+        rejection: Rejection,
+        req: &Request<'_>,
+        response: &mut LocalResponse,
+    ) {
+        let policies: Vec<&super::dpop::DpopPolicy> = consulted
+            .iter()
+            .filter_map(|&i| self.providers.get(i)?.dpop.as_ref())
+            .collect();
+        if policies.is_empty() {
+            return;
+        }
+        let sent_dpop = req.header_values("authorization").any(|v| {
+            v.trim_start()
+                .get(..5)
+                .is_some_and(|s| s.eq_ignore_ascii_case("dpop "))
+        });
+        let missing_where_required =
+            rejection == Rejection::MissingToken && policies.iter().any(|p| p.required);
+        if !(rejection.is_dpop() || sent_dpop || missing_where_required) {
+            return;
+        }
+        let mut algs: Vec<super::algorithm::Alg> = Vec::new();
+        for alg in policies.iter().flat_map(|p| p.algs.iter()) {
+            if !algs.contains(alg) {
+                algs.push(*alg);
+            }
+        }
+        for (name, value) in &mut response.headers {
+            if name != "www-authenticate" {
+                continue;
+            }
+            if let Some(rest) = value.strip_prefix("Bearer ") {
+                *value = format!("DPoP {rest}, algs=\"{}\"", super::dpop::algs_text(&algs));
+            }
+        }
+    }
+
     fn respond(&self, rule: &Rule, rejection: Rejection, req: &Request<'_>) -> LocalResponse {
         rule.failure.respond(rejection, &self.realm, req.path)
+    }
+
+    /// Whether a `keys_unavailable` refusal becomes an unverified pass: every provider that met
+    /// a token without keys says `allow_unverified`.
+    fn allows_unverified(&self, without_keys: &[usize]) -> bool {
+        !without_keys.is_empty()
+            && without_keys
+                .iter()
+                .all(|&i| self.providers.get(i).is_some_and(|p| p.allow_unverified))
     }
 
     /// The status of a `keys_unavailable` refusal: 503 when a provider that had no keys says

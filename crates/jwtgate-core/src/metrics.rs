@@ -2,7 +2,8 @@
 //! when the configuration loads ([`HostPort::define_counters`](super::port::HostPort)) and a
 //! request increments by number, with no name built or looked up. Names are
 //! `<stat_prefix>.allowed`, `.denied`, `.denied.<reason>`, `.dry_run.would_deny[.<reason>]`,
-//! `.cors_bypassed`, `.paused_for_keys` and `.ext_auth.<service>.cache_hits`: the names
+//! `.cors_bypassed`, `.paused_for_keys`, `.allowed_unverified` and
+//! `.ext_auth.<service>.cache_hits`: the names
 //! [`Verdict::metrics`] lists, in the same order.
 
 use super::gateway::{Decision, Gateway, Verdict};
@@ -13,8 +14,9 @@ const DENIED: usize = 1;
 const WOULD_DENY: usize = 2;
 const CORS_BYPASSED: usize = 3;
 const PAUSED_FOR_KEYS: usize = 4;
+const ALLOWED_UNVERIFIED: usize = 5;
 /// `denied.<reason>` from here, then `dry_run.would_deny.<reason>`, then the services.
-const BY_REASON: usize = 5;
+const BY_REASON: usize = 6;
 const REASONS: usize = Rejection::ALL.len();
 
 /// Every per-request counter of one configuration, by number.
@@ -34,6 +36,7 @@ impl Counters {
             "dry_run.would_deny",
             "cors_bypassed",
             "paused_for_keys",
+            "allowed_unverified",
         ]
         .iter()
         .map(|n| format!("{prefix}.{n}"))
@@ -83,6 +86,10 @@ impl Counters {
         }
         let reason = |r: Rejection| Rejection::ALL.iter().position(|x| *x == r);
         match (verdict.rejection, verdict.dry_run) {
+            (Some(_), false) if verdict.unverified => {
+                by(ALLOWED);
+                by(ALLOWED_UNVERIFIED);
+            }
             (Some(r), false) => {
                 by(DENIED);
                 if let Some(i) = reason(r) {
@@ -118,6 +125,7 @@ mod tests {
             providers: Vec::new(),
             dry_run,
             cors_bypassed: false,
+            unverified: false,
             ext_cache_hits: vec!["authz".into()],
             verified: Vec::new(),
         }
@@ -156,6 +164,9 @@ mod tests {
             let response = LocalResponse::for_rejection(r, "x");
             verdicts.push(verdict(Decision::Respond(response), Some(r), false));
             verdicts.push(verdict(Decision::Forward(Vec::new()), Some(r), true));
+            let mut unverified = verdict(Decision::Forward(Vec::new()), Some(r), false);
+            unverified.unverified = true;
+            verdicts.push(unverified);
         }
         for v in &verdicts {
             let mut got = Vec::new();

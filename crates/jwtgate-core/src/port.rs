@@ -2,7 +2,7 @@
 //! the native tests implement it. Every call returns the host's refusal as a value; the engine
 //! decides what a refusal means (always fail closed).
 
-use super::{HeaderOp, LocalResponse};
+use super::{HeaderOp, LocalResponse, Verdict};
 
 /// A host's refusal (for proxy-wasm: the ABI status, e.g. 2 bad argument, 10 internal failure).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -42,11 +42,10 @@ pub trait HostPort {
     /// Host time, milliseconds since the epoch.
     fn now_ms(&self) -> Result<u64, HostError>;
     fn log(&self, level: LogLevel, line: &str);
-    /// Whether a line at `level` would be kept: false lets the engine skip formatting it. A
-    /// host that cannot say keeps everything (proxy-wasm: `proxy_get_log_level` is not
-    /// usable on every host, so the filter does not import it).
-    fn logs(&self, level: LogLevel) -> bool {
-        let _ = level;
+    /// Whether a line at `level` would be logged: the engine formats a routine line (an
+    /// allowed request's) only then. Hosts that cannot tell say yes (proxy-wasm:
+    /// `proxy_get_log_level` is not usable on every host, so the filter does not import it).
+    fn logs(&self, _level: LogLevel) -> bool {
         true
     }
     /// Counter `name` (the full metric name) += 1.
@@ -79,6 +78,9 @@ pub trait HostPort {
     fn respond(&self, response: &LocalResponse) -> Result<(), HostError>;
     /// Lets the current (paused) request go on upstream.
     fn resume(&self) -> Result<(), HostError>;
+    /// The current request's final verdict (allow, deny or dry-run), before its header changes
+    /// or local response: for hosts that expose it (NGINX's `$jwtgate_reason`, claim variables).
+    fn decided(&self, _verdict: &Verdict) {}
 
     /// Starts an HTTP call; its answer comes back as `on_call_response(token, ...)`.
     fn dispatch(

@@ -7,8 +7,10 @@ use serde_json::{Map, Value};
 
 use super::cache::TokenCache;
 use super::claims::{header_text, lookup, ClaimPolicy};
+use super::dpop::{self, DpopPolicy, ReplayCaches};
 use super::extract::{self, Source};
 use super::keys::Key;
+use super::mtls::MtlsPolicy;
 use super::profile::TokenProfile;
 use super::rejection::Rejection;
 use super::remote_jwks::{Availability, RemoteJwks, RemoteKeys};
@@ -30,6 +32,9 @@ pub struct Provider {
     /// `on_keys_unavailable`: the status when this provider's remote keys are unavailable
     /// (`deny`: 401, `unavailable`: 503); `None`: the global `jwks_unavailable_status`.
     pub keys_unavailable_status: Option<u32>,
+    /// `on_keys_unavailable: allow_unverified`: while the keys are unavailable, a request this
+    /// provider would decide is forwarded unverified (marked, logged, counted).
+    pub allow_unverified: bool,
     /// `typ`, `subjects`, `required_claims`: checked after the registered claims.
     pub profile: TokenProfile,
     /// (header name, claim name or dotted path)
@@ -37,6 +42,10 @@ pub struct Provider {
     /// Most keys one token may be tried against (`max_keys_per_token`): a token without `kid`
     /// (or keys without `kid`) that more keys could verify is refused before any is tried.
     pub max_keys_per_token: usize,
+    /// `dpop`: proof-of-possession per request (RFC 9449).
+    pub dpop: Option<DpopPolicy>,
+    /// `mtls_binding`: certificate-bound tokens (RFC 8705).
+    pub mtls: Option<MtlsPolicy>,
 }
 
 /// Encoded `claim_to_headers` values: (header name, value).
@@ -85,6 +94,12 @@ impl Verified {
             source: 0,
         }
     }
+}
+
+/// Whether a token was found under `Authorization: DPoP`.
+pub fn is_dpop_scheme(source: &Source) -> bool {
+    matches!(source, Source::Header { name, prefix }
+        if name == "authorization" && prefix.trim_end().eq_ignore_ascii_case("dpop"))
 }
 
 impl Provider {
@@ -167,6 +182,45 @@ impl Provider {
         self.profile.check(typ.as_ref(), &claims)?;
         let headers = self.claim_headers(&claims)?;
         Ok((claims, payload_b64, headers))
+    }
+
+    /// The sender constraints on a token that verified, checked on every request (a proof is
+    /// new each time; the token cache keeps only what the token itself proved): DPoP
+    /// (`dpop`) and the client certificate (`mtls_binding`). `replay` remembers the proofs
+    /// accepted in this worker.
+    pub fn check_binding(
+        &self,
+        index: usize,
+        found: &extract::Found<'_>,
+        verified: &Verified,
+        req: &Request<'_>,
+        now: u64,
+        replay: &mut ReplayCaches,
+    ) -> Result<(), Rejection> {
+        if let Some(mtls) = &self.mtls {
+            mtls.check(&verified.claims, req)?;
+        }
+        let jkt = match verified.claims.get("cnf").and_then(|c| c.get("jkt")) {
+            Some(Value::String(jkt)) => Some(jkt.as_str()),
+            Some(_) => return Err(Rejection::DpopBindingMismatch),
+            None => None,
+        };
+        let Some(policy) = &self.dpop else {
+            return Ok(());
+        };
+        if !is_dpop_scheme(found.source) {
+            return match (policy.required, jkt) {
+                (true, _) => Err(Rejection::DpopRequired),
+                (false, Some(_)) => Err(Rejection::DpopBoundTokenAsBearer),
+                (false, None) => Ok(()),
+            };
+        }
+        let proof = dpop::proof_header(req)?;
+        let proof = policy.check_proof(proof, req, &found.token, now)?;
+        if jkt != Some(proof.jkt.as_str()) {
+            return Err(Rejection::DpopBindingMismatch);
+        }
+        replay.admit(index, &proof, now)
     }
 
     /// The `claim_to_headers` values of verified claims ([`header_text`]); a value that cannot

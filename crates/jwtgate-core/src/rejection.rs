@@ -96,6 +96,30 @@ pub enum Rejection {
     SubjectNotAllowed,
     /// A provider's `required_claims`: one is absent or null.
     MissingRequiredClaim,
+    /// DPoP (RFC 9449): the token came as `Authorization: DPoP` and the request has no `DPoP`
+    /// proof header.
+    DpopProofMissing,
+    /// DPoP: the proof is not one valid proof for this request (two `DPoP` headers, not a
+    /// `dpop+jwt`, an algorithm not allowed, a `jwk` that is missing, private or symmetric, a bad
+    /// signature, `htm`/`htu`/`iat`/`jti`/`ath` wrong or missing).
+    DpopProofInvalid,
+    /// DPoP: the proof's `jti` was already used within its window (per worker).
+    DpopReplay,
+    /// DPoP: the worker's replay cache is full of proofs still inside their window; the proof
+    /// cannot be remembered, so it is refused (fail closed).
+    DpopReplayCacheFull,
+    /// DPoP: the access token's `cnf.jkt` is missing or is not the proof key's thumbprint.
+    DpopBindingMismatch,
+    /// DPoP: the provider requires DPoP and the token came with another scheme (`Bearer`).
+    DpopRequired,
+    /// DPoP: a DPoP-bound token (`cnf.jkt`) came as a bearer token.
+    DpopBoundTokenAsBearer,
+    /// mTLS-bound tokens (RFC 8705): the token is bound (`cnf.x5t#S256`, or the provider
+    /// requires binding) and the request carries no client certificate.
+    MtlsCertificateMissing,
+    /// mTLS-bound tokens: `cnf.x5t#S256` is missing (binding required) or is not the SHA-256
+    /// of the client certificate.
+    MtlsBindingMismatch,
 }
 
 impl Rejection {
@@ -130,6 +154,7 @@ impl Rejection {
             Rejection::AudienceNotAllowed | Rejection::ClaimsForbidden => {
                 Some("insufficient_scope")
             }
+            _ if self.is_dpop_proof() => Some("invalid_dpop_proof"),
             _ => Some("invalid_token"),
         }
     }
@@ -191,6 +216,17 @@ impl Rejection {
             Rejection::TypNotAllowed => "the token type is not accepted",
             Rejection::SubjectNotAllowed => "the token subject is not accepted",
             Rejection::MissingRequiredClaim => "the token lacks a required claim",
+            Rejection::DpopProofMissing => "a DPoP proof is required",
+            Rejection::DpopProofInvalid => "the DPoP proof is not valid for this request",
+            Rejection::DpopReplay => "the DPoP proof was already used",
+            Rejection::DpopReplayCacheFull => "the DPoP proof cannot be checked for replay now",
+            Rejection::DpopBindingMismatch => "the token is not bound to the DPoP proof key",
+            Rejection::DpopRequired => "the token must be sent with a DPoP proof",
+            Rejection::DpopBoundTokenAsBearer => {
+                "a DPoP-bound token must be sent with the DPoP scheme"
+            }
+            Rejection::MtlsCertificateMissing => "a client certificate is required",
+            Rejection::MtlsBindingMismatch => "the token is not bound to the client certificate",
             Rejection::ManagedHeaderPresent => {
                 "the request carries a header that only the gateway may set"
             }
@@ -243,11 +279,42 @@ impl Rejection {
             Rejection::TypNotAllowed => "typ_not_allowed",
             Rejection::SubjectNotAllowed => "subject_not_allowed",
             Rejection::MissingRequiredClaim => "missing_required_claim",
+            Rejection::DpopProofMissing => "dpop_proof_missing",
+            Rejection::DpopProofInvalid => "dpop_proof_invalid",
+            Rejection::DpopReplay => "dpop_replay",
+            Rejection::DpopReplayCacheFull => "dpop_replay_cache_full",
+            Rejection::DpopBindingMismatch => "dpop_binding_mismatch",
+            Rejection::DpopRequired => "dpop_required",
+            Rejection::DpopBoundTokenAsBearer => "dpop_bound_token_as_bearer",
+            Rejection::MtlsCertificateMissing => "mtls_certificate_missing",
+            Rejection::MtlsBindingMismatch => "mtls_binding_mismatch",
         }
     }
 
+    /// A problem with the DPoP proof itself (RFC 9449 §7.1 `invalid_dpop_proof`).
+    pub fn is_dpop_proof(self) -> bool {
+        matches!(
+            self,
+            Rejection::DpopProofMissing
+                | Rejection::DpopProofInvalid
+                | Rejection::DpopReplay
+                | Rejection::DpopReplayCacheFull
+        )
+    }
+
+    /// Any DPoP refusal: answered with a `DPoP` challenge (RFC 9449 §7.1) and `algs`.
+    pub fn is_dpop(self) -> bool {
+        self.is_dpop_proof()
+            || matches!(
+                self,
+                Rejection::DpopBindingMismatch
+                    | Rejection::DpopRequired
+                    | Rejection::DpopBoundTokenAsBearer
+            )
+    }
+
     /// All variants, for tests and metric registration.
-    pub const ALL: [Rejection; 39] = [
+    pub const ALL: [Rejection; 48] = [
         Rejection::MissingToken,
         Rejection::TokenTooLarge,
         Rejection::MalformedToken,
@@ -287,6 +354,15 @@ impl Rejection {
         Rejection::TypNotAllowed,
         Rejection::SubjectNotAllowed,
         Rejection::MissingRequiredClaim,
+        Rejection::DpopProofMissing,
+        Rejection::DpopProofInvalid,
+        Rejection::DpopReplay,
+        Rejection::DpopReplayCacheFull,
+        Rejection::DpopBindingMismatch,
+        Rejection::DpopRequired,
+        Rejection::DpopBoundTokenAsBearer,
+        Rejection::MtlsCertificateMissing,
+        Rejection::MtlsBindingMismatch,
     ];
 }
 

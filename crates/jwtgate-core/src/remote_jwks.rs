@@ -56,7 +56,23 @@ pub struct RemoteJwks {
     /// What the configuration asked for and jwtgate changed (e.g. a clamped `cache_duration`),
     /// for [`Gateway::warnings`](super::gateway::Gateway::warnings).
     pub warnings: Vec<String>,
+    /// `openid_configuration`: `endpoint` is the OpenID configuration document, and the JWKS
+    /// is where the document's `jwks_uri` says.
+    pub discovery: Option<Discovery>,
 }
+
+/// How the JWKS is found through the issuer's OpenID configuration (OIDC Discovery 1.0).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Discovery {
+    /// The document's `issuer` must equal this exactly (§4.3): else another issuer's keys.
+    pub issuer: String,
+    /// Where JWKS fetches go (`jwks_cluster`, default the document's cluster): the document
+    /// names the path and authority, never the upstream, so it cannot point fetches elsewhere.
+    pub jwks_cluster: String,
+}
+
+/// A learned JWKS endpoint is used this long; then the document is fetched again first.
+pub const DISCOVERY_TTL_MS: u64 = 24 * 3_600_000;
 
 impl RemoteJwks {
     /// Fetching from `endpoint`, every other setting at its default.
@@ -71,15 +87,14 @@ impl RemoteJwks {
             max_body_bytes: DEFAULT_MAX_BODY_BYTES,
             extra_headers: Vec::new(),
             warnings: Vec::new(),
+            discovery: None,
         }
     }
 
-    /// The headers of the fetch (`:scheme: https` turns TLS on in ngx_wasm_module): the
-    /// pseudo-headers, `accept`, `user-agent: jwtgate/<version>` (WAFs in front of IdPs block
-    /// requests without one: envoy#27127), then `request_headers`; a configured `accept` or
-    /// `user-agent` replaces jwtgate's.
-    pub fn request_headers(&self) -> Vec<(&str, &str)> {
-        let mut headers = self.endpoint.get_headers().to_vec();
+    /// The headers of a fetch from `endpoint` (the JWKS, or with discovery the document or the
+    /// learned JWKS endpoint).
+    pub fn request_headers_to<'a>(&'a self, endpoint: &'a HttpUri) -> Vec<(&'a str, &'a str)> {
+        let mut headers = endpoint.get_headers().to_vec();
         for (name, value) in [
             ("accept", "application/json, application/jwk-set+json"),
             ("user-agent", USER_AGENT),
@@ -96,9 +111,50 @@ impl RemoteJwks {
         headers
     }
 
+    /// Reads an OpenID configuration document: the JWKS endpoint it names, when its `issuer`
+    /// is the provider's exactly and its `jwks_uri` is an absolute URI no weaker than the
+    /// document's (an `https` document never sends fetches to `http`).
+    pub fn discovered(&self, body: &[u8]) -> Result<HttpUri, FetchFailure> {
+        let Some(discovery) = &self.discovery else {
+            return Err(FetchFailure::BadDocument);
+        };
+        let doc: Value = serde_json::from_slice(body).map_err(|_| FetchFailure::NotJson)?;
+        if doc.get("issuer").and_then(Value::as_str) != Some(discovery.issuer.as_str()) {
+            return Err(FetchFailure::IssuerMismatch);
+        }
+        let uri = doc
+            .get("jwks_uri")
+            .and_then(Value::as_str)
+            .ok_or(FetchFailure::BadDocument)?;
+        let learned = HttpUri::new(
+            uri,
+            Some(discovery.jwks_cluster.clone()),
+            self.endpoint.timeout_ms,
+        )
+        .map_err(|_| FetchFailure::BadDocument)?;
+        if self.endpoint.scheme == "https" && learned.scheme != "https" {
+            return Err(FetchFailure::BadDocument);
+        }
+        Ok(learned)
+    }
+
+    /// The headers of the fetch (`:scheme: https` turns TLS on in ngx_wasm_module): the
+    /// pseudo-headers, `accept`, `user-agent: jwtgate/<version>` (WAFs in front of IdPs block
+    /// requests without one: envoy#27127), then `request_headers`; a configured `accept` or
+    /// `user-agent` replaces jwtgate's.
+    pub fn request_headers(&self) -> Vec<(&str, &str)> {
+        self.request_headers_to(&self.endpoint)
+    }
+
     /// The proxy-wasm shared-data key under which workers share this JWKS.
     pub fn shared_key(&self) -> String {
         format!("jwtgate/jwks/{}", self.endpoint.uri)
+    }
+
+    /// The shared-data key of the claim one worker holds while it fetches this JWKS for all
+    /// (value `<until_ms> <worker id>`), so N workers do not fetch N times.
+    pub fn lease_key(&self) -> String {
+        format!("jwtgate/jwks-fetching/{}", self.endpoint.uri)
     }
 
     /// Checks an answer before its body is read: status and size.
@@ -136,6 +192,11 @@ pub enum FetchFailure {
     /// No answer within the call's timeout, as the filter counts it (a host may time out
     /// per read only: an answer that drips bytes would otherwise never end).
     Overdue,
+    /// Discovery: the document's `issuer` is not the provider's.
+    IssuerMismatch,
+    /// Discovery: no usable `jwks_uri` (missing, not absolute, or `http` from an `https`
+    /// document).
+    BadDocument,
 }
 
 impl FetchFailure {
@@ -150,6 +211,8 @@ impl FetchFailure {
             FetchFailure::DispatchRefused => "dispatch_refused",
             FetchFailure::Truncated => "truncated",
             FetchFailure::Overdue => "overdue",
+            FetchFailure::IssuerMismatch => "issuer_mismatch",
+            FetchFailure::BadDocument => "bad_document",
         }
     }
 }
@@ -277,6 +340,8 @@ pub struct RemoteKeys {
     refresh_jitter_permille: u64,
     /// xorshift state for jitter, seeded by the host's randomness.
     rng: u64,
+    /// Discovery: the JWKS endpoint the document named, and when it was read.
+    learned: Option<(HttpUri, u64)>,
 }
 
 impl RemoteKeys {
@@ -292,7 +357,22 @@ impl RemoteKeys {
             last_failure: None,
             refresh_jitter_permille: 0,
             rng: seed | 1,
+            learned: None,
         }
+    }
+
+    /// Discovery: the JWKS endpoint to fetch from, while the document read is younger than
+    /// [`DISCOVERY_TTL_MS`]; `None`: read the document (again) first.
+    pub fn jwks_endpoint(&self, now_ms: u64) -> Option<&HttpUri> {
+        self.learned
+            .as_ref()
+            .filter(|(_, at)| now_ms < at.saturating_add(DISCOVERY_TTL_MS))
+            .map(|(endpoint, _)| endpoint)
+    }
+
+    /// Discovery: the document named this JWKS endpoint.
+    pub fn learn(&mut self, endpoint: HttpUri, now_ms: u64) {
+        self.learned = Some((endpoint, now_ms));
     }
 
     /// The set, while it is within `cache_duration + max_stale` of its fetch.

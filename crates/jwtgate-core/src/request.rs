@@ -24,12 +24,48 @@ impl<'a> Request<'a> {
             .any(|(n, _)| n.eq_ignore_ascii_case(name))
     }
 
+    /// The SHA-256 of the client certificate's DER that the host read from the connection
+    /// (hex in the reserved pseudo-header [`PEER_CERTIFICATE_SHA256`]; the proxy-wasm adapter
+    /// fills it from Envoy's `connection.sha256_peer_certificate_digest` and removes any copy
+    /// the host listed before). `None`: no certificate, or the host does not say.
+    pub fn peer_certificate_sha256(&self) -> Option<[u8; 32]> {
+        let mut values = self.header_values(PEER_CERTIFICATE_SHA256);
+        let hex = values.next()?;
+        if values.next().is_some() {
+            return None;
+        }
+        decode_sha256_hex(hex)
+    }
+
     /// The query string without `?`, if any.
     pub fn query(&self) -> Option<&'a str> {
         let path = self.path;
         path.split_once('?')
             .map(|(_, q)| q.split('#').next().unwrap_or(q))
     }
+}
+
+/// The pseudo-header a host adapter sets to the hex SHA-256 of the client certificate (DER)
+/// of the request's connection. A `:` name: no client can send it (HTTP/1 header names
+/// cannot start with `:`, HTTP/2 and 3 refuse unknown pseudo-headers), and adapters replace
+/// whatever the host listed under it.
+pub const PEER_CERTIFICATE_SHA256: &str = ":jwtgate-peer-certificate-sha256";
+
+/// 64 hex digits (either case, `:` separators allowed as some proxies print them) → 32 bytes.
+pub fn decode_sha256_hex(text: &str) -> Option<[u8; 32]> {
+    let digits: Vec<u8> = text.trim().bytes().filter(|b| *b != b':').collect();
+    if digits.len() != 64 {
+        return None;
+    }
+    let mut out = [0u8; 32];
+    for (slot, pair) in out.iter_mut().zip(digits.chunks(2)) {
+        let pair = std::str::from_utf8(pair).ok()?;
+        if !pair.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return None;
+        }
+        *slot = u8::from_str_radix(pair, 16).ok()?;
+    }
+    Some(out)
 }
 
 /// A change to the request the host must apply before forwarding it.

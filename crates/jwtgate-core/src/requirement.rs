@@ -335,7 +335,16 @@ impl<'a> Evaluation<'a> {
             cache: &mut self.state.tokens,
             remote: self.state.jwks.get(provider),
         };
-        let outcome = p.verify_found(provider, found, &mut ctx);
+        let mut outcome = p.verify_found(provider, found, &mut ctx);
+        if let Outcome::Verified(verified) = &outcome {
+            let now = self.now_ms / 1000;
+            let replay = &mut self.state.dpop_replay;
+            if let Err(rejection) =
+                p.check_binding(provider, found, verified, self.req, now, replay)
+            {
+                outcome = Outcome::Failed(rejection);
+            }
+        }
         self.checked
             .push((provider, found.token.clone(), found.index, outcome.clone()));
         outcome

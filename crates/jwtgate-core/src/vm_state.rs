@@ -1,14 +1,18 @@
 //! What a VM (one worker's engine) keeps between requests.
 
 use super::cache::TokenCache;
+use super::dpop::ReplayCaches;
 use super::ext_auth::DecisionCaches;
 use super::remote_jwks::JwksStore;
 
-/// Verified tokens, fetched key sets, auth answers.
+/// Verified tokens, fetched key sets, auth answers, DPoP proofs seen.
 #[derive(Debug, Default)]
 pub struct VmState {
     pub tokens: TokenCache,
     pub jwks: JwksStore,
     /// Auth answers, one cache per service (`Gateway::new_vm_state` sizes it).
     pub decisions: DecisionCaches,
+    /// DPoP proofs accepted within their window, per provider (`Gateway::new_vm_state`
+    /// sizes them by `dpop.replay_cache.max_entries`).
+    pub dpop_replay: ReplayCaches,
 }

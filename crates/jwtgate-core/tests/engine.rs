@@ -42,6 +42,9 @@ struct Call {
     path: String,
 }
 
+/// Shared data (value, CAS), one per proxy.
+type Store = Rc<RefCell<HashMap<String, (Vec<u8>, u32)>>>;
+
 /// A request as the host holds it: its headers, its fate, the local response's headers.
 type Held = (Vec<RawHeader>, Fate, Vec<(String, String)>);
 
@@ -54,7 +57,8 @@ struct Script {
     calls: Vec<Call>,
     next_token: u32,
     answer: Option<(Vec<RawHeader>, Vec<u8>)>,
-    shared: HashMap<String, (Vec<u8>, u32)>,
+    /// Shared data: one store for the workers of one proxy (`Worker::sibling`).
+    shared: Store,
     logs: Vec<String>,
     counters: HashMap<String, u64>,
     /// ngx_wasm_module 3bed278: `proxy_set_effective_context` answers OK and does nothing.
@@ -205,13 +209,22 @@ impl HostPort for Host {
             .map(|(_, b)| b.iter().take(max).copied().collect()))
     }
     fn shared_get(&self, key: &str) -> Option<(Vec<u8>, u32)> {
-        self.0.borrow().shared.get(key).cloned()
+        self.0.borrow().shared.borrow().get(key).cloned()
     }
-    fn shared_set(&self, key: &str, value: &[u8], _cas: u32) -> Result<(), HostError> {
+    /// proxy-wasm's rule (Envoy's shared data): CAS 0 writes unconditionally, another CAS
+    /// must match the stored one.
+    fn shared_set(&self, key: &str, value: &[u8], cas: u32) -> Result<(), HostError> {
         self.refused("shared")?;
-        let mut s = self.0.borrow_mut();
-        let cas = s.shared.get(key).map_or(1, |(_, c)| c + 1);
-        s.shared.insert(key.to_string(), (value.to_vec(), cas));
+        let s = self.0.borrow();
+        let mut shared = s.shared.borrow_mut();
+        let stored = shared.get(key).map(|(_, c)| *c);
+        if cas != 0 && stored.is_some_and(|c| c != cas) {
+            return Err(HostError(8));
+        }
+        shared.insert(
+            key.to_string(),
+            (value.to_vec(), stored.map_or(1, |c| c + 1)),
+        );
         Ok(())
     }
 }
@@ -225,12 +238,24 @@ struct Worker {
 
 impl Worker {
     fn new(config: Value) -> Worker {
-        let gateway = Gateway::from_json(config.to_string().as_bytes()).unwrap();
+        Worker::with_store(config, Host::default(), 7)
+    }
+
+    /// Another worker of the same proxy: same configuration and clock, one shared-data store.
+    fn sibling(&self, config: Value, seed: u64) -> Worker {
         let host = Host::default();
+        host.0.borrow_mut().shared = Rc::clone(&self.host.0.borrow().shared);
+        let w = Worker::with_store(config, host, seed);
+        w.host.0.borrow_mut().now_ms = self.host.0.borrow().now_ms;
+        w
+    }
+
+    fn with_store(config: Value, host: Host, seed: u64) -> Worker {
+        let gateway = Gateway::from_json(config.to_string().as_bytes()).unwrap();
         host.0.borrow_mut().now_ms = NOW_MS;
         host.0.borrow_mut().current = ROOT;
         Worker {
-            engine: Engine::new(gateway, Box::new(host.clone()), 7),
+            engine: Engine::new(gateway, Box::new(host.clone()), seed),
             host,
             next_context: 100,
         }
@@ -592,6 +617,54 @@ fn retry_after_mode_never_pauses() {
 }
 
 /// Host refusals: never a pass.
+/// `share_jwks`: workers that start at the same moment make one fetch between them. The
+/// first claims it in shared data; the second parks its requests and adopts the stored copy
+/// on its next tick; a claim whose worker went silent expires with the fetch's timeout.
+#[test]
+fn workers_starting_together_make_one_fetch() {
+    let old = Keys::new(1, "old");
+    let config = remote(json!({"share_jwks": true}));
+    let mut a = Worker::new(config.clone());
+    let mut b = a.sibling(config.clone(), 8);
+    let at_a = a.send(Some(&old.token("alice")));
+    let at_b = b.send(Some(&old.token("bob")));
+    let fetch = a.one_call();
+    assert!(
+        b.take_calls().is_empty(),
+        "B fetched although A holds the claim"
+    );
+    assert_eq!(b.counter("jwtgate.jwks.idp.fetch_left_to_other_worker"), 1);
+    assert_eq!((a.fate(at_a), b.fate(at_b)), (Fate::Paused, Fate::Paused));
+    a.answer(&fetch, Some(200), &[], &jwks(&[&old]));
+    assert_eq!(a.fate(at_a), Fate::Forwarded);
+    // B's waiter is decided on B's tick, with A's copy.
+    b.advance(300);
+    b.tick();
+    assert_eq!(b.fate(at_b), Fate::Forwarded);
+    assert!(b.take_calls().is_empty(), "B fetched instead of adopting");
+    assert_eq!(b.counter("jwtgate.jwks.idp.shared_adopted"), 1);
+
+    // A claim is not forever: a worker that claimed and went silent (no answer, no release)
+    // holds it until its timeout (2 s); then another fetches.
+    let c_cfg = remote(json!({"share_jwks": true}));
+    let mut c = Worker::new(c_cfg.clone());
+    let mut d = c.sibling(c_cfg, 9);
+    let _ = c.send(Some(&old.token("carol")));
+    let _lost = c.one_call();
+    let waiting = d.send(Some(&old.token("dave")));
+    assert!(d.take_calls().is_empty());
+    d.advance(2_001);
+    d.tick();
+    let fetch = d.one_call();
+    d.answer(&fetch, Some(200), &[], &jwks(&[&old]));
+    assert_eq!(d.fate(waiting), Fate::Forwarded);
+    // A store that refuses cannot coordinate: each worker fetches for itself (never stuck).
+    let mut e = Worker::new(remote(json!({"share_jwks": true})));
+    e.host.0.borrow_mut().refuse.insert("shared", 10);
+    let _ = e.send(Some(&old.token("erin")));
+    assert_eq!(e.take_calls().len(), 1);
+}
+
 #[test]
 fn host_refusals_fail_closed() {
     let old = Keys::new(1, "old");
@@ -777,4 +850,186 @@ fn without_context_switching_nothing_acts_on_another_request() {
     let pause = remote(json!({"wake_other_requests": false, "on_keys_loading": "pause"}));
     let error = Gateway::from_json(pause.to_string().as_bytes()).unwrap_err();
     assert!(error.to_string().contains("on_keys_loading"), "{error}");
+}
+
+/// A provider whose JWKS is found through its issuer's OpenID configuration document
+/// (`<issuer>/.well-known/openid-configuration`, fetched through cluster `idp_doc`).
+fn oidc(discovery: Value) -> Value {
+    let mut c = remote(json!({}));
+    c["providers"]["idp"]["remote_jwks"] = json!({
+        "openid_configuration": discovery, "cache_duration": "600s"});
+    c
+}
+
+fn document(issuer: &str, jwks_uri: &str) -> Vec<u8> {
+    json!({"issuer": issuer, "jwks_uri": jwks_uri,
+           "authorization_endpoint": "https://issuer.test/auth"})
+    .to_string()
+    .into_bytes()
+}
+
+#[test]
+fn discovery_reads_the_document_then_fetches_the_jwks_it_names() {
+    let old = Keys::new(1, "old");
+    let mut w = Worker::new(oidc(json!({"cluster": "idp_doc", "timeout": "2s"})));
+    let a = w.send(Some(&old.token("alice")));
+    let doc = w.one_call();
+    assert_eq!(
+        (doc.upstream.as_str(), doc.path.as_str()),
+        ("idp_doc", "/.well-known/openid-configuration")
+    );
+    let b = w.send(Some(&old.token("bob")));
+    assert!(
+        w.take_calls().is_empty(),
+        "one document read for every waiter"
+    );
+    w.answer(
+        &doc,
+        Some(200),
+        &[],
+        &document("https://issuer.test", "https://issuer.test/certs?v=2"),
+    );
+    // The JWKS it names, through the document's cluster; the requests still wait.
+    let fetch = w.one_call();
+    assert_eq!(
+        (fetch.upstream.as_str(), fetch.path.as_str()),
+        ("idp_doc", "/certs?v=2")
+    );
+    assert_eq!((w.fate(a), w.fate(b)), (Fate::Paused, Fate::Paused));
+    w.answer(&fetch, Some(200), &[], &jwks(&[&old]));
+    assert_eq!((w.fate(a), w.fate(b)), (Fate::Forwarded, Fate::Forwarded));
+    assert_eq!(w.counter("jwtgate.jwks.idp.discovered"), 1);
+    assert!(w.logged("JWKS at https://issuer.test/certs?v=2"));
+    // The refresh goes to the learned endpoint: the document is read once a day, not per fetch.
+    w.advance(600_000);
+    w.tick();
+    let refresh = w.one_call();
+    assert_eq!(refresh.path, "/certs?v=2");
+    w.answer(&refresh, Some(200), &[], &jwks(&[&old]));
+    w.advance(24 * 3_600_000);
+    w.tick();
+    assert_eq!(w.one_call().path, "/.well-known/openid-configuration");
+}
+
+#[test]
+fn a_document_that_names_another_issuer_or_no_usable_jwks_uri_is_a_failed_fetch() {
+    let old = Keys::new(1, "old");
+    let rows: [(&[u8], &str); 7] = [
+        (
+            &document("https://evil.test", "https://issuer.test/certs"),
+            "issuer_mismatch",
+        ),
+        // Exactly equal: a trailing slash is another issuer (OIDC Discovery §4.3).
+        (
+            &document("https://issuer.test/", "https://issuer.test/certs"),
+            "issuer_mismatch",
+        ),
+        (br#"{"issuer": "https://issuer.test"}"#, "bad_document"),
+        // An https document never sends key fetches over http.
+        (
+            &document("https://issuer.test", "http://issuer.test/certs"),
+            "bad_document",
+        ),
+        (&document("https://issuer.test", "/certs"), "bad_document"),
+        (
+            br#"{"issuer": "https://issuer.test", "jwks_uri": 7}"#,
+            "bad_document",
+        ),
+        (b"<html>sign in</html>", "not_json"),
+    ];
+    for (body, failure) in rows {
+        let mut w = Worker::new(oidc(json!({"cluster": "idp_doc"})));
+        let ctx = w.send(Some(&old.token("alice")));
+        let doc = w.one_call();
+        w.answer(&doc, Some(200), &[], body);
+        assert!(
+            w.take_calls().is_empty(),
+            "{failure}: a JWKS fetch followed"
+        );
+        assert_eq!(w.fate(ctx), Fate::Answered(401), "{failure}");
+        assert_eq!(
+            w.counter(&format!("jwtgate.jwks.idp.fetch_failed.{failure}")),
+            1,
+            "{failure}"
+        );
+        assert!(w.logged(&format!("failed: {failure}")), "{failure}");
+    }
+    // A document that is not 2xx, or too large, is a failed fetch like a JWKS.
+    let mut w = Worker::new(oidc(json!({"cluster": "idp_doc"})));
+    let ctx = w.send(Some(&old.token("alice")));
+    let doc = w.one_call();
+    w.answer(&doc, Some(404), &[], b"not found");
+    assert_eq!(w.fate(ctx), Fate::Answered(401));
+    assert_eq!(w.counter("jwtgate.jwks.idp.fetch_failed.http_status"), 1);
+}
+
+#[test]
+fn the_document_chooses_the_path_never_the_cluster() {
+    let old = Keys::new(1, "old");
+    // The JWKS on another host: fetched through the configured jwks_cluster.
+    let mut w = Worker::new(oidc(json!({
+        "http_uri": {"uri": "https://issuer.test/.well-known/openid-configuration",
+                     "cluster": "doc"},
+        "jwks_cluster": "keys"})));
+    let ctx = w.send(Some(&old.token("alice")));
+    let doc = w.one_call();
+    assert_eq!(doc.upstream, "doc");
+    w.answer(
+        &doc,
+        Some(200),
+        &[],
+        &document("https://issuer.test", "https://keys.example.net/jwks"),
+    );
+    let fetch = w.one_call();
+    assert_eq!(
+        (fetch.upstream.as_str(), fetch.path.as_str()),
+        ("keys", "/jwks")
+    );
+    w.answer(&fetch, Some(200), &[], &jwks(&[&old]));
+    assert_eq!(w.fate(ctx), Fate::Forwarded);
+    // Without jwks_cluster a JWKS on another host still goes to the document's cluster, and
+    // the log says so.
+    let mut w = Worker::new(oidc(json!({"cluster": "doc"})));
+    let _ = w.send(Some(&old.token("alice")));
+    let doc = w.one_call();
+    w.answer(
+        &doc,
+        Some(200),
+        &[],
+        &document("https://issuer.test", "https://keys.example.net/jwks"),
+    );
+    assert_eq!(w.one_call().upstream, "doc");
+    assert!(w.logged("set openid_configuration.jwks_cluster"));
+}
+
+#[test]
+fn discovery_configuration_errors_name_the_field() {
+    let error = |c: Value| {
+        Gateway::from_json(c.to_string().as_bytes())
+            .err()
+            .unwrap()
+            .to_string()
+    };
+    let mut both = oidc(json!({"cluster": "doc"}));
+    both["providers"]["idp"]["remote_jwks"]["http_uri"] = json!({"uri": "https://i.test/k"});
+    assert!(error(both).contains("providers.idp.remote_jwks: give `http_uri`"));
+    let mut neither = remote(json!({}));
+    neither["providers"]["idp"]["remote_jwks"] = json!({"cache_duration": "600s"});
+    assert!(error(neither).contains("providers.idp.remote_jwks: needs `http_uri`"));
+    let mut no_issuer = oidc(json!({"cluster": "doc"}));
+    no_issuer["providers"]["idp"]
+        .as_object_mut()
+        .unwrap()
+        .remove("issuer");
+    assert!(error(no_issuer)
+        .contains("providers.idp.remote_jwks.openid_configuration: needs the provider's `issuer`"));
+    let mut not_a_url = oidc(json!({"cluster": "doc"}));
+    not_a_url["providers"]["idp"]["issuer"] = json!("issuer-without-scheme");
+    assert!(error(not_a_url).contains("the issuer does not make a document URI"));
+    let twice = oidc(
+        json!({"http_uri": {"uri": "https://issuer.test/.well-known/openid-configuration"}, "timeout": "1s"}),
+    );
+    assert!(error(twice).contains("give cluster and timeout inside http_uri"));
+    let empty = oidc(json!({"jwks_cluster": ""}));
+    assert!(error(empty).contains("openid_configuration.jwks_cluster: must be a non-empty name"));
 }

@@ -660,12 +660,110 @@ fn on_keys_unavailable_chooses_the_status_per_provider() {
         NOW,
     );
     assert_eq!(v.rejection, Some(Rejection::MissingToken));
-    // Only with remote_jwks; only deny or unavailable (allow_unverified is not built).
+    // Only with remote_jwks; only the three policies.
     assert_eq!(
         config_error(config(json!({"on_keys_unavailable": "unavailable"}))),
         "providers.p.on_keys_unavailable"
     );
     let mut cfg = remote(json!({}));
-    cfg["providers"]["p"]["on_keys_unavailable"] = json!("allow_unverified");
+    cfg["providers"]["p"]["on_keys_unavailable"] = json!("allow");
     assert_eq!(config_error(cfg), "providers.p.on_keys_unavailable");
+}
+
+/// `on_keys_unavailable: allow_unverified`: during an outage a token the provider would judge
+/// is let through unverified — no claim from it goes upstream, the request is marked, the
+/// log and metrics say so — and only when every provider without keys allows it.
+#[test]
+fn allow_unverified_forwards_marked_and_only_when_every_keyless_provider_allows() {
+    let tok = token(json!({}), claims());
+    let mut cfg = remote(json!({}));
+    cfg["providers"]["p"]["on_keys_unavailable"] = json!("allow_unverified");
+    cfg["providers"]["p"]["claim_to_headers"] =
+        json!([{"header_name": "x-user", "claim_name": "sub"}]);
+    let gw = gateway(cfg);
+    assert!(
+        gw.warnings()
+            .iter()
+            .any(|w| w.starts_with("providers.p.on_keys_unavailable: allow_unverified forwards")),
+        "{:?}",
+        gw.warnings()
+    );
+    let bearer = format!("Bearer {tok}");
+    let headers = [
+        ("authorization".to_string(), bearer),
+        ("x-user".to_string(), "mallory".to_string()),
+        ("X-Jwtgate-Unverified".to_string(), "".to_string()),
+    ];
+    let v = gw.decide(
+        &Request {
+            method: "GET",
+            path: "/a",
+            headers: &headers,
+        },
+        NOW,
+    );
+    let Decision::Forward(ops) = &v.decision else {
+        panic!("{:?}", v.decision)
+    };
+    assert!(v.unverified && !v.dry_run);
+    assert_eq!(v.rejection, Some(Rejection::KeysUnavailable));
+    assert!(
+        v.verified.is_empty(),
+        "an unverified token is nobody's identity"
+    );
+    assert_eq!(header(ops, "x-jwtgate-unverified"), Some("p"));
+    // The client's copies of managed headers go; no claim header is set from the token.
+    assert!(ops.contains(&HeaderOp::Remove("x-user".into())), "{ops:?}");
+    assert!(
+        ops.contains(&HeaderOp::Remove("x-jwtgate-unverified".into())),
+        "{ops:?}"
+    );
+    assert!(!ops
+        .iter()
+        .any(|op| matches!(op, HeaderOp::Set(n, _) if n == "x-user")));
+    assert_eq!(v.metrics(), vec!["allowed", "allowed_unverified"]);
+    assert!(v
+        .log_line("GET", "/a")
+        .contains("allow-unverified reason=keys_unavailable rule=0 provider=p"));
+
+    // No token, or a token of another issuer, is refused as before.
+    let none = gw.decide(
+        &Request {
+            method: "GET",
+            path: "/a",
+            headers: &[],
+        },
+        NOW,
+    );
+    assert_eq!(none.rejection, Some(Rejection::MissingToken));
+    assert!(!none.unverified);
+    let foreign = token(
+        json!({}),
+        json!({"iss": "https://other.test", "exp": NOW + 60}),
+    );
+    let v = run(&gw, &foreign);
+    assert!(!v.unverified);
+    assert!(
+        matches!(v.decision, Decision::Respond(_)),
+        "{:?}",
+        v.decision
+    );
+    // Mixed policies: one keyless provider that denies keeps the refusal.
+    for (policies, passes) in [
+        (
+            vec![Some("allow_unverified"), Some("allow_unverified")],
+            true,
+        ),
+        (vec![Some("allow_unverified"), Some("deny")], false),
+        (vec![Some("allow_unverified"), None], false),
+    ] {
+        let v = run(&outage(&policies, None), &tok);
+        assert_eq!(v.unverified, passes, "{policies:?}");
+        assert_eq!(
+            matches!(v.decision, Decision::Forward(_)),
+            passes,
+            "{policies:?}"
+        );
+        assert_eq!(v.rejection, Some(Rejection::KeysUnavailable));
+    }
 }

@@ -12,6 +12,17 @@ pub fn encode_path(raw: &[u8]) -> String {
     jwtgate_core::request::path_text(raw)
 }
 
+/// Whether a cluster name can be the segment of an internal location `/_jwtgate/<cluster>/`
+/// (and of the subrequest's URI) as it is: no separator, escape or space.
+pub fn is_location_segment(cluster: &str) -> bool {
+    !cluster.is_empty()
+        && cluster != "."
+        && cluster != ".."
+        && !cluster
+            .bytes()
+            .any(|b| matches!(b, b'/' | b'?' | b'#' | b'%' | b'\\' | b' ') || b < 0x21 || b == 0x7f)
+}
+
 /// Bytes as text for the core: UTF-8 as it is, anything else decoded lossily (a token or a
 /// claim header never survives a U+FFFD).
 pub fn lossy(bytes: &[u8]) -> String {

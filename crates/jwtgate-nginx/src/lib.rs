@@ -5,39 +5,93 @@
 //! - `jwtgate_config_file PATH;` the filter's JSON, read and validated when the configuration
 //!   is loaded (`nginx -t` fails with the core's field-path message);
 //! - `jwtgate on | off;` (`off` disables the check below that level);
-//! - `jwtgate_test_clock UNIX_SECONDS;` freezes the clock, for tests only.
+//! - `jwtgate_test_clock UNIX_SECONDS;` freezes the clock, for tests only;
+//! - `jwtgate_metrics;` (location) answers with the metrics of every worker.
 //!
 //! Variables: `$jwtgate_result` (`allow`, `deny`, `dry_run`; empty when jwtgate did not run),
 //! `$jwtgate_reason` (the refusal reason, e.g. `invalid_signature`) and `$jwtgate_claim_<name>`
 //! (a verified token's claim, `__` for `.` in nested names; empty unless allowed).
+//!
+//! `remote_jwks` and `ext_auth` run the core's engine (`port.rs`): callouts are subrequests to
+//! internal locations `/_jwtgate/<cluster>…` the operator declares; fetched key sets are shared
+//! between workers through the shared memory zone `jwtgate` (`shared.rs`).
 //!
 //! Nothing may unwind into NGINX: every entry point runs under `catch_unwind`; a panic while
 //! deciding answers 500, one while loading the configuration fails it.
 
 #![allow(clippy::missing_safety_doc)]
 
-pub mod glue;
+/// The `headers_in` fields that point at one entry of the list, by header name: kept in step
+/// with a rebuilt list (first entry of the name, as NGINX's parser keeps).
+macro_rules! single_fields {
+    ($h:expr) => {
+        [
+            ("host", &mut $h.host as *mut *mut ngx_table_elt_t),
+            ("connection", &mut $h.connection),
+            ("if-modified-since", &mut $h.if_modified_since),
+            ("if-unmodified-since", &mut $h.if_unmodified_since),
+            ("if-match", &mut $h.if_match),
+            ("if-none-match", &mut $h.if_none_match),
+            ("user-agent", &mut $h.user_agent),
+            ("referer", &mut $h.referer),
+            ("content-length", &mut $h.content_length),
+            ("content-range", &mut $h.content_range),
+            ("content-type", &mut $h.content_type),
+            ("range", &mut $h.range),
+            ("if-range", &mut $h.if_range),
+            ("transfer-encoding", &mut $h.transfer_encoding),
+            ("te", &mut $h.te),
+            ("expect", &mut $h.expect),
+            ("upgrade", &mut $h.upgrade),
+            ("accept-encoding", &mut $h.accept_encoding),
+            ("via", &mut $h.via),
+            ("authorization", &mut $h.authorization),
+            ("keep-alive", &mut $h.keep_alive),
+            ("x-real-ip", &mut $h.x_real_ip),
+            ("accept", &mut $h.accept),
+            ("accept-language", &mut $h.accept_language),
+            ("depth", &mut $h.depth),
+            ("destination", &mut $h.destination),
+            ("overwrite", &mut $h.overwrite),
+            ("date", &mut $h.date),
+        ]
+    };
+}
 
-use std::cell::RefCell;
+pub mod glue;
+mod port;
+mod shared;
+
+use std::cell::{Cell, RefCell};
 use std::ffi::{c_char, c_void};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::ptr;
-use std::rc::Rc;
+use std::rc::{Rc, Weak};
 
+use jwtgate_core::engine::Engine;
 use jwtgate_core::provider::Verified;
-use jwtgate_core::vm_state::VmState;
-use jwtgate_core::{Decision, Gateway, HeaderOp, LocalResponse, Request};
+use jwtgate_core::{Decision, Gateway, HeaderOp, LocalResponse, Verdict};
 use ngx::core::{NGX_CONF_ERROR, NGX_CONF_OK};
 use ngx::ffi::*;
 use ngx::http::{HttpModuleMainConf, NgxHttpCoreModule};
 use ngx::{ngx_conf_log_error, ngx_log_error, ngx_string};
+use port::{NginxPort, PortHandle};
 
 /// A loaded configuration: shared by every location that inherits it. Each worker process has
-/// its own copy after `fork`, so the state (the token cache) is per worker; a worker runs one
-/// thread. Built once, not per request.
+/// its own copy after `fork`, so the engine's state (token cache, fetched keys, auth answers,
+/// paused requests) is per worker; a worker runs one thread. Built once, not per request.
 struct Loaded {
-    gateway: Gateway,
-    state: RefCell<VmState>,
+    engine: RefCell<Engine>,
+    port: Rc<NginxPort>,
+    /// Remote JWKS or auth services: callouts, the timer and the shared zone.
+    calls: bool,
+    /// When due fetches were last looked for (they start from requests: `start_due_fetches`).
+    due_checked_ms: Cell<u64>,
+}
+
+thread_local! {
+    /// Every configuration loaded in this process, for the worker's timer.
+    static LOADED: RefCell<Vec<Weak<Loaded>>> = const { RefCell::new(Vec::new()) };
 }
 
 /// The location configuration (also used at http and server level, merged downwards).
@@ -47,6 +101,8 @@ struct LocConf {
     loaded: Option<Rc<Loaded>>,
     /// `jwtgate_test_clock`: unix seconds used instead of the clock.
     clock: Option<u64>,
+    /// `jwtgate_metrics`: this location prints the metrics of this zone.
+    metrics: Option<*mut ngx_shm_zone_t>,
 }
 
 impl LocConf {
@@ -58,9 +114,19 @@ impl LocConf {
     }
 }
 
+/// What the engine decided for a request outside the request's own access handler (or inside
+/// it, read when the engine returns).
+#[derive(Default)]
+pub(crate) enum Outcome {
+    #[default]
+    Pending,
+    Forward,
+    Respond(LocalResponse),
+}
+
 /// What jwtgate decided for a request: kept in a cleanup of the request's pool (found by its
 /// handler), so it survives internal redirects, which clear module contexts.
-struct RequestState {
+pub(crate) struct RequestState {
     result: &'static str,
     reason: &'static str,
     /// The configuration that allowed the request (compared by address): another location
@@ -68,12 +134,66 @@ struct RequestState {
     allowed_by: *const Loaded,
     /// The verified tokens of an allowed request (`$jwtgate_claim_<name>`).
     verified: Vec<Rc<Verified>>,
+    /// The configuration whose engine knows this request, and the request's id there.
+    engine_of: Option<Rc<Loaded>>,
+    context: u32,
+    /// Waiting (the access phase returned `NGX_AGAIN`) for keys or an auth answer.
+    parked: bool,
+    /// The header changes of a forwarded request, as the engine made them.
+    pub(crate) ops: Vec<HeaderOp>,
+    pub(crate) outcome: Outcome,
+}
+
+impl RequestState {
+    fn new() -> RequestState {
+        RequestState {
+            result: "",
+            reason: "",
+            allowed_by: ptr::null(),
+            verified: Vec::new(),
+            engine_of: None,
+            context: 0,
+            parked: false,
+            ops: Vec::new(),
+            outcome: Outcome::Pending,
+        }
+    }
+
+    /// The variables' values from the request's final verdict.
+    pub(crate) fn note_verdict(&mut self, verdict: &Verdict) {
+        self.reason = verdict.rejection.map_or("", |r| r.name());
+        self.verified.clear();
+        self.result = match &verdict.decision {
+            Decision::Forward(_) if verdict.unverified => "allow_unverified",
+            Decision::Forward(_) if verdict.rejection.is_some() => "dry_run",
+            Decision::Forward(_) => {
+                self.verified = verdict.verified.clone();
+                "allow"
+            }
+            _ => "deny",
+        };
+    }
+
+    /// Leaves the engine that knew this request (its pool is going, or another
+    /// configuration decides it now).
+    fn leave_engine(&mut self) {
+        if let Some(loaded) = self.engine_of.take() {
+            loaded.port.unregister(self.context);
+            if let Ok(mut engine) = loaded.engine.try_borrow_mut() {
+                engine.forget_context(self.context);
+            }
+        }
+        self.context = 0;
+        self.parked = false;
+        self.ops.clear();
+        self.outcome = Outcome::Pending;
+    }
 }
 
 // ---------------------------------------------------------------------------------------------
 // Module definition
 
-static mut COMMANDS: [ngx_command_t; 4] = [
+static mut COMMANDS: [ngx_command_t; 5] = [
     ngx_command_t {
         name: ngx_string!("jwtgate_config_file"),
         type_: (NGX_HTTP_MAIN_CONF | NGX_HTTP_SRV_CONF | NGX_HTTP_LOC_CONF | NGX_CONF_TAKE1)
@@ -101,6 +221,14 @@ static mut COMMANDS: [ngx_command_t; 4] = [
         offset: 0,
         post: ptr::null_mut(),
     },
+    ngx_command_t {
+        name: ngx_string!("jwtgate_metrics"),
+        type_: (NGX_HTTP_LOC_CONF | NGX_CONF_NOARGS) as ngx_uint_t,
+        set: Some(set_metrics),
+        conf: NGX_HTTP_LOC_CONF_OFFSET,
+        offset: 0,
+        post: ptr::null_mut(),
+    },
     ngx_command_t::empty(),
 ];
 
@@ -123,6 +251,7 @@ pub static mut ngx_http_jwtgate_module: ngx_module_t = ngx_module_t {
     ctx: ptr::addr_of!(MODULE_CTX) as _,
     commands: unsafe { ptr::addr_of_mut!(COMMANDS[0]) },
     type_: NGX_HTTP_MODULE as _,
+    init_process: Some(init_process),
     ..ngx_module_t::default()
 };
 
@@ -166,6 +295,9 @@ unsafe extern "C" fn merge_loc_conf(
         }
         if conf.clock.is_none() {
             conf.clock = prev.clock;
+        }
+        if let (Some(loaded), Some(clock)) = (&conf.loaded, conf.clock) {
+            loaded.port.clock.set(Some(clock));
         }
         if conf.enabled == Some(true) && conf.loaded.is_none() {
             return conf_error(
@@ -242,7 +374,19 @@ unsafe extern "C" fn set_config_file(
                 for w in warnings {
                     ngx_conf_log_error!(NGX_LOG_WARN, cf, "jwtgate_config_file \"{path}\": {w}");
                 }
-                conf.loaded = Some(Rc::new(loaded));
+                let Some(zone) = add_zone(cf) else {
+                    return NGX_CONF_ERROR;
+                };
+                loaded.port.zone.set(zone);
+                let loaded = Rc::new(loaded);
+                loaded.port.owner.set(Rc::as_ptr(&loaded) as *const c_void);
+                LOADED.with(|all| {
+                    if let Ok(mut all) = all.try_borrow_mut() {
+                        all.retain(|w| w.strong_count() > 0);
+                        all.push(Rc::downgrade(&loaded));
+                    }
+                });
+                conf.loaded = Some(loaded);
                 NGX_CONF_OK
             }
             Err(message) => conf_error(cf, &format!("jwtgate_config_file \"{path}\": {message}")),
@@ -250,29 +394,137 @@ unsafe extern "C" fn set_config_file(
     })
 }
 
+/// The `jwtgate` zone (fetched key sets, fetch claims, metrics): one for every configuration,
+/// the same name and size each time.
+unsafe fn add_zone(cf: *mut ngx_conf_t) -> Option<*mut ngx_shm_zone_t> {
+    let mut zone_name = ngx_str_t {
+        len: shared::ZONE_NAME.len(),
+        data: shared::ZONE_NAME.as_ptr() as *mut u_char,
+    };
+    let zone = ngx_shared_memory_add(
+        cf,
+        &mut zone_name,
+        shared::ZONE_SIZE,
+        ptr::addr_of_mut!(ngx_http_jwtgate_module) as *mut c_void,
+    );
+    if zone.is_null() {
+        return None;
+    }
+    (*zone).init = Some(shared::init_zone);
+    Some(zone)
+}
+
+/// `jwtgate_metrics;`: this location answers with every metric of every worker.
+unsafe extern "C" fn set_metrics(
+    cf: *mut ngx_conf_t,
+    _cmd: *mut ngx_command_t,
+    conf: *mut c_void,
+) -> *mut c_char {
+    guard(NGX_CONF_ERROR, || {
+        let conf = &mut *(conf as *mut LocConf);
+        if conf.metrics.is_some() {
+            return conf_error(cf, "\"jwtgate_metrics\" directive is duplicate");
+        }
+        let Some(zone) = add_zone(cf) else {
+            return NGX_CONF_ERROR;
+        };
+        conf.metrics = Some(zone);
+        let ctx = (*cf).ctx as *mut ngx_http_conf_ctx_t;
+        let index = (*ptr::addr_of!(ngx_http_core_module)).ctx_index;
+        let clcf = *(*ctx).loc_conf.add(index) as *mut ngx_http_core_loc_conf_t;
+        let Some(clcf) = clcf.as_mut() else {
+            return NGX_CONF_ERROR;
+        };
+        clcf.handler = Some(metrics_handler);
+        NGX_CONF_OK
+    })
+}
+
+/// The content handler of `jwtgate_metrics`: `name: value` lines (Envoy's `/stats` text),
+/// sorted, summed over the workers.
+unsafe extern "C" fn metrics_handler(r: *mut ngx_http_request_t) -> ngx_int_t {
+    guard(NGX_HTTP_INTERNAL_SERVER_ERROR as ngx_int_t, || {
+        let method = (*r).method as u32;
+        if method != NGX_HTTP_GET && method != NGX_HTTP_HEAD {
+            return NGX_HTTP_NOT_ALLOWED as ngx_int_t;
+        }
+        let rc = ngx_http_discard_request_body(r);
+        if rc != NGX_OK as ngx_int_t {
+            return rc;
+        }
+        let Some(zone) = loc_conf(r).and_then(|c| c.metrics) else {
+            return NGX_HTTP_NOT_FOUND as ngx_int_t;
+        };
+        let text: String = shared::counters(zone)
+            .iter()
+            .map(|(name, value)| format!("{name}: {value}\n"))
+            .collect();
+        let pool = (*r).pool;
+        let (Some(body), Some(mut ct)) = (
+            pool_str(pool, text.as_bytes()),
+            pool_str(pool, b"text/plain; charset=utf-8"),
+        ) else {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR as ngx_int_t;
+        };
+        let mut cv: ngx_http_complex_value_t = std::mem::zeroed();
+        cv.value = body;
+        ngx_http_send_response(r, NGX_HTTP_OK as ngx_uint_t, &mut ct, &mut cv)
+    })
+}
+
 /// Reads and validates a configuration file: the wasm filter's JSON (with `local_jwks.filename`
-/// read here), minus what the native module cannot do yet.
+/// and `keys[].pem_file`/`secret_file` read here), and builds its engine.
 fn load(path: &str) -> Result<(Loaded, Vec<String>), String> {
     let bytes = std::fs::read(path).map_err(|e| format!("cannot read: {e}"))?;
     let base = std::path::Path::new(path)
         .parent()
         .unwrap_or(std::path::Path::new("/"));
     let bytes = glue::inline_files(&bytes, base)?.unwrap_or(bytes);
-    let gateway = Gateway::from_json(&bytes).map_err(|e| e.to_string())?;
-    if let Some((_, name, _)) = gateway.remote_providers().next() {
-        return Err(format!(
-            "providers.{name}.remote_jwks: not yet supported natively (use `keys` or `local_jwks`)"
-        ));
+    let mut gateway = Gateway::from_json(&bytes).map_err(|e| e.to_string())?;
+    let calls = gateway.remote_providers().next().is_some() || !gateway.ext_services().is_empty();
+    // A cluster names the internal location a callout goes to: one path segment.
+    let clusters = gateway
+        .remote_providers()
+        .map(|(_, name, r)| (format!("providers.{name}.remote_jwks"), &r.endpoint))
+        .chain(
+            gateway
+                .ext_services()
+                .iter()
+                .map(|s| (format!("ext_auth.{}", s.name), &s.endpoint)),
+        );
+    for (at, endpoint) in clusters {
+        if !glue::is_location_segment(&endpoint.upstream) {
+            return Err(format!(
+                "{at}.http_uri.cluster: `{}` cannot name the internal location {}<cluster>/ \
+                 (one path segment: no `/`, `?`, `#`, `%`, spaces or control characters)",
+                endpoint.upstream,
+                port::CALLOUT_PREFIX
+            ));
+        }
     }
-    if let Some(service) = gateway.ext_services().first() {
-        return Err(format!(
-            "ext_auth.{}: not yet supported natively (use NGINX `auth_request`)",
-            service.name
-        ));
-    }
+    // Every worker reads the zone: a key set one worker fetched serves them all.
+    gateway.share_jwks_always();
     let warnings = gateway.warnings().to_vec();
-    let state = RefCell::new(gateway.new_vm_state(0));
-    Ok((Loaded { gateway, state }, warnings))
+    let port = Rc::new(NginxPort::new());
+    port.reads_peer_certificate
+        .set(gateway.reads_peer_certificate());
+    // The token cache's hash key (per configuration load; workers inherit it).
+    let seed = {
+        use std::hash::{BuildHasher, Hasher};
+        let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+        h.write(path.as_bytes());
+        h.finish()
+    };
+    let engine = Engine::new(gateway, Box::new(PortHandle(Rc::clone(&port))), seed);
+    Ok((
+        Loaded {
+            engine: RefCell::new(engine),
+            port,
+            calls,
+            due_checked_ms: Cell::new(0),
+        },
+        warnings,
+    ))
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -320,8 +572,10 @@ unsafe extern "C" fn get_variable(
         let v = &mut *v;
         let value = request_state(r).map(|s| if data == 0 { s.result } else { s.reason });
         match value {
-            Some(text) => set_found(v, text.as_ptr() as *mut u_char, text.len()),
-            None => v.set_not_found(1),
+            Some(text) if !text.is_empty() || data == 1 => {
+                set_found(v, text.as_ptr() as *mut u_char, text.len())
+            }
+            _ => v.set_not_found(1),
         }
         NGX_OK as ngx_int_t
     })
@@ -374,7 +628,11 @@ fn set_found(v: &mut ngx_variable_value_t, data: *mut u_char, len: usize) {
 #[inline(never)]
 unsafe extern "C" fn drop_request_state(data: *mut c_void) {
     if !data.is_null() {
-        let _ = catch_unwind(|| drop(Box::from_raw(data as *mut RequestState)));
+        let _ = catch_unwind(|| {
+            let mut state = Box::from_raw(data as *mut RequestState);
+            state.leave_engine();
+            drop(state)
+        });
     }
 }
 
@@ -383,7 +641,7 @@ unsafe extern "C" fn drop_request_state(data: *mut c_void) {
 /// units or merged with identical ones; this one frees a `Box<RequestState>`, unlike any other).
 static STATE_CLEANUP: unsafe extern "C" fn(*mut c_void) = drop_request_state;
 
-unsafe fn request_state<'a>(r: *mut ngx_http_request_t) -> Option<&'a mut RequestState> {
+pub(crate) unsafe fn request_state<'a>(r: *mut ngx_http_request_t) -> Option<&'a mut RequestState> {
     let mut c = (*(*r).pool).cleanup;
     while !c.is_null() {
         if (*c)
@@ -397,18 +655,17 @@ unsafe fn request_state<'a>(r: *mut ngx_http_request_t) -> Option<&'a mut Reques
     None
 }
 
-unsafe fn set_request_state(r: *mut ngx_http_request_t, state: RequestState) -> Option<()> {
-    if let Some(existing) = request_state(r) {
-        *existing = state;
-        return Some(());
+/// The request's state, created on first use.
+unsafe fn state_of<'a>(r: *mut ngx_http_request_t) -> Option<&'a mut RequestState> {
+    if request_state(r).is_none() {
+        let c = ngx_pool_cleanup_add((*r).pool, 0);
+        if c.is_null() {
+            return None;
+        }
+        (*c).data = Box::into_raw(Box::new(RequestState::new())) as *mut c_void;
+        (*c).handler = Some(STATE_CLEANUP);
     }
-    let c = ngx_pool_cleanup_add((*r).pool, 0);
-    if c.is_null() {
-        return None;
-    }
-    (*c).data = Box::into_raw(Box::new(state)) as *mut c_void;
-    (*c).handler = Some(STATE_CLEANUP);
-    Some(())
+    request_state(r)
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -426,6 +683,13 @@ unsafe extern "C" fn postconfiguration(cf: *mut ngx_conf_t) -> ngx_int_t {
             return NGX_ERROR as ngx_int_t;
         }
         *h = Some(access_handler);
+        let h = ngx_array_push(
+            &mut cmcf.phases[ngx_http_phases_NGX_HTTP_PREACCESS_PHASE as usize].handlers,
+        ) as *mut ngx_http_handler_pt;
+        if h.is_null() {
+            return NGX_ERROR as ngx_int_t;
+        }
+        *h = Some(callout_check);
         NGX_OK as ngx_int_t
     })
 }
@@ -450,7 +714,7 @@ unsafe fn loc_conf<'a>(r: *mut ngx_http_request_t) -> Option<&'a LocConf> {
     conf.as_ref()
 }
 
-unsafe fn bytes<'a>(s: &ngx_str_t) -> &'a [u8] {
+pub(crate) unsafe fn bytes<'a>(s: &ngx_str_t) -> &'a [u8] {
     if s.data.is_null() || s.len == 0 {
         &[]
     } else {
@@ -459,7 +723,7 @@ unsafe fn bytes<'a>(s: &ngx_str_t) -> &'a [u8] {
 }
 
 /// The request's header entries, in order.
-unsafe fn header_entries(r: *mut ngx_http_request_t) -> Vec<*mut ngx_table_elt_t> {
+pub(crate) unsafe fn header_entries(r: *mut ngx_http_request_t) -> Vec<*mut ngx_table_elt_t> {
     let mut out = Vec::new();
     let mut part: *mut ngx_list_part_t = &mut (*r).headers_in.headers.part;
     while !part.is_null() {
@@ -482,95 +746,338 @@ unsafe fn decide(r: *mut ngx_http_request_t) -> ngx_int_t {
     if r != (*r).main {
         return NGX_DECLINED as ngx_int_t;
     }
+    let log = (*(*r).connection).log;
+    let Some(state) = state_of(r) else {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR as ngx_int_t;
+    };
     // An internal redirect re-runs the access phase: a request this configuration already
     // allowed is not decided again (its token may have been removed).
-    if request_state(r).is_some_and(|s| ptr::eq(s.allowed_by, Rc::as_ptr(loaded))) {
+    if ptr::eq(state.allowed_by, Rc::as_ptr(loaded)) {
         return NGX_DECLINED as ngx_int_t;
     }
-    let log = (*(*r).connection).log;
-
-    let entries = header_entries(r);
-    let headers: Vec<(String, String)> = entries
-        .iter()
-        .map(|&e| {
-            (
-                glue::lossy(bytes(&(*e).key)),
-                glue::lossy(bytes(&(*e).value)),
-            )
-        })
-        .collect();
-    let method = glue::lossy(bytes(&(*r).method_name));
-    let path = glue::encode_path(bytes(&(*r).unparsed_uri));
-    let request = Request {
-        method: &method,
-        path: &path,
-        headers: &headers,
-    };
-    let now = conf.clock.unwrap_or_else(|| ngx_time().max(0) as u64);
-    // Nothing is fetched natively (yet): never wait; no auth answers.
-    let verdict = match loaded.state.try_borrow_mut() {
-        Ok(mut state) => {
-            loaded
-                .gateway
-                .decide_with(&request, now.saturating_mul(1000), &mut state, &[], false)
+    let known = state
+        .engine_of
+        .as_ref()
+        .is_some_and(|l| Rc::ptr_eq(l, loaded));
+    if known {
+        match std::mem::take(&mut state.outcome) {
+            Outcome::Forward => return forward(r, loaded),
+            Outcome::Respond(response) => return respond(r, &response),
+            // Woken by something else (a write event): still waiting.
+            Outcome::Pending if state.parked => return NGX_AGAIN as ngx_int_t,
+            Outcome::Pending => {}
         }
-        Err(_) => loaded.gateway.decide(&request, now),
+    } else {
+        state.leave_engine();
+        state.engine_of = Some(Rc::clone(loaded));
+        state.context = loaded.port.register(r);
+    }
+    let context = state.context;
+    // From here the engine reaches the state through the port: no reference is held across.
+    let now = loaded.port.now_ms();
+    let Ok(mut engine) = loaded.engine.try_borrow_mut() else {
+        ngx_log_error!(
+            NGX_LOG_ALERT,
+            log,
+            "jwtgate: the engine is busy (re-entered): answering 500"
+        );
+        return NGX_HTTP_INTERNAL_SERVER_ERROR as ngx_int_t;
     };
-    // The log line only for a refusal (or a dry-run one): formatting it costs about a
-    // microsecond, a tenth of an allowed request's time here.
-    let log_refusal = || {
-        ngx_log_error!(NGX_LOG_INFO, log, "{}", verdict.log_line(&method, &path));
+    let forwarded = loaded.port.with_request(r, true, || {
+        // Fetches start from requests (a subrequest needs a parent): prefetches and
+        // refreshes that came due, looked for at most every 250 ms.
+        if loaded.calls && now >= loaded.due_checked_ms.get().saturating_add(250) {
+            loaded.due_checked_ms.set(now);
+            engine.start_due_fetches(context, now);
+        }
+        engine.on_request(context, now)
+    });
+    drop(engine);
+    let Some(state) = request_state(r) else {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR as ngx_int_t;
     };
-    let reason = verdict.rejection.map_or("", |r| r.name());
-    match &verdict.decision {
-        Decision::Respond(response) => {
-            log_refusal();
-            let _ = set_request_state(
-                r,
-                RequestState {
-                    result: "deny",
-                    reason,
-                    allowed_by: ptr::null(),
-                    verified: Vec::new(),
-                },
-            );
-            respond(r, response)
-        }
-        Decision::Forward(ops) => {
-            if verdict.rejection.is_some() {
-                log_refusal();
-            }
-            let state = RequestState {
-                result: if verdict.rejection.is_some() {
-                    "dry_run"
-                } else {
-                    "allow"
-                },
-                reason,
-                allowed_by: Rc::as_ptr(loaded),
-                verified: verdict.verified.clone(),
-            };
-            if set_request_state(r, state).is_none() || apply(r, &entries, ops).is_none() {
-                ngx_log_error!(
-                    NGX_LOG_ERR,
-                    log,
-                    "jwtgate: could not apply the header changes: answering 500"
-                );
-                return NGX_HTTP_INTERNAL_SERVER_ERROR as ngx_int_t;
-            }
-            // Not NGX_OK: under `satisfy any` that would grant access past other modules.
-            NGX_DECLINED as ngx_int_t
-        }
-        Decision::WaitForKeys(_) | Decision::AskExtAuth { .. } => {
-            // Decided with may_wait = false and no fetches or callouts configured: never
-            // paused; fail closed if it ever were.
-            ngx_log_error!(NGX_LOG_ERR, log, "jwtgate: unexpected pause: answering 500");
-            NGX_HTTP_INTERNAL_SERVER_ERROR as ngx_int_t
+    if forwarded {
+        state.outcome = Outcome::Forward;
+    }
+    match std::mem::take(&mut state.outcome) {
+        Outcome::Forward => forward(r, loaded),
+        Outcome::Respond(response) => respond(r, &response),
+        Outcome::Pending => {
+            // Parked until keys or an auth answer arrive (the engine wakes it, or answers it
+            // when it has waited too long); a client that goes away ends it (499).
+            state.parked = true;
+            (*r).read_event_handler = Some(ngx_http_test_reading);
+            NGX_AGAIN as ngx_int_t
         }
     }
 }
 
-unsafe fn pool_str(pool: *mut ngx_pool_t, s: &[u8]) -> Option<ngx_str_t> {
+/// Applies a forwarded request's header changes and lets it continue.
+unsafe fn forward(r: *mut ngx_http_request_t, loaded: &Rc<Loaded>) -> ngx_int_t {
+    let log = (*(*r).connection).log;
+    let Some(state) = request_state(r) else {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR as ngx_int_t;
+    };
+    if state.parked {
+        state.parked = false;
+        (*r).read_event_handler = Some(ngx_http_block_reading);
+    }
+    state.allowed_by = Rc::as_ptr(loaded);
+    let ops = std::mem::take(&mut state.ops);
+    if apply(r, &header_entries(r), &ops).is_none() {
+        ngx_log_error!(
+            NGX_LOG_ERR,
+            log,
+            "jwtgate: could not apply the header changes: answering 500"
+        );
+        return NGX_HTTP_INTERNAL_SERVER_ERROR as ngx_int_t;
+    }
+    // Not NGX_OK: under `satisfy any` that would grant access past other modules.
+    NGX_DECLINED as ngx_int_t
+}
+
+// ---------------------------------------------------------------------------------------------
+// Callouts (subrequests) and the timer
+
+/// A callout's subrequest ended: its answer goes to the engine that made it.
+pub(crate) unsafe extern "C" fn callout_done(
+    sr: *mut ngx_http_request_t,
+    data: *mut c_void,
+    rc: ngx_int_t,
+) -> ngx_int_t {
+    guard(rc, || {
+        let Some(callout) = (data as *mut port::Callout).as_mut() else {
+            return rc;
+        };
+        if callout.delivered {
+            return rc;
+        }
+        callout.delivered = true;
+        let Some(loaded) = (callout.owner as *const Loaded).as_ref() else {
+            return rc;
+        };
+        let parent = (*sr).main;
+        let log = (*(*sr).connection).log;
+        let misrouted = callout.misrouted || !internal_location(sr);
+        let answer = read_answer(sr, rc, misrouted, log);
+        let context = request_state(parent)
+            .filter(|s| {
+                s.engine_of
+                    .as_ref()
+                    .is_some_and(|l| ptr::eq(Rc::as_ptr(l), loaded))
+            })
+            .map_or(0, |s| s.context);
+        let Ok(mut engine) = loaded.engine.try_borrow_mut() else {
+            ngx_log_error!(
+                NGX_LOG_ALERT,
+                log,
+                "jwtgate: the engine is busy (re-entered): a callout's answer is dropped"
+            );
+            return rc;
+        };
+        let size = answer.body.len();
+        let token = callout.token;
+        loaded.port.with_request(parent, false, || {
+            loaded
+                .port
+                .deliver(answer, || engine.on_call_response(token, size, context))
+        });
+        rc
+    })
+}
+
+/// Whether the (sub)request runs in an `internal` location.
+unsafe fn internal_location(r: *mut ngx_http_request_t) -> bool {
+    let index = (*ptr::addr_of!(ngx_http_core_module)).ctx_index;
+    let clcf = *(*r).loc_conf.add(index) as *const ngx_http_core_loc_conf_t;
+    clcf.as_ref().is_some_and(|c| c.internal != 0)
+}
+
+/// The subrequest's answer as the engine reads a proxy-wasm callout's: `:status` (none when
+/// NGINX itself failed: no connection, a timeout, a body over `subrequest_output_buffer_size`,
+/// a location that is not `internal`), the headers, the body kept in memory.
+unsafe fn read_answer(
+    sr: *mut ngx_http_request_t,
+    rc: ngx_int_t,
+    misrouted: bool,
+    log: *mut ngx_log_t,
+) -> port::Answer {
+    let mut headers: Vec<(Vec<u8>, Vec<u8>)> = Vec::new();
+    let status = (*sr).headers_out.status;
+    let uri = String::from_utf8_lossy(bytes(&(*sr).uri)).into_owned();
+    let failed = rc == NGX_ERROR as ngx_int_t || rc >= NGX_HTTP_SPECIAL_RESPONSE as ngx_int_t;
+    if misrouted {
+        ngx_log_error!(
+            NGX_LOG_ERR,
+            log,
+            "jwtgate: callout \"{uri}\" did not reach an `internal` location: declare `location {}<cluster>/ {{ internal; proxy_pass …; }}` (README: native module)",
+            port::CALLOUT_PREFIX
+        );
+        headers.push((
+            b":dispatch_status".to_vec(),
+            b"no internal location".to_vec(),
+        ));
+    } else if failed || status == 0 {
+        let index = (*ptr::addr_of!(ngx_http_core_module)).ctx_index;
+        let clcf = *(*sr).loc_conf.add(index) as *const ngx_http_core_loc_conf_t;
+        let limit = clcf.as_ref().map_or(0, |c| c.subrequest_output_buffer_size);
+        let why = if (200..300).contains(&status) {
+            format!(
+                "the answer did not fit: `subrequest_output_buffer_size` is {limit} bytes in its location, make it at least `max_body_bytes`"
+            )
+        } else {
+            format!("NGINX ended it with {rc} (no connection, a timeout, or an error)")
+        };
+        ngx_log_error!(
+            NGX_LOG_WARN,
+            log,
+            "jwtgate: callout \"{uri}\" failed: {why}"
+        );
+        headers.push((b":dispatch_status".to_vec(), why.into_bytes()));
+    } else {
+        headers.push((b":status".to_vec(), status.to_string().into_bytes()));
+        let ct = bytes(&(*sr).headers_out.content_type);
+        if !ct.is_empty() {
+            headers.push((b"content-type".to_vec(), ct.to_vec()));
+        }
+        let mut part: *mut ngx_list_part_t = &mut (*sr).headers_out.headers.part;
+        while !part.is_null() {
+            let elts = (*part).elts as *mut ngx_table_elt_t;
+            for i in 0..(*part).nelts {
+                let e = elts.add(i);
+                if (*e).hash != 0 {
+                    headers.push((bytes(&(*e).key).to_vec(), bytes(&(*e).value).to_vec()));
+                }
+            }
+            part = (*part).next;
+        }
+    }
+    let mut body = Vec::new();
+    if !misrouted && !failed {
+        let out = (*sr).out;
+        if !out.is_null() && !(*out).buf.is_null() {
+            let b = (*out).buf;
+            let len = (*b).last.offset_from((*b).pos).max(0) as usize;
+            if len > 0 {
+                body = std::slice::from_raw_parts((*b).pos, len).to_vec();
+            }
+        }
+    }
+    port::Answer { headers, body }
+}
+
+/// Preaccess check of our callouts: one that reached a location other than an `internal` one
+/// (no `/_jwtgate/…` location declared, so e.g. `location /` matched) goes no further, so no
+/// credential or fetch reaches the wrong place.
+unsafe extern "C" fn callout_check(r: *mut ngx_http_request_t) -> ngx_int_t {
+    guard(NGX_ERROR as ngx_int_t, || {
+        if r == (*r).main {
+            return NGX_DECLINED as ngx_int_t;
+        }
+        let Some(callout) = port::callout_of(r) else {
+            return NGX_DECLINED as ngx_int_t;
+        };
+        if internal_location(r) {
+            return NGX_DECLINED as ngx_int_t;
+        }
+        callout.misrouted = true;
+        NGX_HTTP_FORBIDDEN as ngx_int_t
+    })
+}
+
+/// Every tick a parked request is decided again when its keys are not being fetched here (e.g.
+/// another worker fetches them), so the tick bounds how late it sees that worker's copy.
+const TICK_MS: ngx_msec_t = 250;
+
+/// The shared fetch claims of every remote key set of the loaded configurations.
+pub(crate) fn lease_keys() -> Vec<String> {
+    LOADED.with(|all| {
+        let Ok(all) = all.try_borrow() else {
+            return Vec::new();
+        };
+        all.iter()
+            .filter_map(Weak::upgrade)
+            .filter_map(|l| {
+                l.engine.try_borrow().ok().map(|e| {
+                    e.gateway
+                        .remote_providers()
+                        .map(|(_, _, r)| r.lease_key())
+                        .collect::<Vec<_>>()
+                })
+            })
+            .flatten()
+            .collect()
+    })
+}
+
+/// Each worker's timer (when a configuration calls out): the engines answer requests that
+/// waited too long, give up calls past their deadline, and decide parked requests again.
+unsafe extern "C" fn init_process(cycle: *mut ngx_cycle_t) -> ngx_int_t {
+    guard(NGX_OK as ngx_int_t, || {
+        let any = LOADED.with(|all| {
+            all.try_borrow()
+                .map(|all| all.iter().any(|w| w.upgrade().is_some_and(|l| l.calls)))
+                .unwrap_or(false)
+        });
+        if !any {
+            return NGX_OK as ngx_int_t;
+        }
+        // Workers forked from one master share the engines' seed: the process id tells them
+        // apart in shared fetch claims.
+        let all: Vec<Rc<Loaded>> = LOADED.with(|all| {
+            all.try_borrow()
+                .map(|all| all.iter().filter_map(Weak::upgrade).collect())
+                .unwrap_or_default()
+        });
+        for loaded in &all {
+            if let Ok(mut engine) = loaded.engine.try_borrow_mut() {
+                engine.set_worker_id(ngx_pid as u64);
+            }
+        }
+        let ev = ngx_pcalloc((*cycle).pool, std::mem::size_of::<ngx_event_t>()) as *mut ngx_event_t;
+        if ev.is_null() {
+            return NGX_ERROR as ngx_int_t;
+        }
+        // NGINX's debug log reads a timer's `data` as a connection (its fd): a connection with
+        // no socket, as NGINX's own connection-less timers have.
+        let dummy = ngx_pcalloc((*cycle).pool, std::mem::size_of::<ngx_connection_t>())
+            as *mut ngx_connection_t;
+        if dummy.is_null() {
+            return NGX_ERROR as ngx_int_t;
+        }
+        (*dummy).fd = -1;
+        (*ev).data = dummy as *mut c_void;
+        (*ev).handler = Some(on_timer);
+        (*ev).log = (*cycle).log;
+        // A pending tick never holds up a graceful shutdown.
+        (*ev).set_cancelable(1);
+        ngx_add_timer(ev, TICK_MS);
+        NGX_OK as ngx_int_t
+    })
+}
+
+unsafe extern "C" fn on_timer(ev: *mut ngx_event_t) {
+    guard((), || {
+        let all: Vec<Rc<Loaded>> = LOADED.with(|all| {
+            all.try_borrow()
+                .map(|all| all.iter().filter_map(Weak::upgrade).collect())
+                .unwrap_or_default()
+        });
+        for loaded in all.iter().filter(|l| l.calls) {
+            let now = loaded.port.now_ms();
+            if let Ok(mut engine) = loaded.engine.try_borrow_mut() {
+                loaded
+                    .port
+                    .with_request(ptr::null_mut(), false, || engine.on_idle_tick(0, now));
+            }
+        }
+    });
+    if ngx_exiting == 0 && ngx_quit == 0 && ngx_terminate == 0 {
+        ngx_add_timer(ev, TICK_MS);
+    }
+}
+
+pub(crate) unsafe fn pool_str(pool: *mut ngx_pool_t, s: &[u8]) -> Option<ngx_str_t> {
     if s.is_empty() {
         return Some(ngx_str_t {
             len: 0,
@@ -634,43 +1141,6 @@ unsafe fn respond(r: *mut ngx_http_request_t, response: &LocalResponse) -> ngx_i
     let rc = ngx_http_send_response(r, response.status as ngx_uint_t, ct_ptr, &mut cv);
     ngx_http_finalize_request(r, rc);
     NGX_DONE as ngx_int_t
-}
-
-/// The `headers_in` fields that point at one entry of the list, by header name: kept in step
-/// with a rebuilt list (first entry of the name, as NGINX's parser keeps).
-macro_rules! single_fields {
-    ($h:expr) => {
-        [
-            ("host", &mut $h.host as *mut *mut ngx_table_elt_t),
-            ("connection", &mut $h.connection),
-            ("if-modified-since", &mut $h.if_modified_since),
-            ("if-unmodified-since", &mut $h.if_unmodified_since),
-            ("if-match", &mut $h.if_match),
-            ("if-none-match", &mut $h.if_none_match),
-            ("user-agent", &mut $h.user_agent),
-            ("referer", &mut $h.referer),
-            ("content-length", &mut $h.content_length),
-            ("content-range", &mut $h.content_range),
-            ("content-type", &mut $h.content_type),
-            ("range", &mut $h.range),
-            ("if-range", &mut $h.if_range),
-            ("transfer-encoding", &mut $h.transfer_encoding),
-            ("te", &mut $h.te),
-            ("expect", &mut $h.expect),
-            ("upgrade", &mut $h.upgrade),
-            ("accept-encoding", &mut $h.accept_encoding),
-            ("via", &mut $h.via),
-            ("authorization", &mut $h.authorization),
-            ("keep-alive", &mut $h.keep_alive),
-            ("x-real-ip", &mut $h.x_real_ip),
-            ("accept", &mut $h.accept),
-            ("accept-language", &mut $h.accept_language),
-            ("depth", &mut $h.depth),
-            ("destination", &mut $h.destination),
-            ("overwrite", &mut $h.overwrite),
-            ("date", &mut $h.date),
-        ]
-    };
 }
 
 /// Whether `path` still starts with the name of the request's location when that is a prefix

@@ -207,3 +207,17 @@ fn header_bytes_as_text() {
     assert_eq!(lossy("café".as_bytes()), "café");
     assert_eq!(lossy(b"a\xffb"), "a\u{fffd}b");
 }
+
+/// A cluster becomes the internal location `/_jwtgate/<cluster>/`: one path segment, as the
+/// configuration wrote it, or the configuration is refused.
+#[test]
+fn clusters_that_name_a_location() {
+    for ok in ["idp", "idp.example.com:443", "auth_v2", "a-b", "[::1]:8443"] {
+        assert!(is_location_segment(ok), "{ok}");
+    }
+    for bad in [
+        "", ".", "..", "a/b", "a?b", "a#b", "a%2f", "a b", "a\\b", "a\tb", "a\u{7f}",
+    ] {
+        assert!(!is_location_segment(bad), "{bad:?}");
+    }
+}

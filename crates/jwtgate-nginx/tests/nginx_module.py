@@ -17,11 +17,13 @@ header removal is checked on the wire), then runs:
 Never skips: a missing nginx fails.
 """
 
+import hashlib
 import json
 import os
 import shutil
 import signal
 import socket
+import ssl
 import subprocess
 import sys
 import tempfile
@@ -85,8 +87,10 @@ class Upstream:
 
 def http(port, path, headers, method="GET"):
     """A raw HTTP/1.1 request (exact header spellings, duplicates, raw path bytes)."""
-    req = b"%s %s HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n" % (
+    req = b"%s %s HTTP/1.1\r\nConnection: close\r\n" % (
         method.encode(), path.encode("utf-8", "surrogateescape"))
+    if not any(name.lower() == "host" for name, _ in headers):
+        req += b"Host: localhost\r\n"
     for name, value in headers:
         req += name.encode() + b": " + value.encode("utf-8", "surrogateescape") + b"\r\n"
     req += b"\r\n"
@@ -116,11 +120,15 @@ def values(headers, name):
 
 
 class Nginx:
-    def __init__(self, module, tmp):
+    """Debian's nginx with the module in a temporary prefix (also used by nginx_remote.py)."""
+
+    def __init__(self, module, tmp, workers=1, log_level="info"):
         self.module = module
         self.tmp = tmp
         self.conf = os.path.join(tmp, "nginx.conf")
         self.proc = None
+        self.workers = workers
+        self.log_level = log_level
 
     def write(self, http_body):
         with open(self.conf, "w") as f:
@@ -128,9 +136,9 @@ class Nginx:
 load_module {self.module};
 daemon off;
 master_process on;
-worker_processes 1;
+worker_processes {self.workers};
 pid {self.tmp}/nginx.pid;
-error_log {self.tmp}/error.log info;
+error_log {self.tmp}/error.log {self.log_level};
 events {{ worker_connections 512; }}
 http {{
     access_log off;
@@ -175,6 +183,7 @@ http {{
                               capture_output=True, text=True)
 
     def stop(self):
+        """SIGQUIT (graceful); False when nginx had to be killed after 10 s."""
         if self.proc and self.proc.poll() is None:
             self.proc.send_signal(signal.SIGQUIT)
             try:
@@ -182,6 +191,8 @@ http {{
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait()
+                return False
+        return True
 
 
 def server(port, config_file, upstream, extra=""):
@@ -228,6 +239,97 @@ def corpus_cases(corpus, port_of, only=None):
                 check(not values(seen, n), f"{name}: upstream still has {n}: {values(seen, n)}")
         elif want == 200:
             check(False, f"{name}: 200 without the upstream's echo")
+
+
+def binding_cases(binding, ports):
+    """The DPoP / mTLS-binding corpus (PyJWT + cryptography proofs): every step in order on its
+    configuration's server (replays need the same worker: one worker here), status and reason.
+    Requests go over plain HTTP/1.1, so `:scheme` is `http`: the configurations that say
+    `dpop.scheme: https` stand for a TLS-terminating proxy in front."""
+    n = 0
+    for case in binding["cases"]:
+        port = ports[case["config"]]
+        for i, step in enumerate(case["steps"]):
+            req, expect = step["request"], step["expect"]
+            headers = [tuple(h) for h in req["headers"] if not h[0].startswith(":")]
+            status, got, _ = http(port, req["path"], headers, req["method"])
+            why = ",".join(values(got, "x-jwtgate-reason"))
+            want_reason = expect.get("reason") or ""
+            check(status == expect["status"] and why == want_reason,
+                  f"binding {case['name']} step {i}: {status} {why!r}, want {expect['status']} {want_reason!r}")
+            n += 1
+    print(f"binding (DPoP, mTLS): {len(binding['cases'])} cases, {n} requests")
+
+
+def tls_material(tmp):
+    """A server certificate and two client certificates (self-signed, made here with
+    `cryptography`), as files, and the clients' SHA-256 over DER."""
+    import datetime
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+    out = {}
+    for name in ("server", "alice", "mallory"):
+        key = ec.generate_private_key(ec.SECP256R1())
+        subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])
+        now = datetime.datetime.now(datetime.timezone.utc)
+        cert = (x509.CertificateBuilder().subject_name(subject).issuer_name(subject)
+                .public_key(key.public_key()).serial_number(x509.random_serial_number())
+                .not_valid_before(now - datetime.timedelta(days=1))
+                .not_valid_after(now + datetime.timedelta(days=1))
+                .sign(key, hashes.SHA256()))
+        cert_path, key_path = os.path.join(tmp, f"{name}.crt"), os.path.join(tmp, f"{name}.key")
+        with open(cert_path, "wb") as f:
+            f.write(cert.public_bytes(serialization.Encoding.PEM))
+        with open(key_path, "wb") as f:
+            f.write(key.private_bytes(serialization.Encoding.PEM,
+                                      serialization.PrivateFormat.PKCS8,
+                                      serialization.NoEncryption()))
+        out[f"{name}_cert"], out[f"{name}_key"] = cert_path, key_path
+        out[f"{name}_x5t"] = gen.b64u(hashlib.sha256(
+            cert.public_bytes(serialization.Encoding.DER)).digest())
+    return out
+
+
+def tls_get(port, client, token):
+    """GET / over TLS, presenting `client`'s certificate (or none): (status, reason)."""
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE
+    if client:
+        ctx.load_cert_chain(client[0], client[1])
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as raw:
+        with ctx.wrap_socket(raw) as s:
+            s.sendall(b"GET / HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n"
+                      b"Authorization: Bearer " + token.encode() + b"\r\n\r\n")
+            data = b""
+            while True:
+                chunk = s.recv(65536)
+                if not chunk:
+                    break
+                data += chunk
+    head = data.partition(b"\r\n\r\n")[0].decode("latin-1").split("\r\n")
+    headers = [tuple(x.split(": ", 1)) for x in head[1:] if ": " in x]
+    return int(head[0].split()[1]), ",".join(values(headers, "x-jwtgate-reason"))
+
+
+def connection_binding(corpus, port, tls):
+    """RFC 8705 with the certificate from NGINX's TLS connection: the token's cnf.x5t#S256
+    against the SHA-256 of the client certificate the connection presented."""
+    def bound(x5t):
+        return gen.token("HS256", {"iss": "https://issuer.test", "aud": "api", "sub": "alice",
+                                   "exp": corpus["now"] + 300, "cnf": {"x5t#S256": x5t}},
+                         headers={"kid": "k-HS256"})
+    alice = (tls["alice_cert"], tls["alice_key"])
+    mallory = (tls["mallory_cert"], tls["mallory_key"])
+    token = bound(tls["alice_x5t"])
+    for client, want, what in ((alice, (200, ""), "the bound certificate"),
+                               (mallory, (401, "mtls_binding_mismatch"), "another certificate"),
+                               (None, (401, "mtls_certificate_missing"), "no certificate")):
+        got = tls_get(port, client, token)
+        check(got == want, f"connection binding, {what}: {got}, want {want}")
+    print("certificate-bound tokens over TLS (certificate_from: connection): checked")
 
 
 def main():
@@ -323,13 +425,14 @@ def run(corpus, tmp, upstream, nginx):
                          "providers.p.keys[0]"),
         "unknown_field": ({"providers": {}, "rulez": []}, "rulez"),
         "bad_json": ("{", "invalid JSON"),
-        "remote_jwks": ({"providers": {"idp": {"remote_jwks": {"http_uri": {
-            "uri": "http://127.0.0.1:1/jwks", "cluster": "127.0.0.1:1", "timeout": "1s"}}}}},
-            "providers.idp.remote_jwks: not yet supported natively"),
-        "ext_auth": ({"ext_auth": {"authz": {"http_uri": {
-            "uri": "http://127.0.0.1:1/auth", "cluster": "127.0.0.1:1", "timeout": "1s"}}},
+        # A cluster names the internal location /_jwtgate/<cluster>/ natively: one path segment.
+        "remote_jwks_cluster": ({"providers": {"idp": {"remote_jwks": {"http_uri": {
+            "uri": "https://idp.example/jwks", "cluster": "idp/jwks", "timeout": "1s"}}}}},
+            "providers.idp.remote_jwks.http_uri.cluster: `idp/jwks`"),
+        "ext_auth_cluster": ({"ext_auth": {"authz": {"http_uri": {
+            "uri": "http://auth.example/check", "cluster": "auth?x", "timeout": "1s"}}},
             "rules": [{"match": {"prefix": "/"}, "requires": {"ext_auth": "authz"}}]},
-            "ext_auth.authz: not yet supported natively"),
+            "ext_auth.authz.http_uri.cluster: `auth?x`"),
         "missing_file": (None, "cannot read"),
         "jwks_file_missing": ({"providers": {"p": {"local_jwks": {"filename": "absent.jwks"}}}},
                               "providers.p.local_jwks.filename: cannot read"),
@@ -466,6 +569,33 @@ def run(corpus, tmp, upstream, nginx):
         location "/legacy;v=1/" {{ proxy_pass http://127.0.0.1:{upstream.port}/inner/; }}
     }}
 """)
+    # DPoP and certificate-bound tokens (the corpus' `binding` section), one server each.
+    binding = corpus["binding"]
+    binding_ports = {}
+    for name, config in binding["configs"].items():
+        binding_ports[name] = free_port()
+        servers.append(server(binding_ports[name],
+                              write_json(os.path.join(tmp, f"binding-{name}.json"), config),
+                              upstream.port, f"jwtgate_test_clock {corpus['now']};"))
+    # Tokens bound to the TLS connection's client certificate (certificate_from: connection).
+    tls_port = free_port()
+    tls = tls_material(tmp)
+    tls_conf = write_json(os.path.join(tmp, "tls-binding.json"), {
+        "providers": {"hs256": {**hs256, "mtls_binding": {"required": True,
+                                                           "certificate_from": "connection"}}},
+        "rules": [{"match": {"prefix": "/"}, "requires": {"provider_name": "hs256"}}]})
+    servers.append(f"""
+    server {{
+        listen 127.0.0.1:{tls_port} ssl;
+        ssl_certificate {tls['server_cert']};
+        ssl_certificate_key {tls['server_key']};
+        ssl_verify_client optional_no_ca;
+        jwtgate_config_file {tls_conf};
+        jwtgate_test_clock {corpus['now']};
+        add_header X-Jwtgate-Reason $jwtgate_reason always;
+        location / {{ proxy_pass http://127.0.0.1:{upstream.port}; }}
+    }}
+""")
     reload_port = free_port()
     reload_conf = os.path.join(tmp, "reload.json")
     protected = {**corpus["configs"]["pem"],
@@ -476,7 +606,8 @@ def run(corpus, tmp, upstream, nginx):
     rc, err = nginx.test()
     print(f"nginx -t with {len(servers)} servers: rc={rc}: " + err.strip().splitlines()[-1])
     nginx.start(list(port_of.values()) + list(files_ports.values())
-                + list(keyfiles_ports.values()) + [spoof_port, reload_port, behave_port, claims_port])
+                + list(keyfiles_ports.values()) + list(binding_ports.values())
+                + [spoof_port, reload_port, behave_port, claims_port, tls_port])
 
     corpus_cases(corpus, port_of)
     print(f"corpus: {len(corpus['cases'])} cases")
@@ -488,6 +619,8 @@ def run(corpus, tmp, upstream, nginx):
     print(f"corpus, {n_files} PEM and secret files: "
           f"{sum(c['config'] == 'pem' for c in corpus['cases'])} cases")
     claim_variables(corpus, claims_port, claims_log)
+    binding_cases(binding, binding_ports)
+    connection_binding(corpus, tls_port, tls)
 
     # --- managed headers in every spelling never reach the upstream ----------------------------
     valid = next(c for c in corpus["cases"] if c["name"] == "pem_hs256_valid_kid")

@@ -33,6 +33,21 @@ pub fn wasm_path() -> PathBuf {
         .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/jwtgate.wasm"))
 }
 
+/// The PyJWT corpus (tests/corpus/gen.py): `$JWTGATE_CORPUS`, else the repository's
+/// target/corpus/cases.json. Panics (a failed test) when it cannot be read: never a skip.
+#[allow(clippy::panic)]
+pub fn corpus() -> serde_json::Value {
+    let path = std::env::var("JWTGATE_CORPUS").unwrap_or_else(|_| {
+        format!(
+            "{}/../../target/corpus/cases.json",
+            env!("CARGO_MANIFEST_DIR")
+        )
+    });
+    let text = std::fs::read_to_string(&path)
+        .unwrap_or_else(|e| panic!("cannot read the corpus at {path} ({e}); run `make corpus`"));
+    serde_json::from_str(&text).unwrap_or_else(|e| panic!("corpus JSON at {path}: {e}"))
+}
+
 /// The release filter compiled once per test process.
 pub fn shared_filter() -> &'static Filter {
     static FILTER: OnceLock<Filter> = OnceLock::new();

@@ -12,20 +12,8 @@
 
 use std::collections::HashMap;
 
-use jwtgate_host_tests::{wasm_path, Filter, Outcome};
+use jwtgate_host_tests::{corpus, wasm_path, Filter, Outcome};
 use serde_json::Value;
-
-fn corpus() -> Value {
-    let path = std::env::var("JWTGATE_CORPUS").unwrap_or_else(|_| {
-        format!(
-            "{}/../../target/corpus/cases.json",
-            env!("CARGO_MANIFEST_DIR")
-        )
-    });
-    let text = std::fs::read_to_string(&path)
-        .unwrap_or_else(|e| panic!("cannot read the corpus at {path} ({e}); run `make corpus`"));
-    serde_json::from_str(&text).expect("corpus JSON")
-}
 
 /// Why `outcome` does not meet `expect`, if it does not.
 fn mismatch(expect: &Value, outcome: &Outcome, token: Option<&str>) -> Option<String> {

@@ -11,25 +11,14 @@
 
 use std::sync::OnceLock;
 
-use jwtgate_host_tests::{shared_filter, Callout, Gateway, Outcome};
+use jwtgate_host_tests::{corpus, shared_filter, Callout, Gateway, Outcome};
 use serde_json::{json, Value};
 
 const NOW: u64 = 1_700_000_000;
 
 fn fixture() -> &'static Value {
     static FIXTURE: OnceLock<Value> = OnceLock::new();
-    FIXTURE.get_or_init(|| {
-        let path = std::env::var("JWTGATE_CORPUS").unwrap_or_else(|_| {
-            format!(
-                "{}/../../target/corpus/cases.json",
-                env!("CARGO_MANIFEST_DIR")
-            )
-        });
-        let text = std::fs::read_to_string(&path)
-            .unwrap_or_else(|e| panic!("{path}: {e}; run `make corpus` first"));
-        let corpus: Value = serde_json::from_str(&text).unwrap();
-        corpus["remote"].clone()
-    })
+    FIXTURE.get_or_init(|| corpus()["remote"].clone())
 }
 
 fn jwks(name: &str) -> Vec<u8> {
@@ -578,4 +567,52 @@ fn on_keys_unavailable_is_the_providers_answer_to_an_idp_outage() {
             g.logs()
         );
     }
+}
+
+/// OIDC discovery in the built filter: the document (derived from the issuer), then the JWKS
+/// it names, through the configured clusters; a document of another issuer is a failed fetch.
+#[test]
+fn discovery_reads_the_issuers_document_then_its_jwks() {
+    let mut c: Value = serde_json::from_str(&config(json!({}))).unwrap();
+    c["providers"]["idp"]["remote_jwks"] = json!({
+        "openid_configuration": {"cluster": "idp_doc", "jwks_cluster": "idp_keys", "timeout": "2s"},
+        "cache_duration": "600s"});
+    let mut g = shared_filter().start(&c.to_string()).unwrap();
+    g.set_now(NOW);
+    let waiting = send(&mut g, "token_old").paused();
+    let doc = one_callout(&g);
+    assert_eq!(doc.upstream, "idp_doc");
+    assert_eq!(
+        doc.header(":path"),
+        Some("/.well-known/openid-configuration")
+    );
+    assert_eq!(doc.header(":authority"), Some("issuer.test"));
+    let document = json!({"issuer": "https://issuer.test",
+                          "jwks_uri": "https://keys.issuer.test/v1/jwks"});
+    g.answer(&doc, 200, document.to_string().as_bytes());
+    let fetch = one_callout(&g);
+    assert_eq!(fetch.upstream, "idp_keys");
+    assert_eq!(fetch.header(":path"), Some("/v1/jwks"));
+    assert_eq!(fetch.header(":authority"), Some("keys.issuer.test"));
+    assert!(fetch.header("user-agent").unwrap().starts_with("jwtgate/"));
+    g.answer(&fetch, 200, &jwks("jwks_old"));
+    forwarded_as_alice(&g.outcome(waiting).expect("resumed"));
+    assert_eq!(metric(&g, "jwtgate.jwks.idp.discovered"), 1);
+
+    // Another issuer's document: no key fetch, the request refused, the reason counted.
+    let mut g = shared_filter().start(&c.to_string()).unwrap();
+    g.set_now(NOW);
+    let waiting = send(&mut g, "token_old").paused();
+    let doc = one_callout(&g);
+    let evil = json!({"issuer": "https://evil.test", "jwks_uri": "https://issuer.test/jwks"});
+    g.answer(&doc, 200, evil.to_string().as_bytes());
+    assert!(
+        g.take_callouts().is_empty(),
+        "a key fetch followed a foreign document"
+    );
+    assert_eq!(g.outcome(waiting).expect("answered").status(), 401);
+    assert_eq!(
+        metric(&g, "jwtgate.jwks.idp.fetch_failed.issuer_mismatch"),
+        1
+    );
 }

@@ -6,6 +6,7 @@ use serde_json::Value;
 use crate::algorithm::Alg;
 use crate::authorize::{ClaimOp, Condition};
 use crate::claims::{AudienceMatch, ClaimPolicy};
+use crate::dpop::DpopPolicy;
 use crate::ext_auth::{CachePolicy, ExtAuthService};
 use crate::extract::Source;
 use crate::failure::{FailurePolicy, Redirect};
@@ -13,10 +14,11 @@ use crate::gateway::{Gateway, Rule};
 use crate::http_uri::HttpUri;
 use crate::keys::{Key, SecretEncoding};
 use crate::matcher::{HeaderMatch, HeaderMatchKind, PathMatch, RouteMatch};
+use crate::mtls::{CertificateSource, MtlsPolicy};
 use crate::profile::{StringMatcher, TokenProfile};
 use crate::provider::Provider;
 use crate::rejection::Rejection;
-use crate::remote_jwks::RemoteJwks;
+use crate::remote_jwks::{Discovery, RemoteJwks};
 use crate::requirement::Requirement;
 use crate::strict_json;
 use crate::token::DEFAULT_MAX_TOKEN_BYTES;
@@ -73,6 +75,9 @@ pub(super) fn compile(raw: RawConfig) -> Result<Gateway, ConfigError> {
                 .chain(p.forward_payload_header.clone())
         })
         .collect();
+    if providers.iter().any(|p| p.allow_unverified) {
+        managed_headers.push(crate::gateway::UNVERIFIED_HEADER.to_string());
+    }
     managed_headers.sort();
     managed_headers.dedup();
     for p in &providers {
@@ -187,11 +192,23 @@ pub(super) fn compile(raw: RawConfig) -> Result<Gateway, ConfigError> {
                 ))
             }
         };
-    let warnings = providers
+    let mut warnings: Vec<String> = providers
         .iter()
         .filter_map(|p| p.remote.as_ref())
         .flat_map(|r| r.warnings.iter().cloned())
         .collect();
+    for p in &providers {
+        let at = format!("providers.{}.mtls_binding.certificate_from", p.name);
+        match p.mtls.as_ref().map(|m| &m.source) {
+            Some(CertificateSource::Header(name)) => warnings.push(format!(
+                "{at}: `{name}` is trusted as the proxy in front sets it; that proxy must replace any copy a client sends (Envoy: forward_client_cert_details: SANITIZE_SET), or a client can claim any certificate"
+            )),
+            Some(CertificateSource::Connection) => warnings.push(format!(
+                "{at}: `connection` needs a host that reports the client certificate (Envoy: connection.sha256_peer_certificate_digest); NGINX does not, and bound tokens are refused there (mtls_certificate_missing)"
+            )),
+            None => {}
+        }
+    }
 
     Ok(Gateway {
         warnings,
@@ -482,9 +499,9 @@ fn compile_provider(at: &str, name: String, p: RawProvider) -> Result<Provider, 
     for (i, k) in p.keys.into_iter().enumerate() {
         keys.push(inline_key(&format!("{at}.keys[{i}]"), k)?);
     }
-    let remote = p
+    let mut remote = p
         .remote_jwks
-        .map(|r| remote_jwks(&format!("{at}.remote_jwks"), r))
+        .map(|r| remote_jwks(&format!("{at}.remote_jwks"), r, p.issuer.as_deref()))
         .transpose()?;
     if keys.len() > crate::keys::MAX_KEYS_PER_JWKS {
         return Err(err(
@@ -538,6 +555,20 @@ fn compile_provider(at: &str, name: String, p: RawProvider) -> Result<Provider, 
     if sources.is_empty() {
         sources = Source::default_sources();
     }
+    let dpop = p
+        .dpop
+        .map(|d| dpop_policy(&format!("{at}.dpop"), d))
+        .transpose()?;
+    if dpop.is_some() && !sources.iter().any(crate::provider::is_dpop_scheme) {
+        sources.push(Source::Header {
+            name: "authorization".into(),
+            prefix: "DPoP ".into(),
+        });
+    }
+    let mtls = p
+        .mtls_binding
+        .map(|m| mtls_policy(&format!("{at}.mtls_binding"), m))
+        .transpose()?;
 
     let forward_payload_header = p
         .forward_payload_header
@@ -569,7 +600,15 @@ fn compile_provider(at: &str, name: String, p: RawProvider) -> Result<Provider, 
         }
         (Some(RawOnKeysUnavailable::Deny), Some(_)) => Some(401),
         (Some(RawOnKeysUnavailable::Unavailable), Some(_)) => Some(503),
+        (Some(RawOnKeysUnavailable::AllowUnverified), Some(_)) => None,
     };
+    let allow_unverified = p.on_keys_unavailable == Some(RawOnKeysUnavailable::AllowUnverified);
+    if let (true, Some(remote)) = (allow_unverified, remote.as_mut()) {
+        remote.warnings.push(format!(
+            "{at}.on_keys_unavailable: allow_unverified forwards requests whose tokens nobody \
+             verified while this provider's keys are unavailable (marked `x-jwtgate-unverified`)"
+        ));
+    }
 
     Ok(Provider {
         name,
@@ -586,6 +625,7 @@ fn compile_provider(at: &str, name: String, p: RawProvider) -> Result<Provider, 
         },
         profile,
         keys_unavailable_status,
+        allow_unverified,
         keys,
         remote,
         sources,
@@ -594,6 +634,108 @@ fn compile_provider(at: &str, name: String, p: RawProvider) -> Result<Provider, 
         pad_forward_payload_header: p.pad_forward_payload_header,
         claim_to_headers,
         max_keys_per_token,
+        dpop,
+        mtls,
+    })
+}
+
+/// A provider's `dpop`.
+fn dpop_policy(at: &str, d: RawDpop) -> Result<DpopPolicy, ConfigError> {
+    let max_age_s = match d.max_age {
+        None => crate::dpop::DEFAULT_MAX_AGE_S,
+        Some(t) => duration_seconds(&format!("{at}.max_age"), t)?,
+    };
+    if !(1..=86_400).contains(&max_age_s) {
+        return Err(err(
+            format!("{at}.max_age"),
+            "must be between 1s and 86400s",
+        ));
+    }
+    let leeway_s = match d.leeway {
+        None => crate::dpop::DEFAULT_LEEWAY_S,
+        Some(t) => duration_seconds(&format!("{at}.leeway"), t)?,
+    };
+    if leeway_s > 300 {
+        return Err(err(format!("{at}.leeway"), "must be at most 300s"));
+    }
+    let algs = match d.algs {
+        None => crate::dpop::DEFAULT_ALGS.to_vec(),
+        Some(list) if list.is_empty() => {
+            return Err(err(
+                format!("{at}.algs"),
+                "must list at least one algorithm (omit it for the default)",
+            ))
+        }
+        Some(list) => {
+            let mut algs = Vec::with_capacity(list.len());
+            for (i, name) in list.iter().enumerate() {
+                let path = format!("{at}.algs[{i}]");
+                let alg = Alg::from_name(name)
+                    .ok_or_else(|| err(&path, format!("`{name}` is not a supported algorithm")))?;
+                if alg.family() == crate::algorithm::Family::Hmac {
+                    return Err(err(
+                        path,
+                        format!("{name} is symmetric; DPoP proofs need an asymmetric algorithm"),
+                    ));
+                }
+                let built = (alg != Alg::Es384 || cfg!(feature = "es384"))
+                    && (alg != Alg::Es512 || cfg!(feature = "es512"));
+                if !built {
+                    return Err(err(
+                        path,
+                        format!("{name} support is not compiled into this jwtgate build"),
+                    ));
+                }
+                if !algs.contains(&alg) {
+                    algs.push(alg);
+                }
+            }
+            algs
+        }
+    };
+    let replay_entries = d
+        .replay_cache
+        .and_then(|c| c.max_entries)
+        .unwrap_or(crate::dpop::DEFAULT_REPLAY_ENTRIES);
+    if !(1..=MAX_CACHE_ENTRIES).contains(&replay_entries) {
+        return Err(err(
+            format!("{at}.replay_cache.max_entries"),
+            format!("must be between 1 and {MAX_CACHE_ENTRIES}"),
+        ));
+    }
+    let scheme = match d.scheme.as_deref() {
+        None => None,
+        Some(s @ ("http" | "https")) => Some(s.to_string()),
+        Some(_) => return Err(err(format!("{at}.scheme"), "must be \"https\" or \"http\"")),
+    };
+    Ok(DpopPolicy {
+        required: d.required,
+        max_age_s,
+        leeway_s,
+        algs,
+        replay_entries,
+        scheme,
+    })
+}
+
+/// A provider's `mtls_binding`.
+fn mtls_policy(at: &str, m: RawMtlsBinding) -> Result<MtlsPolicy, ConfigError> {
+    let source = match m.certificate_from {
+        RawCertificateFrom::Named(name) if name == "connection" => CertificateSource::Connection,
+        RawCertificateFrom::Named(_) => {
+            return Err(err(
+                format!("{at}.certificate_from"),
+                "must be \"connection\" or {\"header\": \"x-forwarded-client-cert\"}",
+            ))
+        }
+        RawCertificateFrom::Header(h) => CertificateSource::Header(header_name(
+            &format!("{at}.certificate_from.header"),
+            &h.header,
+        )?),
+    };
+    Ok(MtlsPolicy {
+        required: m.required,
+        source,
     })
 }
 
@@ -813,12 +955,95 @@ fn http_uri(at: &str, h: RawHttpUri, default_timeout_ms: u64) -> Result<HttpUri,
     HttpUri::new(&h.uri, h.cluster, timeout_ms).map_err(|e| err(format!("{at}.http_uri.uri"), e))
 }
 
-fn remote_jwks(at: &str, r: RawRemoteJwks) -> Result<RemoteJwks, ConfigError> {
-    let mut remote = RemoteJwks::new(http_uri(
-        at,
-        r.http_uri,
-        crate::remote_jwks::DEFAULT_TIMEOUT_MS,
-    )?);
+/// `openid_configuration`: the document's endpoint and what its answer must say.
+fn discovery(
+    at: &str,
+    o: RawOpenidConfiguration,
+    issuer: Option<&str>,
+) -> Result<(HttpUri, Discovery), ConfigError> {
+    let at = format!("{at}.openid_configuration");
+    let issuer = issuer.ok_or_else(|| {
+        err(
+            &at,
+            "needs the provider's `issuer`: the document's issuer must equal it",
+        )
+    })?;
+    let endpoint = match o.http_uri {
+        Some(h) => {
+            if o.cluster.is_some() || o.timeout.is_some() {
+                return Err(err(
+                    &at,
+                    "with http_uri, give cluster and timeout inside http_uri",
+                ));
+            }
+            http_uri(&at, h, crate::remote_jwks::DEFAULT_TIMEOUT_MS)?
+        }
+        None => {
+            // OIDC Discovery 1.0 §4: the issuer (no trailing slash) + /.well-known/openid-configuration.
+            let uri = format!(
+                "{}/.well-known/openid-configuration",
+                issuer.trim_end_matches('/')
+            );
+            let raw = RawHttpUri {
+                uri,
+                cluster: o.cluster,
+                timeout: o.timeout,
+            };
+            http_uri(&at, raw, crate::remote_jwks::DEFAULT_TIMEOUT_MS).map_err(|e| {
+                err(
+                    &at,
+                    format!("the issuer does not make a document URI ({})", e.message),
+                )
+            })?
+        }
+    };
+    let jwks_cluster = match o.jwks_cluster {
+        Some(c) if c.is_empty() || c.bytes().any(|b| b <= 0x20 || b == 0x7f) => {
+            return Err(err(
+                format!("{at}.jwks_cluster"),
+                "must be a non-empty name",
+            ))
+        }
+        Some(c) => c,
+        None => endpoint.upstream.clone(),
+    };
+    let discovery = Discovery {
+        issuer: issuer.to_string(),
+        jwks_cluster,
+    };
+    Ok((endpoint, discovery))
+}
+
+fn remote_jwks(
+    at: &str,
+    r: RawRemoteJwks,
+    issuer: Option<&str>,
+) -> Result<RemoteJwks, ConfigError> {
+    let mut remote = match (r.http_uri, r.openid_configuration) {
+        (Some(h), None) => RemoteJwks::new(http_uri(
+            at,
+            h,
+            crate::remote_jwks::DEFAULT_TIMEOUT_MS,
+        )?),
+        (None, Some(o)) => {
+            let (endpoint, discovery) = discovery(at, o, issuer)?;
+            let mut remote = RemoteJwks::new(endpoint);
+            remote.discovery = Some(discovery);
+            remote
+        }
+        (Some(_), Some(_)) => {
+            return Err(err(
+                at,
+                "give `http_uri` (the JWKS) or `openid_configuration` (find it), not both",
+            ))
+        }
+        (None, None) => {
+            return Err(err(
+                at,
+                "needs `http_uri` (the JWKS) or `openid_configuration` (find it through the issuer's document)",
+            ))
+        }
+    };
     let ms = |field: &str, d: Option<RawDuration>, min: u64, max: u64| {
         let path = format!("{at}.{field}");
         d.map(|d| {
@@ -946,9 +1171,14 @@ fn remote_jwks(at: &str, r: RawRemoteJwks) -> Result<RemoteJwks, ConfigError> {
         extra_headers.push((name, h.value));
     }
     remote.extra_headers = extra_headers;
+    let uri_at = if remote.discovery.is_some() {
+        "openid_configuration"
+    } else {
+        "http_uri"
+    };
     for concern in remote.endpoint.fetch_concerns() {
         remote.warnings.push(format!(
-            "{at}.http_uri.uri: `{}` {concern}",
+            "{at}.{uri_at}.uri: `{}` {concern}",
             remote.endpoint.uri
         ));
     }

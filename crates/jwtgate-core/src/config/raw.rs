@@ -120,7 +120,13 @@ pub(super) struct RawExtAuthCache {
 #[cfg_attr(feature = "cli", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub(super) struct RawRemoteJwks {
-    pub(super) http_uri: RawHttpUri,
+    /// Where the JWKS is; or give `openid_configuration` instead.
+    #[serde(default)]
+    pub(super) http_uri: Option<RawHttpUri>,
+    /// Extension (OIDC Discovery 1.0): find the JWKS through the issuer's OpenID configuration
+    /// document (its `issuer` must equal the provider's; its `jwks_uri` is fetched).
+    #[serde(default)]
+    pub(super) openid_configuration: Option<RawOpenidConfiguration>,
     #[serde(default)]
     pub(super) cache_duration: Option<RawDuration>,
     /// Envoy: fetch at start instead of at the first request. jwtgate always fetches at
@@ -150,6 +156,26 @@ pub(super) struct RawRemoteJwks {
 pub(super) struct RawHeaderValue {
     pub(super) name: String,
     pub(super) value: String,
+}
+
+#[derive(Deserialize)]
+#[cfg_attr(feature = "cli", derive(schemars::JsonSchema))]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawOpenidConfiguration {
+    /// The document's URI, cluster and timeout. Default: `<issuer>/.well-known/openid-configuration`
+    /// with `cluster` and `timeout` below.
+    #[serde(default)]
+    pub(super) http_uri: Option<RawHttpUri>,
+    /// Without `http_uri`: the cluster the document is fetched from.
+    #[serde(default)]
+    pub(super) cluster: Option<String>,
+    /// Without `http_uri`: the timeout of each fetch.
+    #[serde(default)]
+    pub(super) timeout: Option<RawDuration>,
+    /// The cluster the JWKS is fetched from (default: the document's): the document chooses
+    /// the path and authority, never where the request goes.
+    #[serde(default)]
+    pub(super) jwks_cluster: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -286,11 +312,79 @@ pub(super) struct RawProvider {
     /// trailing `/` are ignored when audiences are compared).
     #[serde(default)]
     pub(super) audience_match: Option<RawAudienceMatch>,
+    /// Extension (RFC 9449): tokens bound to a key, proven per request by a `DPoP` proof.
+    #[serde(default)]
+    pub(super) dpop: Option<RawDpop>,
+    /// Extension (RFC 8705): tokens bound to the client certificate (`cnf.x5t#S256`).
+    #[serde(default)]
+    pub(super) mtls_binding: Option<RawMtlsBinding>,
     /// Envoy's per-provider cache size; accepted for compatibility, jwtgate's cache is per VM
     /// (`token_cache`).
     #[serde(default)]
     #[allow(dead_code)]
     pub(super) jwt_cache_config: Option<Value>,
+}
+
+/// A provider's `dpop`.
+#[derive(Deserialize)]
+#[cfg_attr(feature = "cli", derive(schemars::JsonSchema))]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawDpop {
+    /// Only `Authorization: DPoP` tokens are accepted; a bearer token is refused.
+    #[serde(default)]
+    pub(super) required: bool,
+    /// How old a proof's `iat` may be (default 300s).
+    #[serde(default)]
+    pub(super) max_age: Option<RawDuration>,
+    /// Clock difference allowed either way on `iat` (default 5s, at most 300s).
+    #[serde(default)]
+    pub(super) leeway: Option<RawDuration>,
+    /// Asymmetric algorithms a proof may use (default ES256, RS256, PS256, EdDSA).
+    #[serde(default)]
+    pub(super) algs: Option<Vec<String>>,
+    #[serde(default)]
+    pub(super) replay_cache: Option<RawReplayCache>,
+    /// `https` or `http`: the scheme clients use, compared with `htu` instead of the request's
+    /// `:scheme` (TLS ended by a proxy in front, or a host that gives no `:scheme`).
+    #[serde(default)]
+    pub(super) scheme: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[cfg_attr(feature = "cli", derive(schemars::JsonSchema))]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawReplayCache {
+    /// Most proofs remembered per worker (default 10000).
+    #[serde(default)]
+    pub(super) max_entries: Option<usize>,
+}
+
+/// A provider's `mtls_binding`.
+#[derive(Deserialize)]
+#[cfg_attr(feature = "cli", derive(schemars::JsonSchema))]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawMtlsBinding {
+    /// Every token must be certificate-bound; otherwise only bound tokens are checked.
+    #[serde(default)]
+    pub(super) required: bool,
+    /// `"connection"` (the host's TLS connection) or `{"header": "x-forwarded-client-cert"}`
+    /// (set by a trusted front proxy).
+    pub(super) certificate_from: RawCertificateFrom,
+}
+
+#[derive(Deserialize)]
+#[cfg_attr(feature = "cli", derive(schemars::JsonSchema))]
+#[serde(untagged)]
+pub(super) enum RawCertificateFrom {
+    Named(String),
+    Header(RawCertificateHeader),
+}
+
+#[derive(Deserialize)]
+#[cfg_attr(feature = "cli", derive(schemars::JsonSchema))]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawCertificateHeader {
+    pub(super) header: String,
 }
 
 /// `on_keys_unavailable`.
@@ -300,6 +394,8 @@ pub(super) struct RawProvider {
 pub(super) enum RawOnKeysUnavailable {
     Deny,
     Unavailable,
+    /// Forward, unverified, marked with `x-jwtgate-unverified` (explicit, logged, counted).
+    AllowUnverified,
 }
 
 /// `audience_match`.

@@ -12,6 +12,20 @@ pub fn root(path: &str) -> String {
     std::fs::read_to_string(&full).unwrap_or_else(|e| panic!("{full}: {e}"))
 }
 
+/// The PyJWT corpus (tests/corpus/gen.py): `$JWTGATE_CORPUS`, else target/corpus/cases.json.
+/// No corpus is a failure, never a skip.
+pub fn corpus() -> Value {
+    let path = std::env::var("JWTGATE_CORPUS").unwrap_or_else(|_| {
+        format!(
+            "{}/../../target/corpus/cases.json",
+            env!("CARGO_MANIFEST_DIR")
+        )
+    });
+    let text = std::fs::read_to_string(&path)
+        .unwrap_or_else(|e| panic!("cannot read the corpus at {path} ({e}); run `make corpus`"));
+    serde_json::from_str(&text).expect("corpus JSON")
+}
+
 pub fn b64(bytes: &[u8]) -> String {
     URL_SAFE_NO_PAD.encode(bytes)
 }
