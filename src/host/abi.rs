@@ -25,6 +25,10 @@ fn check(status: u32) -> Result<(), Status> {
     }
 }
 
+/// Not imported: `proxy_get_log_level`. Kong/ngx_wasm_module (3bed278) registers it with two
+/// i32 parameters (the ABI has one) and as not implemented (it traps when called): a module
+/// importing it with the ABI's signature fails to link on NGINX. Without the host's level every
+/// line is formatted and handed over; the host filters.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[repr(u32)]
 #[allow(dead_code)] // the ABI's full set; the filter logs at Debug and above
@@ -277,7 +281,11 @@ pub fn resume_request() -> Result<(), Status> {
 }
 
 /// Answers the effective context's request locally.
-pub fn send_response(status: u32, headers: &[(&str, &str)], body: &[u8]) -> Result<(), Status> {
+pub fn send_response<'a>(
+    status: u32,
+    headers: impl Iterator<Item = (&'a str, &'a str)> + Clone,
+    body: &[u8],
+) -> Result<(), Status> {
     let headers = encode_pairs(headers);
     // SAFETY: every pointer is readable for its length.
     check(unsafe {
@@ -301,8 +309,8 @@ pub fn http_call(
     headers: &[(&str, &str)],
     timeout: Duration,
 ) -> Result<u32, Status> {
-    let headers = encode_pairs(headers);
-    let trailers = encode_pairs(&[]);
+    let headers = encode_pairs(headers.iter().copied());
+    let trailers = encode_pairs(std::iter::empty());
     let millis = u32::try_from(timeout.as_millis()).unwrap_or(u32::MAX);
     let mut token = 0u32;
     // SAFETY: every pointer is readable for its length; token is a valid out pointer.
@@ -347,16 +355,17 @@ pub fn record_metric(id: u32, value: u64) -> Result<(), Status> {
 }
 
 /// The ABI's map encoding: count, then (name length, value length) per pair, then each name
-/// and value followed by a NUL. All lengths little-endian u32.
-fn encode_pairs(pairs: &[(&str, &str)]) -> Vec<u8> {
-    let size = 4 + pairs
-        .iter()
-        .map(|(n, v)| n.len() + v.len() + 10)
-        .sum::<usize>();
+/// and value followed by a NUL. All lengths little-endian u32. One allocation.
+fn encode_pairs<'a>(pairs: impl Iterator<Item = (&'a str, &'a str)> + Clone) -> Vec<u8> {
+    let (count, size) = pairs
+        .clone()
+        .fold((0usize, 4usize), |(count, size), (n, v)| {
+            (count + 1, size + n.len() + v.len() + 10)
+        });
     let mut bytes = Vec::with_capacity(size);
     let len = |n: usize| u32::try_from(n).unwrap_or(u32::MAX).to_le_bytes();
-    bytes.extend_from_slice(&len(pairs.len()));
-    for (name, value) in pairs {
+    bytes.extend_from_slice(&len(count));
+    for (name, value) in pairs.clone() {
         bytes.extend_from_slice(&len(name.len()));
         bytes.extend_from_slice(&len(value.len()));
     }

@@ -47,6 +47,18 @@ impl HostPort for ProxyWasm {
         }
     }
 
+    fn define_counters(&self, names: &[String]) {
+        if let Ok(mut metrics) = self.metrics.try_borrow_mut() {
+            metrics.define_all(names);
+        }
+    }
+
+    fn count_id(&self, id: usize, name: &str) {
+        if let Ok(mut metrics) = self.metrics.try_borrow_mut() {
+            metrics.increment_number(id, name);
+        }
+    }
+
     fn gauge(&self, name: &str, value: u64) {
         if let Ok(mut metrics) = self.metrics.try_borrow_mut() {
             metrics.set_gauge(name, value);
@@ -99,12 +111,11 @@ impl HostPort for ProxyWasm {
     }
 
     fn respond(&self, response: &LocalResponse) -> Result<(), HostError> {
-        let headers: Vec<(&str, &str)> = response
+        let headers = response
             .headers
             .iter()
-            .map(|(n, v)| (n.as_str(), v.as_str()))
-            .collect();
-        abi::send_response(response.status, &headers, response.body.as_bytes())
+            .map(|(n, v)| (n.as_str(), v.as_str()));
+        abi::send_response(response.status, headers, response.body.as_bytes())
     }
 
     fn resume(&self) -> Result<(), HostError> {

@@ -5,21 +5,60 @@
 //! fill it. A hit re-checks `exp`/`nbf` with the host clock, so an entry never outlives its token.
 //! A new configuration (new keys) builds a new cache.
 
+use std::collections::hash_map::RandomState;
+use std::hash::{BuildHasher, BuildHasherDefault, Hasher};
 use std::rc::Rc;
+
+use serde_json::Value;
 
 use super::lru::Lru;
 use super::provider::Verified;
 
-/// Default bounds: a VM stays near 512 KiB of linear memory (measured by `make bench`).
+/// Default bounds: a VM stays within 512 KiB of linear memory with 10,000 distinct tokens
+/// (measured in-host by `make bench`). The byte bound counts what an entry really holds (see
+/// [`TokenCache::cost`]), so it bounds the heap the cache uses.
 pub const DEFAULT_MAX_ENTRIES: usize = 1024;
-pub const DEFAULT_MAX_BYTES: usize = 256 * 1024;
+pub const DEFAULT_MAX_BYTES: usize = 192 * 1024;
 
 /// A bounded least-recently-used map from (provider, token) to verified claims.
+///
+/// Entries are found by a keyed 64-bit hash of (provider, token) — SipHash with this cache's
+/// own random keys, so a client cannot aim tokens at one bucket — and a hit compares the stored
+/// provider and token in full: a lookup hashes the token once and allocates nothing.
 #[derive(Debug)]
 pub struct TokenCache {
-    entries: Lru<(usize, Rc<str>), Rc<Verified>>,
+    entries: Lru<u64, Entry, BuildHasherDefault<Prehashed>>,
+    keys: RandomState,
     pub hits: u64,
     pub misses: u64,
+}
+
+#[derive(Debug)]
+struct Entry {
+    provider: usize,
+    token: Box<str>,
+    verified: Rc<Verified>,
+}
+
+/// The index's hasher for keys that already are keyed hashes: passes the u64 through.
+#[derive(Debug, Default, Clone, Copy)]
+struct Prehashed(u64);
+
+impl Hasher for Prehashed {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        // Only `write_u64` is ever used (the key is a u64); fold anything else in anyway.
+        for b in bytes {
+            self.0 = self.0.rotate_left(8) ^ u64::from(*b);
+        }
+    }
+
+    fn write_u64(&mut self, n: u64) {
+        self.0 = n;
+    }
 }
 
 impl Default for TokenCache {
@@ -32,7 +71,8 @@ impl TokenCache {
     /// `max_entries == 0` disables the cache.
     pub fn new(max_entries: usize, max_bytes: usize) -> Self {
         TokenCache {
-            entries: Lru::new(max_entries, max_bytes as u64),
+            entries: Lru::with_hasher(max_entries, max_bytes as u64, Default::default()),
+            keys: RandomState::new(),
             hits: 0,
             misses: 0,
         }
@@ -50,11 +90,21 @@ impl TokenCache {
         self.entries.bytes()
     }
 
+    fn key(&self, provider: usize, token: &str) -> u64 {
+        self.keys.hash_one((provider, token))
+    }
+
     /// The verified claims of `token` for `provider`, marking the entry recently used.
     pub fn get(&mut self, provider: usize, token: &str) -> Option<Rc<Verified>> {
         let found = match self.entries.is_empty() {
             true => None,
-            false => self.entries.get(&(provider, Rc::from(token))).cloned(),
+            false => {
+                let key = self.key(provider, token);
+                self.entries
+                    .get(&key)
+                    .filter(|e| e.provider == provider && &*e.token == token)
+                    .map(|e| Rc::clone(&e.verified))
+            }
         };
         match found {
             Some(_) => self.hits = self.hits.saturating_add(1),
@@ -64,34 +114,80 @@ impl TokenCache {
     }
 
     /// Stores a verified token, evicting the least recently used entries to stay in bounds.
+    /// (Another token with the same 64-bit hash is replaced: one of them is verified again.)
     pub fn insert(&mut self, provider: usize, token: &str, verified: Rc<Verified>) {
         let cost = Self::cost(token, &verified);
-        self.entries
-            .insert((provider, Rc::from(token)), verified, cost);
+        let key = self.key(provider, token);
+        let entry = Entry {
+            provider,
+            token: token.into(),
+            verified,
+        };
+        self.entries.insert(key, entry, cost);
     }
 
     /// Drops an entry (e.g. its token expired).
     pub fn remove(&mut self, provider: usize, token: &str) {
-        self.entries.remove(&(provider, Rc::from(token)));
+        let key = self.key(provider, token);
+        let same = self
+            .entries
+            .get(&key)
+            .is_some_and(|e| e.provider == provider && &*e.token == token);
+        if same {
+            self.entries.remove(&key);
+        }
     }
 
     /// Drops every entry of `provider`: its key set changed (rotation), so tokens verified
     /// with a key that may be gone must be verified again.
     pub fn forget_provider(&mut self, provider: usize) {
-        self.entries.retain(|(of, _), _| *of != provider);
+        self.entries.retain(|_, e| e.provider != provider);
     }
 
-    /// Approximate memory of one entry: the token (shared by both maps), the payload and the
-    /// parsed claims (about twice the decoded payload), the encoded claim headers, plus
-    /// bookkeeping. In u64, saturating.
+    /// The heap one entry holds, as wasm32's allocator lays it out (4-byte pointers, 16 bytes
+    /// of allocator overhead per block): the token, the payload, the parsed claims (a
+    /// `serde_json` map is a B-tree whose leaves hold 11 entries whatever the count), the
+    /// claim headers, the `Verified` itself and the cache's own slot and index. An estimate,
+    /// deliberately not below the real size. In u64, saturating.
     fn cost(token: &str, verified: &Verified) -> u64 {
+        const BLOCK: u64 = 16;
+        let text = |s: &str| (s.len() as u64).saturating_add(BLOCK);
         let headers = verified.headers.iter().fold(0u64, |sum, (n, v)| {
-            sum.saturating_add((n.len() + v.len()) as u64)
+            sum.saturating_add(24)
+                .saturating_add(text(n))
+                .saturating_add(text(v))
         });
-        (token.len() as u64)
-            .saturating_add((verified.payload_b64.len() as u64).saturating_mul(2))
+        let claims = map_bytes(verified.claims.iter());
+        // Rc<Verified> block (~64), the slab slot (48) and the index bucket (~16) with their
+        // vectors' slack, the headers' Vec.
+        let fixed: u64 = 64 + 48 + 16 + BLOCK * 2;
+        text(token)
+            .saturating_add(text(&verified.payload_b64))
+            .saturating_add(claims)
             .saturating_add(headers)
-            .saturating_add(256)
+            .saturating_add(fixed)
+    }
+}
+
+/// Heap bytes of a JSON object's entries in a `serde_json` map (B-tree leaves of 11 entries of
+/// a 12-byte `String` key and a 24-byte `Value` on wasm32: ~410 bytes with the node header and
+/// allocator overhead), with the keys' and values' own blocks.
+fn map_bytes<'a>(entries: impl ExactSizeIterator<Item = (&'a String, &'a Value)>) -> u64 {
+    let nodes = (entries.len() as u64).div_ceil(11).max(1);
+    entries.fold(nodes.saturating_mul(420), |sum, (k, v)| {
+        sum.saturating_add(k.len() as u64 + 16)
+            .saturating_add(value_bytes(v))
+    })
+}
+
+fn value_bytes(v: &Value) -> u64 {
+    match v {
+        Value::Null | Value::Bool(_) | Value::Number(_) => 0,
+        Value::String(s) => s.len() as u64 + 16,
+        Value::Array(items) => items.iter().fold(items.len() as u64 * 24 + 16, |sum, v| {
+            sum.saturating_add(value_bytes(v))
+        }),
+        Value::Object(map) => map_bytes(map.iter()),
     }
 }
 
@@ -113,6 +209,7 @@ mod tests {
             cache.bytes(),
             TokenCache::cost("b", &Verified::for_tests("y"))
         );
+        assert!(cache.get(0, "a").is_none());
         cache.insert(0, "a", Rc::new(Verified::for_tests("x")));
         assert_eq!(cache.len(), 2);
     }

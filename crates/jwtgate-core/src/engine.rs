@@ -13,13 +13,14 @@ use std::collections::HashMap;
 use std::rc::Rc;
 
 use super::ext_auth::{ExtAnswer, ExtFailure};
-use super::port::{apply, HostError, HostPort, LogLevel, RawHeader};
+use super::metrics::Counters;
+use super::port::{apply_all, HostError, HostPort, LogLevel, RawHeader};
 use super::remote_jwks::{
     decode_shared, encode_shared, Availability, FetchFailure, FetchReason, RemoteJwks,
 };
 use super::request::{header_text, path_text};
 use super::vm_state::VmState;
-use super::{Decision, Gateway, LocalResponse, Rejection, Request};
+use super::{Decision, Gateway, LocalResponse, Rejection, Request, Verdict};
 
 /// The auth answers one request has received: (service, answer).
 type Answers = Vec<(usize, Rc<ExtAnswer>)>;
@@ -76,6 +77,10 @@ pub struct Engine {
     host: Box<dyn HostPort>,
     /// A paused request is answered without waiting any longer after this.
     max_wait_ms: u64,
+    /// The per-request counters, defined with the host once (`Engine::new`).
+    counters: Counters,
+    /// A request's log line is formatted here (its capacity is kept between requests).
+    line: String,
     /// Names this worker in the shared fetch claims (`share_jwks`).
     worker_id: u64,
 }
@@ -92,16 +97,25 @@ struct ReadRequest {
 /// `%XX` (NGINX hands over a decoded path), so rules match bytes.
 fn read_request(host: &dyn HostPort) -> Result<ReadRequest, HostError> {
     let raw = host.request_headers()?;
-    let pseudo = |name: &str, property: &str| -> Result<Option<Vec<u8>>, HostError> {
-        if let Some((_, v)) = raw.iter().find(|(n, _)| n.as_slice() == name.as_bytes()) {
-            return Ok(Some(v.clone()));
-        }
-        host.request_pseudo(name, property)
+    // In the list (Envoy, most hosts): read in place, no copy.
+    let listed = |name: &str| {
+        raw.iter()
+            .find(|(n, _)| n.as_slice() == name.as_bytes())
+            .map(|(_, v)| v.as_slice())
     };
-    let path = pseudo(":path", "path")?.map_or_else(|| "/".to_string(), |p| path_text(&p));
-    let method = pseudo(":method", "method")?
-        .map(|m| String::from_utf8_lossy(&m).into_owned())
-        .unwrap_or_default();
+    let path = match listed(":path") {
+        Some(p) => path_text(p),
+        None => host
+            .request_pseudo(":path", "path")?
+            .map_or_else(|| "/".to_string(), |p| path_text(&p)),
+    };
+    let method = match listed(":method") {
+        Some(m) => String::from_utf8_lossy(m).into_owned(),
+        None => host
+            .request_pseudo(":method", "method")?
+            .map(|m| String::from_utf8_lossy(&m).into_owned())
+            .unwrap_or_default(),
+    };
     let headers = raw.into_iter().map(lossy_pair).collect();
     Ok(ReadRequest {
         method,
@@ -153,7 +167,11 @@ impl Engine {
             .max()
             .unwrap_or(0)
             .saturating_add(2_000);
+        let counters = Counters::new(&gateway);
+        host.define_counters(counters.names());
         Engine {
+            counters,
+            line: String::new(),
             state: gateway.new_vm_state(seed),
             waiters: Vec::new(),
             fetches: HashMap::new(),
@@ -183,6 +201,17 @@ impl Engine {
     fn count(&self, name: &str) {
         self.host
             .count(&format!("{}.{name}", self.gateway.stat_prefix()));
+    }
+
+    /// The verdict's log line, formatted (into a buffer kept between requests) only when the
+    /// host keeps lines at `level`.
+    fn log_verdict(&mut self, level: LogLevel, verdict: &Verdict, method: &str, path: &str) {
+        if !self.host.logs(level) {
+            return;
+        }
+        self.line.clear();
+        verdict.write_log_line(&mut self.line, method, path);
+        self.host.log(level, &self.line);
     }
 
     /// Answers the effective context's request with `rejection`.
@@ -229,9 +258,9 @@ impl Engine {
         let verdict =
             self.gateway
                 .decide_with(&request, now_ms, &mut self.state, &answers, may_wait);
-        for name in verdict.metrics() {
-            self.count(&name);
-        }
+        let host = self.host.as_ref();
+        self.counters
+            .of_verdict(&verdict, |id, name| host.count_id(id, name));
         if matches!(
             verdict.decision,
             Decision::Forward(_) | Decision::Respond(_)
@@ -251,26 +280,22 @@ impl Engine {
                 } else {
                     LogLevel::Debug
                 };
-                if verdict.rule.is_some() && self.host.logs(level) {
-                    self.host.log(level, &verdict.log_line(method, path));
+                if verdict.rule.is_some() {
+                    self.log_verdict(level, &verdict, method, path);
                 }
-                for op in ops {
-                    let applied = apply(self.host.as_ref(), op, &read.headers);
-                    if let Err(status) = applied {
-                        // A spoofed header we cannot remove must not reach the upstream.
-                        self.host.log(
-                            LogLevel::Error,
-                            &format!("jwtgate: the host refused a header change ({status})"),
-                        );
-                        self.refuse(Rejection::HostError);
-                        return Ran::Responded;
-                    }
+                if let Err(status) = apply_all(self.host.as_ref(), ops, &read.headers) {
+                    // A spoofed header we cannot remove must not reach the upstream.
+                    self.host.log(
+                        LogLevel::Error,
+                        &format!("jwtgate: the host refused a header change ({status})"),
+                    );
+                    self.refuse(Rejection::HostError);
+                    return Ran::Responded;
                 }
                 Ran::Forward
             }
             Decision::Respond(ref response) => {
-                self.host
-                    .log(LogLevel::Info, &verdict.log_line(method, path));
+                self.log_verdict(LogLevel::Info, &verdict, method, path);
                 self.respond(response);
                 Ran::Responded
             }

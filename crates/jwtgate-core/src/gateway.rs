@@ -124,16 +124,20 @@ impl Verdict {
 
     /// One log line: never the token, never the query string (it may carry the token).
     pub fn log_line(&self, method: &str, path: &str) -> String {
+        let mut line = String::new();
+        self.write_log_line(&mut line, method, path);
+        line
+    }
+
+    /// [`Verdict::log_line`] appended to `out` (no allocation beyond `out`'s growth).
+    pub fn write_log_line(&self, out: &mut String, method: &str, path: &str) {
+        use std::fmt::Write;
         let path = path.split('?').next().unwrap_or("");
-        let rule = self.rule.map_or("none".to_string(), |r| r.to_string());
-        let providers = if self.providers.is_empty() {
-            "-".to_string()
-        } else {
-            self.providers.join(",")
-        };
-        let what = match (self.rejection, self.dry_run) {
+        out.push_str("jwtgate: ");
+        // Writing to a String cannot fail.
+        let _ = match (self.rejection, self.dry_run) {
             (Some(r), false) if self.unverified => {
-                format!("allow-unverified reason={}", r.name())
+                write!(out, "allow-unverified reason={}", r.name())
             }
             // The status the client got: a configured one (`jwks_unavailable_status`,
             // `on_keys_unavailable`, `failure_response`, an auth service's) differs from the
@@ -143,17 +147,32 @@ impl Verdict {
                     Decision::Respond(resp) => resp.status,
                     _ => r.status(),
                 };
-                format!("deny status={status} reason={}", r.name())
+                write!(out, "deny status={status} reason={}", r.name())
             }
-            (Some(r), true) => format!(
+            (Some(r), true) => write!(
+                out,
                 "dry-run would-deny status={} reason={}",
                 r.status(),
                 r.name()
             ),
-            (None, _) if self.cors_bypassed => "allow cors-preflight".to_string(),
-            (None, _) => "allow".to_string(),
+            (None, _) if self.cors_bypassed => out.write_str("allow cors-preflight"),
+            (None, _) => out.write_str("allow"),
         };
-        format!("jwtgate: {what} rule={rule} provider={providers} method={method} path={path}")
+        let _ = match self.rule {
+            Some(r) => write!(out, " rule={r}"),
+            None => out.write_str(" rule=none"),
+        };
+        out.push_str(" provider=");
+        if self.providers.is_empty() {
+            out.push('-');
+        }
+        for (i, p) in self.providers.iter().enumerate() {
+            if i > 0 {
+                out.push(',');
+            }
+            out.push_str(p);
+        }
+        let _ = write!(out, " method={method} path={path}");
     }
 
     /// Metric names (without the prefix) this verdict increments.
@@ -518,7 +537,9 @@ impl Gateway {
                 })
                 .collect()
         };
-        let consulted: Vec<Used> = rule_providers.iter().copied().map(Used::Provider).collect();
+        // Refusals only: an allowed request builds no list of the providers consulted.
+        let consulted =
+            || -> Vec<Used> { rule_providers.iter().copied().map(Used::Provider).collect() };
         match result {
             Ok((used, located)) => {
                 // `forward: false`: every location a verified token came from is removed (all
@@ -539,6 +560,8 @@ impl Gateway {
                         }
                     }
                 }
+                // Room for the removals and the usual claim headers: one allocation.
+                ops.reserve(sources.len() + 4);
                 ops.extend(removals(&sources, req, forward_path));
                 for u in &used {
                     match *u {
@@ -571,7 +594,7 @@ impl Gateway {
             Err(rejection) if rule.dry_run => {
                 ops.extend(removals(&[], req, forward_path));
                 let mut verdict = Verdict::forward(ops, Some(rule_index));
-                verdict.providers = names(&consulted);
+                verdict.providers = names(&consulted());
                 verdict.rejection = Some(rejection);
                 verdict.dry_run = true;
                 verdict.ext_cache_hits = ext_cache_hits;
@@ -613,7 +636,7 @@ impl Gateway {
                     let failed = ExtAnswer::Failed(super::ext_auth::ExtFailure::NoResponse);
                     self.ext_response(service, &failed, &mut response);
                 }
-                let mut providers = names(&consulted);
+                let mut providers = names(&consulted());
                 if let Some((service, _)) = evaluation.ext_refusal() {
                     providers.extend(self.ext_services.get(service).map(|s| s.name.clone()));
                 }

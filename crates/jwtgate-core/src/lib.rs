@@ -21,6 +21,7 @@ pub mod http_uri;
 pub mod keys;
 pub mod lru;
 pub mod matcher;
+pub mod metrics;
 pub mod mtls;
 pub mod path_policy;
 pub mod percent;

@@ -43,12 +43,24 @@ pub trait HostPort {
     fn now_ms(&self) -> Result<u64, HostError>;
     fn log(&self, level: LogLevel, line: &str);
     /// Whether a line at `level` would be logged: the engine formats a routine line (an
-    /// allowed request's) only then. Hosts that cannot tell say yes.
+    /// allowed request's) only then. Hosts that cannot tell say yes (proxy-wasm:
+    /// `proxy_get_log_level` is not usable on every host, so the filter does not import it).
     fn logs(&self, _level: LogLevel) -> bool {
         true
     }
     /// Counter `name` (the full metric name) += 1.
     fn count(&self, name: &str);
+    /// The counters the engine increments per request, by number (their full names), given
+    /// once when the configuration loads: a host defines them there (proxy-wasm:
+    /// `proxy_define_metric`) so that a request increments by id.
+    fn define_counters(&self, names: &[String]) {
+        let _ = names;
+    }
+    /// Counter number `id` of [`HostPort::define_counters`]' list += 1 (`name`: its full name).
+    fn count_id(&self, id: usize, name: &str) {
+        let _ = id;
+        self.count(name);
+    }
     fn gauge(&self, name: &str, value: u64);
     fn histogram(&self, name: &str, value: u64);
 
@@ -87,29 +99,179 @@ pub trait HostPort {
     fn shared_set(&self, key: &str, value: &[u8], cas: u32) -> Result<(), HostError>;
 }
 
-/// Applies a header change to the current request. Hosts differ in how they match names
-/// (Envoy stores them lower-case, NGINX compares case-insensitively, others exactly), so every
-/// spelling the client sent is removed by its own name first.
-pub fn apply(
+/// Applies a decision's header changes to the current request, whose headers the host listed
+/// as `sent`. Hosts differ in how they match names (Envoy stores them lower-case, NGINX compares
+/// case-insensitively, others exactly), so every spelling the client sent is removed by its own
+/// name — once, and only when it is there: a spelling an earlier change already removed, or one
+/// the change's own replace covers, costs no host call. Allocates nothing.
+pub fn apply_all(
     host: &dyn HostPort,
-    op: &HeaderOp,
+    ops: &[HeaderOp],
     sent: &[(String, String)],
 ) -> Result<(), HostError> {
-    let name = match op {
-        HeaderOp::Remove(name) | HeaderOp::Set(name, _) => name.as_str(),
-    };
-    let mut others: Vec<&str> = sent
-        .iter()
-        .map(|(n, _)| n.as_str())
-        .filter(|n| n.eq_ignore_ascii_case(name) && *n != name)
-        .collect();
-    others.sort_unstable();
-    others.dedup();
-    for other in others {
-        host.remove_header(other)?;
+    for (i, op) in ops.iter().enumerate() {
+        let earlier = ops.get(..i).unwrap_or(&[]);
+        let name = op_name(op);
+        for (j, (spelling, _)) in sent.iter().enumerate() {
+            let spelling = spelling.as_str();
+            let duplicate = sent
+                .get(..j)
+                .unwrap_or(&[])
+                .iter()
+                .any(|(n, _)| n == spelling);
+            if duplicate || !spelling.eq_ignore_ascii_case(name) {
+                continue;
+            }
+            // A replace overwrites its own name (the host keeps that entry); every other
+            // spelling goes, each once. (A replace alone is not trusted to drop a second
+            // value the client sent under the same name.)
+            let own = matches!(op, HeaderOp::Set(n, _) if n == spelling);
+            if own || earlier.iter().any(|o| removes(o, spelling)) {
+                continue;
+            }
+            host.remove_header(spelling)?;
+        }
+        if let HeaderOp::Set(name, value) = op {
+            host.replace_header(name, value)?;
+        }
     }
+    Ok(())
+}
+
+fn op_name(op: &HeaderOp) -> &str {
     match op {
-        HeaderOp::Remove(_) => host.remove_header(name),
-        HeaderOp::Set(_, value) => host.replace_header(name, value),
+        HeaderOp::Remove(name) | HeaderOp::Set(name, _) => name,
+    }
+}
+
+/// Whether applying `op` removed the client's spelling `spelling` (a replace removes the other
+/// spellings of its name and overwrites its own, which a later removal must still remove).
+fn removes(op: &HeaderOp, spelling: &str) -> bool {
+    match op {
+        HeaderOp::Remove(name) => spelling.eq_ignore_ascii_case(name),
+        HeaderOp::Set(name, _) => spelling.eq_ignore_ascii_case(name) && spelling != name,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::cell::RefCell;
+
+    /// Records the header calls; refuses nothing.
+    #[derive(Default)]
+    struct Calls(RefCell<Vec<String>>);
+
+    impl HostPort for Calls {
+        fn now_ms(&self) -> Result<u64, HostError> {
+            Ok(0)
+        }
+        fn log(&self, _: LogLevel, _: &str) {}
+        fn count(&self, _: &str) {}
+        fn gauge(&self, _: &str, _: u64) {}
+        fn histogram(&self, _: &str, _: u64) {}
+        fn select(&self, _: u32) -> Result<(), HostError> {
+            Ok(())
+        }
+        fn request_headers(&self) -> Result<Vec<RawHeader>, HostError> {
+            Ok(Vec::new())
+        }
+        fn request_pseudo(&self, _: &str, _: &str) -> Result<Option<Vec<u8>>, HostError> {
+            Ok(None)
+        }
+        fn remove_header(&self, name: &str) -> Result<(), HostError> {
+            self.0.borrow_mut().push(format!("remove {name}"));
+            Ok(())
+        }
+        fn replace_header(&self, name: &str, value: &str) -> Result<(), HostError> {
+            self.0.borrow_mut().push(format!("replace {name}={value}"));
+            Ok(())
+        }
+        fn respond(&self, _: &LocalResponse) -> Result<(), HostError> {
+            Ok(())
+        }
+        fn resume(&self) -> Result<(), HostError> {
+            Ok(())
+        }
+        fn dispatch(&self, _: &str, _: &[(&str, &str)], _: u64) -> Result<u32, HostError> {
+            Err(HostError(12))
+        }
+        fn answer_headers(&self) -> Result<Vec<RawHeader>, HostError> {
+            Ok(Vec::new())
+        }
+        fn answer_header(&self, _: &str) -> Option<Vec<u8>> {
+            None
+        }
+        fn answer_body(&self, _: usize) -> Result<Option<Vec<u8>>, HostError> {
+            Ok(None)
+        }
+        fn shared_get(&self, _: &str) -> Option<(Vec<u8>, u32)> {
+            None
+        }
+        fn shared_set(&self, _: &str, _: &[u8], _: u32) -> Result<(), HostError> {
+            Ok(())
+        }
+    }
+
+    fn sent(names: &[&str]) -> Vec<(String, String)> {
+        names.iter().map(|n| (n.to_string(), "v".into())).collect()
+    }
+
+    #[test]
+    fn every_spelling_present_is_removed_once_and_nothing_absent_is_asked_for() {
+        let host = Calls::default();
+        let ops = [
+            HeaderOp::Remove("x-jwt-sub".into()),
+            HeaderOp::Remove("x_jwt_roles".into()),
+            HeaderOp::Remove("authorization".into()),
+            HeaderOp::Set("x-jwt-sub".into(), "alice".into()),
+        ];
+        let headers = sent(&[
+            ":path",
+            "Authorization",
+            "X-Jwt-Sub",
+            "x-JWT-sub",
+            "X-Jwt-Sub",
+            "x_jwt_roles",
+        ]);
+        apply_all(&host, &ops, &headers).unwrap();
+        assert_eq!(
+            host.0.into_inner(),
+            [
+                "remove X-Jwt-Sub",
+                "remove x-JWT-sub",
+                "remove x_jwt_roles",
+                "remove Authorization",
+                "replace x-jwt-sub=alice",
+            ]
+        );
+    }
+
+    #[test]
+    fn a_replace_removes_the_other_spellings_and_keeps_its_own_for_a_later_removal() {
+        let host = Calls::default();
+        let ops = [
+            HeaderOp::Set("x-a".into(), "1".into()),
+            HeaderOp::Remove("x-a".into()),
+        ];
+        apply_all(&host, &ops, &sent(&["X-A", "x-a"])).unwrap();
+        assert_eq!(
+            host.0.into_inner(),
+            ["remove X-A", "replace x-a=1", "remove x-a"]
+        );
+    }
+
+    #[test]
+    fn a_spoofed_header_under_the_replaced_name_is_removed_before_the_replace() {
+        let host = Calls::default();
+        let ops = [
+            HeaderOp::Remove("x-jwt-sub".into()),
+            HeaderOp::Set("x-jwt-sub".into(), "alice".into()),
+        ];
+        apply_all(&host, &ops, &sent(&["x-jwt-sub", "x-jwt-sub"])).unwrap();
+        assert_eq!(
+            host.0.into_inner(),
+            ["remove x-jwt-sub", "replace x-jwt-sub=alice"]
+        );
     }
 }

@@ -410,11 +410,7 @@ impl LocalResponse {
         }
         headers.push(("content-type".to_string(), "application/json".to_string()));
         headers.push(("cache-control".to_string(), "no-store".to_string()));
-        let body = serde_json::json!({
-            "error": rejection.body_error(),
-            "error_description": rejection.description(),
-        })
-        .to_string();
+        let body = json_error_body(rejection.body_error(), rejection.description());
         LocalResponse {
             status: rejection.status(),
             headers,
@@ -423,9 +419,57 @@ impl LocalResponse {
     }
 }
 
+/// `{"error":…,"error_description":…}` exactly as `serde_json` writes it, in one allocation.
+fn json_error_body(error: &str, description: &str) -> String {
+    let mut body = String::with_capacity(36 + error.len() + description.len());
+    body.push_str("{\"error\":");
+    push_json_string(&mut body, error);
+    body.push_str(",\"error_description\":");
+    push_json_string(&mut body, description);
+    body.push('}');
+    body
+}
+
+/// A JSON string literal with `serde_json`'s escapes.
+fn push_json_string(out: &mut String, text: &str) {
+    use std::fmt::Write;
+    out.push('"');
+    for c in text.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            '\u{8}' => out.push_str("\\b"),
+            '\u{c}' => out.push_str("\\f"),
+            c if c < ' ' => {
+                let _ = write!(out, "\\u{:04x}", u32::from(c));
+            }
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_error_body_is_what_serde_json_writes() {
+        for r in Rejection::ALL {
+            let want = serde_json::json!({
+                "error": r.body_error(),
+                "error_description": r.description(),
+            })
+            .to_string();
+            assert_eq!(json_error_body(r.body_error(), r.description()), want);
+        }
+        let odd = "a\"b\\c\nd\re\tf\u{8}g\u{c}h\u{1}i\u{7f}é";
+        let want = serde_json::json!({"error": odd, "error_description": ""}).to_string();
+        assert_eq!(json_error_body(odd, ""), want);
+    }
 
     #[test]
     fn every_rejection_has_distinct_name_and_sane_status() {

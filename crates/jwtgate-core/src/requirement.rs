@@ -277,22 +277,22 @@ fn most_telling(kept: Rejection, new: Rejection) -> Rejection {
 impl<'a> Evaluation<'a> {
     /// Whether `provider` verified a token with an accepted audience.
     fn accept(&mut self, provider: usize, audiences: Option<&[String]>) -> Result<(), Rejection> {
-        let policy_audiences = self
-            .providers
+        // The configuration outlives the evaluation: borrowed from it, not copied per request.
+        let providers: &'a [Provider] = self.providers;
+        let policy_audiences = providers
             .get(provider)
             .map(|p| p.policy.audiences.as_slice())
             .unwrap_or_default();
-        let mode = self
-            .providers
+        let mode = providers
             .get(provider)
             .map(|p| p.policy.audience_match)
             .unwrap_or_default();
-        let audiences = audiences.unwrap_or(policy_audiences).to_vec();
+        let audiences = audiences.unwrap_or(policy_audiences);
         match self.outcome(provider) {
             None | Some(Outcome::Missing) => Err(Rejection::MissingToken),
             Some(Outcome::Failed(rejection)) => Err(*rejection),
             Some(Outcome::Verified(v)) => {
-                ClaimPolicy::check_audience(&audiences, v.claims.get("aud"), mode)
+                ClaimPolicy::check_audience(audiences, v.claims.get("aud"), mode)
             }
         }
     }

@@ -211,10 +211,16 @@ impl Filter {
         now: u64,
     ) -> Result<Gateway, String> {
         let _ = &self.engine;
-        let logs = Arc::new(Logs::default());
-        let clock = Arc::new(TestClock::default());
-        clock.set_millis(now.saturating_mul(1000));
         let plan = Arc::new(FaultPlan::default());
+        let logs = Arc::new(Logs {
+            lines: Mutex::default(),
+            plan: Arc::clone(&plan),
+        });
+        let clock = Arc::new(TestClock {
+            millis: AtomicU64::new(0),
+            plan: Arc::clone(&plan),
+        });
+        clock.set_millis(now.saturating_mul(1000));
         let outbox = Arc::new(Outbox {
             calls: Mutex::default(),
             plan: Arc::clone(&plan),
@@ -723,6 +729,27 @@ impl Gateway {
         self.plan.reset(faults);
     }
 
+    /// Every host call the filter made since the last [`Gateway::reset_host_calls`] (or
+    /// start), by ABI function: each header-map read or write, `proxy_get_property`,
+    /// `proxy_continue_stream`, `proxy_send_local_response`, the clock (`proxy_get_current_time_nanoseconds` and
+    /// WASI's clock), `proxy_log`, metrics, shared data and `proxy_http_call`. The crate serves a
+    /// few calls without asking the harness (`proxy_set_effective_context`,
+    /// `proxy_set_tick_period_milliseconds`, `proxy_get_log_level`, configuration and call-answer
+    /// buffers): those are not counted.
+    pub fn host_calls(&self) -> BTreeMap<&'static str, u64> {
+        self.plan.calls()
+    }
+
+    /// The total of [`Gateway::host_calls`].
+    pub fn host_call_count(&self) -> u64 {
+        self.plan.calls().values().sum()
+    }
+
+    /// Starts counting host calls from zero.
+    pub fn reset_host_calls(&self) {
+        self.plan.reset_calls();
+    }
+
     /// How many `call`s the filter made since the last [`Gateway::set_faults`] (or start).
     pub fn hostcalls(&self, call: Hostcall) -> u32 {
         self.plan.seen(call)
@@ -1099,6 +1126,9 @@ impl HostMap {
 
 impl HeaderMap for HostMap {
     fn get(&self, key: &[u8]) -> Option<Cow<'_, [u8]>> {
+        // `header_map` counted a read of the whole map; this one was a single value.
+        self.plan.uncount("proxy_get_header_map_pairs");
+        self.plan.count("proxy_get_header_map_value");
         self.pairs
             .iter()
             .find(|(n, _)| self.same(n, key))
@@ -1113,6 +1143,7 @@ impl HeaderMap for HostMap {
     }
 
     fn set(&mut self, key: &[u8], value: &[u8]) -> Result<(), NotAllowed> {
+        self.plan.count("proxy_replace_header_map_value");
         self.allow(Hostcall::SetHeader)?;
         match self.pairs.iter().position(|(n, _)| self.same(n, key)) {
             Some(first) => {
@@ -1135,12 +1166,14 @@ impl HeaderMap for HostMap {
     }
 
     fn add(&mut self, key: &[u8], value: &[u8]) -> Result<(), NotAllowed> {
+        self.plan.count("proxy_add_header_map_value");
         self.allow(Hostcall::AddHeader)?;
         self.pairs.push((key.to_vec(), value.to_vec()));
         Ok(())
     }
 
     fn remove(&mut self, key: &[u8]) -> Result<(), NotAllowed> {
+        self.plan.count("proxy_remove_header_map_value");
         self.allow(Hostcall::RemoveHeader)?;
         let case = self.case;
         self.pairs.retain(|(n, _)| match case {
@@ -1151,6 +1184,7 @@ impl HeaderMap for HostMap {
     }
 
     fn replace_all(&mut self, pairs: &[(&[u8], &[u8])]) -> Result<(), NotAllowed> {
+        self.plan.count("proxy_set_header_map_pairs");
         self.allow(Hostcall::SetHeader)?;
         self.pairs = pairs
             .iter()
@@ -1198,6 +1232,12 @@ impl StreamState for Streams {
         let stream = self.of(call)?;
         match map {
             MapType::HttpRequestHeaders => {
+                // One read per call: `proxy_get_header_map_pairs` (or `_size`), unless the
+                // map's `get` says it was `proxy_get_header_map_value`. Writes are counted by
+                // the map's methods.
+                if access == Access::Read {
+                    plan.count("proxy_get_header_map_pairs");
+                }
                 plan.check(match access {
                     Access::Read => Hostcall::ReadHeaders,
                     Access::Write => Hostcall::WriteHeaders,
@@ -1210,6 +1250,7 @@ impl StreamState for Streams {
 
     fn continue_stream(&mut self, call: Invocation, stream: StreamType) -> Result<(), Status> {
         let plan = Arc::clone(&self.plan);
+        plan.count("proxy_continue_stream");
         let state = self.of(call)?;
         if stream != StreamType::HttpRequest || state.resumed || state.local.is_some() {
             return Err(Status::BadArgument);
@@ -1225,6 +1266,7 @@ impl StreamState for Streams {
         response: LocalResponse<'_>,
     ) -> Result<(), Status> {
         let plan = Arc::clone(&self.plan);
+        plan.count("proxy_send_local_response");
         let state = self.of(call)?;
         if state.resumed || state.local.is_some() {
             return Err(Status::BadArgument);
@@ -1232,6 +1274,17 @@ impl StreamState for Streams {
         plan.check(Hostcall::LocalResponse)?;
         state.local = Some(response.into_owned());
         Ok(())
+    }
+
+    /// No property but the crate's own: counted, then `NOT_FOUND` (the crate's default).
+    fn property(
+        &mut self,
+        _call: Invocation,
+        _path: &[&[u8]],
+        _out: &mut Vec<u8>,
+    ) -> Result<(), Status> {
+        self.plan.count("proxy_get_property");
+        Err(Status::NotFound)
     }
 }
 
@@ -1244,6 +1297,8 @@ struct PlanState {
     faults: Faults,
     seen: HashMap<Hostcall, u32>,
     injected: Vec<(Hostcall, u32, Status)>,
+    /// Host calls by ABI function name (not reset with the faults).
+    calls: BTreeMap<&'static str, u64>,
 }
 
 impl FaultPlan {
@@ -1267,10 +1322,40 @@ impl FaultPlan {
 
     fn reset(&self, faults: Faults) {
         if let Ok(mut state) = self.0.lock() {
+            let calls = std::mem::take(&mut state.calls);
             *state = PlanState {
                 faults,
+                calls,
                 ..PlanState::default()
             };
+        }
+    }
+
+    /// Counts one host call of ABI function `name`.
+    fn count(&self, name: &'static str) {
+        if let Ok(mut state) = self.0.lock() {
+            *state.calls.entry(name).or_insert(0) += 1;
+        }
+    }
+
+    fn uncount(&self, name: &'static str) {
+        if let Ok(mut state) = self.0.lock() {
+            if let Some(n) = state.calls.get_mut(name) {
+                *n = n.saturating_sub(1);
+                if *n == 0 {
+                    state.calls.remove(name);
+                }
+            }
+        }
+    }
+
+    fn calls(&self) -> BTreeMap<&'static str, u64> {
+        self.0.lock().map(|s| s.calls.clone()).unwrap_or_default()
+    }
+
+    fn reset_calls(&self) {
+        if let Ok(mut state) = self.0.lock() {
+            state.calls.clear();
         }
     }
 
@@ -1302,6 +1387,7 @@ impl Callouts for Outbox {
         callout: CalloutId,
         request: HttpCall<'_>,
     ) -> Result<(), HttpCallRefusal> {
+        self.plan.count("proxy_http_call");
         if request.upstream.as_ref() == b"unknown-cluster" {
             return Err(HttpCallRefusal::UnknownUpstream);
         }
@@ -1341,6 +1427,7 @@ impl SharedServices for FaultyShared {
         vm_id: &[u8],
         key: &[u8],
     ) -> Result<SharedValue, Status> {
+        self.plan.count("proxy_get_shared_data");
         self.plan.check(Hostcall::GetSharedData)?;
         self.inner.get_shared_data(call, vm_id, key)
     }
@@ -1353,6 +1440,7 @@ impl SharedServices for FaultyShared {
         value: &[u8],
         cas: Option<u32>,
     ) -> Result<(), Status> {
+        self.plan.count("proxy_set_shared_data");
         self.plan.check(Hostcall::SetSharedData)?;
         self.inner.set_shared_data(call, vm_id, key, value, cas)
     }
@@ -1395,11 +1483,13 @@ impl SharedServices for FaultyShared {
         kind: MetricType,
         name: &[u8],
     ) -> Result<MetricId, Status> {
+        self.plan.count("proxy_define_metric");
         self.plan.check(Hostcall::DefineMetric)?;
         self.inner.define_metric(call, vm_id, kind, name)
     }
 
     fn record_metric(&self, call: Invocation, metric: MetricId, value: u64) -> Result<(), Status> {
+        self.plan.count("proxy_record_metric");
         self.plan.check(Hostcall::RecordMetric)?;
         self.inner.record_metric(call, metric, value)
     }
@@ -1410,23 +1500,27 @@ impl SharedServices for FaultyShared {
         metric: MetricId,
         delta: i64,
     ) -> Result<(), Status> {
+        self.plan.count("proxy_increment_metric");
         self.plan.check(Hostcall::IncrementMetric)?;
         self.inner.increment_metric(call, metric, delta)
     }
 
     fn get_metric(&self, call: Invocation, metric: MetricId) -> Result<u64, Status> {
+        self.plan.count("proxy_get_metric");
         self.plan.check(Hostcall::GetMetric)?;
         self.inner.get_metric(call, metric)
     }
 }
 
-#[derive(Default)]
 struct Logs {
     lines: Mutex<Vec<(LogLevel, String)>>,
+    /// Counts the host calls.
+    plan: Arc<FaultPlan>,
 }
 
 impl LogSink for Logs {
     fn log(&self, _context: LogContext<'_>, level: LogLevel, message: &[u8]) {
+        self.plan.count("proxy_log");
         if let Ok(mut lines) = self.lines.lock() {
             lines.push((level, text(message)));
         }
@@ -1436,14 +1530,8 @@ impl LogSink for Logs {
 /// A clock the test sets; starts at 2023-11-14T22:13:20Z (1_700_000_000).
 struct TestClock {
     millis: AtomicU64,
-}
-
-impl Default for TestClock {
-    fn default() -> Self {
-        TestClock {
-            millis: AtomicU64::new(1_700_000_000_000),
-        }
-    }
+    /// Counts the host calls.
+    plan: Arc<FaultPlan>,
 }
 
 impl TestClock {
@@ -1462,11 +1550,13 @@ impl TestClock {
 
 impl Clock for TestClock {
     fn realtime_nanos(&self) -> u64 {
+        self.plan.count("proxy_get_current_time_nanoseconds");
         self.millis.load(Ordering::SeqCst).saturating_mul(1_000_000)
     }
 
     fn monotonic_nanos(&self) -> u64 {
-        self.realtime_nanos()
+        self.plan.count("wasi clock_time_get (monotonic)");
+        self.millis.load(Ordering::SeqCst).saturating_mul(1_000_000)
     }
 }
 

@@ -171,9 +171,18 @@ fn main() {
     }
 
     println!();
-    rsa_section(&algs, &wasm_verify);
-    es256_section(&algs, &wasm_verify);
-    nist_section();
+    host_calls_section(&mut warm, &rows);
+    // JWTGATE_BENCH_COMPARE=<other .wasm>: the same requests through both filters, rounds
+    // interleaved so that load from elsewhere on the machine hits both alike.
+    if let Ok(other) = std::env::var("JWTGATE_BENCH_COMPARE") {
+        compare_section(&warm_config, now, &rows, &other);
+    }
+    // JWTGATE_BENCH_QUICK=1: the filter's own rows only (no verifier-alone sections).
+    if std::env::var_os("JWTGATE_BENCH_QUICK").is_none() {
+        rsa_section(&algs, &wasm_verify);
+        es256_section(&algs, &wasm_verify);
+        nist_section();
+    }
 
     let size = std::fs::metadata(wasm_path()).map(|m| m.len()).unwrap_or(0);
     println!("## Size and memory\n");
@@ -224,6 +233,151 @@ fn main() {
     } else {
         println!("- 10,000 distinct tokens need more than {} KiB", hi * 64);
     }
+}
+
+/// Whole requests through this filter and through `other` (another build), µs: rounds of
+/// each request kind alternate between the two (which goes first alternates too), medians of
+/// 31 rounds of 200 requests.
+fn compare_section(config: &str, now: u64, rows: &[(String, Vec<String>)], other: &str) {
+    let other_filter = match jwtgate_host_tests::Filter::load(std::path::Path::new(other)) {
+        Ok(f) => f,
+        Err(e) => panic!("{other}: {e}"),
+    };
+    let mut this = shared_filter()
+        .start(config)
+        .unwrap_or_else(|e| panic!("{e}"));
+    let mut that = other_filter.start(config).unwrap_or_else(|e| panic!("{e}"));
+    this.set_now(now);
+    that.set_now(now);
+    let first = |alg: &str| {
+        rows.iter()
+            .find(|(a, _)| a == alg)
+            .and_then(|(_, t)| t.first().cloned())
+    };
+    let mut kinds: Vec<(String, String, Option<String>, u32)> = vec![
+        ("open route".into(), "/public/x".into(), None, 200),
+        (
+            "protected route, no token (401)".into(),
+            "/hs256/x".into(),
+            None,
+            401,
+        ),
+    ];
+    for alg in ["HS256", "RS256"] {
+        if let Some(token) = first(alg) {
+            let route = format!("/{}/x", alg.to_lowercase());
+            kinds.push((format!("{alg}, cached token"), route, Some(token), 200));
+        }
+    }
+    println!("## This filter against {other}, µs per request (interleaved rounds)\n");
+    println!("| request | this filter | the other | this ÷ other |");
+    println!("|---|---|---|---|");
+    for (label, path, token, want) in kinds {
+        let mut samples = (Vec::new(), Vec::new());
+        for round in 0..31 {
+            for side in [round % 2, 1 - round % 2] {
+                let gw = if side == 0 { &mut this } else { &mut that };
+                request(gw, &path, token.as_deref(), want); // primes the cache
+                let start = Instant::now();
+                for _ in 0..200 {
+                    request(gw, &path, token.as_deref(), want);
+                }
+                let us = start.elapsed().as_secs_f64() * 1e6 / 200.0;
+                if side == 0 {
+                    samples.0.push(us);
+                } else {
+                    samples.1.push(us);
+                }
+            }
+        }
+        let (a, b) = (stat(samples.0), stat(samples.1));
+        println!(
+            "| {label} | {} | {} | {:.2} |",
+            fmt(&a),
+            fmt(&b),
+            a.median / b.median
+        );
+    }
+    println!();
+}
+
+/// (label, path, headers, expected status).
+type RequestKind = (String, String, Vec<(String, String)>, u32);
+
+/// Host calls the filter makes for one request of each kind (the harness counts every call it
+/// serves: `Gateway::host_calls`), with the calls by ABI function.
+fn host_calls_section(gw: &mut Gateway, rows: &[(String, Vec<String>)]) {
+    let token = |alg: &str, i: usize| {
+        rows.iter()
+            .find(|(a, _)| a == alg)
+            .and_then(|(_, t)| t.get(i).cloned())
+    };
+    let bearer = |t: &str| format!("Bearer {t}");
+    let mut kinds: Vec<RequestKind> = vec![
+        ("open route".into(), "/public/x".into(), vec![], 200),
+        ("rule miss".into(), "/unrouted".into(), vec![], 200),
+        (
+            "protected route, no token (401)".into(),
+            "/hs256/x".into(),
+            vec![],
+            401,
+        ),
+    ];
+    for alg in ["HS256", "RS256"] {
+        let route = format!("/{}/x", alg.to_lowercase());
+        if let (Some(cached), Some(new)) = (token(alg, 0), token(alg, 1)) {
+            // The first request caches the token; the row is the second.
+            request(gw, &route, Some(&cached), 200);
+            kinds.push((
+                format!("{alg}, cached token"),
+                route.clone(),
+                vec![("authorization".into(), bearer(&cached))],
+                200,
+            ));
+            kinds.push((
+                format!("{alg}, new token"),
+                route.clone(),
+                vec![("authorization".into(), bearer(&new))],
+                200,
+            ));
+            if alg == "HS256" {
+                kinds.push((
+                    "HS256, cached token + 2 spoofed managed headers (`X-Jwt-Sub`, `x_jwt_roles`)"
+                        .into(),
+                    route,
+                    vec![
+                        ("authorization".into(), bearer(&cached)),
+                        ("X-Jwt-Sub".into(), "spoofed".into()),
+                        ("x_jwt_roles".into(), "admin".into()),
+                    ],
+                    200,
+                ));
+            }
+        }
+    }
+    println!("## Host calls per request (in-host harness)\n");
+    println!("| request | host calls | by function |");
+    println!("|---|---|---|");
+    for (label, path, headers, want) in kinds {
+        let pairs: Vec<(&str, &str)> = headers
+            .iter()
+            .map(|(n, v)| (n.as_str(), v.as_str()))
+            .collect();
+        gw.reset_host_calls();
+        let got = gw.request("GET", &path, &pairs).status();
+        assert_eq!(got, want, "{label}");
+        let calls = gw.host_calls();
+        let by: Vec<String> = calls
+            .iter()
+            .map(|(name, n)| format!("{} {n}", name.trim_start_matches("proxy_")))
+            .collect();
+        println!(
+            "| {label} | {} | {} |",
+            calls.values().sum::<u64>(),
+            by.join(", ")
+        );
+    }
+    println!();
 }
 
 /// µs per verification from `openssl speed -seconds 3 -mr ALG`, whose line starting with `tag`

@@ -1,0 +1,301 @@
+//! Heap allocations per request on the engine's request path, counted by a global allocator of
+//! this test binary (its own process: no other test shares the counter). The host is a minimal
+//! [`HostPort`] whose own work (handing over the header list, which the port returns by value,
+//! as proxy-wasm's `proxy_get_header_map_pairs` does) is not counted: the rows are what the
+//! core does per request. Run with `--nocapture` to see the table.
+//!
+//! Rows: a repeated (cached) HS256 token allowed, a repeated RS256 token allowed, a denial (no
+//! token), an open route. The bounds asserted are the counts measured when the hot path was
+//! made allocation-lean (issue 19), so a change that adds allocations per request shows here.
+// A test (or measurement) program: a failed unwrap is a failed test.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::cell::{Cell, RefCell};
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine as _;
+use jwtgate_core::engine::Engine;
+use jwtgate_core::port::{HostError, HostPort, LogLevel, RawHeader};
+use jwtgate_core::{Gateway, LocalResponse};
+use serde_json::json;
+
+struct Counting;
+
+static ALLOCATIONS: AtomicU64 = AtomicU64::new(0);
+static BYTES: AtomicU64 = AtomicU64::new(0);
+
+thread_local! {
+    /// Only the measuring thread, only while it measures, and never inside the fake host.
+    static COUNTING: Cell<bool> = const { Cell::new(false) };
+}
+
+fn counting() -> bool {
+    COUNTING.try_with(Cell::get).unwrap_or(false)
+}
+
+// SAFETY: forwards every call to the system allocator unchanged; only counts.
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        if counting() {
+            ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
+            BYTES.fetch_add(layout.size() as u64, Ordering::Relaxed);
+        }
+        // SAFETY: the caller's contract, passed on.
+        unsafe { System.alloc(layout) }
+    }
+
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        // SAFETY: the caller's contract, passed on.
+        unsafe { System.dealloc(ptr, layout) }
+    }
+
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        if counting() {
+            ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
+            BYTES.fetch_add(new_size as u64, Ordering::Relaxed);
+        }
+        // SAFETY: the caller's contract, passed on.
+        unsafe { System.realloc(ptr, layout, new_size) }
+    }
+}
+
+#[global_allocator]
+static GLOBAL: Counting = Counting;
+
+/// Runs `f` with counting paused (the fake host's own work).
+fn uncounted<T>(f: impl FnOnce() -> T) -> T {
+    let was = counting();
+    COUNTING.with(|c| c.set(false));
+    let out = f();
+    COUNTING.with(|c| c.set(was));
+    out
+}
+
+/// The host: one request's headers; counts what the engine asked for.
+#[derive(Default)]
+struct Host {
+    headers: RefCell<Vec<RawHeader>>,
+    status: Cell<u32>,
+    forwarded: Cell<bool>,
+}
+
+/// The engine owns its host; the test reaches the same one through this pointer.
+struct Shared(&'static Host);
+
+impl HostPort for Shared {
+    fn now_ms(&self) -> Result<u64, HostError> {
+        Ok(NOW * 1000)
+    }
+    fn log(&self, _level: LogLevel, _line: &str) {}
+    fn count(&self, _name: &str) {}
+    fn gauge(&self, _name: &str, _value: u64) {}
+    fn histogram(&self, _name: &str, _value: u64) {}
+    fn select(&self, _context: u32) -> Result<(), HostError> {
+        Ok(())
+    }
+    fn request_headers(&self) -> Result<Vec<RawHeader>, HostError> {
+        Ok(uncounted(|| self.0.headers.borrow().clone()))
+    }
+    fn request_pseudo(&self, _name: &str, _property: &str) -> Result<Option<Vec<u8>>, HostError> {
+        Ok(None)
+    }
+    fn remove_header(&self, _name: &str) -> Result<(), HostError> {
+        Ok(())
+    }
+    fn replace_header(&self, _name: &str, _value: &str) -> Result<(), HostError> {
+        Ok(())
+    }
+    fn respond(&self, response: &LocalResponse) -> Result<(), HostError> {
+        self.0.status.set(response.status);
+        Ok(())
+    }
+    fn resume(&self) -> Result<(), HostError> {
+        self.0.forwarded.set(true);
+        Ok(())
+    }
+    fn dispatch(&self, _: &str, _: &[(&str, &str)], _: u64) -> Result<u32, HostError> {
+        Err(HostError(12))
+    }
+    fn answer_headers(&self) -> Result<Vec<RawHeader>, HostError> {
+        Ok(Vec::new())
+    }
+    fn answer_header(&self, _name: &str) -> Option<Vec<u8>> {
+        None
+    }
+    fn answer_body(&self, _max: usize) -> Result<Option<Vec<u8>>, HostError> {
+        Ok(None)
+    }
+    fn shared_get(&self, _key: &str) -> Option<(Vec<u8>, u32)> {
+        None
+    }
+    fn shared_set(&self, _key: &str, _value: &[u8], _cas: u32) -> Result<(), HostError> {
+        Ok(())
+    }
+}
+
+const NOW: u64 = 1_700_000_000;
+const SECRET: &str = "0123456789abcdef0123456789abcdef";
+
+fn b64(bytes: &[u8]) -> String {
+    URL_SAFE_NO_PAD.encode(bytes)
+}
+
+fn claims() -> String {
+    json!({"iss": "https://issuer.test", "aud": "api", "sub": "alice", "exp": NOW + 300})
+        .to_string()
+}
+
+fn hs256() -> String {
+    use hmac::{Hmac, Mac};
+    let input = format!(
+        "{}.{}",
+        b64(br#"{"alg":"HS256","typ":"JWT"}"#),
+        b64(claims().as_bytes())
+    );
+    let mut mac = Hmac::<sha2::Sha256>::new_from_slice(SECRET.as_bytes()).unwrap();
+    mac.update(input.as_bytes());
+    format!("{input}.{}", b64(&mac.finalize().into_bytes()))
+}
+
+fn rsa_key() -> rsa::RsaPrivateKey {
+    use rsa::pkcs8::DecodePrivateKey;
+    rsa::RsaPrivateKey::from_pkcs8_pem(include_str!("fixtures/rsa2048-test-only.pem")).unwrap()
+}
+
+fn rs256(key: &rsa::RsaPrivateKey) -> String {
+    use rsa::signature::{SignatureEncoding, Signer};
+    let input = format!(
+        "{}.{}",
+        b64(br#"{"alg":"RS256","typ":"JWT","kid":"r1"}"#),
+        b64(claims().as_bytes())
+    );
+    let signer = rsa::pkcs1v15::SigningKey::<sha2::Sha256>::new(key.clone());
+    format!("{input}.{}", b64(&signer.sign(input.as_bytes()).to_bytes()))
+}
+
+fn config(key: &rsa::RsaPrivateKey) -> String {
+    use rsa::pkcs8::{EncodePublicKey, LineEnding};
+    let pem = key
+        .to_public_key()
+        .to_public_key_pem(LineEnding::LF)
+        .unwrap();
+    let claim_headers = json!([{"header_name": "x-jwt-sub", "claim_name": "sub"},
+                               {"header_name": "x-jwt-roles", "claim_name": "realm_access.roles"}]);
+    json!({
+        "providers": {
+            "hs": {"issuer": "https://issuer.test", "audiences": ["api"],
+                   "keys": [{"kid": "h1", "alg": "HS256", "secret": SECRET}],
+                   "claim_to_headers": claim_headers},
+            "rs": {"issuer": "https://issuer.test", "audiences": ["api"],
+                   "keys": [{"kid": "r1", "alg": "RS256", "pem": pem}],
+                   "claim_to_headers": claim_headers}
+        },
+        "rules": [
+            {"match": {"prefix": "/public"}},
+            {"match": {"prefix": "/hs"}, "requires": {"provider_name": "hs"}},
+            {"match": {"prefix": "/rs"}, "requires": {"provider_name": "rs"}}
+        ]
+    })
+    .to_string()
+}
+
+/// A request as a proxy hands it over: pseudo-headers, a few ordinary headers, the token.
+fn headers(path: &str, token: Option<&str>) -> Vec<RawHeader> {
+    let mut h: Vec<(&str, String)> = vec![
+        (":method", "GET".into()),
+        (":path", path.into()),
+        (":authority", "api.test".into()),
+        (":scheme", "http".into()),
+        ("user-agent", "wrk".into()),
+        ("accept", "*/*".into()),
+    ];
+    if let Some(t) = token {
+        h.push(("authorization", format!("Bearer {t}")));
+    }
+    h.into_iter()
+        .map(|(n, v)| (n.as_bytes().to_vec(), v.into_bytes()))
+        .collect()
+}
+
+/// (allocations, bytes) per request, averaged over `n` requests after two warm-up requests.
+fn per_request(
+    engine: &mut Engine,
+    host: &Host,
+    path: &str,
+    token: Option<&str>,
+    want: u32,
+) -> (f64, f64) {
+    *host.headers.borrow_mut() = headers(path, token);
+    let n = 100u64;
+    let mut context = 10u32;
+    let mut run = |engine: &mut Engine| {
+        context += 1;
+        host.status.set(200);
+        let forward = engine.on_request(context, NOW * 1000);
+        engine.forget_context(context);
+        let got = if forward { 200 } else { host.status.get() };
+        assert_eq!(got, want, "{path}");
+    };
+    run(engine);
+    run(engine);
+    ALLOCATIONS.store(0, Ordering::SeqCst);
+    BYTES.store(0, Ordering::SeqCst);
+    COUNTING.with(|c| c.set(true));
+    for _ in 0..n {
+        run(engine);
+    }
+    COUNTING.with(|c| c.set(false));
+    (
+        ALLOCATIONS.load(Ordering::SeqCst) as f64 / n as f64,
+        BYTES.load(Ordering::SeqCst) as f64 / n as f64,
+    )
+}
+
+#[test]
+fn allocations_per_request_on_the_request_path() {
+    let key = rsa_key();
+    let gateway = Gateway::from_json(config(&key).as_bytes()).unwrap();
+    let host: &'static Host = Box::leak(Box::default());
+    let mut engine = Engine::new(gateway, Box::new(Shared(host)), 1);
+    let (hs, rs) = (hs256(), rs256(&key));
+    // (label, path, token, status, most allocations per request: measured for issue 19; main
+    // at fbd94cf made 46, 46, 49 and 20).
+    let rows = [
+        (
+            "repeated HS256 token, allowed",
+            "/hs/x",
+            Some(hs.as_str()),
+            200,
+            30.0,
+        ),
+        (
+            "repeated RS256 token, allowed",
+            "/rs/x",
+            Some(rs.as_str()),
+            200,
+            30.0,
+        ),
+        ("no token, denied (401)", "/hs/x", None, 401, 21.0),
+        ("open route", "/public/x", None, 200, 8.0),
+    ];
+    println!("| request | allocations | bytes allocated |");
+    println!("|---|---|---|");
+    let mut over = Vec::new();
+    for (label, path, token, want, most) in rows {
+        let (count, bytes) = per_request(&mut engine, host, path, token, want);
+        println!("| {label} | {count:.1} | {bytes:.0} |");
+        if count > most {
+            over.push(format!(
+                "{label}: {count} allocations per request (was {most})"
+            ));
+        }
+    }
+    assert!(over.is_empty(), "more allocations per request: {over:?}");
+}
