@@ -62,6 +62,8 @@ pub struct NginxPort {
     metrics: RefCell<HashMap<String, *const AtomicU64>>,
     /// A provider binds tokens to the client certificate of the connection.
     pub reads_peer_certificate: Cell<bool>,
+    /// The zone slots of the engine's numbered counters (`count_id`), found on first use.
+    counter_slots: RefCell<Vec<Option<*const AtomicU64>>>,
 }
 
 impl NginxPort {
@@ -78,6 +80,7 @@ impl NginxPort {
             owner: Cell::new(ptr::null()),
             metrics: RefCell::new(HashMap::new()),
             reads_peer_certificate: Cell::new(false),
+            counter_slots: RefCell::new(Vec::new()),
         }
     }
 
@@ -205,24 +208,52 @@ impl HostPort for PortHandle {
     }
 
     fn log(&self, level: LogLevel, line: &str) {
-        let level = match level {
-            LogLevel::Debug => NGX_LOG_DEBUG,
-            LogLevel::Info => NGX_LOG_INFO,
-            LogLevel::Warn => NGX_LOG_WARN,
-            LogLevel::Error => NGX_LOG_ERR,
-        };
         let log = self.0.log_of();
-        unsafe {
-            if !log.is_null() && (*log).log_level >= level as ngx_uint_t {
-                ngx_log_error!(level, log, "{}", line);
-            }
+        if self.logs(level) {
+            ngx_log_error!(ngx_level(level), log, "{}", line);
         }
+    }
+
+    /// NGINX can tell: the allowed request's line is not even formatted below `debug`.
+    fn logs(&self, level: LogLevel) -> bool {
+        let log = self.0.log_of();
+        !log.is_null() && unsafe { (*log).log_level } >= ngx_level(level) as ngx_uint_t
     }
 
     // Stock NGINX has no metrics API: counters and gauges live in the zone, summed over the
     // workers, and `jwtgate_metrics;` prints them. Histograms are not kept.
     fn count(&self, name: &str) {
         if let Some(slot) = self.0.metric(name) {
+            slot.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+    /// By the engine's number: the slot found once per worker, then an atomic add.
+    fn count_id(&self, id: usize, name: &str) {
+        let cached = self
+            .0
+            .counter_slots
+            .try_borrow()
+            .ok()
+            .and_then(|slots| slots.get(id).copied().flatten());
+        let slot = match cached {
+            Some(slot) => slot,
+            None => {
+                let Some(slot) = self.0.metric(name).map(|s| s as *const AtomicU64) else {
+                    return;
+                };
+                if let Ok(mut slots) = self.0.counter_slots.try_borrow_mut() {
+                    if slots.len() <= id {
+                        slots.resize(id + 1, None);
+                    }
+                    if let Some(entry) = slots.get_mut(id) {
+                        *entry = Some(slot);
+                    }
+                }
+                slot
+            }
+        };
+        // A zone slot lives as long as the worker.
+        if let Some(slot) = unsafe { slot.as_ref() } {
             slot.fetch_add(1, Ordering::Relaxed);
         }
     }
@@ -391,6 +422,15 @@ impl HostPort for PortHandle {
 
     fn shared_set(&self, key: &str, value: &[u8], cas: u32) -> Result<(), HostError> {
         unsafe { shared::set(self.0.zone.get(), key.as_bytes(), value, cas) }
+    }
+}
+
+fn ngx_level(level: LogLevel) -> u32 {
+    match level {
+        LogLevel::Debug => NGX_LOG_DEBUG,
+        LogLevel::Info => NGX_LOG_INFO,
+        LogLevel::Warn => NGX_LOG_WARN,
+        LogLevel::Error => NGX_LOG_ERR,
     }
 }
 
