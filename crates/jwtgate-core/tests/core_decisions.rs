@@ -19,7 +19,6 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use jwt_compact::Algorithm;
 use p256::pkcs8::EncodePublicKey;
-use rsa::pkcs8::DecodePrivateKey;
 use serde_json::{json, Value};
 
 use jwtgate_core::cache::TokenCache;
@@ -27,30 +26,14 @@ use jwtgate_core::{Decision, Gateway, HeaderOp, Rejection, Request, Verdict};
 
 mod common;
 use common::{assert_rejected, b64, bearer, gateway};
+#[path = "common/keys.rs"]
+mod keys;
+use keys::{hs_secret, keys_from, Keys, HS256_SECRET};
 
 const NOW: u64 = 1_700_000_000;
-const HS256_SECRET: &str = "0123456789abcdef0123456789abcdef";
-
-/// Test signing keys for every family, deterministic.
-struct Keys {
-    rsa: rsa::RsaPrivateKey,
-    p256: p256::ecdsa::SigningKey,
-    p384: p384::ecdsa::SigningKey,
-    p521: p521::ecdsa::SigningKey,
-    ed25519: ed25519_dalek::SigningKey,
-}
 
 fn keys() -> Keys {
-    let mut p521_raw = [0u8; 66];
-    p521_raw[65] = 5;
-    Keys {
-        rsa: rsa::RsaPrivateKey::from_pkcs8_pem(include_str!("fixtures/rsa2048-test-only.pem"))
-            .unwrap(),
-        p256: p256::ecdsa::SigningKey::from_slice(&[1u8; 32]).unwrap(),
-        p384: p384::ecdsa::SigningKey::from_slice(&[2u8; 48]).unwrap(),
-        p521: p521::ecdsa::SigningKey::from_slice(&p521_raw).unwrap(),
-        ed25519: ed25519_dalek::SigningKey::from_bytes(&[3u8; 32]),
-    }
+    keys_from(1)
 }
 
 impl Keys {
@@ -70,85 +53,12 @@ impl Keys {
         }
     }
 
+    /// The key's JWK; an HMAC one names its `alg` (a local JWKS `oct` key needs it).
     fn public_jwk(&self, alg: &str) -> Value {
-        use rsa::traits::PublicKeyParts;
-        let ec =
-            |crv: &str, x: &[u8], y: &[u8]| json!({"kty":"EC","crv":crv,"x":b64(x),"y":b64(y)});
-        match alg {
-            "ES256" => {
-                let p = self.p256.verifying_key().to_encoded_point(false);
-                ec("P-256", p.x().unwrap(), p.y().unwrap())
-            }
-            "ES384" => {
-                let p = self.p384.verifying_key().to_encoded_point(false);
-                ec("P-384", p.x().unwrap(), p.y().unwrap())
-            }
-            "ES512" => {
-                let p = p521::ecdsa::VerifyingKey::from(&self.p521).to_encoded_point(false);
-                ec("P-521", p.x().unwrap(), p.y().unwrap())
-            }
-            "EdDSA" => {
-                json!({"kty":"OKP","crv":"Ed25519","x":b64(self.ed25519.verifying_key().as_bytes())})
-            }
-            _ if alg.starts_with("HS") => json!({"kty":"oct","k":b64(&hs_secret(alg)),"alg":alg}),
-            _ => {
-                json!({"kty":"RSA","n":b64(&self.rsa.n().to_bytes_be()),"e":b64(&self.rsa.e().to_bytes_be())})
-            }
+        if alg.starts_with("HS") {
+            return self.jwk_with(alg, json!({"alg": alg}));
         }
-    }
-
-    fn sign(&self, alg: &str, message: &[u8]) -> Vec<u8> {
-        use jwt_compact::alg::*;
-        use jwt_compact::AlgorithmSignature;
-        let bytes = |s: &dyn Fn() -> Vec<u8>| s();
-        match alg {
-            "HS256" => Hs256
-                .sign(&Hs256Key::new(hs_secret(alg)), message)
-                .as_bytes()
-                .to_vec(),
-            "HS384" => Hs384
-                .sign(&Hs384Key::new(hs_secret(alg)), message)
-                .as_bytes()
-                .to_vec(),
-            "HS512" => Hs512
-                .sign(&Hs512Key::new(hs_secret(alg)), message)
-                .as_bytes()
-                .to_vec(),
-            "ES256" => bytes(&|| Es256.sign(&self.p256, message).as_bytes().to_vec()),
-            "ES384" => {
-                let sig: p384::ecdsa::Signature = signature::Signer::sign(&self.p384, message);
-                sig.to_bytes().to_vec()
-            }
-            "ES512" => {
-                let sig: p521::ecdsa::Signature = signature::Signer::sign(&self.p521, message);
-                sig.to_bytes().to_vec()
-            }
-            "EdDSA" => Ed25519.sign(&self.ed25519, message).as_bytes().to_vec(),
-            rsa_alg => Rsa::with_name(rsa_alg)
-                .sign(&self.rsa, message)
-                .as_bytes()
-                .to_vec(),
-        }
-    }
-
-    fn token(&self, alg: &str, header: Value, claims: Value) -> String {
-        let mut header = header;
-        header["alg"] = json!(alg);
-        self.token_raw(alg, &header.to_string(), &claims.to_string())
-    }
-
-    fn token_raw(&self, sign_alg: &str, header: &str, claims: &str) -> String {
-        let input = format!("{}.{}", b64(header.as_bytes()), b64(claims.as_bytes()));
-        let sig = self.sign(sign_alg, input.as_bytes());
-        format!("{input}.{}", b64(&sig))
-    }
-}
-
-fn hs_secret(alg: &str) -> Vec<u8> {
-    match alg {
-        "HS384" => vec![b'x'; 48],
-        "HS512" => vec![b'y'; 64],
-        _ => HS256_SECRET.as_bytes().to_vec(),
+        self.jwk(alg)
     }
 }
 

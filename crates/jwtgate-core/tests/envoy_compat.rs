@@ -17,14 +17,19 @@
 )]
 
 use base64::Engine;
-use jwt_compact::Algorithm;
-use rsa::pkcs8::DecodePrivateKey;
 use serde_json::{json, Value};
 
 use jwtgate_core::{Gateway, Rejection, Request, Verdict};
 
 mod common;
+#[path = "common/keys.rs"]
+mod keys;
 use common::{b64, bearer, gateway};
+use keys::{keys_from, Keys, HS256_SECRET};
+
+fn keys() -> Keys {
+    keys_from(11)
+}
 
 /// A decision: the token (or key set) is accepted, or refused.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -98,144 +103,9 @@ fn config(provider: Value) -> Value {
 
 // ---- keys and tokens (own test keys, deterministic) ----
 
-const HS_SECRET: &[u8] = b"0123456789abcdef0123456789abcdef";
-
-struct Keys {
-    rsa: rsa::RsaPrivateKey,
-    p256: p256::ecdsa::SigningKey,
-    p256_other: p256::ecdsa::SigningKey,
-    p384: p384::ecdsa::SigningKey,
-    p521: p521::ecdsa::SigningKey,
-    ed25519: ed25519_dalek::SigningKey,
-    ed25519_other: ed25519_dalek::SigningKey,
-}
-
-fn keys() -> Keys {
-    let mut p521_raw = [0u8; 66];
-    p521_raw[65] = 9;
-    Keys {
-        rsa: rsa::RsaPrivateKey::from_pkcs8_pem(include_str!("fixtures/rsa2048-test-only.pem"))
-            .unwrap(),
-        p256: p256::ecdsa::SigningKey::from_slice(&[11u8; 32]).unwrap(),
-        p256_other: p256::ecdsa::SigningKey::from_slice(&[12u8; 32]).unwrap(),
-        p384: p384::ecdsa::SigningKey::from_slice(&[13u8; 48]).unwrap(),
-        p521: p521::ecdsa::SigningKey::from_slice(&p521_raw).unwrap(),
-        ed25519: ed25519_dalek::SigningKey::from_bytes(&[14u8; 32]),
-        ed25519_other: ed25519_dalek::SigningKey::from_bytes(&[15u8; 32]),
-    }
-}
-
-/// The HMAC secret of `alg` (at least its hash length, as jwtgate requires).
-fn hs_secret(alg: &str) -> Vec<u8> {
-    match alg {
-        "HS384" => vec![b'x'; 48],
-        "HS512" => vec![b'y'; 64],
-        _ => HS_SECRET.to_vec(),
-    }
-}
-
 /// Whether this build verifies `alg` (ES384/ES512 are cargo features).
 fn built(alg: &str) -> bool {
     (alg != "ES384" || cfg!(feature = "es384")) && (alg != "ES512" || cfg!(feature = "es512"))
-}
-
-impl Keys {
-    /// The public JWK (members `kty`, `crv`, key material only) of the key that signs `alg`.
-    fn jwk(&self, alg: &str) -> Value {
-        use rsa::traits::PublicKeyParts;
-        let ec = |crv: &str, x: &[u8], y: &[u8]| json!({"kty": "EC", "crv": crv, "x": b64(x), "y": b64(y)});
-        match alg {
-            "ES256" => {
-                let p = self.p256.verifying_key().to_encoded_point(false);
-                ec("P-256", p.x().unwrap(), p.y().unwrap())
-            }
-            "ES256-other" => {
-                let p = self.p256_other.verifying_key().to_encoded_point(false);
-                ec("P-256", p.x().unwrap(), p.y().unwrap())
-            }
-            "ES384" => {
-                let p = self.p384.verifying_key().to_encoded_point(false);
-                ec("P-384", p.x().unwrap(), p.y().unwrap())
-            }
-            "ES512" => {
-                let p = p521::ecdsa::VerifyingKey::from(&self.p521).to_encoded_point(false);
-                ec("P-521", p.x().unwrap(), p.y().unwrap())
-            }
-            "EdDSA" => {
-                json!({"kty": "OKP", "crv": "Ed25519", "x": b64(self.ed25519.verifying_key().as_bytes())})
-            }
-            _ if alg.starts_with("HS") => json!({"kty": "oct", "k": b64(&hs_secret(alg))}),
-            _ => json!({
-                "kty": "RSA",
-                "n": b64(&self.rsa.n().to_bytes_be()),
-                "e": b64(&self.rsa.e().to_bytes_be()),
-            }),
-        }
-    }
-
-    /// The JWK of `alg`'s key with these extra members.
-    fn jwk_with(&self, alg: &str, extra: Value) -> Value {
-        let mut jwk = self.jwk(alg);
-        for (k, v) in extra.as_object().unwrap() {
-            jwk[k] = v.clone();
-        }
-        jwk
-    }
-
-    fn sign(&self, alg: &str, message: &[u8]) -> Vec<u8> {
-        use jwt_compact::alg::*;
-        use jwt_compact::AlgorithmSignature;
-        match alg {
-            "HS256" => Hs256
-                .sign(&Hs256Key::new(hs_secret(alg)), message)
-                .as_bytes()
-                .to_vec(),
-            "HS384" => Hs384
-                .sign(&Hs384Key::new(hs_secret(alg)), message)
-                .as_bytes()
-                .to_vec(),
-            "HS512" => Hs512
-                .sign(&Hs512Key::new(hs_secret(alg)), message)
-                .as_bytes()
-                .to_vec(),
-            "ES256" => Es256.sign(&self.p256, message).as_bytes().to_vec(),
-            "ES384" => {
-                let sig: p384::ecdsa::Signature = signature::Signer::sign(&self.p384, message);
-                sig.to_bytes().to_vec()
-            }
-            "ES512" => {
-                let sig: p521::ecdsa::Signature = signature::Signer::sign(&self.p521, message);
-                sig.to_bytes().to_vec()
-            }
-            "EdDSA" => Ed25519.sign(&self.ed25519, message).as_bytes().to_vec(),
-            "EdDSA-other" => Ed25519
-                .sign(&self.ed25519_other, message)
-                .as_bytes()
-                .to_vec(),
-            rsa_alg => Rsa::with_name(rsa_alg)
-                .sign(&self.rsa, message)
-                .as_bytes()
-                .to_vec(),
-        }
-    }
-
-    /// A token signed for `alg` (the key `sign_as` names: `EdDSA-other` signs with another
-    /// Ed25519 key) with this header (`alg` added) and these claims.
-    fn token_as(&self, alg: &str, sign_as: &str, header: Value, claims: Value) -> String {
-        let mut header = header;
-        header["alg"] = json!(alg);
-        let input = format!(
-            "{}.{}",
-            b64(header.to_string().as_bytes()),
-            b64(claims.to_string().as_bytes())
-        );
-        let sig = self.sign(sign_as, input.as_bytes());
-        format!("{input}.{}", b64(&sig))
-    }
-
-    fn token(&self, alg: &str, header: Value, claims: Value) -> String {
-        self.token_as(alg, alg, header, claims)
-    }
 }
 
 /// An HS256 token with these claims (the audience and claim-type rows need no other key).
@@ -335,7 +205,7 @@ fn audience_tally(mode: &str) -> Tally {
     let mut tally = Tally::default();
     for (test, configured, aud, allowed) in audience_rows() {
         let gw = gateway(config(json!({
-            "keys": [{"alg": "HS256", "secret": std::str::from_utf8(HS_SECRET).unwrap()}],
+            "keys": [{"alg": "HS256", "secret": HS256_SECRET}],
             "audiences": configured,
             "audience_match": mode,
         })));
@@ -380,7 +250,7 @@ fn envoy_audience_match_strips_once_and_case_sensitively() {
     // The rule under the vectors (check_audience.cc, sanitizeAudience): one scheme prefix, one
     // trailing slash, compared case-sensitively. Not vectors of the library: jwtgate's pins.
     let gw = gateway(config(json!({
-        "keys": [{"alg": "HS256", "secret": std::str::from_utf8(HS_SECRET).unwrap()}],
+        "keys": [{"alg": "HS256", "secret": HS256_SECRET}],
         "audiences": ["https://api.test"],
         "audience_match": "envoy",
     })));
@@ -465,7 +335,7 @@ fn time_checks_decide_as_jwt_verify_lib() {
     let mut tally = Tally::default();
     for r in rows {
         let mut provider = json!({
-            "keys": [{"alg": "HS256", "secret": std::str::from_utf8(HS_SECRET).unwrap()}],
+            "keys": [{"alg": "HS256", "secret": HS256_SECRET}],
         });
         if let Some(skew) = r.skew {
             provider["clock_skew_seconds"] = json!(skew);
@@ -506,7 +376,7 @@ fn registered_claim_types_decide_as_jwt_verify_lib() {
         ("TestParsePayloadAudIntegerList", json!({"aud": [1, 2], "exp": exp}), Some(MalformedClaims)),
     ];
     let gw = gateway(config(json!({
-        "keys": [{"alg": "HS256", "secret": std::str::from_utf8(HS_SECRET).unwrap()}],
+        "keys": [{"alg": "HS256", "secret": HS256_SECRET}],
     })));
     let mut tally = Tally::default();
     for (test, claims, want) in rows {
@@ -528,7 +398,7 @@ fn registered_claim_types_decide_as_jwt_verify_lib() {
 fn token_format_decides_as_jwt_verify_lib() {
     let k = keys();
     let gw = gateway(config(json!({
-        "keys": [{"alg": "HS256", "secret": std::str::from_utf8(HS_SECRET).unwrap()}],
+        "keys": [{"alg": "HS256", "secret": HS256_SECRET}],
     })));
     let claims = b64(json!({"sub": "test", "exp": NOW + 300})
         .to_string()
@@ -637,7 +507,7 @@ fn token_format_decides_as_jwt_verify_lib() {
 
     // The long claim passes once max_token_bytes allows it.
     let mut raised = config(json!({
-        "keys": [{"alg": "HS256", "secret": std::str::from_utf8(HS_SECRET).unwrap()}],
+        "keys": [{"alg": "HS256", "secret": HS256_SECRET}],
     }));
     raised["max_token_bytes"] = json!(16384);
     assert_eq!(outcome(&run(&gateway(raised), &long_sub, NOW)), Accept);
