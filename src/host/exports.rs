@@ -182,8 +182,8 @@ pub extern "C" fn proxy_on_configure(context_id: u32, configuration_size: usize)
         let engine = configured.map(|gateway| {
             let now = abi::now_ms().unwrap_or(0);
             // Jitter seed for retries and this worker's id in shared fetch claims: differs per
-            // worker (time, context, and std's per-VM random hash keys: Envoy's workers share
-            // root context ids and may configure in the same millisecond).
+            // worker (time, context, and std's per-VM random hash keys: workers may get the same
+            // root context id and configure in the same millisecond).
             let random = {
                 use std::hash::{BuildHasher, Hasher};
                 std::collections::hash_map::RandomState::new()

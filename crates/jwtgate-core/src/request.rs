@@ -112,6 +112,9 @@ mod tests {
     fn path_bytes_keep_what_was_sent() {
         assert_eq!(path_text(b"/caf\xc3\xa9/x?y=1"), "/caf\u{e9}/x?y=1");
         assert_eq!(path_text(b"/\xff/a\x00b"), "/%FF/a%00b");
+        assert_eq!(path_text(b"/a\x01\x7f"), "/a%01%7F");
+        assert_eq!(path_text(b"/a%2Fb"), "/a%2Fb");
         assert_eq!(header_text(b"caf\xe9".to_vec()), "caf\u{fffd}");
+        assert_eq!(header_text("café".as_bytes().to_vec()), "café");
     }
 }

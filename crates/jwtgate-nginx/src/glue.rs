@@ -1,16 +1,11 @@
-//! The NGINX-independent half of the module: request bytes into the core's `Request`, and a
-//! decision's header changes applied to a header list. Pure, so it is unit-tested without a
+//! The NGINX-independent half of the module: cluster names, a decision's header changes applied
+//! to a header list, claim variables, key files. Pure, so it is unit-tested without a
 //! running NGINX.
 
 use jwtgate_core::claims;
 use jwtgate_core::HeaderOp;
 use serde_json::{Map, Value};
 use std::path::Path;
-
-/// `:path` as text: the same encoding as the wasm filter's (`core::request::path_text`).
-pub fn encode_path(raw: &[u8]) -> String {
-    jwtgate_core::request::path_text(raw)
-}
 
 /// Whether a cluster name can be the segment of an internal location `/_jwtgate/<cluster>/`
 /// (and of the subrequest's URI) as it is: no separator, escape or space.
@@ -21,17 +16,6 @@ pub fn is_location_segment(cluster: &str) -> bool {
         && !cluster
             .bytes()
             .any(|b| matches!(b, b'/' | b'?' | b'#' | b'%' | b'\\' | b' ') || b < 0x21 || b == 0x7f)
-}
-
-/// Bytes as text for the core: UTF-8 as it is, anything else decoded lossily (a token or a
-/// claim header never survives a U+FFFD).
-pub fn lossy(bytes: &[u8]) -> String {
-    // `from_utf8` first: `from_utf8_lossy` walks its chunk iterator even over valid UTF-8
-    // (1.5% of the worker's time under `make bench-nginx`, every header of every request).
-    match std::str::from_utf8(bytes) {
-        Ok(text) => text.to_owned(),
-        Err(_) => String::from_utf8_lossy(bytes).into_owned(),
-    }
 }
 
 /// One entry of the rebuilt header list: an entry the client sent (its index in the original
