@@ -40,6 +40,9 @@ struct Call {
     context: u32,
     upstream: String,
     path: String,
+    /// Every header of the callout, pseudo-headers included, in order.
+    headers: Vec<(String, String)>,
+    body: Vec<u8>,
 }
 
 /// Shared data (value, CAS), one per proxy.
@@ -167,6 +170,7 @@ impl HostPort for Host {
         &self,
         upstream: &str,
         headers: &[(&str, &str)],
+        body: &[u8],
         _timeout_ms: u64,
     ) -> Result<u32, HostError> {
         self.refused("dispatch")?;
@@ -181,6 +185,11 @@ impl HostPort for Host {
                 .find(|(n, _)| *n == ":path")
                 .map(|(_, v)| v.to_string())
                 .unwrap_or_default(),
+            headers: headers
+                .iter()
+                .map(|(n, v)| (n.to_string(), v.to_string()))
+                .collect(),
+            body: body.to_vec(),
         };
         s.calls.push(call);
         Ok(s.next_token)
