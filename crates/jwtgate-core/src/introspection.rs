@@ -233,22 +233,26 @@ pub fn form_encode(text: &str) -> String {
             }
             b' ' => out.push('+'),
             _ => {
-                const HEX: &[u8; 16] = b"0123456789ABCDEF";
+                let hex =
+                    |n: u8| char::from_digit(u32::from(n), 16).map(|c| c.to_ascii_uppercase());
                 out.push('%');
-                out.push(char::from(HEX[usize::from(b >> 4)]));
-                out.push(char::from(HEX[usize::from(b & 15)]));
+                out.extend(hex(b >> 4));
+                out.extend(hex(b & 15));
             }
         }
     }
     out
 }
 
+/// One provider's answers: token key → (outcome, expiry in ms).
+type AnswerCache = Lru<[u8; 32], (Rc<Introspected>, u64)>;
+
 /// The per-VM introspection answers: one bounded cache per provider with `introspection`, and
 /// the answers delivered to the request being decided (failures are never cached, so a
 /// request that waited for a call that failed learns it here).
 #[derive(Debug, Default)]
 pub struct IntrospectionStore {
-    caches: Vec<Option<Lru<[u8; 32], (Rc<Introspected>, u64)>>>,
+    caches: Vec<Option<AnswerCache>>,
     /// (provider, token key, outcome) delivered to the request being decided (set by the engine
     /// around each decision).
     pub delivered: Vec<(usize, [u8; 32], Rc<Introspected>)>,
