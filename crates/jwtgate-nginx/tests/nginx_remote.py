@@ -176,6 +176,8 @@ def auth_handler(script):
             tok = fields.get("token", "")
             now = int(time.time())
             status, answer = 200, {"active": False}
+            if tok.startswith("good-slow"):
+                time.sleep(0.5)  # concurrent requests with this token wait for one call
             if tok.startswith("good"):
                 answer = {"active": True, "sub": "ivan", "client_id": "web", "scope": "orders profile",
                           "aud": AUDIENCE, "iss": ISSUER, "exp": now + 600, "iat": now - 1}
@@ -486,6 +488,15 @@ def introspection(port, script):
     check(got == [200, 200, 200, 401, 401], f"introspection cache: {got}")
     check(len(script.introspections) == calls + 3,
           f"introspection cache: {len(script.introspections) - calls} calls, want 3 (1 + 2 failures)")
+
+    # Concurrent requests with one token share the call in flight (one per worker at most).
+    calls = len(script.introspections)
+    shared = concurrently(8, lambda i: get(port, f"/intro/shared/{i}", opaque("good-slow-1")))
+    statuses = [r if isinstance(r, Exception) else r[0] for r in shared]
+    check(statuses == [200] * 8, f"introspection shared: {statuses}")
+    check(1 <= len(script.introspections) - calls <= 2,
+          f"introspection shared: {len(script.introspections) - calls} calls for 8 concurrent "
+          "requests on 2 workers (want one per worker at most)")
 
     status, _, body, _ = get(port, "/metrics")
     m = {k: int(v) for k, v in (line.split(": ", 1) for line in body.decode().splitlines()
