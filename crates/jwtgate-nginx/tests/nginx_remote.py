@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""remote_jwks and ext_auth in the native module, inside the installed /usr/sbin/nginx.
+"""remote_jwks, ext_auth and token introspection in the native module, inside the installed /usr/sbin/nginx.
 
 Usage: nginx_remote.py MODULE.so
 
@@ -333,7 +333,7 @@ def main():
             print(f"(nginx prefix kept: {tmp})")
         else:
             shutil.rmtree(tmp, ignore_errors=True)
-    print(f"nginx module (remote_jwks, ext_auth): {PASSED[0]} checks passed, {len(FAILURES)} failed")
+    print(f"nginx module (remote_jwks, ext_auth, introspection): {PASSED[0]} checks passed, {len(FAILURES)} failed")
     for f in FAILURES:
         print("  FAIL", f)
     sys.exit(1 if FAILURES else 0)
