@@ -93,7 +93,7 @@ lint-nginx: toolchain
 
 ## test-nginx: the module's unit tests, then the module inside /usr/sbin/nginx: the PyJWT corpus,
 ## managed headers in every spelling on the wire, variables, broken configurations (`nginx -t`),
-## reloads; then remote_jwks and ext_auth against a local IdP and auth service with two workers
+## reloads; then remote_jwks, ext_auth and introspection against a local IdP and auth service with two workers
 ## (nginx_remote.py, ~25 s: it waits out a 10 s cache_duration). Fails (never skips) when nginx
 ## or nginx-dev is missing.
 test-nginx: lint-nginx nginx-module corpus

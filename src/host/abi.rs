@@ -307,6 +307,7 @@ pub fn send_response<'a>(
 pub fn http_call(
     upstream: &str,
     headers: &[(&str, &str)],
+    body: &[u8],
     timeout: Duration,
 ) -> Result<u32, Status> {
     let headers = encode_pairs(headers.iter().copied());
@@ -320,8 +321,12 @@ pub fn http_call(
             upstream.len(),
             headers.as_ptr(),
             headers.len(),
-            null(),
-            0,
+            if body.is_empty() {
+                null()
+            } else {
+                body.as_ptr()
+            },
+            body.len(),
             trailers.as_ptr(),
             trailers.len(),
             millis,

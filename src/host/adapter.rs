@@ -126,9 +126,10 @@ impl HostPort for ProxyWasm {
         &self,
         upstream: &str,
         headers: &[(&str, &str)],
+        body: &[u8],
         timeout_ms: u64,
     ) -> Result<u32, HostError> {
-        abi::http_call(upstream, headers, Duration::from_millis(timeout_ms))
+        abi::http_call(upstream, headers, body, Duration::from_millis(timeout_ms))
     }
 
     fn answer_headers(&self) -> Result<Vec<RawHeader>, HostError> {

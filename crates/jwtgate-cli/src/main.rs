@@ -274,7 +274,7 @@ fn explain(config: &str, args: &[String]) -> ExitCode {
     let verdict = gateway.decide(&request, args.now);
     // `decide` counts auth services as failed (nothing is called here); asked with the right
     // to wait, the core says which service it would call instead.
-    let asks = match gateway
+    let waiting = gateway
         .decide_with(
             &request,
             args.now.saturating_mul(1000),
@@ -282,12 +282,20 @@ fn explain(config: &str, args: &[String]) -> ExitCode {
             &[],
             true,
         )
-        .decision
-    {
+        .decision;
+    let asks = match &waiting {
         Decision::AskExtAuth { service, headers } => Some((
-            gateway.ext_auth_name(service).unwrap_or("?").to_string(),
-            headers,
+            gateway.ext_auth_name(*service).unwrap_or("?").to_string(),
+            headers.clone(),
         )),
+        _ => None,
+    };
+    // An introspection provider would ask its endpoint (the client secret is never shown).
+    let introspects = match &waiting {
+        Decision::Introspect { provider, .. } => gateway
+            .introspection_providers()
+            .find(|(i, _, _)| i == provider)
+            .map(|(_, name, i)| (name.to_string(), i.endpoint.uri.clone())),
         _ => None,
     };
     let rule = verdict.rule.and_then(|i| {
@@ -330,15 +338,18 @@ fn explain(config: &str, args: &[String]) -> ExitCode {
             Decision::AskExtAuth { headers, .. } => {
                 serde_json::json!({"action": "ask_ext_auth", "headers": headers})
             }
+            Decision::Introspect { .. } => serde_json::json!({"action": "introspect"}),
         };
-        let decision = match &asks {
-            Some((service, headers)) => serde_json::json!({
+        let decision = match (&asks, &introspects) {
+            (Some((service, headers)), _) => serde_json::json!({
                 "action": "ask_ext_auth", "service": service, "headers": headers}),
-            None => decision,
+            (None, Some((provider, uri))) => serde_json::json!({
+                "action": "introspect", "provider": provider, "uri": uri}),
+            (None, None) => decision,
         };
-        let reason = match &asks {
-            Some(_) => None,
-            None => verdict.rejection.map(|r| r.name()),
+        let reason = match (&asks, &introspects) {
+            (None, None) => verdict.rejection.map(|r| r.name()),
+            _ => None,
         };
         let out = serde_json::json!({
             "rule": rule,
@@ -389,6 +400,13 @@ fn explain(config: &str, args: &[String]) -> ExitCode {
         }
         return ExitCode::SUCCESS;
     }
+    if let Some((provider, uri)) = &introspects {
+        println!("checks:   provider `{provider}` introspects opaque tokens (RFC 7662)");
+        println!(
+            "answer:   would POST the token to {uri} (client authentication not shown): the answer decides"
+        );
+        return ExitCode::SUCCESS;
+    }
     match verdict.rejection {
         None => {
             if !verdict.providers.is_empty() {
@@ -424,6 +442,7 @@ fn explain(config: &str, args: &[String]) -> ExitCode {
         }
         Decision::WaitForKeys(_) => println!("answer:   paused until remote JWKS keys arrive"),
         Decision::AskExtAuth { .. } => println!("answer:   paused for the auth service"),
+        Decision::Introspect { .. } => println!("answer:   paused for token introspection"),
         Decision::Forward(ops) => {
             println!("answer:   forwarded upstream");
             for op in ops {

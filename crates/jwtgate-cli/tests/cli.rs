@@ -722,3 +722,67 @@ fn mint_dpop_proof_and_bound_token_pass_the_filters_decision() {
     assert_ne!(code, 0);
     assert!(err.contains("without query"), "{err}");
 }
+
+#[test]
+fn introspection_providers_are_checked_and_explained_without_their_secret() {
+    let config = |extra: &str| {
+        format!(
+            r#"{{"providers": {{"opaque": {{"introspection": {{
+                "http_uri": {{"uri": "http://idp.example.com/introspect", "cluster": "idp"}},
+                "client_id": "gate", "client_secret": "HUNTER2-secret"}}{extra}}}}},
+              "rules": [{{"match": {{"prefix": "/"}}, "requires": {{"provider_name": "opaque"}}}}]}}"#
+        )
+    };
+    let (code, out, err) = jwtgate_stdin(&["check", "-"], &config(""));
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(
+        err.contains("providers.opaque.introspection.http_uri.uri") && err.contains("plain http"),
+        "{err}"
+    );
+    // Every error of the provider, each by field, none a false "no keys" one.
+    let bad = config(
+        r#", "typ": ["at+jwt"], "claim_to_headers": [{"header_name": "cookie", "claim_name": "sub"}]"#,
+    );
+    let (code, out, err) = jwtgate_stdin(&["check", "-"], &bad);
+    assert_eq!(code, 1);
+    assert!(err.contains("providers.opaque.typ"), "{err}");
+    assert!(
+        err.contains("providers.opaque.claim_to_headers[0].header_name"),
+        "{err}"
+    );
+    assert!(!err.contains("no keys"), "{err}");
+    let bad_secret = config("").replace("HUNTER2-secret", "HUNTER2\\nsecret");
+    let (code, _, err) = jwtgate_stdin(&["check", "-"], &bad_secret);
+    assert_eq!(code, 1);
+    assert!(err.contains("introspection.client_secret"), "{err}");
+    for text in [&out, &err] {
+        assert!(!text.contains("HUNTER2"), "{text}");
+    }
+    let file = write_config("introspection.json", &config(""));
+    let (code, out, err) = jwtgate(&[
+        "explain",
+        &file,
+        "--path",
+        "/x",
+        "-H",
+        "authorization: Bearer opaque-token",
+    ]);
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        out.contains("would POST the token to http://idp.example.com/introspect"),
+        "{out}"
+    );
+    let (_, json_out, _) = jwtgate(&[
+        "explain",
+        &file,
+        "--path",
+        "/x",
+        "--json",
+        "-H",
+        "authorization: Bearer opaque-token",
+    ]);
+    assert!(json_out.contains("\"introspect\""), "{json_out}");
+    for text in [&out, &err, &json_out] {
+        assert!(!text.contains("HUNTER2"), "{text}");
+    }
+}

@@ -13,6 +13,7 @@ use std::collections::HashMap;
 use std::rc::Rc;
 
 use super::ext_auth::{ExtAnswer, ExtFailure};
+use super::introspection::{token_key, Answer, Failure, Introspected, MAX_ANSWER_BYTES};
 use super::metrics::Counters;
 use super::port::{apply_all, HostError, HostPort, LogLevel, RawHeader};
 use super::remote_jwks::{
@@ -25,12 +26,29 @@ use super::{Decision, Gateway, LocalResponse, Rejection, Request, Verdict};
 /// The auth answers one request has received: (service, answer).
 type Answers = Vec<(usize, Rc<ExtAnswer>)>;
 
-/// A paused request: its context, since when it waits, and for which providers' keys.
+/// A paused request: its context, since when it waits, and for which providers' keys (or
+/// which token's introspection call, by key).
 struct Waiter {
     context_id: u32,
     since_ms: u64,
     providers: Vec<usize>,
+    introspection: Option<[u8; 32]>,
 }
+
+/// An introspection call in flight: one per distinct token (per provider); the requests that
+/// wait for it share its answer.
+struct IntroCall {
+    provider: usize,
+    key: [u8; 32],
+    /// The context that dispatched it (the host cancels the call when that request ends).
+    owner: u32,
+    started_ms: u64,
+    /// Every request waiting for the answer, the owner first.
+    contexts: Vec<u32>,
+}
+
+/// Introspection outcomes delivered to one paused request: (provider, token key, outcome).
+type Delivered = Vec<(usize, [u8; 32], Rc<Introspected>)>;
 
 /// What running a request did.
 pub enum Ran {
@@ -42,6 +60,8 @@ pub enum Ran {
     Wait(Vec<usize>),
     /// Auth service `service` must be asked with these headers: the request must pause.
     Ask(usize, Vec<(String, String)>),
+    /// Provider `provider`'s introspection endpoint must be asked about this token.
+    Introspect(usize, super::introspection::Secret),
 }
 
 /// What `ensure_fetch` achieved.
@@ -74,6 +94,11 @@ pub struct Engine {
     scheduled: Vec<(usize, FetchReason)>,
     /// Auth answers each paused request has received, by context.
     answers: HashMap<u32, Answers>,
+    /// Introspection calls in flight, by callout token.
+    intro_calls: HashMap<u32, IntroCall>,
+    /// Introspection outcomes each paused request has received, by context (failures are
+    /// never cached: a request learns of the call it waited for here).
+    intro_answers: HashMap<u32, Delivered>,
     host: Box<dyn HostPort>,
     /// A paused request is answered without waiting any longer after this.
     max_wait_ms: u64,
@@ -164,6 +189,11 @@ impl Engine {
             .remote_providers()
             .map(|(_, _, r)| r.endpoint.timeout_ms)
             .chain(gateway.ext_services().iter().map(|s| s.endpoint.timeout_ms))
+            .chain(
+                gateway
+                    .introspection_providers()
+                    .map(|(_, _, i)| i.endpoint.timeout_ms),
+            )
             .max()
             .unwrap_or(0)
             .saturating_add(2_000);
@@ -178,6 +208,8 @@ impl Engine {
             documents: HashMap::new(),
             ext_calls: HashMap::new(),
             answers: HashMap::new(),
+            intro_calls: HashMap::new(),
+            intro_answers: HashMap::new(),
             scheduled: Vec::new(),
             host,
             max_wait_ms,
@@ -195,7 +227,9 @@ impl Engine {
     /// Whether the VM needs the timer: remote JWKS to fetch, or callouts whose lost answers
     /// must not leave requests paused.
     pub fn needs_timer(&self) -> bool {
-        self.gateway.remote_providers().next().is_some() || !self.gateway.ext_services().is_empty()
+        self.gateway.remote_providers().next().is_some()
+            || !self.gateway.ext_services().is_empty()
+            || self.gateway.introspection_providers().next().is_some()
     }
 
     fn count(&self, name: &str) {
@@ -255,9 +289,15 @@ impl Engine {
             headers: &read.headers,
         };
         let answers = self.answers.get(&context_id).cloned().unwrap_or_default();
+        self.state.introspection.delivered = self
+            .intro_answers
+            .get(&context_id)
+            .cloned()
+            .unwrap_or_default();
         let verdict =
             self.gateway
                 .decide_with(&request, now_ms, &mut self.state, &answers, may_wait);
+        self.state.introspection.delivered.clear();
         let host = self.host.as_ref();
         self.counters
             .of_verdict(&verdict, |id, name| host.count_id(id, name));
@@ -270,6 +310,7 @@ impl Engine {
         match verdict.decision {
             Decision::WaitForKeys(providers) => Ran::Wait(providers),
             Decision::AskExtAuth { service, headers } => Ran::Ask(service, headers),
+            Decision::Introspect { provider, token } => Ran::Introspect(provider, token),
             Decision::Forward(ref ops) => {
                 // Dry-run refusals are reported like denials; passes only at debug.
                 // An unverified pass (`allow_unverified`) is always reported.
@@ -319,6 +360,9 @@ impl Engine {
         if self.on_ext_response(token, body_size, current, now) {
             return;
         }
+        if self.on_intro_response(token, body_size, current, now) {
+            return;
+        }
         if self.on_fetch_response(token, body_size, now, current) {
             self.wake(current, now, false);
         }
@@ -335,6 +379,11 @@ impl Engine {
                 Ran::Responded => return false,
                 Ran::Ask(service, headers) => {
                     if self.ask(service, &headers, context_id, now_ms) {
+                        return false;
+                    }
+                }
+                Ran::Introspect(provider, token) => {
+                    if self.introspect(provider, &token.0, context_id, now_ms) {
                         return false;
                     }
                 }
@@ -362,6 +411,7 @@ impl Engine {
                             context_id,
                             since_ms: now_ms,
                             providers,
+                            introspection: None,
                         });
                         return false;
                     }
@@ -389,9 +439,9 @@ impl Engine {
             .iter()
             .map(|(n, v)| (n.as_str(), v.as_str()))
             .collect();
-        let dispatched = self
-            .host
-            .dispatch(&s.endpoint.upstream, &pairs, s.endpoint.timeout_ms);
+        let dispatched =
+            self.host
+                .dispatch(&s.endpoint.upstream, &pairs, &[], s.endpoint.timeout_ms);
         self.count(&format!("ext_auth.{}.callouts", s.name));
         match dispatched {
             Ok(token) => {
@@ -400,6 +450,7 @@ impl Engine {
                     context_id,
                     since_ms: now_ms,
                     providers: Vec::new(),
+                    introspection: None,
                 });
                 true
             }
@@ -418,6 +469,194 @@ impl Engine {
                 false
             }
         }
+    }
+
+    /// Asks provider `provider`'s introspection endpoint about `token` for request
+    /// `context_id` (the effective context), or joins the call already asking about it. True:
+    /// the request waits for the answer; false: the dispatch was refused and recorded as a
+    /// failed answer, so deciding again gives the result.
+    fn introspect(&mut self, provider: usize, token: &str, context_id: u32, now_ms: u64) -> bool {
+        let gateway = Rc::clone(&self.gateway);
+        let Some((_, name, intro)) = gateway
+            .introspection_providers()
+            .find(|(i, _, _)| *i == provider)
+        else {
+            return false;
+        };
+        let key = token_key(provider, token);
+        // One call per distinct token: later requests wait for the same answer. (A host that
+        // cannot act on another request from this one's callback gets a call per request.)
+        if gateway.wake_other_requests() {
+            if let Some(call) = self
+                .intro_calls
+                .values_mut()
+                .find(|c| c.provider == provider && c.key == key)
+            {
+                if !call.contexts.contains(&context_id) {
+                    call.contexts.push(context_id);
+                }
+                self.waiters.push(Waiter {
+                    context_id,
+                    since_ms: now_ms,
+                    providers: Vec::new(),
+                    introspection: Some(key),
+                });
+                self.count(&format!("introspection.{name}.joined"));
+                return true;
+            }
+        }
+        let (headers, body) = intro.request(token);
+        let pairs: Vec<(&str, &str)> = headers
+            .iter()
+            .map(|(n, v)| (n.as_str(), v.as_str()))
+            .collect();
+        let dispatched = self.host.dispatch(
+            &intro.endpoint.upstream,
+            &pairs,
+            &body,
+            intro.endpoint.timeout_ms,
+        );
+        self.count(&format!("introspection.{name}.calls"));
+        match dispatched {
+            Ok(call) => {
+                self.intro_calls.insert(
+                    call,
+                    IntroCall {
+                        provider,
+                        key,
+                        owner: context_id,
+                        started_ms: now_ms,
+                        contexts: vec![context_id],
+                    },
+                );
+                self.waiters.push(Waiter {
+                    context_id,
+                    since_ms: now_ms,
+                    providers: Vec::new(),
+                    introspection: Some(key),
+                });
+                true
+            }
+            Err(status) => {
+                self.host.log(
+                    LogLevel::Warn,
+                    &format!(
+                        "jwtgate: introspection for provider {name} refused by the host ({status}); check cluster/upstream `{}`",
+                        intro.endpoint.upstream
+                    ),
+                );
+                self.introspection_failed(provider, name, Failure::DispatchRefused);
+                let outcome = Rc::new(Err(crate::Rejection::IntrospectionError));
+                self.intro_answers
+                    .entry(context_id)
+                    .or_default()
+                    .push((provider, key, outcome));
+                false
+            }
+        }
+    }
+
+    fn introspection_failed(&self, _provider: usize, name: &str, failure: Failure) {
+        self.count(&format!("introspection.{name}.errors"));
+        self.count(&format!("introspection.{name}.errors.{}", failure.name()));
+    }
+
+    /// An answer to an introspection call: classify, cache (when it may be), deliver it to
+    /// every request waiting for it and decide them again. False for another callout.
+    fn on_intro_response(
+        &mut self,
+        token: u32,
+        body_size: usize,
+        current: u32,
+        now_ms: u64,
+    ) -> bool {
+        let Some(call) = self.intro_calls.remove(&token) else {
+            return false;
+        };
+        let gateway = Rc::clone(&self.gateway);
+        let Some((_, name, intro)) = gateway
+            .introspection_providers()
+            .find(|(i, _, _)| *i == call.provider)
+        else {
+            return true;
+        };
+        let status = self
+            .host
+            .answer_header(":status")
+            .map(|v| String::from_utf8_lossy(&v).into_owned());
+        // Read only a body within bounds, and only whole.
+        let body = if body_size <= MAX_ANSWER_BYTES {
+            match self.host.answer_body(body_size) {
+                Ok(Some(body)) if body.len() == body_size => Some(body),
+                Ok(None) if body_size == 0 => Some(Vec::new()),
+                _ => None,
+            }
+        } else {
+            None
+        };
+        let mut answer = intro.answer(status.as_deref(), body.as_deref());
+        if now_ms >= call.started_ms.saturating_add(intro.endpoint.timeout_ms) {
+            // A total deadline, as for auth calls (some hosts time out per read only).
+            answer = Answer::Failed(Failure::NoResponse);
+        }
+        self.host.histogram(
+            &format!(
+                "{}.introspection.{name}.latency_ms",
+                self.gateway.stat_prefix()
+            ),
+            now_ms.saturating_sub(call.started_ms),
+        );
+        match &answer {
+            Answer::Active(..) => self.count(&format!("introspection.{name}.active")),
+            Answer::Inactive => self.count(&format!("introspection.{name}.inactive")),
+            Answer::Failed(failure) => {
+                // Never the token, never the answer's body.
+                self.host.log(
+                    LogLevel::Warn,
+                    &format!(
+                        "jwtgate: introspection for provider {name} from {} failed: {} (status {})",
+                        intro.endpoint.uri,
+                        failure.name(),
+                        status.as_deref().unwrap_or("none")
+                    ),
+                );
+                self.introspection_failed(call.provider, name, *failure);
+            }
+        }
+        let outcome = gateway.remember_introspection(
+            &mut self.state,
+            call.provider,
+            call.key,
+            answer,
+            now_ms,
+        );
+        self.deliver(&call, outcome, current, now_ms);
+        true
+    }
+
+    /// Gives `outcome` to every request waiting for `call` and decides each again in its own
+    /// context; `current` is made effective again afterwards.
+    fn deliver(&mut self, call: &IntroCall, outcome: Rc<Introspected>, current: u32, now_ms: u64) {
+        for &context_id in &call.contexts {
+            self.intro_answers.entry(context_id).or_default().push((
+                call.provider,
+                call.key,
+                Rc::clone(&outcome),
+            ));
+        }
+        self.waiters
+            .retain(|w| !call.contexts.contains(&w.context_id));
+        for &context_id in &call.contexts {
+            if self.host.select(context_id).is_ok() {
+                self.resume_or_answer(context_id, now_ms);
+            }
+        }
+        self.host.select(current).ok();
+    }
+
+    /// Whether an introspection call for token key `key` is out.
+    fn introspecting(&self, key: &[u8; 32]) -> bool {
+        self.intro_calls.values().any(|c| &c.key == key)
     }
 
     fn record_answer(&mut self, service: usize, context_id: u32, answer: ExtAnswer) {
@@ -556,7 +795,15 @@ impl Engine {
                     continue;
                 }
                 let overdue = now_ms >= waiter.since_ms.saturating_add(self.max_wait_ms);
-                if !all && !overdue && waiter.providers.iter().all(|&p| self.fetching(p, now_ms)) {
+                let call_out = waiter
+                    .introspection
+                    .as_ref()
+                    .is_none_or(|key| self.introspecting(key));
+                if !all
+                    && !overdue
+                    && call_out
+                    && waiter.providers.iter().all(|&p| self.fetching(p, now_ms))
+                {
                     kept.push(waiter);
                     continue;
                 }
@@ -567,6 +814,9 @@ impl Engine {
                     // A late answer must not decide this request a second time.
                     self.ext_calls
                         .retain(|_, (_, ctx, _)| *ctx != waiter.context_id);
+                    for call in self.intro_calls.values_mut() {
+                        call.contexts.retain(|&c| c != waiter.context_id);
+                    }
                 }
                 match self.run(waiter.context_id, now_ms, !overdue) {
                     Ran::Forward => {
@@ -577,6 +827,11 @@ impl Engine {
                         // Asked from here: the callout belongs to the waiter's context. A
                         // refused dispatch is an answer already: decide again.
                         if !self.ask(service, &headers, waiter.context_id, now_ms) {
+                            self.resume_or_answer(waiter.context_id, now_ms);
+                        }
+                    }
+                    Ran::Introspect(provider, token) => {
+                        if !self.introspect(provider, &token.0, waiter.context_id, now_ms) {
                             self.resume_or_answer(waiter.context_id, now_ms);
                         }
                     }
@@ -735,6 +990,35 @@ impl Engine {
                 self.resume_or_answer(context_id, now_ms);
             }
         }
+        let overdue_intro: Vec<u32> = self
+            .intro_calls
+            .iter()
+            .filter(|(_, c)| {
+                let timeout = gateway
+                    .introspection_providers()
+                    .find(|(i, _, _)| *i == c.provider)
+                    .map_or(0, |(_, _, i)| i.endpoint.timeout_ms);
+                now_ms >= c.started_ms.saturating_add(timeout)
+            })
+            .map(|(token, _)| *token)
+            .collect();
+        for token in overdue_intro {
+            let Some(call) = self.intro_calls.remove(&token) else {
+                continue;
+            };
+            let name = gateway
+                .introspection_providers()
+                .find(|(i, _, _)| *i == call.provider)
+                .map(|(_, name, _)| name.to_string())
+                .unwrap_or_default();
+            self.host.log(
+                LogLevel::Warn,
+                &format!("jwtgate: introspection for provider {name} failed: no answer within its timeout"),
+            );
+            self.introspection_failed(call.provider, &name, Failure::NoResponse);
+            let outcome = Rc::new(Err(crate::Rejection::IntrospectionError));
+            self.deliver(&call, outcome, current, now_ms);
+        }
         self.host.select(current).ok();
     }
 
@@ -817,6 +1101,7 @@ impl Engine {
         let dispatched = self.host.dispatch(
             &endpoint.upstream,
             &cfg.request_headers_to(endpoint),
+            &[],
             endpoint.timeout_ms,
         );
         match dispatched {
@@ -1151,6 +1436,13 @@ impl Engine {
         self.waiters.retain(|w| w.context_id != context_id);
         self.answers.remove(&context_id);
         self.ext_calls.retain(|_, (_, ctx, _)| *ctx != context_id);
+        // Its introspection calls are cancelled with it: requests that shared one are decided
+        // again by the next tick (and ask again).
+        self.intro_answers.remove(&context_id);
+        self.intro_calls.retain(|_, c| c.owner != context_id);
+        for call in self.intro_calls.values_mut() {
+            call.contexts.retain(|&c| c != context_id);
+        }
         let mine: Vec<u32> = self
             .fetches
             .iter()

@@ -81,6 +81,12 @@ pub enum Decision {
         service: usize,
         headers: Vec<(String, String)>,
     },
+    /// Pause and ask provider `provider`'s introspection endpoint about `token` (RFC 7662);
+    /// decide again with its answer. (`Secret`: never printed.)
+    Introspect {
+        provider: usize,
+        token: super::introspection::Secret,
+    },
 }
 
 /// A decision with the facts behind it, for the log line and the metrics.
@@ -96,6 +102,8 @@ pub struct Verdict {
     pub cors_bypassed: bool,
     /// Auth services answered from the decision cache (metric names).
     pub ext_cache_hits: Vec<String>,
+    /// Introspection providers answered from their cache (metric names).
+    pub introspection_cache_hits: Vec<String>,
     /// The verified tokens of an allowed request, in the order the requirement used them (a
     /// host's claim variables, e.g. NGINX's `$jwtgate_claim_<name>`); empty otherwise.
     pub verified: Vec<Rc<Verified>>,
@@ -117,6 +125,7 @@ impl Verdict {
             dry_run: false,
             cors_bypassed: false,
             ext_cache_hits: Vec::new(),
+            introspection_cache_hits: Vec::new(),
             verified: Vec::new(),
             unverified: false,
         }
@@ -180,10 +189,15 @@ impl Verdict {
         let hits = self
             .ext_cache_hits
             .iter()
-            .map(|name| format!("ext_auth.{name}.cache_hits"));
+            .map(|name| format!("ext_auth.{name}.cache_hits"))
+            .chain(
+                self.introspection_cache_hits
+                    .iter()
+                    .map(|name| format!("introspection.{name}.cache_hits")),
+            );
         match self.decision {
             Decision::WaitForKeys(_) => return vec!["paused_for_keys".into()],
-            Decision::AskExtAuth { .. } => return hits.collect(),
+            Decision::AskExtAuth { .. } | Decision::Introspect { .. } => return hits.collect(),
             _ => {}
         }
         let mut names: Vec<String> = hits.collect();
@@ -354,6 +368,7 @@ impl Gateway {
                     .iter()
                     .map(|p| p.dpop.as_ref().map(|d| d.replay_entries)),
             ),
+            introspection: self.new_introspection_store(),
         };
         let verdict = self.decide_with(req, now.saturating_mul(1000), &mut state, &[], false);
         *cache = state.tokens;
@@ -372,7 +387,65 @@ impl Gateway {
                     .iter()
                     .map(|p| p.dpop.as_ref().map(|d| d.replay_entries)),
             ),
+            introspection: self.new_introspection_store(),
         }
+    }
+
+    /// One introspection cache per provider with `introspection`, bounded by its
+    /// `cache.max_entries` and `cache.max_bytes`.
+    fn new_introspection_store(&self) -> super::introspection::IntrospectionStore {
+        super::introspection::IntrospectionStore::new(self.providers.iter().map(|p| {
+            p.introspection
+                .as_ref()
+                .map(|i| (i.max_entries, i.max_bytes))
+        }))
+    }
+
+    /// The providers with `introspection`: (index, name, configuration).
+    pub fn introspection_providers(
+        &self,
+    ) -> impl Iterator<Item = (usize, &str, &super::introspection::Introspection)> {
+        self.providers
+            .iter()
+            .enumerate()
+            .filter_map(|(i, p)| p.introspection.as_ref().map(|r| (i, p.name.as_str(), r)))
+    }
+
+    /// Turns provider `provider`'s introspection answer into its outcome, and caches it (keyed
+    /// by `key`, the token's hash) when the answer may be cached: active until
+    /// `min(exp, now + cache_ttl)`, inactive for `negative_cache_ttl`, failures never.
+    pub fn remember_introspection(
+        &self,
+        state: &mut VmState,
+        provider: usize,
+        key: [u8; 32],
+        answer: super::introspection::Answer,
+        now_ms: u64,
+    ) -> Rc<super::introspection::Introspected> {
+        use super::introspection::Answer;
+        let Some((p, intro)) = self
+            .providers
+            .get(provider)
+            .and_then(|p| Some((p, p.introspection.as_ref()?)))
+        else {
+            return Rc::new(Err(Rejection::IntrospectionError));
+        };
+        let expires = intro.expires_ms(&answer, now_ms);
+        let (outcome, cost) = match answer {
+            Answer::Active(claims, body) => {
+                let cost = body.len();
+                (p.introspected(claims, &body), cost)
+            }
+            Answer::Inactive => (Err(Rejection::TokenInactive), 0),
+            Answer::Failed(_) => (Err(Rejection::IntrospectionError), 0),
+        };
+        let outcome = Rc::new(outcome);
+        if let Some(expires) = expires {
+            state
+                .introspection
+                .insert(provider, key, Rc::clone(&outcome), expires, cost);
+        }
+        outcome
     }
 
     /// Caches auth service `service`'s `answer` for `req` (the paused request: its method,
@@ -504,12 +577,25 @@ impl Gateway {
             .iter()
             .filter_map(|&i| self.ext_services.get(i).map(|s| s.name.clone()))
             .collect();
+        let intro_cache_hits: Vec<String> = evaluation
+            .intro_cache_hits
+            .iter()
+            .filter_map(|&i| self.providers.get(i).map(|p| p.name.clone()))
+            .collect();
         if result.is_err() && may_wait {
             let waiting = evaluation.waiting_for_keys();
             let mut verdict = Verdict::forward(Vec::new(), Some(rule_index));
             verdict.ext_cache_hits = ext_cache_hits.clone();
             if !waiting.is_empty() {
                 verdict.decision = Decision::WaitForKeys(waiting);
+                return verdict;
+            }
+            if let Some((provider, token)) = evaluation.intro_pending.first() {
+                verdict.decision = Decision::Introspect {
+                    provider: *provider,
+                    token: super::introspection::Secret(token.clone()),
+                };
+                verdict.introspection_cache_hits = intro_cache_hits;
                 return verdict;
             }
             if let Some(&service) = evaluation.ext_pending.first() {
@@ -527,6 +613,7 @@ impl Gateway {
         let result = result.map_err(|r| match r {
             Rejection::KeysLoading => Rejection::KeysUnavailable,
             Rejection::ExtAuthPending => Rejection::ExtAuthError,
+            Rejection::IntrospectionPending => Rejection::IntrospectionError,
             other => other,
         });
         let names = |used: &[Used]| -> Vec<String> {
@@ -582,6 +669,7 @@ impl Gateway {
                 let mut verdict = Verdict::forward(ops, Some(rule_index));
                 verdict.providers = names(&used);
                 verdict.ext_cache_hits = ext_cache_hits;
+                verdict.introspection_cache_hits = intro_cache_hits;
                 verdict.verified = used
                     .iter()
                     .filter_map(|u| match *u {
@@ -598,6 +686,7 @@ impl Gateway {
                 verdict.rejection = Some(rejection);
                 verdict.dry_run = true;
                 verdict.ext_cache_hits = ext_cache_hits;
+                verdict.introspection_cache_hits = intro_cache_hits;
                 verdict
             }
             Err(Rejection::KeysUnavailable)
@@ -621,6 +710,7 @@ impl Gateway {
                 verdict.rejection = Some(Rejection::KeysUnavailable);
                 verdict.unverified = true;
                 verdict.ext_cache_hits = ext_cache_hits;
+                verdict.introspection_cache_hits = intro_cache_hits;
                 verdict
             }
             Err(rejection) => {
@@ -628,6 +718,12 @@ impl Gateway {
                 self.dpop_challenge(&rule_providers, rejection, req, &mut response);
                 if rejection == Rejection::KeysUnavailable && response.status == 401 {
                     response.status = self.keys_unavailable_status(&evaluation.without_keys());
+                }
+                if rejection == Rejection::IntrospectionError && response.status == 401 {
+                    // As unavailable keys: the provider's `on_keys_unavailable`, else the
+                    // global `jwks_unavailable_status`.
+                    response.status =
+                        self.keys_unavailable_status(&evaluation.introspection_failed());
                 }
                 if let Some((service, answer)) = evaluation.ext_refusal() {
                     self.ext_response(service, answer, &mut response);
@@ -648,6 +744,7 @@ impl Gateway {
                     dry_run: false,
                     cors_bypassed: false,
                     ext_cache_hits,
+                    introspection_cache_hits: intro_cache_hits,
                     verified: Vec::new(),
                     unverified: false,
                 }

@@ -3,7 +3,7 @@
 //! request increments by number, with no name built or looked up. Names are
 //! `<stat_prefix>.allowed`, `.denied`, `.denied.<reason>`, `.dry_run.would_deny[.<reason>]`,
 //! `.cors_bypassed`, `.paused_for_keys`, `.allowed_unverified` and
-//! `.ext_auth.<service>.cache_hits`: the names
+//! `.ext_auth.<service>.cache_hits`, `.introspection.<provider>.cache_hits`: the names
 //! [`Verdict::metrics`] lists, in the same order.
 
 use super::gateway::{Decision, Gateway, Verdict};
@@ -25,6 +25,9 @@ pub struct Counters {
     names: Vec<String>,
     /// Auth service names, in configuration order (their `cache_hits` counters).
     services: Vec<String>,
+    /// Introspection provider names, in configuration order (their `cache_hits` counters,
+    /// after the services').
+    introspection: Vec<String>,
 }
 
 impl Counters {
@@ -58,7 +61,20 @@ impl Counters {
                 .iter()
                 .map(|s| format!("{prefix}.ext_auth.{s}.cache_hits")),
         );
-        Counters { names, services }
+        let introspection: Vec<String> = gateway
+            .introspection_providers()
+            .map(|(_, name, _)| name.to_string())
+            .collect();
+        names.extend(
+            introspection
+                .iter()
+                .map(|p| format!("{prefix}.introspection.{p}.cache_hits")),
+        );
+        Counters {
+            names,
+            services,
+            introspection,
+        }
     }
 
     /// Full names, by number.
@@ -81,7 +97,12 @@ impl Counters {
                 by(BY_REASON + 2 * REASONS + i);
             }
         }
-        if let Decision::AskExtAuth { .. } = verdict.decision {
+        for hit in &verdict.introspection_cache_hits {
+            if let Some(i) = self.introspection.iter().position(|p| p == hit) {
+                by(BY_REASON + 2 * REASONS + self.services.len() + i);
+            }
+        }
+        if let Decision::AskExtAuth { .. } | Decision::Introspect { .. } = verdict.decision {
             return;
         }
         let reason = |r: Rejection| Rejection::ALL.iter().position(|x| *x == r);
@@ -127,6 +148,7 @@ mod tests {
             cors_bypassed: false,
             unverified: false,
             ext_cache_hits: vec!["authz".into()],
+            introspection_cache_hits: vec!["opaque".into()],
             verified: Vec::new(),
         }
     }
@@ -136,7 +158,9 @@ mod tests {
     #[test]
     fn numbered_counters_are_the_verdicts_metric_names() {
         let gateway = Gateway::from_json(
-            br#"{"stat_prefix": "gw", "providers": {},
+            br#"{"stat_prefix": "gw", "providers": {"opaque": {"introspection": {
+                    "http_uri": {"uri": "http://127.0.0.1:9/introspect"},
+                    "client_id": "gate", "client_secret": "s"}}},
                  "ext_auth": {"authz": {"http_uri": {"uri": "http://auth.test/check"}}},
                  "rules": [{"match": {"prefix": "/"}, "requires": {"ext_auth": "authz"}}]}"#,
         );
@@ -151,6 +175,14 @@ mod tests {
                 Decision::AskExtAuth {
                     service: 0,
                     headers: Vec::new(),
+                },
+                None,
+                false,
+            ),
+            verdict(
+                Decision::Introspect {
+                    provider: 0,
+                    token: crate::introspection::Secret("t".into()),
                 },
                 None,
                 false,

@@ -82,11 +82,14 @@ pub trait HostPort {
     /// or local response: for hosts that expose it (NGINX's `$jwtgate_reason`, claim variables).
     fn decided(&self, _verdict: &Verdict) {}
 
-    /// Starts an HTTP call; its answer comes back as `on_call_response(token, ...)`.
+    /// Starts an HTTP call; its answer comes back as `on_call_response(token, ...)`. `body` is
+    /// the request body (empty: none; a `POST` callout, e.g. token introspection, carries its
+    /// form here and its `content-type` among `headers`).
     fn dispatch(
         &self,
         upstream: &str,
         headers: &[(&str, &str)],
+        body: &[u8],
         timeout_ms: u64,
     ) -> Result<u32, HostError>;
     /// The answer being delivered: its headers, and up to `max` body bytes.
@@ -193,7 +196,13 @@ mod tests {
         fn resume(&self) -> Result<(), HostError> {
             Ok(())
         }
-        fn dispatch(&self, _: &str, _: &[(&str, &str)], _: u64) -> Result<u32, HostError> {
+        fn dispatch(
+            &self,
+            _: &str,
+            _: &[(&str, &str)],
+            _: &[u8],
+            _: u64,
+        ) -> Result<u32, HostError> {
             Err(HostError(12))
         }
         fn answer_headers(&self) -> Result<Vec<RawHeader>, HostError> {

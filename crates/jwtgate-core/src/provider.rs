@@ -9,6 +9,7 @@ use super::cache::TokenCache;
 use super::claims::{header_text, lookup, ClaimPolicy};
 use super::dpop::{self, DpopPolicy, ReplayCaches};
 use super::extract::{self, Source};
+use super::introspection::{Introspected, Introspection};
 use super::keys::Key;
 use super::mtls::MtlsPolicy;
 use super::profile::TokenProfile;
@@ -46,6 +47,9 @@ pub struct Provider {
     pub dpop: Option<DpopPolicy>,
     /// `mtls_binding`: certificate-bound tokens (RFC 8705).
     pub mtls: Option<MtlsPolicy>,
+    /// `introspection`: opaque tokens, asked about at the authorization server (RFC 7662);
+    /// such a provider has no keys.
+    pub introspection: Option<Introspection>,
 }
 
 /// Encoded `claim_to_headers` values: (header name, value).
@@ -182,6 +186,53 @@ impl Provider {
         self.profile.check(typ.as_ref(), &claims)?;
         let headers = self.claim_headers(&claims)?;
         Ok((claims, payload_b64, headers))
+    }
+
+    /// What this provider makes of an active introspection answer (`claims`, `body` the JSON
+    /// as received): the checks that do not depend on time (allowed clients, required scopes,
+    /// `subjects`, `required_claims`, claim headers). Cached with the answer.
+    pub fn introspected(&self, claims: Map<String, Value>, body: &[u8]) -> Introspected {
+        if let Some(intro) = &self.introspection {
+            intro.check_static(&claims)?;
+        }
+        self.profile.check(None, &claims)?;
+        let headers = self.claim_headers(&claims)?;
+        Ok(Rc::new(Verified {
+            claims,
+            payload_b64: base64::Engine::encode(
+                &base64::engine::general_purpose::URL_SAFE_NO_PAD,
+                body,
+            ),
+            headers,
+            source: 0,
+        }))
+    }
+
+    /// A known introspection outcome for a token found at location `source`, checked at host
+    /// time `now_ms`: `exp`, `nbf`, `iat` (with the clock skew), `iss`, types, as a JWT's.
+    pub fn check_introspected(&self, known: &Introspected, source: usize, now_ms: u64) -> Outcome {
+        let verified = match known {
+            Ok(verified) => verified,
+            Err(rejection) => return Outcome::Failed(*rejection),
+        };
+        let now = now_ms / 1000;
+        if let Err(rejection) = self.policy.check(&verified.claims, now) {
+            return Outcome::Failed(rejection);
+        }
+        // An answer issued in the future is nonsense from the server (or a clock far off).
+        let skew = self.policy.clock_skew_seconds as f64;
+        let iat = verified.claims.get("iat").and_then(Value::as_f64);
+        if iat.is_some_and(|iat| iat > now as f64 + skew) {
+            return Outcome::Failed(Rejection::IssuedInFuture);
+        }
+        if verified.source == source {
+            Outcome::Verified(Rc::clone(verified))
+        } else {
+            Outcome::Verified(Rc::new(Verified {
+                source,
+                ..(**verified).clone()
+            }))
+        }
     }
 
     /// The sender constraints on a token that verified, checked on every request (a proof is

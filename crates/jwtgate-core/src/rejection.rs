@@ -120,6 +120,18 @@ pub enum Rejection {
     /// mTLS-bound tokens: `cnf.x5t#S256` is missing (binding required) or is not the SHA-256
     /// of the client certificate.
     MtlsBindingMismatch,
+    /// Introspection (RFC 7662): the authorization server says the token is not active
+    /// (revoked, expired, unknown): `active` is not `true`.
+    TokenInactive,
+    /// Introspection: the answer's `client_id` is not one of the provider's `client_ids`.
+    ClientNotAllowed,
+    /// Introspection: the token has not been asked about yet (internal: the request pauses
+    /// for the call; if it cannot, this becomes `IntrospectionError`).
+    IntrospectionPending,
+    /// Introspection: no usable answer (timeout, no connection, a status other than 200, not a
+    /// JSON object). Fails closed like unavailable keys: 401, or 503 by the provider's
+    /// `on_keys_unavailable` / the global `jwks_unavailable_status`.
+    IntrospectionError,
 }
 
 impl Rejection {
@@ -227,6 +239,11 @@ impl Rejection {
             }
             Rejection::MtlsCertificateMissing => "a client certificate is required",
             Rejection::MtlsBindingMismatch => "the token is not bound to the client certificate",
+            Rejection::TokenInactive => "the token is not active",
+            Rejection::ClientNotAllowed => "the token was issued to a client that is not accepted",
+            Rejection::IntrospectionPending | Rejection::IntrospectionError => {
+                "the token could not be checked; retry later"
+            }
             Rejection::ManagedHeaderPresent => {
                 "the request carries a header that only the gateway may set"
             }
@@ -288,6 +305,10 @@ impl Rejection {
             Rejection::DpopBoundTokenAsBearer => "dpop_bound_token_as_bearer",
             Rejection::MtlsCertificateMissing => "mtls_certificate_missing",
             Rejection::MtlsBindingMismatch => "mtls_binding_mismatch",
+            Rejection::TokenInactive => "token_inactive",
+            Rejection::ClientNotAllowed => "client_not_allowed",
+            Rejection::IntrospectionPending => "introspection_pending",
+            Rejection::IntrospectionError => "introspection_error",
         }
     }
 
@@ -314,7 +335,7 @@ impl Rejection {
     }
 
     /// All variants, for tests and metric registration.
-    pub const ALL: [Rejection; 48] = [
+    pub const ALL: [Rejection; 52] = [
         Rejection::MissingToken,
         Rejection::TokenTooLarge,
         Rejection::MalformedToken,
@@ -363,6 +384,10 @@ impl Rejection {
         Rejection::DpopBoundTokenAsBearer,
         Rejection::MtlsCertificateMissing,
         Rejection::MtlsBindingMismatch,
+        Rejection::TokenInactive,
+        Rejection::ClientNotAllowed,
+        Rejection::IntrospectionPending,
+        Rejection::IntrospectionError,
     ];
 }
 

@@ -96,6 +96,10 @@ pub struct Evaluation<'a> {
     pub ext_pending: Vec<usize>,
     /// Services answered from the decision cache.
     pub ext_cache_hits: Vec<usize>,
+    /// (provider, token) to ask the introspection endpoint about: not known yet.
+    pub intro_pending: Vec<(usize, String)>,
+    /// Providers whose introspection answers came from the cache.
+    pub intro_cache_hits: Vec<usize>,
 }
 
 impl<'a> Evaluation<'a> {
@@ -122,6 +126,8 @@ impl<'a> Evaluation<'a> {
             ext: vec![None; services.len()],
             ext_pending: Vec::new(),
             ext_cache_hits: Vec::new(),
+            intro_pending: Vec::new(),
+            intro_cache_hits: Vec::new(),
         }
     }
 
@@ -264,7 +270,7 @@ fn most_telling(kept: Rejection, new: Rejection) -> Rejection {
         Rejection::IssuerMismatch => 1,
         // A token that may verify once keys arrive, or an auth service not asked yet: wait
         // (or ask) rather than refuse.
-        Rejection::KeysLoading | Rejection::ExtAuthPending => 3,
+        Rejection::KeysLoading | Rejection::ExtAuthPending | Rejection::IntrospectionPending => 3,
         _ => 2,
     };
     if rank(new) > rank(kept) {
@@ -326,16 +332,21 @@ impl<'a> Evaluation<'a> {
         {
             return known.clone();
         }
-        let Some(p) = self.providers.get(provider) else {
+        let providers: &'a [Provider] = self.providers;
+        let Some(p) = providers.get(provider) else {
             return Outcome::Missing;
         };
-        let mut ctx = VerifyContext {
-            now_ms: self.now_ms,
-            max_token_bytes: self.max_token_bytes,
-            cache: &mut self.state.tokens,
-            remote: self.state.jwks.get(provider),
+        let mut outcome = if p.introspection.is_some() {
+            self.introspected(provider, p, found)
+        } else {
+            let mut ctx = VerifyContext {
+                now_ms: self.now_ms,
+                max_token_bytes: self.max_token_bytes,
+                cache: &mut self.state.tokens,
+                remote: self.state.jwks.get(provider),
+            };
+            p.verify_found(provider, found, &mut ctx)
         };
-        let mut outcome = p.verify_found(provider, found, &mut ctx);
         if let Outcome::Verified(verified) = &outcome {
             let now = self.now_ms / 1000;
             let replay = &mut self.state.dpop_replay;
@@ -348,6 +359,54 @@ impl<'a> Evaluation<'a> {
         self.checked
             .push((provider, found.token.clone(), found.index, outcome.clone()));
         outcome
+    }
+
+    /// An introspection provider's verdict on a token: from the answer delivered to this
+    /// request or the cache, else pending (the request asks, once per token).
+    fn introspected(&mut self, provider: usize, p: &Provider, found: &Found<'_>) -> Outcome {
+        if found.token.len() > self.max_token_bytes {
+            return Outcome::Failed(Rejection::TokenTooLarge);
+        }
+        let key = super::introspection::token_key(provider, &found.token);
+        match self.state.introspection.get(provider, &key, self.now_ms) {
+            Some((known, hit)) => {
+                if hit && !self.intro_cache_hits.contains(&provider) {
+                    self.intro_cache_hits.push(provider);
+                }
+                p.check_introspected(&known, found.index, self.now_ms)
+            }
+            None => {
+                if !self
+                    .intro_pending
+                    .iter()
+                    .any(|(q, t)| *q == provider && *t == found.token)
+                {
+                    self.intro_pending.push((provider, found.token.clone()));
+                }
+                Outcome::Failed(Rejection::IntrospectionPending)
+            }
+        }
+    }
+
+    /// Providers whose introspection failed or is still out (their `on_keys_unavailable`
+    /// decides the status).
+    pub fn introspection_failed(&self) -> Vec<usize> {
+        let mut out: Vec<usize> = self
+            .checked
+            .iter()
+            .filter(|(_, _, _, o)| {
+                matches!(
+                    o,
+                    Outcome::Failed(
+                        Rejection::IntrospectionPending | Rejection::IntrospectionError
+                    )
+                )
+            })
+            .map(|(p, _, _, _)| *p)
+            .collect();
+        out.sort_unstable();
+        out.dedup();
+        out
     }
 
     /// Envoy's rule: every token in every location that `providers` read must verify with one
@@ -364,7 +423,7 @@ impl<'a> Evaluation<'a> {
         for &p in providers {
             let Some(provider) = all.get(p) else { continue };
             for found in extract::find_every(&provider.sources, self.req) {
-                let mut waiting = false;
+                let mut waiting = None;
                 let mut accounted = None;
                 // The provider that found it first, then any other that finds the same token.
                 let candidates =
@@ -382,7 +441,9 @@ impl<'a> Evaluation<'a> {
                     for f in here {
                         match self.check(q, &f) {
                             Outcome::Verified(_) => accounted = Some((q, f.index)),
-                            Outcome::Failed(Rejection::KeysLoading) => waiting = true,
+                            Outcome::Failed(
+                                r @ (Rejection::KeysLoading | Rejection::IntrospectionPending),
+                            ) => waiting = Some(r),
                             _ => {}
                         }
                         if accounted.is_some() {
@@ -396,8 +457,7 @@ impl<'a> Evaluation<'a> {
                 match accounted {
                     Some(at) if !located.contains(&at) => located.push(at),
                     Some(_) => {}
-                    None if waiting => return Err(Rejection::KeysLoading),
-                    None => return Err(Rejection::ExtraTokenInvalid),
+                    None => return Err(waiting.unwrap_or(Rejection::ExtraTokenInvalid)),
                 }
             }
         }

@@ -3,6 +3,7 @@
 use super::cache::TokenCache;
 use super::dpop::ReplayCaches;
 use super::ext_auth::DecisionCaches;
+use super::introspection::IntrospectionStore;
 use super::remote_jwks::JwksStore;
 
 /// Verified tokens, fetched key sets, auth answers, DPoP proofs seen.
@@ -15,4 +16,6 @@ pub struct VmState {
     /// DPoP proofs accepted within their window, per provider (`Gateway::new_vm_state`
     /// sizes them by `dpop.replay_cache.max_entries`).
     pub dpop_replay: ReplayCaches,
+    /// Introspection answers (RFC 7662), one cache per provider with `introspection`.
+    pub introspection: IntrospectionStore,
 }

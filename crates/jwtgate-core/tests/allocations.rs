@@ -120,7 +120,7 @@ impl HostPort for Shared {
         self.0.forwarded.set(true);
         Ok(())
     }
-    fn dispatch(&self, _: &str, _: &[(&str, &str)], _: u64) -> Result<u32, HostError> {
+    fn dispatch(&self, _: &str, _: &[(&str, &str)], _: &[u8], _: u64) -> Result<u32, HostError> {
         Err(HostError(12))
     }
     fn answer_headers(&self) -> Result<Vec<RawHeader>, HostError> {

@@ -108,9 +108,9 @@ fn pyjwt_corpus_natively() {
             )),
         }
         match verdict.decision {
-            Decision::WaitForKeys(_) | Decision::AskExtAuth { .. } => {
-                failures.push(format!("{name}: paused"))
-            }
+            Decision::WaitForKeys(_)
+            | Decision::AskExtAuth { .. }
+            | Decision::Introspect { .. } => failures.push(format!("{name}: paused")),
             Decision::Respond(resp) => {
                 if resp.status != want {
                     failures.push(format!(

@@ -40,6 +40,9 @@ struct Call {
     context: u32,
     upstream: String,
     path: String,
+    /// Every header of the callout, pseudo-headers included, in order.
+    headers: Vec<(String, String)>,
+    body: Vec<u8>,
 }
 
 /// Shared data (value, CAS), one per proxy.
@@ -167,6 +170,7 @@ impl HostPort for Host {
         &self,
         upstream: &str,
         headers: &[(&str, &str)],
+        body: &[u8],
         _timeout_ms: u64,
     ) -> Result<u32, HostError> {
         self.refused("dispatch")?;
@@ -181,6 +185,11 @@ impl HostPort for Host {
                 .find(|(n, _)| *n == ":path")
                 .map(|(_, v)| v.to_string())
                 .unwrap_or_default(),
+            headers: headers
+                .iter()
+                .map(|(n, v)| (n.to_string(), v.to_string()))
+                .collect(),
+            body: body.to_vec(),
         };
         s.calls.push(call);
         Ok(s.next_token)
@@ -1032,4 +1041,442 @@ fn discovery_configuration_errors_name_the_field() {
     assert!(error(twice).contains("give cluster and timeout inside http_uri"));
     let empty = oidc(json!({"jwks_cluster": ""}));
     assert!(error(empty).contains("openid_configuration.jwks_cluster: must be a non-empty name"));
+}
+
+// ---- Token introspection (RFC 7662) ----
+
+const NOW_S: u64 = NOW_MS / 1000;
+
+/// A provider `opaque` that introspects tokens at `http://127.0.0.1:9000/introspect`.
+fn introspecting(extra: Value, top: Value) -> Value {
+    let mut intro = json!({
+        "http_uri": {"uri": "http://127.0.0.1:9000/oauth2/introspect?v=1", "cluster": "idp", "timeout": "1s"},
+        "client_id": "my client:1",
+        "client_secret": "p@ss:w/rd",
+        "cache": {"ttl": "60s", "negative_ttl": "10s", "max_entries": 8}
+    });
+    for (k, v) in extra.as_object().unwrap() {
+        intro[k] = v.clone();
+    }
+    let mut c = json!({
+        "providers": {"opaque": {
+            "introspection": intro,
+            "issuer": "https://idp.test",
+            "audiences": ["api"],
+            "clock_skew_seconds": 0,
+            "claim_to_headers": [{"header_name": "x-sub", "claim_name": "sub"}]}},
+        "rules": [{"match": {"prefix": "/"}, "requires": {"provider_name": "opaque"}}]
+    });
+    for (k, v) in top.as_object().unwrap() {
+        c[k] = v.clone();
+    }
+    c
+}
+
+/// An active answer for `sub` expiring `exp_in` seconds from now, with `extra` members.
+fn active(sub: &str, exp_in: i64, extra: Value) -> Vec<u8> {
+    let mut a = json!({
+        "active": true, "sub": sub, "iss": "https://idp.test", "aud": "api",
+        "scope": "read write", "client_id": "web",
+        "exp": (NOW_S as i64 + exp_in), "iat": NOW_S - 10
+    });
+    for (k, v) in extra.as_object().unwrap() {
+        a[k] = v.clone();
+    }
+    a.to_string().into_bytes()
+}
+
+#[test]
+fn introspection_posts_the_form_with_basic_auth_exactly() {
+    let mut w = Worker::new(introspecting(json!({}), json!({})));
+    let ctx = w.send(Some("tok+en/=%x~"));
+    assert_eq!(w.fate(ctx), Fate::Paused);
+    let call = w.one_call();
+    assert_eq!(call.upstream, "idp");
+    let headers: Vec<(&str, &str)> = call
+        .headers
+        .iter()
+        .map(|(n, v)| (n.as_str(), v.as_str()))
+        .collect();
+    // RFC 6749 §2.3.1: id and secret form-urlencoded, then joined by `:` and base64'd:
+    // base64("my+client%3A1:p%40ss%3Aw%2Frd").
+    assert_eq!(
+        headers,
+        [
+            (":method", "POST"),
+            (":path", "/oauth2/introspect?v=1"),
+            (":authority", "127.0.0.1:9000"),
+            (":scheme", "http"),
+            ("content-type", "application/x-www-form-urlencoded"),
+            ("accept", "application/json"),
+            ("user-agent", concat!("jwtgate/", env!("CARGO_PKG_VERSION"))),
+            (
+                "authorization",
+                "Basic bXkrY2xpZW50JTNBMTpwJTQwc3MlM0F3JTJGcmQ="
+            ),
+        ]
+    );
+    assert_eq!(
+        String::from_utf8(call.body.clone()).unwrap(),
+        "token=tok%2Ben%2F%3D%25x%7E&token_type_hint=access_token"
+    );
+    assert!(
+        !w.host
+            .0
+            .borrow()
+            .logs
+            .iter()
+            .any(|l| l.contains("tok+en") || l.contains("p@ss")),
+        "neither the token nor the secret is logged"
+    );
+    w.answer(&call, Some(200), &[], &active("alice", 3600, json!({})));
+    assert_eq!(w.fate(ctx), Fate::Forwarded);
+    assert_eq!(w.header(ctx, "x-sub").as_deref(), Some("alice"));
+    assert_eq!(w.counter("jwtgate.introspection.opaque.calls"), 1);
+    assert_eq!(w.counter("jwtgate.introspection.opaque.active"), 1);
+}
+
+#[test]
+fn a_configured_header_authenticates_instead_of_basic() {
+    let mut config = introspecting(
+        json!({"client_auth_header": {"name": "X-Api-Key", "value": "k-123"}}),
+        json!({}),
+    );
+    let intro = config["providers"]["opaque"]["introspection"]
+        .as_object_mut()
+        .unwrap();
+    intro.remove("client_id");
+    intro.remove("client_secret");
+    let mut w = Worker::new(config);
+    w.send(Some("t1"));
+    let call = w.one_call();
+    assert!(call
+        .headers
+        .iter()
+        .any(|(n, v)| n == "x-api-key" && v == "k-123"));
+    assert!(!call.headers.iter().any(|(n, _)| n == "authorization"));
+}
+
+#[test]
+fn active_answers_are_cached_until_exp_or_ttl() {
+    let mut w = Worker::new(introspecting(json!({}), json!({})));
+    let first = w.send(Some("t1"));
+    let call = w.one_call();
+    w.answer(&call, Some(200), &[], &active("alice", 5, json!({})));
+    assert_eq!(w.fate(first), Fate::Forwarded);
+    let again = w.send(Some("t1"));
+    assert_eq!(w.fate(again), Fate::Forwarded, "cached");
+    assert_eq!(w.header(again, "x-sub").as_deref(), Some("alice"));
+    assert!(w.take_calls().is_empty());
+    assert_eq!(w.counter("jwtgate.introspection.opaque.cache_hits"), 1);
+    // `exp` (5 s) bounds the cache before its ttl (60 s): the token is asked about again.
+    w.advance(5_000);
+    let later = w.send(Some("t1"));
+    assert_eq!(w.fate(later), Fate::Paused);
+    let call = w.one_call();
+    w.answer(&call, Some(200), &[], &active("alice", 0, json!({})));
+    assert_eq!(w.fate(later), Fate::Answered(401), "expired by its exp");
+    assert_eq!(w.counter("jwtgate.denied.expired"), 1);
+    // Without `exp`, the ttl bounds it.
+    let mut w = Worker::new(introspecting(json!({}), json!({})));
+    w.send(Some("t2"));
+    let call = w.one_call();
+    let no_exp = json!({"active": true, "sub": "bob", "iss": "https://idp.test", "aud": "api"});
+    w.answer(&call, Some(200), &[], no_exp.to_string().as_bytes());
+    w.advance(59_999);
+    w.send(Some("t2"));
+    assert!(w.take_calls().is_empty(), "within the ttl");
+    w.advance(1);
+    w.send(Some("t2"));
+    assert_eq!(w.take_calls().len(), 1, "the ttl ended");
+}
+
+#[test]
+fn inactive_tokens_are_refused_and_cached_briefly() {
+    let mut w = Worker::new(introspecting(json!({}), json!({})));
+    let ctx = w.send(Some("revoked"));
+    let call = w.one_call();
+    w.answer(&call, Some(200), &[], br#"{"active":false}"#);
+    assert_eq!(w.fate(ctx), Fate::Answered(401));
+    assert!(w.logged("reason=token_inactive"));
+    assert!(w
+        .header(ctx, "www-authenticate")
+        .unwrap()
+        .contains("error=\"invalid_token\""));
+    assert_eq!(w.counter("jwtgate.introspection.opaque.inactive"), 1);
+    let again = w.send(Some("revoked"));
+    assert_eq!(w.fate(again), Fate::Answered(401));
+    assert!(w.take_calls().is_empty(), "negative cache");
+    w.advance(10_000);
+    w.send(Some("revoked"));
+    assert_eq!(w.take_calls().len(), 1, "negative ttl over");
+    assert_eq!(w.counter("jwtgate.denied.token_inactive"), 2);
+}
+
+#[test]
+fn failed_introspection_fails_closed_and_is_never_cached() {
+    type Row = (&'static str, Option<u32>, &'static [u8], &'static str);
+    let rows: Vec<Row> = vec![
+        (
+            "server error",
+            Some(503),
+            br#"{"active":true}"#,
+            "server_error",
+        ),
+        ("not json", Some(200), b"<html>", "not_json"),
+        ("not an object", Some(200), b"[true]", "not_json"),
+        ("other status", Some(401), b"{}", "status"),
+        ("no answer", None, b"", "no_response"),
+    ];
+    for (name, status, body, kind) in rows {
+        let mut w = Worker::new(introspecting(json!({}), json!({})));
+        let ctx = w.send(Some("t1"));
+        let call = w.one_call();
+        w.answer(&call, status, &[], body);
+        assert_eq!(w.fate(ctx), Fate::Answered(401), "{name}");
+        assert!(w.logged("reason=introspection_error"), "{name}");
+        assert_eq!(
+            w.counter(&format!("jwtgate.introspection.opaque.errors.{kind}")),
+            1,
+            "{name}"
+        );
+        let again = w.send(Some("t1"));
+        assert_eq!(w.fate(again), Fate::Paused, "{name}: not cached");
+        assert_eq!(w.take_calls().len(), 1, "{name}");
+    }
+    // The provider's failure policy: `on_keys_unavailable: unavailable` answers 503.
+    let mut config = introspecting(json!({}), json!({}));
+    config["providers"]["opaque"]["on_keys_unavailable"] = json!("unavailable");
+    let mut w = Worker::new(config);
+    let ctx = w.send(Some("t1"));
+    let call = w.one_call();
+    w.answer(&call, Some(500), &[], b"");
+    assert_eq!(w.fate(ctx), Fate::Answered(503));
+    // A refused dispatch is a failure too.
+    let mut w = Worker::new(introspecting(json!({}), json!({})));
+    w.host.0.borrow_mut().refuse.insert("dispatch", 1);
+    let ctx = w.send(Some("t1"));
+    assert_eq!(w.fate(ctx), Fate::Answered(401));
+    assert_eq!(
+        w.counter("jwtgate.introspection.opaque.errors.dispatch_refused"),
+        1
+    );
+}
+
+#[test]
+fn waiters_share_one_call_per_token() {
+    let mut w = Worker::new(introspecting(json!({}), json!({})));
+    let a = w.send(Some("t1"));
+    let b = w.send(Some("t1"));
+    let c = w.send(Some("t1"));
+    let other = w.send(Some("t2"));
+    let calls = w.take_calls();
+    assert_eq!(calls.len(), 2, "one call per distinct token: {calls:?}");
+    assert_eq!(calls[0].context, a);
+    assert_eq!(calls[1].context, other);
+    assert_eq!(w.counter("jwtgate.introspection.opaque.joined"), 2);
+    w.answer(&calls[0], Some(200), &[], &active("alice", 3600, json!({})));
+    for ctx in [a, b, c] {
+        assert_eq!(w.fate(ctx), Fate::Forwarded);
+        assert_eq!(w.header(ctx, "x-sub").as_deref(), Some("alice"));
+    }
+    assert_eq!(w.fate(other), Fate::Paused);
+    // A failure reaches every sharer, and is not cached.
+    let mut w = Worker::new(introspecting(json!({}), json!({})));
+    let a = w.send(Some("t1"));
+    let b = w.send(Some("t1"));
+    let call = w.one_call();
+    w.answer(&call, Some(502), &[], b"");
+    assert_eq!(w.fate(a), Fate::Answered(401));
+    assert_eq!(w.fate(b), Fate::Answered(401));
+    w.send(Some("t1"));
+    assert_eq!(w.take_calls().len(), 1);
+}
+
+#[test]
+fn an_overdue_or_cancelled_call_does_not_strand_its_sharers() {
+    let mut w = Worker::new(introspecting(json!({}), json!({})));
+    let a = w.send(Some("t1"));
+    let b = w.send(Some("t1"));
+    let call = w.one_call();
+    w.advance(1_000);
+    w.tick();
+    assert_eq!(w.fate(a), Fate::Answered(401));
+    assert_eq!(w.fate(b), Fate::Answered(401));
+    assert_eq!(
+        w.counter("jwtgate.introspection.opaque.errors.no_response"),
+        1
+    );
+    // The late answer is ignored (and caches nothing).
+    w.answer(&call, Some(200), &[], &active("alice", 3600, json!({})));
+    assert_eq!(w.counter("jwtgate.introspection.opaque.active"), 0);
+    // The request that owned the call goes away: its sharer asks again on the next tick.
+    let mut w = Worker::new(introspecting(json!({}), json!({})));
+    let owner = w.send(Some("t1"));
+    let sharer = w.send(Some("t1"));
+    w.one_call();
+    w.cancel(owner);
+    w.tick();
+    let call = w.one_call();
+    assert_eq!(call.context, sharer);
+    w.answer(&call, Some(200), &[], &active("alice", 3600, json!({})));
+    assert_eq!(w.fate(sharer), Fate::Forwarded);
+}
+
+#[test]
+fn introspected_claims_are_checked_like_a_jwts() {
+    type Row = (&'static str, Value, Value, u32, &'static str);
+    let rows: Vec<Row> = vec![
+        (
+            "scope missing",
+            json!({"required_scopes": ["admin"]}),
+            json!({}),
+            403,
+            "claims_forbidden",
+        ),
+        (
+            "scopes present",
+            json!({"required_scopes": ["read", "write"]}),
+            json!({}),
+            0,
+            "",
+        ),
+        (
+            "client not allowed",
+            json!({"client_ids": ["cli"]}),
+            json!({}),
+            401,
+            "client_not_allowed",
+        ),
+        (
+            "client allowed",
+            json!({"client_ids": ["cli", "web"]}),
+            json!({}),
+            0,
+            "",
+        ),
+        (
+            "audience",
+            json!({}),
+            json!({"aud": ["other"]}),
+            403,
+            "audience_not_allowed",
+        ),
+        (
+            "issuer",
+            json!({}),
+            json!({"iss": "https://evil.test"}),
+            401,
+            "issuer_mismatch",
+        ),
+        (
+            "expired",
+            json!({}),
+            json!({"exp": NOW_S - 1}),
+            401,
+            "expired",
+        ),
+        (
+            "not yet valid",
+            json!({}),
+            json!({"nbf": NOW_S + 30}),
+            401,
+            "not_yet_valid",
+        ),
+        (
+            "issued in the future",
+            json!({}),
+            json!({"iat": NOW_S + 30}),
+            401,
+            "issued_in_future",
+        ),
+        (
+            "bad exp type",
+            json!({}),
+            json!({"exp": "soon"}),
+            401,
+            "malformed_claims",
+        ),
+    ];
+    for (name, extra, members, status, reason) in rows {
+        let mut w = Worker::new(introspecting(extra, json!({})));
+        let ctx = w.send(Some("t1"));
+        let call = w.one_call();
+        w.answer(&call, Some(200), &[], &active("alice", 3600, members));
+        if status == 0 {
+            assert_eq!(w.fate(ctx), Fate::Forwarded, "{name}");
+        } else {
+            assert_eq!(w.fate(ctx), Fate::Answered(status), "{name}");
+            assert!(w.logged(&format!("reason={reason}")), "{name}");
+        }
+    }
+    // Claim conditions on the requirement read the answer's members.
+    let config = introspecting(
+        json!({}),
+        json!({"rules": [{"match": {"prefix": "/"}, "requires": {"provider_name": "opaque",
+            "claims": [{"claim": "scope", "contains": "admin"}]}}]}),
+    );
+    let mut w = Worker::new(config);
+    let ctx = w.send(Some("t1"));
+    let call = w.one_call();
+    w.answer(&call, Some(200), &[], &active("alice", 3600, json!({})));
+    assert_eq!(w.fate(ctx), Fate::Answered(403));
+    assert!(w
+        .header(ctx, "www-authenticate")
+        .unwrap()
+        .contains("insufficient_scope"));
+}
+
+#[test]
+fn introspection_configuration_errors_name_the_field_and_hide_the_secret() {
+    let check = |extra: Value| -> String {
+        let mut config = introspecting(json!({}), json!({}));
+        let intro = config["providers"]["opaque"]["introspection"]
+            .as_object_mut()
+            .unwrap();
+        for (k, v) in extra.as_object().unwrap() {
+            if v.is_null() {
+                intro.remove(k);
+            } else {
+                intro.insert(k.clone(), v.clone());
+            }
+        }
+        match Gateway::from_json(config.to_string().as_bytes()) {
+            Ok(_) => String::new(),
+            Err(e) => e.to_string(),
+        }
+    };
+    let e = check(json!({"client_secret": "hunter2\n"}));
+    assert!(
+        e.contains("providers.opaque.introspection.client_secret"),
+        "{e}"
+    );
+    assert!(!e.contains("hunter2"), "{e}");
+    let e = check(json!({"client_secret": null}));
+    assert!(e.contains("introspection.client_secret"), "{e}");
+    let e = check(json!({"client_auth_header": {"name": "x-key", "value": "v"}}));
+    assert!(e.contains("not both"), "{e}");
+    let e = check(json!({"http_uri": {"uri": "ftp://idp/x"}}));
+    assert!(e.contains("introspection.http_uri.uri"), "{e}");
+    let e = check(json!({"required_scopes": ["a b"]}));
+    assert!(e.contains("required_scopes[0]"), "{e}");
+    let e = check(json!({"cache": {"ttl": "2d"}}));
+    assert!(e.contains("introspection.cache.ttl"), "{e}");
+    // Keys and introspection exclude each other.
+    let mut config = introspecting(json!({}), json!({}));
+    config["providers"]["opaque"]["keys"] =
+        json!([{"kid": "k", "alg": "HS256", "secret": "0123456789abcdef0123456789abcdef"}]);
+    let e = Gateway::from_json(config.to_string().as_bytes())
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("providers.opaque.introspection"), "{e}");
+    // Plain http to a host that is not local warns; the secret is not in the warning.
+    let mut config = introspecting(json!({}), json!({}));
+    config["providers"]["opaque"]["introspection"]["http_uri"]["uri"] =
+        json!("http://idp.example.com/introspect");
+    let g = Gateway::from_json(config.to_string().as_bytes()).unwrap();
+    assert!(g.warnings().iter().any(
+        |w| w.contains("providers.opaque.introspection.http_uri.uri") && w.contains("plain http")
+    ));
+    assert!(!format!("{:?}", g).contains("p@ss"));
 }

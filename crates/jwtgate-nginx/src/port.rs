@@ -373,6 +373,7 @@ impl HostPort for PortHandle {
         &self,
         upstream: &str,
         headers: &[(&str, &str)],
+        body: &[u8],
         _timeout_ms: u64,
     ) -> Result<u32, HostError> {
         let r = self.0.current.get();
@@ -380,7 +381,7 @@ impl HostPort for PortHandle {
             return Err(UNIMPLEMENTED);
         }
         let token = self.0.next_token.get().wrapping_add(1).max(1);
-        unsafe { subrequest(&self.0, (*r).main, token, upstream, headers)? };
+        unsafe { subrequest(&self.0, (*r).main, token, upstream, headers, body)? };
         self.0.next_token.set(token);
         // A request other than the running one (woken from elsewhere) must get an event to
         // run its posted subrequest.
@@ -495,6 +496,7 @@ unsafe fn subrequest(
     token: u32,
     upstream: &str,
     headers: &[(&str, &str)],
+    body: &[u8],
 ) -> Result<(), HostError> {
     let pool = (*r).pool;
     let pseudo = |name: &str| headers.iter().find(|(n, _)| *n == name).map(|(_, v)| *v);
@@ -549,9 +551,38 @@ unsafe fn subrequest(
         return Err(INTERNAL);
     }
     (*sr).method_name = pool_str(pool, method.as_bytes()).ok_or(INTERNAL)?;
-    (*sr).request_body = ptr::null_mut();
+    if method == "POST" {
+        (*sr).method = NGX_HTTP_POST as ngx_uint_t;
+    }
     set_headers(sr, headers.iter().filter(|(n, _)| !n.starts_with(':'))).ok_or(INTERNAL)?;
+    // The body (introspection's form), in memory: `proxy_pass` sends `request_body->bufs`
+    // with `Content-Length` from `content_length_n` (the parent's body is never passed on).
+    (*sr).request_body = ptr::null_mut();
+    if !body.is_empty() {
+        (*sr).request_body = memory_body(pool, body).ok_or(INTERNAL)?;
+        (*sr).headers_in.content_length_n = body.len() as off_t;
+    }
     Ok(())
+}
+
+/// A request body of `body`, one in-memory buffer in `pool`.
+unsafe fn memory_body(pool: *mut ngx_pool_t, body: &[u8]) -> Option<*mut ngx_http_request_body_t> {
+    let rb = ngx_pcalloc(pool, std::mem::size_of::<ngx_http_request_body_t>())
+        as *mut ngx_http_request_body_t;
+    let b = ngx_create_temp_buf(pool, body.len());
+    let cl = ngx_alloc_chain_link(pool);
+    if rb.is_null() || b.is_null() || cl.is_null() {
+        return None;
+    }
+    ptr::copy_nonoverlapping(body.as_ptr(), (*b).last, body.len());
+    (*b).last = (*b).last.add(body.len());
+    (*b).set_last_buf(1);
+    (*b).set_last_in_chain(1);
+    (*cl).buf = b;
+    (*cl).next = ptr::null_mut();
+    (*rb).bufs = cl;
+    (*rb).rest = 0;
+    Some(rb)
 }
 
 unsafe fn decoded(pool: *mut ngx_pool_t, raw: &[u8]) -> Option<ngx_str_t> {

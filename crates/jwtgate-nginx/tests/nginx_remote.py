@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""remote_jwks and ext_auth in the native module, inside the installed /usr/sbin/nginx.
+"""remote_jwks, ext_auth and token introspection in the native module, inside the installed /usr/sbin/nginx.
 
 Usage: nginx_remote.py MODULE.so
 
@@ -14,11 +14,14 @@ flood (bounded fetches), a garbage answer and an outage (known keys still accept
 tokens refused, the stale refresh logged), what the fetch carries (User-Agent, never the
 client's credentials), a cluster without an internal location (refused, nothing reaches the
 wrong location), callout allow / deny / error / timeout / cache hits, client-sent copies of
-the service's headers stripped, /_jwtgate/ unreachable from outside, and the metrics of both
-workers summed (`jwtgate_metrics;`). Never skips.
+the service's headers stripped, /_jwtgate/ unreachable from outside, token introspection
+(RFC 7662: the POST body and Basic credentials the endpoint receives, active / inactive /
+failed answers, the cache), and the metrics of both workers summed (`jwtgate_metrics;`).
+Never skips.
 """
 
 import http.client
+import base64
 import json
 import os
 import shutil
@@ -27,6 +30,7 @@ import sys
 import tempfile
 import threading
 import time
+import urllib.parse
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import h2.config
@@ -44,6 +48,10 @@ ISSUER = "https://idp.test"
 # location's proxy_pass decides where the document and the keys are fetched from).
 OIDC_ISSUER = "https://oidc.test"
 AUDIENCE = "api"
+# The introspection client: reserved characters in both (RFC 6749 §2.3.1 form-encodes them
+# before base64).
+INTRO_CLIENT_ID = "nginx gate:1"
+INTRO_CLIENT_SECRET = "p@ss/w=rd&é"
 
 
 def new_key(kid):
@@ -73,6 +81,8 @@ class Script:
         self.fetch_headers = []
         self.auth_calls = 0
         self.auth_headers = []
+        # Introspection: (method, path, headers, body) of every call the endpoint received.
+        self.introspections = []
         self.other_paths = {}
 
     def count_fetch(self, path, headers):
@@ -155,6 +165,36 @@ def auth_handler(script):
             self.end_headers()
             self.wfile.write(body)
 
+        def do_POST(self):
+            # The introspection endpoint (RFC 7662): answers by the token in the form body.
+            seen = {k.lower(): v for k, v in self.headers.items()}
+            length = int(seen.get("content-length", "0"))
+            form = self.rfile.read(length).decode("latin-1")
+            with script.lock:
+                script.introspections.append((self.command, self.path, seen, form))
+            fields = dict(urllib.parse.parse_qsl(form, keep_blank_values=True))
+            tok = fields.get("token", "")
+            now = int(time.time())
+            status, answer = 200, {"active": False}
+            if tok.startswith("good-slow"):
+                time.sleep(0.5)  # concurrent requests with this token wait for one call
+            if tok.startswith("good"):
+                answer = {"active": True, "sub": "ivan", "client_id": "web", "scope": "orders profile",
+                          "aud": AUDIENCE, "iss": ISSUER, "exp": now + 600, "iat": now - 1}
+            elif tok == "noscope":
+                answer = {"active": True, "sub": "ivan", "scope": "profile", "exp": now + 600}
+            elif tok == "boom":
+                status = 500
+            elif tok == "slow":
+                time.sleep(3)
+                answer = {"active": True, "exp": now + 600}
+            body = b"<html>oops</html>" if tok == "junk" else json.dumps(answer).encode()
+            self.send_response(status)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
     return Handler
 
 
@@ -207,6 +247,15 @@ def http_body(tmp, port, upstream, idp, auth):
             "oidc": {
                 "issuer": OIDC_ISSUER,
                 "remote_jwks": {"openid_configuration": {"cluster": "idp", "timeout": "2s"}}},
+            # Opaque tokens, introspected at the auth server's /introspect (RFC 7662).
+            "intro": {
+                "introspection": {
+                    "http_uri": {"uri": f"http://127.0.0.1:{auth}/introspect", "cluster": "intro",
+                                 "timeout": "1s"},
+                    "client_id": INTRO_CLIENT_ID, "client_secret": INTRO_CLIENT_SECRET,
+                    "required_scopes": ["orders"]},
+                "from_headers": [{"name": "x-opaque-token"}],
+                "claim_to_headers": [{"header_name": "x-intro-sub", "claim_name": "sub"}]},
             # A cluster without an internal location: /_jwtgate/nowhere/ falls into `location /`.
             "lost": {
                 "issuer": "https://lost.test",
@@ -219,6 +268,7 @@ def http_body(tmp, port, upstream, idp, auth):
                 "allowed_upstream_headers": ["x-user"],
                 "cache": {"allow_ttl": "60s", "deny_ttl": "60s"}}},
         "rules": [
+            {"match": {"prefix": "/intro/"}, "requires": {"provider_name": "intro"}},
             {"match": {"prefix": "/ext/"}, "requires": {"ext_auth": "authz"}},
             {"match": {"prefix": "/lost/"}, "requires": {"provider_name": "lost"}},
             {"match": {"prefix": "/oidc/"}, "requires": {"provider_name": "oidc"}},
@@ -234,12 +284,18 @@ def http_body(tmp, port, upstream, idp, auth):
         access_log {tmp}/access.log by_worker;
         jwtgate_config_file jwtgate.json;
         add_header X-Jwtgate-Reason $jwtgate_reason always;
+        add_header X-Jwtgate-Result $jwtgate_result always;
         location / {{ proxy_pass http://127.0.0.1:{upstream}; }}
         location = /metrics {{ jwtgate off; jwtgate_metrics; allow 127.0.0.1; deny all; }}
         location /_jwtgate/idp/ {{
             internal;
             proxy_pass http://127.0.0.1:{idp}/;
             subrequest_output_buffer_size 256k;
+        }}
+        location /_jwtgate/intro/ {{
+            internal;
+            proxy_pass http://127.0.0.1:{auth}/;
+            subrequest_output_buffer_size 64k;
         }}
         location /_jwtgate/authz/ {{
             internal;
@@ -277,7 +333,7 @@ def main():
             print(f"(nginx prefix kept: {tmp})")
         else:
             shutil.rmtree(tmp, ignore_errors=True)
-    print(f"nginx module (remote_jwks, ext_auth): {PASSED[0]} checks passed, {len(FAILURES)} failed")
+    print(f"nginx module (remote_jwks, ext_auth, introspection): {PASSED[0]} checks passed, {len(FAILURES)} failed")
     for f in FAILURES:
         print("  FAIL", f)
     sys.exit(1 if FAILURES else 0)
@@ -371,6 +427,89 @@ def concurrently(n, fn):
     for th in threads:
         th.join()
     return results
+
+
+def introspection(port, script):
+    """RFC 7662 through the internal location: what the endpoint receives, and each answer's
+    effect (the reason and `$jwtgate_result`), the cache, one failure never cached."""
+    def result(headers):
+        return ",".join(values(headers, "x-jwtgate-result"))
+
+    def opaque(t):
+        return [("X-Opaque-Token", t)]
+
+    calls = len(script.introspections)
+    status, headers, body, _ = get(port, "/intro/a", opaque("good+/=1"))
+    check((status, result(headers)) == (200, "allow"),
+          f"introspection active: {status} {result(headers)} {reason(headers)}")
+    if status == 200:
+        _, seen = upstream_view(body)
+        check(values(seen, "x-intro-sub") == ["ivan"],
+              f"introspection: claim header upstream {values(seen, 'x-intro-sub')}")
+        check(values(seen, "x-opaque-token") == [], "introspection: the token went upstream")
+    check(len(script.introspections) == calls + 1,
+          f"introspection: {len(script.introspections) - calls} calls for one request")
+    if len(script.introspections) > calls:
+        method, path, seen, form = script.introspections[calls]
+        check((method, path) == ("POST", "/introspect"), f"introspection call: {method} {path}")
+        check(form == "token=good%2B%2F%3D1&token_type_hint=access_token",
+              f"introspection body: {form!r}")
+        check(seen.get("content-length") == str(len(form)), f"introspection Content-Length: {seen}")
+        check(seen.get("content-type") == "application/x-www-form-urlencoded",
+              f"introspection Content-Type: {seen.get('content-type')}")
+        check(seen.get("accept") == "application/json", f"introspection Accept: {seen.get('accept')}")
+        check(seen.get("user-agent", "").startswith("jwtgate/"), f"introspection UA: {seen}")
+        creds = "{}:{}".format(urllib.parse.quote_plus(INTRO_CLIENT_ID),
+                               urllib.parse.quote_plus(INTRO_CLIENT_SECRET))
+        want = "Basic " + base64.b64encode(creds.encode()).decode()
+        check(seen.get("authorization") == want,
+              f"introspection Authorization: {seen.get('authorization')}, want {want}")
+        check("x-opaque-token" not in seen, "introspection: the client's headers reached the endpoint")
+
+    for tok, want in [("gone", (401, "token_inactive")), ("noscope", (403, "claims_forbidden")),
+                      ("boom", (401, "introspection_error")), ("junk", (401, "introspection_error")),
+                      ("slow", (401, "introspection_error"))]:
+        status, headers, _, took = get(port, f"/intro/{tok}", opaque(tok))
+        check((status, reason(headers)) == want and result(headers) == "deny",
+              f"introspection {tok}: {status} {reason(headers)} {result(headers)}, want {want} deny")
+        check(took < 3.0, f"introspection {tok}: answered after {took:.1f} s")
+
+    # Cached per worker: the same token three times on one connection asks once; a failure is
+    # not cached (asked again).
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    calls = len(script.introspections)
+    got = []
+    for t in ["good-cache", "good-cache", "good-cache", "boom", "boom"]:
+        conn.request("GET", "/intro/cached", headers={"X-Opaque-Token": t})
+        resp = conn.getresponse()
+        resp.read()
+        got.append(resp.status)
+    conn.close()
+    check(got == [200, 200, 200, 401, 401], f"introspection cache: {got}")
+    check(len(script.introspections) == calls + 3,
+          f"introspection cache: {len(script.introspections) - calls} calls, want 3 (1 + 2 failures)")
+
+    # Concurrent requests with one token share the call in flight (one per worker at most).
+    calls = len(script.introspections)
+    shared = concurrently(8, lambda i: get(port, f"/intro/shared/{i}", opaque("good-slow-1")))
+    statuses = [r if isinstance(r, Exception) else r[0] for r in shared]
+    check(statuses == [200] * 8, f"introspection shared: {statuses}")
+    check(1 <= len(script.introspections) - calls <= 2,
+          f"introspection shared: {len(script.introspections) - calls} calls for 8 concurrent "
+          "requests on 2 workers (want one per worker at most)")
+
+    status, _, body, _ = get(port, "/metrics")
+    m = {k: int(v) for k, v in (line.split(": ", 1) for line in body.decode().splitlines()
+                                if ": " in line)}
+    for name, least in {"jwtgate.introspection.intro.calls": 9,
+                        "jwtgate.introspection.intro.active": 3,
+                        "jwtgate.introspection.intro.inactive": 1,
+                        "jwtgate.introspection.intro.errors.server_error": 3,
+                        "jwtgate.introspection.intro.errors.not_json": 1,
+                        "jwtgate.introspection.intro.cache_hits": 2,
+                        "jwtgate.denied.token_inactive": 1,
+                        "jwtgate.denied.introspection_error": 5}.items():
+        check(m.get(name, 0) >= least, f"metrics: {name} = {m.get(name)}, want >= {least}")
 
 
 def run(port, script, tmp, upstream):
@@ -522,6 +661,8 @@ def run(port, script, tmp, upstream):
     conn.close()
     check(got == [200, 200, 200], f"ext cache: {got}")
     check(script.auth_calls == calls + 1, f"ext cache: {script.auth_calls - calls} calls for 3 requests")
+
+    introspection(port, script)
 
     # A garbage answer keeps the last good set (a new kid asks for a refetch; k1 still works).
     script.jwks_mode = "garbage"

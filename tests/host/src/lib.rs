@@ -329,6 +329,8 @@ pub struct Callout {
     pub id: CalloutId,
     pub upstream: String,
     pub headers: Vec<(String, String)>,
+    /// The request body, as the host received it (empty: none).
+    pub body: Vec<u8>,
     pub timeout_ms: u128,
 }
 
@@ -1407,6 +1409,7 @@ impl Callouts for Outbox {
                 .iter()
                 .map(|(n, v)| (text(n), text(v)))
                 .collect(),
+            body: request.body.to_vec(),
             timeout_ms: request.timeout.as_millis(),
         });
         Ok(())

@@ -534,10 +534,33 @@ fn compile_provider(
             format!("must be between 1 and {}", crate::keys::MAX_KEYS_PER_JWKS),
         ));
     }
-    if keys.is_empty() && remote.is_none() {
+    let introspection = p
+        .introspection
+        .map(|i| introspection(&format!("{at}.introspection"), i, warnings))
+        .transpose()?;
+    if introspection.is_some() {
+        if !keys.is_empty() || remote.is_some() {
+            return Err(err(
+                format!("{at}.introspection"),
+                "an introspection provider has no keys: remove `remote_jwks`, `local_jwks` and `keys`",
+            ));
+        }
+        if p.typ.is_some() {
+            return Err(err(
+                format!("{at}.typ"),
+                "does not apply to introspected (opaque) tokens: they have no header",
+            ));
+        }
+        if p.on_keys_unavailable == Some(RawOnKeysUnavailable::AllowUnverified) {
+            return Err(err(
+                format!("{at}.on_keys_unavailable"),
+                "allow_unverified does not apply to introspection: failures always fail closed (`deny`: 401, `unavailable`: 503)",
+            ));
+        }
+    } else if keys.is_empty() && remote.is_none() {
         return Err(err(
             at,
-            "no usable key: set `remote_jwks`, `local_jwks` or `keys`",
+            "no usable key: set `remote_jwks`, `local_jwks`, `keys` or `introspection`",
         ));
     }
 
@@ -604,10 +627,12 @@ fn compile_provider(
     let profile = token_profile(at, p.typ, p.subjects, p.required_claims)?;
     let keys_unavailable_status = match (p.on_keys_unavailable, &remote) {
         (None, _) => None,
+        (Some(RawOnKeysUnavailable::Deny), None) if introspection.is_some() => Some(401),
+        (Some(RawOnKeysUnavailable::Unavailable), None) if introspection.is_some() => Some(503),
         (Some(_), None) => {
             return Err(err(
                 format!("{at}.on_keys_unavailable"),
-                "only applies with `remote_jwks`",
+                "only applies with `remote_jwks` or `introspection`",
             ))
         }
         (Some(RawOnKeysUnavailable::Deny), Some(_)) => Some(401),
@@ -648,6 +673,145 @@ fn compile_provider(
         max_keys_per_token,
         dpop,
         mtls,
+        introspection,
+    })
+}
+
+/// A provider's `introspection`: endpoint, client authentication, checks and cache. Errors and
+/// warnings name fields, never the secret.
+fn introspection(
+    at: &str,
+    i: RawIntrospection,
+    warnings: &mut Vec<String>,
+) -> Result<crate::introspection::Introspection, ConfigError> {
+    use crate::introspection::{ClientAuth, Introspection, Secret};
+    let endpoint = http_uri(at, i.http_uri, crate::introspection::DEFAULT_TIMEOUT_MS)?;
+    // A value that is sent in a header: printable, no line breaks (never echoed).
+    let header_safe = |v: &str| !v.is_empty() && v.bytes().all(|b| (0x20..0x7f).contains(&b));
+    let client_auth = match (i.client_id, i.client_secret, i.client_auth_header) {
+        (Some(id), Some(secret), None) => {
+            if id.is_empty() || id.bytes().any(|b| b < 0x20 || b == 0x7f) {
+                return Err(err(
+                    format!("{at}.client_id"),
+                    "must be non-empty text without control characters",
+                ));
+            }
+            if secret.is_empty() || secret.bytes().any(|b| b < 0x20 || b == 0x7f) {
+                return Err(err(
+                    format!("{at}.client_secret"),
+                    "must be non-empty text without control characters (value not shown)",
+                ));
+            }
+            ClientAuth::basic(&id, &secret)
+        }
+        (None, None, Some(h)) => {
+            let name = header_name(&format!("{at}.client_auth_header.name"), &h.name)?;
+            if name.starts_with(':') || ["content-type", "content-length", "host"].contains(&name.as_str()) {
+                return Err(err(
+                    format!("{at}.client_auth_header.name"),
+                    format!("`{name}` cannot carry client authentication"),
+                ));
+            }
+            if !header_safe(&h.value) {
+                return Err(err(
+                    format!("{at}.client_auth_header.value"),
+                    "must be non-empty printable ASCII (value not shown)",
+                ));
+            }
+            ClientAuth::Header {
+                name,
+                value: Secret(h.value),
+            }
+        }
+        (Some(_), None, None) => {
+            return Err(err(format!("{at}.client_secret"), "is required with `client_id`"))
+        }
+        (None, Some(_), None) => {
+            return Err(err(format!("{at}.client_id"), "is required with `client_secret`"))
+        }
+        (None, None, None) => {
+            return Err(err(
+                at,
+                "needs client authentication: `client_id` + `client_secret` (HTTP Basic) or `client_auth_header`",
+            ))
+        }
+        _ => {
+            return Err(err(
+                at,
+                "give `client_id` + `client_secret` or `client_auth_header`, not both",
+            ))
+        }
+    };
+    for (n, scope) in i.required_scopes.iter().enumerate() {
+        if scope.is_empty()
+            || scope
+                .bytes()
+                .any(|b| b <= 0x20 || b == 0x7f || b == b'"' || b == b'\\')
+        {
+            return Err(err(
+                format!("{at}.required_scopes[{n}]"),
+                "a scope is a non-empty token without spaces, quotes or backslashes (RFC 6749 §3.3)",
+            ));
+        }
+    }
+    for (n, id) in i.client_ids.iter().enumerate() {
+        if id.is_empty() {
+            return Err(err(format!("{at}.client_ids[{n}]"), "must not be empty"));
+        }
+    }
+    let cache = i.cache;
+    let ttl = |field: &str, d: Option<RawDuration>, default: u64| {
+        let path = format!("{at}.cache.{field}");
+        match d.map(|d| duration_ms(&path, d)).transpose()? {
+            None => Ok(default),
+            Some(ms) if ms > MAX_CACHE_TTL_MS => Err(err(
+                path,
+                format!("must be at most {}s", MAX_CACHE_TTL_MS / 1000),
+            )),
+            Some(ms) => Ok(ms),
+        }
+    };
+    let (ttl_raw, negative_raw, entries, bytes) = match cache {
+        Some(c) => (c.ttl, c.negative_ttl, c.max_entries, c.max_bytes),
+        None => (None, None, None, None),
+    };
+    let cache_ttl_ms = ttl("ttl", ttl_raw, crate::introspection::DEFAULT_CACHE_TTL_MS)?;
+    let negative_cache_ttl_ms = ttl(
+        "negative_ttl",
+        negative_raw,
+        crate::introspection::DEFAULT_NEGATIVE_CACHE_TTL_MS,
+    )?;
+    let max_entries = entries.unwrap_or(crate::introspection::DEFAULT_CACHE_ENTRIES);
+    if max_entries > MAX_CACHE_ENTRIES {
+        return Err(err(
+            format!("{at}.cache.max_entries"),
+            format!("must be at most {MAX_CACHE_ENTRIES} (0 turns the cache off)"),
+        ));
+    }
+    let max_bytes = bytes.unwrap_or(crate::introspection::DEFAULT_CACHE_BYTES);
+    if max_bytes > MAX_CACHE_BYTES {
+        return Err(err(
+            format!("{at}.cache.max_bytes"),
+            format!("must be at most {MAX_CACHE_BYTES} (64 MiB)"),
+        ));
+    }
+    for concern in endpoint.fetch_concerns() {
+        let concern = if concern.starts_with("uses plain http") {
+            "uses plain http to a host that is not local: tokens, the client credentials and the answers can be read or replaced in transit"
+        } else {
+            concern
+        };
+        warnings.push(format!("{at}.http_uri.uri: `{}` {concern}", endpoint.uri));
+    }
+    Ok(Introspection {
+        endpoint,
+        client_auth,
+        cache_ttl_ms,
+        negative_cache_ttl_ms,
+        max_entries,
+        max_bytes,
+        required_scopes: i.required_scopes,
+        client_ids: i.client_ids,
     })
 }
 

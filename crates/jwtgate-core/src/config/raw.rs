@@ -318,11 +318,62 @@ pub(super) struct RawProvider {
     /// Extension (RFC 8705): tokens bound to the client certificate (`cnf.x5t#S256`).
     #[serde(default)]
     pub(super) mtls_binding: Option<RawMtlsBinding>,
+    /// Extension (RFC 7662): opaque tokens, checked by asking the authorization server's
+    /// introspection endpoint; instead of keys (`remote_jwks`, `local_jwks`, `keys`).
+    #[serde(default)]
+    pub(super) introspection: Option<RawIntrospection>,
     /// Envoy's per-provider cache size; accepted for compatibility, jwtgate's cache is per VM
     /// (`token_cache`).
     #[serde(default)]
     #[allow(dead_code)]
     pub(super) jwt_cache_config: Option<Value>,
+}
+
+/// A provider's `introspection` (RFC 7662).
+#[derive(Deserialize)]
+#[cfg_attr(feature = "cli", derive(schemars::JsonSchema))]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawIntrospection {
+    /// The introspection endpoint (`POST`).
+    pub(super) http_uri: RawHttpUri,
+    /// With `client_secret`: HTTP Basic client authentication (RFC 6749 §2.3.1).
+    #[serde(default)]
+    pub(super) client_id: Option<String>,
+    /// Never printed by `jwtgate check`/`explain` or in errors.
+    #[serde(default)]
+    pub(super) client_secret: Option<String>,
+    /// Instead of `client_id`/`client_secret`: one header (`name`, `value`) that authenticates
+    /// jwtgate to the server, e.g. `authorization: Bearer …`. Its value is never printed.
+    #[serde(default)]
+    pub(super) client_auth_header: Option<RawHeaderValue>,
+    /// Every one must be in the answer's space-separated `scope` (else 403).
+    #[serde(default)]
+    pub(super) required_scopes: Vec<String>,
+    /// When given, the answer's `client_id` must be one of these (else 401).
+    #[serde(default)]
+    pub(super) client_ids: Vec<String>,
+    #[serde(default)]
+    pub(super) cache: Option<RawIntrospectionCache>,
+}
+
+/// An introspection provider's answer cache.
+#[derive(Deserialize)]
+#[cfg_attr(feature = "cli", derive(schemars::JsonSchema))]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawIntrospectionCache {
+    /// How long an active answer is reused, never past its `exp` (default 60s, at most 1 day;
+    /// 0 turns caching of active answers off).
+    #[serde(default)]
+    pub(super) ttl: Option<RawDuration>,
+    /// How long an inactive answer is reused (default 10s; 0: never).
+    #[serde(default)]
+    pub(super) negative_ttl: Option<RawDuration>,
+    /// Most answers kept (default 1024; 0 turns the cache off).
+    #[serde(default)]
+    pub(super) max_entries: Option<usize>,
+    /// Most bytes of answers kept (default 1 MiB).
+    #[serde(default)]
+    pub(super) max_bytes: Option<usize>,
 }
 
 /// A provider's `dpop`.

@@ -119,8 +119,8 @@ impl Gateway {
 
 /// Every error of one provider (for [`Gateway::check_all`]). The parser stops at a provider's
 /// first error (a type error stops it before any value is looked at), so each key of `keys`,
-/// `local_jwks`, `remote_jwks` and every other field is checked on its own, beside a stand-in
-/// key; the provider as a whole decides only when no part fails (a conflict between fields).
+/// `local_jwks`, `remote_jwks`, `introspection` and every other field is checked on its own,
+/// beside a stand-in key (an introspection provider's: a stand-in endpoint); the provider as a whole decides only when no part fails (a conflict between fields).
 fn provider_errors(name: &str, provider: &Value) -> Vec<ConfigError> {
     let check = |p: Value| {
         Gateway::from_json(
@@ -152,9 +152,15 @@ fn provider_errors(name: &str, provider: &Value) -> Vec<ConfigError> {
                     }
                 }
             }
-            ("keys" | "local_jwks" | "remote_jwks", _) => {
+            ("keys" | "local_jwks" | "remote_jwks" | "introspection", _) => {
                 errors.extend(check(serde_json::json!({field: value})));
             }
+            // An introspection provider's other fields beside a stand-in endpoint (keys would
+            // conflict with it).
+            _ if fields.contains_key("introspection") => errors.extend(check(serde_json::json!({
+                field: value,
+                "introspection": {"http_uri": {"uri": "http://stand-in/"},
+                                  "client_id": "stand-in", "client_secret": "stand-in"}}))),
             _ => errors.extend(check(serde_json::json!({field: value, "keys": stand_in}))),
         }
     }
