@@ -83,9 +83,9 @@ impl std::fmt::Debug for Key {
 }
 
 /// How an inline HMAC secret is written in the configuration (the seeds' `auth_jwt_key` forms).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[cfg_attr(feature = "cli", derive(schemars::JsonSchema))]
-#[serde(rename_all = "lowercase")]
+#[cfg_attr(feature = "cli", serde(rename_all = "lowercase"))]
 pub enum SecretEncoding {
     Utf8,
     Hex,

@@ -22,9 +22,9 @@
 use super::rejection::Rejection;
 
 /// `path_policy` (top level of the configuration).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 #[cfg_attr(feature = "cli", derive(schemars::JsonSchema))]
-#[serde(default, deny_unknown_fields)]
+#[cfg_attr(feature = "cli", serde(default, deny_unknown_fields))]
 pub struct PathPolicy {
     /// `%2F`, `%5C` and `\` in the path: `reject` (400 `path_escaped_slash`, default) or
     /// `unescape` (match and forward them as `/`).
@@ -40,27 +40,27 @@ pub struct PathPolicy {
     pub exact_path_trailing_slash: bool,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 #[cfg_attr(feature = "cli", derive(schemars::JsonSchema))]
-#[serde(rename_all = "snake_case")]
+#[cfg_attr(feature = "cli", serde(rename_all = "snake_case"))]
 pub enum EscapedSlashes {
     #[default]
     Reject,
     Unescape,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 #[cfg_attr(feature = "cli", derive(schemars::JsonSchema))]
-#[serde(rename_all = "snake_case")]
+#[cfg_attr(feature = "cli", serde(rename_all = "snake_case"))]
 pub enum PathParameters {
     #[default]
     Reject,
     Strip,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 #[cfg_attr(feature = "cli", derive(schemars::JsonSchema))]
-#[serde(rename_all = "snake_case")]
+#[cfg_attr(feature = "cli", serde(rename_all = "snake_case"))]
 pub enum CaseMatching {
     #[default]
     RejectAmbiguous,

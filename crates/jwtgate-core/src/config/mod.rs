@@ -4,6 +4,7 @@
 
 mod compile;
 mod raw;
+mod read;
 #[cfg(feature = "cli")]
 mod tooling;
 
@@ -25,87 +26,6 @@ impl std::fmt::Display for ConfigError {
             write!(f, "{}: {}", self.path, self.message)
         }
     }
-}
-
-/// The field path (`providers.a.keys[0].secret`) of the JSON value that `text` has reached at
-/// `line`/`column` (1-based, as serde reports an error: the last byte it read). An object's key
-/// counts from the key to the value's end, so a misplaced or unknown field and a wrong value
-/// are both named; at a closing brace the object itself is.
-fn path_at(text: &[u8], line: usize, column: usize) -> String {
-    enum Frame {
-        Object(Option<String>),
-        Array(usize),
-    }
-    let line_start = match line {
-        0 | 1 => 0,
-        _ => text
-            .iter()
-            .enumerate()
-            .filter(|(_, b)| **b == b'\n')
-            .nth(line - 2)
-            .map_or(text.len(), |(i, _)| i + 1),
-    };
-    let end = line_start.saturating_add(column).min(text.len());
-    let mut stack: Vec<Frame> = Vec::new();
-    let mut expect_key = false;
-    let mut i = 0;
-    while i < end {
-        let Some(&byte) = text.get(i) else { break };
-        match byte {
-            b'{' => {
-                stack.push(Frame::Object(None));
-                expect_key = true;
-            }
-            b'[' => stack.push(Frame::Array(0)),
-            b'}' | b']' => {
-                stack.pop();
-            }
-            b',' => match stack.last_mut() {
-                Some(Frame::Array(index)) => *index += 1,
-                Some(Frame::Object(key)) => {
-                    *key = None;
-                    expect_key = true;
-                }
-                None => {}
-            },
-            b'"' => {
-                // The string's end: the next quote not escaped.
-                let mut j = i + 1;
-                while let Some(&c) = text.get(j) {
-                    match c {
-                        b'\\' => j += 2,
-                        b'"' => break,
-                        _ => j += 1,
-                    }
-                }
-                if expect_key {
-                    let key = text
-                        .get(i..=j)
-                        .and_then(|quoted| serde_json::from_slice::<String>(quoted).ok());
-                    if let Some(Frame::Object(slot)) = stack.last_mut() {
-                        *slot = key;
-                    }
-                    expect_key = false;
-                }
-                i = j;
-            }
-            _ => {}
-        }
-        i += 1;
-    }
-    let mut path = String::new();
-    for frame in &stack {
-        match frame {
-            Frame::Object(Some(key)) if path.is_empty() => path.push_str(key),
-            Frame::Object(Some(key)) => {
-                path.push('.');
-                path.push_str(key);
-            }
-            Frame::Object(None) => {}
-            Frame::Array(index) => path.push_str(&format!("[{index}]")),
-        }
-    }
-    path
 }
 
 fn err(path: impl Into<String>, message: impl Into<String>) -> ConfigError {
@@ -135,18 +55,9 @@ impl Gateway {
         if bytes.iter().all(u8::is_ascii_whitespace) {
             return Err(err("", "the configuration is empty"));
         }
-        // Strict first: a provider written twice must not silently replace the first.
-        strict_json::parse(bytes).map_err(|e| err("", format!("invalid JSON: {e}")))?;
-        let raw: raw::RawConfig = serde_json::from_slice(bytes).map_err(|e| {
-            // serde says where in the text (line, column); the path is read off the text
-            // there. (serde_path_to_error's tracking wrapper cost ~150 KB of the filter.)
-            let message = e.to_string();
-            let message = match message.rsplit_once(" at line ") {
-                Some((message, _)) => message.to_string(),
-                None => message,
-            };
-            err(path_at(bytes, e.line(), e.column()), message)
-        })?;
+        // Strict: a provider written twice must not silently replace the first.
+        let value = strict_json::parse(bytes).map_err(|e| err("", format!("invalid JSON: {e}")))?;
+        let raw = <raw::RawConfig as read::Read>::read(&value, "")?;
         compile::compile(raw)
     }
 }
