@@ -309,7 +309,7 @@ pub(super) struct RawProvider {
     pub(super) mtls_binding: Option<RawMtlsBinding>,
     /// Extension (RFC 7662): opaque tokens, checked by asking the authorization server's
     /// introspection endpoint; instead of keys (`remote_jwks`, `local_jwks`, `keys`).
-    #[serde(default)]
+    #[cfg_attr(feature = "cli", serde(default))]
     pub(super) introspection: Option<RawIntrospection>,
     /// Envoy's per-provider cache size; accepted for compatibility, jwtgate's cache is per VM
     /// (`token_cache`).
@@ -319,49 +319,47 @@ pub(super) struct RawProvider {
 }
 
 /// A provider's `introspection` (RFC 7662).
-#[derive(Deserialize)]
 #[cfg_attr(feature = "cli", derive(schemars::JsonSchema))]
-#[serde(deny_unknown_fields)]
+#[cfg_attr(feature = "cli", serde(deny_unknown_fields))]
 pub(super) struct RawIntrospection {
     /// The introspection endpoint (`POST`).
     pub(super) http_uri: RawHttpUri,
     /// With `client_secret`: HTTP Basic client authentication (RFC 6749 §2.3.1).
-    #[serde(default)]
+    #[cfg_attr(feature = "cli", serde(default))]
     pub(super) client_id: Option<String>,
     /// Never printed by `jwtgate check`/`explain` or in errors.
-    #[serde(default)]
+    #[cfg_attr(feature = "cli", serde(default))]
     pub(super) client_secret: Option<String>,
     /// Instead of `client_id`/`client_secret`: one header (`name`, `value`) that authenticates
     /// jwtgate to the server, e.g. `authorization: Bearer …`. Its value is never printed.
-    #[serde(default)]
+    #[cfg_attr(feature = "cli", serde(default))]
     pub(super) client_auth_header: Option<RawHeaderValue>,
     /// Every one must be in the answer's space-separated `scope` (else 403).
-    #[serde(default)]
+    #[cfg_attr(feature = "cli", serde(default))]
     pub(super) required_scopes: Vec<String>,
     /// When given, the answer's `client_id` must be one of these (else 401).
-    #[serde(default)]
+    #[cfg_attr(feature = "cli", serde(default))]
     pub(super) client_ids: Vec<String>,
-    #[serde(default)]
+    #[cfg_attr(feature = "cli", serde(default))]
     pub(super) cache: Option<RawIntrospectionCache>,
 }
 
 /// An introspection provider's answer cache.
-#[derive(Deserialize)]
 #[cfg_attr(feature = "cli", derive(schemars::JsonSchema))]
-#[serde(deny_unknown_fields)]
+#[cfg_attr(feature = "cli", serde(deny_unknown_fields))]
 pub(super) struct RawIntrospectionCache {
     /// How long an active answer is reused, never past its `exp` (default 60s, at most 1 day;
     /// 0 turns caching of active answers off).
-    #[serde(default)]
+    #[cfg_attr(feature = "cli", serde(default))]
     pub(super) ttl: Option<RawDuration>,
     /// How long an inactive answer is reused (default 10s; 0: never).
-    #[serde(default)]
+    #[cfg_attr(feature = "cli", serde(default))]
     pub(super) negative_ttl: Option<RawDuration>,
     /// Most answers kept (default 1024; 0 turns the cache off).
-    #[serde(default)]
+    #[cfg_attr(feature = "cli", serde(default))]
     pub(super) max_entries: Option<usize>,
     /// Most bytes of answers kept (default 1 MiB).
-    #[serde(default)]
+    #[cfg_attr(feature = "cli", serde(default))]
     pub(super) max_bytes: Option<usize>,
 }
 
@@ -880,6 +878,7 @@ impl Read for RawProvider {
                 "audience_match",
                 "dpop",
                 "mtls_binding",
+                "introspection",
                 "jwt_cache_config",
             ],
         )?;
@@ -907,6 +906,7 @@ impl Read for RawProvider {
             audience_match: f.optional("audience_match")?,
             dpop: f.optional("dpop")?,
             mtls_binding: f.optional("mtls_binding")?,
+            introspection: f.optional("introspection")?,
             jwt_cache_config: f.optional("jwt_cache_config")?,
         })
     }
@@ -1275,5 +1275,44 @@ impl Read for CaseMatching {
                 ("insensitive", Self::Insensitive),
             ],
         )
+    }
+}
+
+impl Read for RawIntrospection {
+    fn read(v: &Value, at: &str) -> Result<Self, ConfigError> {
+        let f = Fields::new(
+            v,
+            at,
+            &[
+                "http_uri",
+                "client_id",
+                "client_secret",
+                "client_auth_header",
+                "required_scopes",
+                "client_ids",
+                "cache",
+            ],
+        )?;
+        Ok(RawIntrospection {
+            http_uri: f.required("http_uri")?,
+            client_id: f.optional("client_id")?,
+            client_secret: f.optional("client_secret")?,
+            client_auth_header: f.optional("client_auth_header")?,
+            required_scopes: f.optional("required_scopes")?,
+            client_ids: f.optional("client_ids")?,
+            cache: f.optional("cache")?,
+        })
+    }
+}
+
+impl Read for RawIntrospectionCache {
+    fn read(v: &Value, at: &str) -> Result<Self, ConfigError> {
+        let f = Fields::new(v, at, &["ttl", "negative_ttl", "max_entries", "max_bytes"])?;
+        Ok(RawIntrospectionCache {
+            ttl: f.optional("ttl")?,
+            negative_ttl: f.optional("negative_ttl")?,
+            max_entries: f.optional("max_entries")?,
+            max_bytes: f.optional("max_bytes")?,
+        })
     }
 }
