@@ -119,7 +119,7 @@ impl Modulus {
         // multiply by s·R where the bit is set (65537: 15 squarings).
         let top = 63 - e.leading_zeros();
         for bit in (1..top).rev() {
-            self.mont_mul(&acc, &acc, &mut scratch, &mut next)?;
+            self.mont_sqr(&acc, &mut scratch, &mut next)?;
             std::mem::swap(&mut acc, &mut next);
             if (e >> bit) & 1 == 1 {
                 self.mont_mul(&acc, &base, &mut scratch, &mut next)?;
@@ -128,7 +128,7 @@ impl Modulus {
         }
         // The lowest bit (e is odd): square, then multiply by s itself rather than s·R, which
         // also leaves Montgomery form: s^(e−1)·R · s · R⁻¹ = s^e (saves a conversion).
-        self.mont_mul(&acc, &acc, &mut scratch, &mut next)?;
+        self.mont_sqr(&acc, &mut scratch, &mut next)?;
         self.mont_mul(&next, &s, &mut scratch, &mut acc)?;
         if !self.below_n(&acc) {
             self.subtract_n(&mut acc); // < 2n before, < n after
@@ -138,12 +138,29 @@ impl Modulus {
 
     /// out = a·b·R⁻¹ mod n, for a, b < 2n (L limbs + zero padding); out < 2n, its padding
     /// untouched. `None` only if a buffer is shorter than the invariants say (never).
-    /// SIMD128 is enabled here (not on `column`) so the column kernel inlines into the loop.
+    fn mont_mul(&self, a: &[u32], b: &[u32], scratch: &mut Scratch, out: &mut [u32]) -> Option<()> {
+        self.mont::<false>(a, b, scratch, out)
+    }
+
+    /// out = a·a·R⁻¹ mod n: `mont_mul(a, a)` with each product a_i·a_j (i ≠ j) computed once
+    /// and doubled, which halves the a·b half of the work (16 of the 18 products of e = 65537).
+    fn mont_sqr(&self, a: &[u32], scratch: &mut Scratch, out: &mut [u32]) -> Option<()> {
+        self.mont::<true>(a, a, scratch, out)
+    }
+
+    /// The Montgomery product column by column; `SQUARE` means b is a (see `mont_sqr`).
+    /// SIMD128 is enabled here (not on the kernels) so they inline into the loop.
     #[cfg_attr(
         all(target_arch = "wasm32", not(feature = "portable")),
         target_feature(enable = "simd128")
     )]
-    fn mont_mul(&self, a: &[u32], b: &[u32], scratch: &mut Scratch, out: &mut [u32]) -> Option<()> {
+    fn mont<const SQUARE: bool>(
+        &self,
+        a: &[u32],
+        b: &[u32],
+        scratch: &mut Scratch,
+        out: &mut [u32],
+    ) -> Option<()> {
         let len = self.len;
         let Scratch { b_rev, m_rev } = scratch;
         for (r, &v) in b_rev.iter_mut().take(len).rev().zip(b) {
@@ -160,12 +177,37 @@ impl Modulus {
                 (k + 1 - len, 0, 2 * len - 1 - k)
             };
             let end = count.div_ceil(4) * 4; // whole groups: the padding adds zero products
-            let (x, y) = column(
-                a.get(low..low + end)?,
-                b_rev.get(rev_at..rev_at + end)?,
-                self.n.get(low..low + end)?,
-                m_rev.get(rev_at..rev_at + end)?,
-            );
+            let n = self.n.get(low..low + end)?;
+            let m = m_rev.get(rev_at..rev_at + end)?;
+            let (x, y) = if SQUARE {
+                // The pairs i < k − i (the first `half` terms), doubled, and a_(k/2)² when k
+                // is even. 2·Σ stays below 2^64: it is at most `count` products.
+                let half = (k + 1) / 2 - low;
+                let whole = half / 4 * 4; // the groups past `half` are not zero: a tail instead
+                let (a_part, b_part) = (a.get(low..low + half)?, b_rev.get(rev_at..rev_at + half)?);
+                let (a_groups, a_tail) = a_part.split_at_checked(whole)?;
+                let (b_groups, b_tail) = b_part.split_at_checked(whole)?;
+                let (pairs, y) = column(a_groups, b_groups, n, m);
+                let tail: u64 = a_tail
+                    .iter()
+                    .zip(b_tail)
+                    .map(|(&p, &q)| u64::from(p) * u64::from(q))
+                    .sum();
+                let diagonal = if k % 2 == 0 {
+                    let d = u64::from(*a.get(k / 2)?);
+                    d * d
+                } else {
+                    0
+                };
+                (2 * (pairs + tail) + diagonal, y)
+            } else {
+                column(
+                    a.get(low..low + end)?,
+                    b_rev.get(rev_at..rev_at + end)?,
+                    n,
+                    m,
+                )
+            };
             // Fold the two sums and the carry without ever adding two full u64s.
             let mut low_part = (x & MASK) + (y & MASK) + (carry & MASK);
             let high_part = (x >> W) + (y >> W) + (carry >> W);
@@ -207,69 +249,55 @@ impl Modulus {
     }
 }
 
-/// Σ a_i·b_i and Σ n_i·m_i over slices whose length is a multiple of 4 (each < 2^64: at most
-/// L ≤ 256 products below 2^56). SIMD128: each kind in its own pair of u64 lanes (two
-/// independent add chains). Sixteen limbs per iteration: hosts that bound guest CPU time check
-/// at every loop back-edge (wasmtime's epoch interruption, on in proxy-wasm-host), which made a
-/// 4-limb loop 1.8× slower; with 16 limbs it costs ~10 % (BENCHMARKS.md notes).
+/// Σ a_i·b_i and Σ n_i·m_i over slices whose lengths are multiples of 4 (a and b as long as
+/// each other, n and m too; each sum < 2^64: at most L ≤ 256 products below 2^56).
 #[cfg(all(target_arch = "wasm32", not(feature = "portable")))]
 #[inline(always)]
 fn column(a: &[u32], b: &[u32], n: &[u32], m: &[u32]) -> (u64, u64) {
+    (dot(a, b), dot(n, m))
+}
+
+/// Σ x_i·y_i, SIMD128: the low and high halves of each group of 4 in their own pair of u64
+/// lanes (two independent add chains). Sixteen limbs per iteration: hosts that bound guest CPU
+/// time check at every loop back-edge (wasmtime's epoch interruption, on in proxy-wasm-host),
+/// which made a 4-limb loop 1.8× slower; with 16 limbs it costs ~10 % (BENCHMARKS.md notes).
+#[cfg(all(target_arch = "wasm32", not(feature = "portable")))]
+#[inline(always)]
+fn dot(x: &[u32], y: &[u32]) -> u64 {
     use core::arch::wasm32::{
         i64x2_add, u64x2_extmul_high_u32x4, u64x2_extmul_low_u32x4, u64x2_extract_lane,
         u64x2_splat, v128,
     };
     #[inline(always)]
-    fn add4(
-        acc: (v128, v128),
-        a: &[u32; 4],
-        b: &[u32; 4],
-        n: &[u32; 4],
-        m: &[u32; 4],
-    ) -> (v128, v128) {
-        let (a, b, n, m) = (load(a), load(b), load(n), load(m));
-        let ab = i64x2_add(acc.0, u64x2_extmul_low_u32x4(a, b));
-        let nm = i64x2_add(acc.1, u64x2_extmul_low_u32x4(n, m));
+    fn add4(acc: (v128, v128), x: &[u32; 4], y: &[u32; 4]) -> (v128, v128) {
+        let (x, y) = (load(x), load(y));
         (
-            i64x2_add(ab, u64x2_extmul_high_u32x4(a, b)),
-            i64x2_add(nm, u64x2_extmul_high_u32x4(n, m)),
+            i64x2_add(acc.0, u64x2_extmul_low_u32x4(x, y)),
+            i64x2_add(acc.1, u64x2_extmul_high_u32x4(x, y)),
         )
     }
-    let (a8, a_rest) = a.as_chunks::<16>();
-    let (b8, b_rest) = b.as_chunks::<16>();
-    let (n8, n_rest) = n.as_chunks::<16>();
-    let (m8, m_rest) = m.as_chunks::<16>();
+    let (x16, x_rest) = x.as_chunks::<16>();
+    let (y16, y_rest) = y.as_chunks::<16>();
     let mut acc = (u64x2_splat(0), u64x2_splat(0));
-    for ((a8, b8), (n8, m8)) in a8.iter().zip(b8).zip(n8.iter().zip(m8)) {
-        if let ([a0, a1, a2, a3], [b0, b1, b2, b3], [n0, n1, n2, n3], [m0, m1, m2, m3]) = (
-            a8.as_chunks::<4>().0,
-            b8.as_chunks::<4>().0,
-            n8.as_chunks::<4>().0,
-            m8.as_chunks::<4>().0,
-        ) {
-            acc = add4(acc, a0, b0, n0, m0);
-            acc = add4(acc, a1, b1, n1, m1);
-            acc = add4(acc, a2, b2, n2, m2);
-            acc = add4(acc, a3, b3, n3, m3);
+    for (x16, y16) in x16.iter().zip(y16) {
+        if let ([x0, x1, x2, x3], [y0, y1, y2, y3]) =
+            (x16.as_chunks::<4>().0, y16.as_chunks::<4>().0)
+        {
+            acc = add4(acc, x0, y0);
+            acc = add4(acc, x1, y1);
+            acc = add4(acc, x2, y2);
+            acc = add4(acc, x3, y3);
         }
     }
     // At most three groups of 4 left: straight-line code, no loop.
-    let (a4, b4, n4, m4) = (
-        a_rest.as_chunks::<4>().0,
-        b_rest.as_chunks::<4>().0,
-        n_rest.as_chunks::<4>().0,
-        m_rest.as_chunks::<4>().0,
-    );
+    let (x4, y4) = (x_rest.as_chunks::<4>().0, y_rest.as_chunks::<4>().0);
     for i in 0..3 {
-        if let (Some(a), Some(b), Some(n), Some(m)) = (a4.get(i), b4.get(i), n4.get(i), m4.get(i)) {
-            acc = add4(acc, a, b, n, m);
+        if let (Some(x), Some(y)) = (x4.get(i), y4.get(i)) {
+            acc = add4(acc, x, y);
         }
     }
-    let (ab, nm) = acc;
-    (
-        u64x2_extract_lane::<0>(ab).wrapping_add(u64x2_extract_lane::<1>(ab)),
-        u64x2_extract_lane::<0>(nm).wrapping_add(u64x2_extract_lane::<1>(nm)),
-    )
+    let sum = i64x2_add(acc.0, acc.1);
+    u64x2_extract_lane::<0>(sum).wrapping_add(u64x2_extract_lane::<1>(sum))
 }
 
 /// Four limbs as one v128 (a single `v128.load`; building it lane by lane measured 1.5× slower).
