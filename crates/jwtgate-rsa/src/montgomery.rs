@@ -182,7 +182,7 @@ impl Modulus {
             let (x, y) = if SQUARE {
                 // The pairs i < k − i (the first `half` terms), doubled, and a_(k/2)² when k
                 // is even. 2·Σ stays below 2^64: it is at most `count` products.
-                let half = (k + 1) / 2 - low;
+                let half = k.div_ceil(2) - low; // i < k/2, ≥ low (k + 1 ≤ 2L − 1)
                 let whole = half / 4 * 4; // the groups past `half` are not zero: a tail instead
                 let (a_part, b_part) = (a.get(low..low + half)?, b_rev.get(rev_at..rev_at + half)?);
                 let (a_groups, a_tail) = a_part.split_at_checked(whole)?;
@@ -432,6 +432,130 @@ mod tests {
                 y >>= 1;
             }
             assert_eq!(got % n, r_inv_mod(p), "{a} {b}");
+        }
+    }
+
+    /// xorshift64*: reproducible "random" operands.
+    struct Rng(u64);
+    impl Rng {
+        fn next(&mut self) -> u64 {
+            self.0 ^= self.0 >> 12;
+            self.0 ^= self.0 << 25;
+            self.0 ^= self.0 >> 27;
+            self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
+        }
+        /// A number below `bound` (> 0): random bytes as long as `bound`, reduced.
+        fn below(&mut self, bound: &BigUint) -> BigUint {
+            let bytes: Vec<u8> = (0..bound.to_bytes_be().len() + 1)
+                .map(|_| self.next() as u8)
+                .collect();
+            BigUint::from_bytes_be(&bytes) % bound
+        }
+    }
+
+    use rsa::BigUint;
+
+    fn limbs(x: &BigUint, len: usize) -> Vec<u32> {
+        from_be(&x.to_bytes_be(), len).unwrap()
+    }
+
+    fn big(limbs: &[u32]) -> BigUint {
+        BigUint::from_bytes_be(&to_be(limbs, limbs.len() * 4).unwrap())
+    }
+
+    /// Moduli of `bits` bits: all ones, 2^(bits−1) + 1 (the smallest), and a random odd one.
+    /// The sizes give L ≡ 0, 1, 2, 3 (mod 4) (the column groups and the squaring's scalar
+    /// tails) up to 4096 bits (L = 147), and small L where few columns exist.
+    fn moduli(rng: &mut Rng) -> Vec<BigUint> {
+        let one = BigUint::from(1u32);
+        let mut out = Vec::new();
+        for bits in [30, 56, 112, 200, 2048, 2078, 2106, 2134, 3072, 4096] {
+            let top = &one << (bits - 1);
+            out.push((&top << 1) - &one);
+            out.push(&top + &one);
+            out.push(rng.below(&top) | &top | &one);
+        }
+        out
+    }
+
+    /// Operands < 2n: the edges (0, 1, n − 1, n, n + 1, 2n − 1, all-ones limbs below n's top
+    /// bit, a single top bit) and random ones.
+    fn operands(n: &BigUint, rng: &mut Rng) -> Vec<BigUint> {
+        let one = BigUint::from(1u32);
+        let bits = n.bits();
+        let mut out = vec![
+            BigUint::from(0u32),
+            one.clone(),
+            BigUint::from(2u32),
+            n - &one,
+            n.clone(),
+            n + &one,
+            (n << 1) - &one,
+            (&one << bits) - &one,
+            (&one << (bits / W as usize * W as usize)) - &one,
+            &one << (bits - 1),
+        ];
+        out.extend((0..6).map(|_| rng.below(&(n << 1))));
+        out
+    }
+
+    /// The dedicated squaring gives exactly the limbs of the general product of a with itself
+    /// (the column sums are the same integers), below 2n and ≡ a²·R⁻¹ (mod n), with the
+    /// padding left zero: edge and random operands, for moduli of every shape above. In the
+    /// wasm test build this runs the SIMD128 kernel.
+    #[test]
+    fn squaring_is_the_product_with_itself() {
+        let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
+        let mut checked = 0;
+        for n in moduli(&mut rng) {
+            let m = Modulus::new(&n.to_bytes_be(), n.bits()).unwrap();
+            let r = BigUint::from(1u32) << (W as usize * m.len);
+            let mut scratch = Scratch {
+                b_rev: vec![0; m.len + PAD],
+                m_rev: vec![0; m.len + PAD],
+            };
+            for a in operands(&n, &mut rng) {
+                let la = limbs(&a, m.len);
+                let (mut sq, mut prod) = (vec![0; m.len + PAD], vec![0; m.len + PAD]);
+                m.mont_sqr(&la, &mut scratch, &mut sq).unwrap();
+                m.mont_mul(&la, &la, &mut scratch, &mut prod).unwrap();
+                assert_eq!(sq, prod, "n = {n:x}, a = {a:x}");
+                assert!(sq[m.len..].iter().all(|&l| l == 0), "padding");
+                let got = big(&sq);
+                assert!(got < (&n << 1), "n = {n:x}, a = {a:x}");
+                assert_eq!((got * &r) % &n, (&a * &a) % &n, "n = {n:x}, a = {a:x}");
+                checked += 1;
+            }
+        }
+        assert_eq!(checked, 30 * 16);
+    }
+
+    /// `pow` against BigUint's modpow: e = 65537 (squarings, then the final product by s),
+    /// e = 3, and a 64-bit e with many set bits (products by s·R between squarings).
+    #[test]
+    fn pow_matches_modpow() {
+        let mut rng = Rng(0x2545_f491_4f6c_dd1d);
+        let one = BigUint::from(1u32);
+        for n in moduli(&mut rng).into_iter().filter(|n| n.bits() >= 112) {
+            let m = Modulus::new(&n.to_bytes_be(), n.bits()).unwrap();
+            let k = n.bits().div_ceil(8);
+            let mut bases = vec![BigUint::from(0u32), one.clone(), &n - &one];
+            bases.extend((0..3).map(|_| rng.below(&n)));
+            for s in bases {
+                for e in [65537u64, 3, 0xf00f_ffff_0000_fff1] {
+                    let got = m.pow(&s.to_bytes_be(), e, k).unwrap();
+                    let want = s.modpow(&BigUint::from(e), &n);
+                    assert_eq!(
+                        BigUint::from_bytes_be(&got),
+                        want,
+                        "n = {n:x}, s = {s:x}, e = {e}"
+                    );
+                }
+            }
+            assert!(
+                m.pow(&n.to_bytes_be(), 65537, k).is_none(),
+                "s = n is refused"
+            );
         }
     }
 }
