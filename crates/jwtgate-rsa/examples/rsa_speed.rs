@@ -1,6 +1,8 @@
 //! RS256 (RSA-2048, SHA-256) verification speed of this crate alone: prints
 //! `median_us min_us` over 15 rounds of 100 verifications of a Wycheproof-valid signature.
-//! With the argument `ps256`, the same for PS256 (RSA-2048, SHA-256, MGF1-SHA-256, 32-byte salt).
+//! With the argument `ps256`, the same for PS256 (RSA-2048, SHA-256, MGF1-SHA-256, 32-byte salt);
+//! a second argument sets the number of rounds (`rs256 150`: ten times the work, so that the
+//! process's CPU time, e.g. `perf stat -e task-clock`, is mostly verification, not compilation).
 //! `make bench` builds it for wasm32-wasip1 and runs it under wasmtime (tests/host's
 //! wasi-test-runner) and under V8 (Node's WASI, tests/bench/wasi-run.mjs), so BENCHMARKS.md shows
 //! the verifier without the filter around it, with the SIMD128 kernel and the `portable` one.
@@ -58,7 +60,10 @@ fn measure(verify: impl Fn() -> bool) {
     for _ in 0..500 {
         assert!(verify());
     }
-    let mut rounds: Vec<f64> = (0..15)
+    let rounds = std::env::args()
+        .nth(2)
+        .map_or(15, |n| n.parse::<usize>().expect("rounds"));
+    let mut rounds: Vec<f64> = (0..rounds)
         .map(|_| {
             let start = std::time::Instant::now();
             for _ in 0..100 {

@@ -163,9 +163,7 @@ impl Modulus {
     ) -> Option<()> {
         let len = self.len;
         let Scratch { b_rev, m_rev } = scratch;
-        for (r, &v) in b_rev.iter_mut().take(len).rev().zip(b) {
-            *r = v;
-        }
+        reverse_into(b_rev.get_mut(..len)?, b.get(..len)?);
         m_rev.fill(0);
         let mut carry = 0u64;
         let mut out_limbs = out.iter_mut();
@@ -320,6 +318,20 @@ fn column(a: &[u32], b: &[u32], n: &[u32], m: &[u32]) -> (u64, u64) {
             .sum::<u64>()
     };
     (dot(a, b), dot(n, m))
+}
+
+/// `rev` = `limbs` reversed (equal lengths). Four limbs per step: a limb at a time this was
+/// 8 % of a squaring under V8 (each loop iteration also checks for interrupts).
+#[inline(always)]
+fn reverse_into(rev: &mut [u32], limbs: &[u32]) {
+    let (rev4, rev_rest) = rev.as_chunks_mut::<4>();
+    let (limbs_rest, limbs4) = limbs.as_rchunks::<4>();
+    for (r, &[l0, l1, l2, l3]) in rev4.iter_mut().zip(limbs4.iter().rev()) {
+        *r = [l3, l2, l1, l0];
+    }
+    for (r, &l) in rev_rest.iter_mut().zip(limbs_rest.iter().rev()) {
+        *r = l;
+    }
 }
 
 /// Big-endian bytes → `len` 28-bit limbs + zero padding; `None` if the value needs more.
