@@ -206,16 +206,17 @@ impl Modulus {
                 } else {
                     0
                 };
-                // At most three tail products and the diagonal, each < 2^58: < 2^61.
-                let rest = 2 * tail + diagonal;
-                let (lo, hi) = column::<true>(a_groups, b_groups, n, m);
-                (lo + (rest & MASK), hi + (rest >> W))
+                // `extra`: at most three tail products, doubled, and the diagonal, each below
+                // 2^58: < 2^61; with 28-bit limbs the whole doubled a·a sum with it is at
+                // most `count` products below 2^56.
+                column::<true>(a_groups, b_groups, n, m, 2 * tail + diagonal)
             } else {
                 column::<false>(
                     a.get(low..low + end)?,
                     b_rev.get(rev_at..rev_at + end)?,
                     n,
                     m,
+                    0,
                 )
             };
             // The column is low_part + high_part·2^W; add the carry the same way.
@@ -259,7 +260,7 @@ impl Modulus {
     }
 }
 
-/// Σ a_i·b_i (doubled if `DOUBLE`) + Σ n_i·m_i over slices whose lengths are multiples of 4
+/// Σ a_i·b_i (doubled if `DOUBLE`) + `extra` + Σ n_i·m_i over slices whose lengths are multiples of 4
 /// (a and b as long as each other, n and m too), as (low, high) with the sum = low + high·2^W.
 /// No sum of products is formed beyond one u64 lane: a lane gets every fourth product, at most
 /// ⌈L/4⌉ ≤ 64 of them below 2^58, so it stays below 2^64; each lane is then split into its low
@@ -267,7 +268,13 @@ impl Modulus {
 /// < 8·2^29·2, high < 8·2^35·2.
 #[cfg(all(target_arch = "wasm32", not(feature = "portable")))]
 #[inline(always)]
-fn column<const DOUBLE: bool>(a: &[u32], b: &[u32], n: &[u32], m: &[u32]) -> (u64, u64) {
+fn column<const DOUBLE: bool>(
+    a: &[u32],
+    b: &[u32],
+    n: &[u32],
+    m: &[u32],
+    extra: u64,
+) -> (u64, u64) {
     use core::arch::wasm32::{
         i64x2_add, i64x2_shl, u64x2_extract_lane, u64x2_shr, u64x2_splat, v128_and,
     };
@@ -283,8 +290,8 @@ fn column<const DOUBLE: bool>(a: &[u32], b: &[u32], n: &[u32], m: &[u32]) -> (u6
     lo = i64x2_add(lo, i64x2_add(v128_and(nm0, mask), v128_and(nm1, mask)));
     hi = i64x2_add(hi, i64x2_add(u64x2_shr(nm0, W), u64x2_shr(nm1, W)));
     (
-        u64x2_extract_lane::<0>(lo) + u64x2_extract_lane::<1>(lo),
-        u64x2_extract_lane::<0>(hi) + u64x2_extract_lane::<1>(hi),
+        u64x2_extract_lane::<0>(lo) + u64x2_extract_lane::<1>(lo) + (extra & MASK),
+        u64x2_extract_lane::<0>(hi) + u64x2_extract_lane::<1>(hi) + (extra >> W),
     )
 }
 
@@ -344,14 +351,20 @@ fn load(limbs: &[u32; 4]) -> core::arch::wasm32::v128 {
 /// count as two), fits a u64 (which LLVM vectorizes natively), and is split once.
 #[cfg(any(not(target_arch = "wasm32"), feature = "portable"))]
 #[inline(always)]
-fn column<const DOUBLE: bool>(a: &[u32], b: &[u32], n: &[u32], m: &[u32]) -> (u64, u64) {
+fn column<const DOUBLE: bool>(
+    a: &[u32],
+    b: &[u32],
+    n: &[u32],
+    m: &[u32],
+    extra: u64,
+) -> (u64, u64) {
     let dot = |x: &[u32], y: &[u32]| {
         x.iter()
             .zip(y)
             .map(|(&p, &q)| u64::from(p) * u64::from(q))
             .sum::<u64>()
     };
-    let (x, y) = (dot(a, b) << u32::from(DOUBLE), dot(n, m));
+    let (x, y) = ((dot(a, b) << u32::from(DOUBLE)) + extra, dot(n, m));
     ((x & MASK) + (y & MASK), (x >> W) + (y >> W))
 }
 
