@@ -2,29 +2,39 @@
 //!
 //! Wasm has no 64×64→128-bit multiply, so the natural unit is 32×32→64 (`i64.mul`, or two at a
 //! time with SIMD128's `i64x2.extmul_*_i32x4_u`). With 32-bit limbs every product needs its
-//! carry propagated at once; with **28-bit limbs** a product is below 2^56 and a u64 can add up
-//! 256 of them before it could overflow, so a whole column of the schoolbook product is summed
-//! first and carried once ("lazy" column sums, product scanning).
+//! carry propagated at once; with **W-bit limbs** (W = 29 with SIMD128, 28 without) a product is
+//! below 2^(2W) and a u64 can add up 64 (W = 29) or 256 (W = 28) of them before it could
+//! overflow, so a whole column of the schoolbook product is summed first and carried once
+//! ("lazy" column sums, product scanning).
 //!
 //! Montgomery multiplication (FIPS order: the product and the reduction interleaved column by
-//! column) computes mont(a, b) = a·b·R⁻¹ mod n with R = 2^(28·L):
+//! column) computes mont(a, b) = a·b·R⁻¹ mod n with R = 2^(W·L):
 //! - column k sums a_i·b_(k−i) and m_i·n_(k−i); for k < L it then picks
-//!   m_k = (column mod 2^28)·(−n⁻¹ mod 2^28), which makes the column ≡ 0 mod 2^28; columns ≥ L
+//!   m_k = (column mod 2^W)·(−n⁻¹ mod 2^W), which makes the column ≡ 0 mod 2^W; columns ≥ L
 //!   are the result limbs. The quotients m are known only for columns already done, which is
 //!   exactly what column k needs (m_i with i ≤ k).
 //! - **No subtraction inside the loop**: L is chosen so that R > 4n. Then for a, b < 2n,
 //!   (a·b + m·n)/R < (4n² + R·n)/R < 2n: every intermediate value stays below 2n, and a single
 //!   comparison at the very end brings the result below n.
-//! - **Bounds**: a column holds at most L products a·b and L products m·n, each below 2^56. The
-//!   two sums are kept apart, so each stays below 2^64 for L ≤ 256 (keys up to 7166 bits; we accept ≤ 4096, L = 147).
-//!   They are then folded as low 28 bits + high part, so no sum of the two ever has to fit.
+//! - **Bounds**: a column holds at most L products a·b and L products m·n, each below 2^(2W).
+//!   W = 28 (scalar): the two sums are kept apart, so each stays below 2^64 for L ≤ 256, and
+//!   are then folded as low 28 bits + high part, so no sum of the two ever has to fit.
+//!   W = 29 (SIMD128): a sum is never formed in one u64: each of the four u64 lanes of a dot
+//!   product gets every fourth product, at most ⌈L/4⌉ ≤ 64 below 2^58, so < 2^64; every lane is
+//!   folded (low 29 bits + high part) before lanes are added. Either way L ≤ 256 (keys up to
+//!   7166 bits; we accept ≤ 4096: L = 147 or 142). 29-bit limbs: L = 71 instead of 74 for
+//!   RSA-2048 (8 % fewer products, 4 % fewer columns).
 //! - The column slices are read in groups of 4 limbs (one v128); every buffer carries 4 zero
 //!   limbs after its L limbs so a group that runs past a column's last term multiplies by zero.
 //!   b and m are stored reversed (b_(k−i) for ascending i is then a contiguous ascending slice).
 //!
 //! Verification handles only public data (key, message, signature): no constant-time needs.
 
-/// Limb width (bits) and mask.
+/// Limb width (bits) and mask: 29 with the SIMD128 kernel, which splits its four u64 lanes
+/// (`column`), 28 without it, where a whole column sum has to fit a u64.
+#[cfg(all(target_arch = "wasm32", not(feature = "portable")))]
+const W: u32 = 29;
+#[cfg(any(not(target_arch = "wasm32"), feature = "portable"))]
 const W: u32 = 28;
 const MASK: u64 = (1 << W) - 1;
 /// Zero limbs after the L limbs of every buffer, so column groups of 4 never need a tail loop.
@@ -33,11 +43,11 @@ const PAD: usize = 4;
 /// An odd modulus prepared for Montgomery arithmetic.
 #[derive(Clone, PartialEq, Eq)]
 pub(crate) struct Modulus {
-    /// n in 28-bit limbs, little-endian, L + PAD long (zero tail).
+    /// n in W-bit limbs, little-endian, L + PAD long (zero tail).
     n: Vec<u32>,
-    /// L: limbs of R = 2^(28·L), the smallest with R > 4n.
+    /// L: limbs of R = 2^(W·L), the smallest with R > 4n.
     len: usize,
-    /// The low limb of n and −n⁻¹ mod 2^28.
+    /// The low limb of n and −n⁻¹ mod 2^W.
     n0: u32,
     n0_inv: u32,
     /// R² mod n: mont(x, R²) = x·R mod n moves x into Montgomery form.
@@ -55,14 +65,14 @@ struct Scratch {
 impl Modulus {
     /// `n_be`: the modulus, big-endian, odd, of `bits` bits (checked by the caller).
     pub(crate) fn new(n_be: &[u8], bits: usize) -> Option<Modulus> {
-        let len = (bits + 2).div_ceil(W as usize); // 2^(28L) ≥ 2^(bits+2) > 4n
+        let len = (bits + 2).div_ceil(W as usize); // 2^(W·L) ≥ 2^(bits+2) > 4n
         if len > 256 {
             return None; // beyond the column-sum bound above
         }
         let n = from_be(n_be, len)?;
         let n0 = n.first().copied().filter(|low| low & 1 == 1)?;
         // −n⁻¹ mod 2^32 by Newton's iteration (each step doubles the correct low bits; y = x
-        // is right mod 2^3 for odd x), then reduced mod 2^28.
+        // is right mod 2^3 for odd x), then reduced mod 2^W.
         let mut y = n0;
         for _ in 0..5 {
             y = y.wrapping_mul(2u32.wrapping_sub(n0.wrapping_mul(y)));
@@ -79,7 +89,7 @@ impl Modulus {
         Some(modulus)
     }
 
-    /// R² mod n: start from 1 and double 2·28·L times, subtracting n whenever the value reaches
+    /// R² mod n: start from 1 and double 2·W·L times, subtracting n whenever the value reaches
     /// n (a doubled value below n is below 2n). Once per key, at configuration time.
     fn r_squared(&self) -> Vec<u32> {
         let mut x = vec![0u32; self.len + PAD];
@@ -119,7 +129,7 @@ impl Modulus {
         // multiply by s·R where the bit is set (65537: 15 squarings).
         let top = 63 - e.leading_zeros();
         for bit in (1..top).rev() {
-            self.mont_mul(&acc, &acc, &mut scratch, &mut next)?;
+            self.mont_sqr(&acc, &mut scratch, &mut next)?;
             std::mem::swap(&mut acc, &mut next);
             if (e >> bit) & 1 == 1 {
                 self.mont_mul(&acc, &base, &mut scratch, &mut next)?;
@@ -128,7 +138,7 @@ impl Modulus {
         }
         // The lowest bit (e is odd): square, then multiply by s itself rather than s·R, which
         // also leaves Montgomery form: s^(e−1)·R · s · R⁻¹ = s^e (saves a conversion).
-        self.mont_mul(&acc, &acc, &mut scratch, &mut next)?;
+        self.mont_sqr(&acc, &mut scratch, &mut next)?;
         self.mont_mul(&next, &s, &mut scratch, &mut acc)?;
         if !self.below_n(&acc) {
             self.subtract_n(&mut acc); // < 2n before, < n after
@@ -138,17 +148,32 @@ impl Modulus {
 
     /// out = a·b·R⁻¹ mod n, for a, b < 2n (L limbs + zero padding); out < 2n, its padding
     /// untouched. `None` only if a buffer is shorter than the invariants say (never).
-    /// SIMD128 is enabled here (not on `column`) so the column kernel inlines into the loop.
+    fn mont_mul(&self, a: &[u32], b: &[u32], scratch: &mut Scratch, out: &mut [u32]) -> Option<()> {
+        self.mont::<false>(a, b, scratch, out)
+    }
+
+    /// out = a·a·R⁻¹ mod n: `mont_mul(a, a)` with each product a_i·a_j (i ≠ j) computed once
+    /// and doubled, which halves the a·b half of the work (16 of the 18 products of e = 65537).
+    fn mont_sqr(&self, a: &[u32], scratch: &mut Scratch, out: &mut [u32]) -> Option<()> {
+        self.mont::<true>(a, a, scratch, out)
+    }
+
+    /// The Montgomery product column by column; `SQUARE` means b is a (see `mont_sqr`).
+    /// SIMD128 is enabled here (not on the kernels) so they inline into the loop.
     #[cfg_attr(
         all(target_arch = "wasm32", not(feature = "portable")),
         target_feature(enable = "simd128")
     )]
-    fn mont_mul(&self, a: &[u32], b: &[u32], scratch: &mut Scratch, out: &mut [u32]) -> Option<()> {
+    fn mont<const SQUARE: bool>(
+        &self,
+        a: &[u32],
+        b: &[u32],
+        scratch: &mut Scratch,
+        out: &mut [u32],
+    ) -> Option<()> {
         let len = self.len;
         let Scratch { b_rev, m_rev } = scratch;
-        for (r, &v) in b_rev.iter_mut().take(len).rev().zip(b) {
-            *r = v;
-        }
+        reverse_into(b_rev.get_mut(..len)?, b.get(..len)?);
         m_rev.fill(0);
         let mut carry = 0u64;
         let mut out_limbs = out.iter_mut();
@@ -160,17 +185,45 @@ impl Modulus {
                 (k + 1 - len, 0, 2 * len - 1 - k)
             };
             let end = count.div_ceil(4) * 4; // whole groups: the padding adds zero products
-            let (x, y) = column(
-                a.get(low..low + end)?,
-                b_rev.get(rev_at..rev_at + end)?,
-                self.n.get(low..low + end)?,
-                m_rev.get(rev_at..rev_at + end)?,
-            );
-            // Fold the two sums and the carry without ever adding two full u64s.
-            let mut low_part = (x & MASK) + (y & MASK) + (carry & MASK);
-            let high_part = (x >> W) + (y >> W) + (carry >> W);
+            let n = self.n.get(low..low + end)?;
+            let m = m_rev.get(rev_at..rev_at + end)?;
+            let (mut low_part, high_part) = if SQUARE {
+                // The pairs i < k − i (the first `half` terms), doubled (`column`), and
+                // a_(k/2)² when k is even.
+                let half = k.div_ceil(2) - low; // i < k/2, ≥ low (k + 1 ≤ 2L − 1)
+                let whole = half / 4 * 4; // the groups past `half` are not zero: a tail instead
+                let (a_part, b_part) = (a.get(low..low + half)?, b_rev.get(rev_at..rev_at + half)?);
+                let (a_groups, a_tail) = a_part.split_at_checked(whole)?;
+                let (b_groups, b_tail) = b_part.split_at_checked(whole)?;
+                let tail: u64 = a_tail
+                    .iter()
+                    .zip(b_tail)
+                    .map(|(&p, &q)| u64::from(p) * u64::from(q))
+                    .sum();
+                let diagonal = if k % 2 == 0 {
+                    let d = u64::from(*a.get(k / 2)?);
+                    d * d
+                } else {
+                    0
+                };
+                // `extra`: at most three tail products, doubled, and the diagonal, each below
+                // 2^58: < 2^61; with 28-bit limbs the whole doubled a·a sum with it is at
+                // most `count` products below 2^56.
+                column::<true>(a_groups, b_groups, n, m, 2 * tail + diagonal)
+            } else {
+                column::<false>(
+                    a.get(low..low + end)?,
+                    b_rev.get(rev_at..rev_at + end)?,
+                    n,
+                    m,
+                    0,
+                )
+            };
+            // The column is low_part + high_part·2^W; add the carry the same way.
+            low_part += carry & MASK;
+            let high_part = high_part + (carry >> W);
             if k < len {
-                // m_k clears the low 28 bits; its slot in m_rev was 0 while summing (m_k·n_0
+                // m_k clears the low W bits; its slot in m_rev was 0 while summing (m_k·n_0
                 // belongs to this column and is added here).
                 let m = (low_part as u32).wrapping_mul(self.n0_inv) & MASK as u32;
                 low_part += u64::from(m) * u64::from(self.n0);
@@ -180,7 +233,7 @@ impl Modulus {
             }
             carry = high_part + (low_part >> W);
         }
-        // The top limb: the result is below 2n < R, so the final carry fits 28 bits.
+        // The top limb: the result is below 2n < R, so the final carry fits W bits.
         *out_limbs.next()? = carry as u32;
         Some(())
     }
@@ -195,81 +248,93 @@ impl Modulus {
         false
     }
 
-    /// x −= n, for n ≤ x < 2·2^(28L) (a carry out of the top limb is dropped on purpose: the
+    /// x −= n, for n ≤ x < 2·2^(W·L) (a carry out of the top limb is dropped on purpose: the
     /// caller's doubled value had it).
     fn subtract_n(&self, x: &mut [u32]) {
         let mut borrow = 0u32;
         for (xi, &ni) in x.iter_mut().zip(&self.n) {
             let d = xi.wrapping_sub(ni).wrapping_sub(borrow);
-            borrow = d >> 31; // limbs are < 2^28: a wrap sets the top bit
+            borrow = d >> 31; // limbs are < 2^29: a wrap sets the top bit
             *xi = d & MASK as u32;
         }
     }
 }
 
-/// Σ a_i·b_i and Σ n_i·m_i over slices whose length is a multiple of 4 (each < 2^64: at most
-/// L ≤ 256 products below 2^56). SIMD128: each kind in its own pair of u64 lanes (two
-/// independent add chains). Sixteen limbs per iteration: hosts that bound guest CPU time check
-/// at every loop back-edge (wasmtime's epoch interruption, on in proxy-wasm-host), which made a
-/// 4-limb loop 1.8× slower; with 16 limbs it costs ~10 % (BENCHMARKS.md notes).
+/// Σ a_i·b_i (doubled if `DOUBLE`) + `extra` + Σ n_i·m_i over slices whose lengths are multiples of 4
+/// (a and b as long as each other, n and m too), as (low, high) with the sum = low + high·2^W.
+/// No sum of products is formed beyond one u64 lane: a lane gets every fourth product, at most
+/// ⌈L/4⌉ ≤ 64 of them below 2^58, so it stays below 2^64; each lane is then split into its low
+/// W bits and the rest (doubling the split a·b lanes is exact), and the parts are added: low
+/// < 8·2^29·2, high < 8·2^35·2.
 #[cfg(all(target_arch = "wasm32", not(feature = "portable")))]
 #[inline(always)]
-fn column(a: &[u32], b: &[u32], n: &[u32], m: &[u32]) -> (u64, u64) {
+fn column<const DOUBLE: bool>(
+    a: &[u32],
+    b: &[u32],
+    n: &[u32],
+    m: &[u32],
+    extra: u64,
+) -> (u64, u64) {
     use core::arch::wasm32::{
-        i64x2_add, u64x2_extmul_high_u32x4, u64x2_extmul_low_u32x4, u64x2_extract_lane,
-        u64x2_splat, v128,
+        i64x2_add, i64x2_shl, u64x2_extract_lane, u64x2_shr, u64x2_splat, v128_and,
+    };
+    let mask = u64x2_splat(MASK);
+    let (ab0, ab1) = dot(a, b);
+    let (nm0, nm1) = dot(n, m);
+    let mut lo = i64x2_add(v128_and(ab0, mask), v128_and(ab1, mask));
+    let mut hi = i64x2_add(u64x2_shr(ab0, W), u64x2_shr(ab1, W));
+    if DOUBLE {
+        lo = i64x2_shl(lo, 1);
+        hi = i64x2_shl(hi, 1);
+    }
+    lo = i64x2_add(lo, i64x2_add(v128_and(nm0, mask), v128_and(nm1, mask)));
+    hi = i64x2_add(hi, i64x2_add(u64x2_shr(nm0, W), u64x2_shr(nm1, W)));
+    (
+        u64x2_extract_lane::<0>(lo) + u64x2_extract_lane::<1>(lo) + (extra & MASK),
+        u64x2_extract_lane::<0>(hi) + u64x2_extract_lane::<1>(hi) + (extra >> W),
+    )
+}
+
+/// Σ x_i·y_i, SIMD128, in four u64 lanes (two v128): the low and high halves of each group of
+/// 4 in their own pair of lanes (two independent add chains). Sixteen limbs per iteration: hosts
+/// that bound guest CPU time check at every loop back-edge (wasmtime's epoch interruption, on in
+/// proxy-wasm-host), which made a 4-limb loop 1.8× slower; with 16 limbs it costs ~10 %
+/// (BENCHMARKS.md notes).
+#[cfg(all(target_arch = "wasm32", not(feature = "portable")))]
+#[inline(always)]
+fn dot(x: &[u32], y: &[u32]) -> (core::arch::wasm32::v128, core::arch::wasm32::v128) {
+    use core::arch::wasm32::{
+        i64x2_add, u64x2_extmul_high_u32x4, u64x2_extmul_low_u32x4, u64x2_splat, v128,
     };
     #[inline(always)]
-    fn add4(
-        acc: (v128, v128),
-        a: &[u32; 4],
-        b: &[u32; 4],
-        n: &[u32; 4],
-        m: &[u32; 4],
-    ) -> (v128, v128) {
-        let (a, b, n, m) = (load(a), load(b), load(n), load(m));
-        let ab = i64x2_add(acc.0, u64x2_extmul_low_u32x4(a, b));
-        let nm = i64x2_add(acc.1, u64x2_extmul_low_u32x4(n, m));
+    fn add4(acc: (v128, v128), x: &[u32; 4], y: &[u32; 4]) -> (v128, v128) {
+        let (x, y) = (load(x), load(y));
         (
-            i64x2_add(ab, u64x2_extmul_high_u32x4(a, b)),
-            i64x2_add(nm, u64x2_extmul_high_u32x4(n, m)),
+            i64x2_add(acc.0, u64x2_extmul_low_u32x4(x, y)),
+            i64x2_add(acc.1, u64x2_extmul_high_u32x4(x, y)),
         )
     }
-    let (a8, a_rest) = a.as_chunks::<16>();
-    let (b8, b_rest) = b.as_chunks::<16>();
-    let (n8, n_rest) = n.as_chunks::<16>();
-    let (m8, m_rest) = m.as_chunks::<16>();
+    let (x16, x_rest) = x.as_chunks::<16>();
+    let (y16, y_rest) = y.as_chunks::<16>();
     let mut acc = (u64x2_splat(0), u64x2_splat(0));
-    for ((a8, b8), (n8, m8)) in a8.iter().zip(b8).zip(n8.iter().zip(m8)) {
-        if let ([a0, a1, a2, a3], [b0, b1, b2, b3], [n0, n1, n2, n3], [m0, m1, m2, m3]) = (
-            a8.as_chunks::<4>().0,
-            b8.as_chunks::<4>().0,
-            n8.as_chunks::<4>().0,
-            m8.as_chunks::<4>().0,
-        ) {
-            acc = add4(acc, a0, b0, n0, m0);
-            acc = add4(acc, a1, b1, n1, m1);
-            acc = add4(acc, a2, b2, n2, m2);
-            acc = add4(acc, a3, b3, n3, m3);
+    for (x16, y16) in x16.iter().zip(y16) {
+        if let ([x0, x1, x2, x3], [y0, y1, y2, y3]) =
+            (x16.as_chunks::<4>().0, y16.as_chunks::<4>().0)
+        {
+            acc = add4(acc, x0, y0);
+            acc = add4(acc, x1, y1);
+            acc = add4(acc, x2, y2);
+            acc = add4(acc, x3, y3);
         }
     }
     // At most three groups of 4 left: straight-line code, no loop.
-    let (a4, b4, n4, m4) = (
-        a_rest.as_chunks::<4>().0,
-        b_rest.as_chunks::<4>().0,
-        n_rest.as_chunks::<4>().0,
-        m_rest.as_chunks::<4>().0,
-    );
+    let (x4, y4) = (x_rest.as_chunks::<4>().0, y_rest.as_chunks::<4>().0);
     for i in 0..3 {
-        if let (Some(a), Some(b), Some(n), Some(m)) = (a4.get(i), b4.get(i), n4.get(i), m4.get(i)) {
-            acc = add4(acc, a, b, n, m);
+        if let (Some(x), Some(y)) = (x4.get(i), y4.get(i)) {
+            acc = add4(acc, x, y);
         }
     }
-    let (ab, nm) = acc;
-    (
-        u64x2_extract_lane::<0>(ab).wrapping_add(u64x2_extract_lane::<1>(ab)),
-        u64x2_extract_lane::<0>(nm).wrapping_add(u64x2_extract_lane::<1>(nm)),
-    )
+    acc
 }
 
 /// Four limbs as one v128 (a single `v128.load`; building it lane by lane measured 1.5× slower).
@@ -281,20 +346,43 @@ fn load(limbs: &[u32; 4]) -> core::arch::wasm32::v128 {
     unsafe { core::arch::wasm32::v128_load(limbs.as_ptr().cast()) }
 }
 
-/// The same sums, one product at a time (natively, and with the `portable` feature).
+/// The same sums without SIMD128 (natively, and with the `portable` feature), where limbs have
+/// 28 bits: each of the two sums, at most L ≤ 256 products below 2^56 (the doubled a·b pairs
+/// count as two), fits a u64 (which LLVM vectorizes natively), and is split once.
 #[cfg(any(not(target_arch = "wasm32"), feature = "portable"))]
 #[inline(always)]
-fn column(a: &[u32], b: &[u32], n: &[u32], m: &[u32]) -> (u64, u64) {
+fn column<const DOUBLE: bool>(
+    a: &[u32],
+    b: &[u32],
+    n: &[u32],
+    m: &[u32],
+    extra: u64,
+) -> (u64, u64) {
     let dot = |x: &[u32], y: &[u32]| {
         x.iter()
             .zip(y)
             .map(|(&p, &q)| u64::from(p) * u64::from(q))
             .sum::<u64>()
     };
-    (dot(a, b), dot(n, m))
+    let (x, y) = ((dot(a, b) << u32::from(DOUBLE)) + extra, dot(n, m));
+    ((x & MASK) + (y & MASK), (x >> W) + (y >> W))
 }
 
-/// Big-endian bytes → `len` 28-bit limbs + zero padding; `None` if the value needs more.
+/// `rev` = `limbs` reversed (equal lengths). Four limbs per step: a limb at a time this was
+/// 8 % of a squaring under V8 (each loop iteration also checks for interrupts).
+#[inline(always)]
+fn reverse_into(rev: &mut [u32], limbs: &[u32]) {
+    let (rev4, rev_rest) = rev.as_chunks_mut::<4>();
+    let (limbs_rest, limbs4) = limbs.as_rchunks::<4>();
+    for (r, &[l0, l1, l2, l3]) in rev4.iter_mut().zip(limbs4.iter().rev()) {
+        *r = [l3, l2, l1, l0];
+    }
+    for (r, &l) in rev_rest.iter_mut().zip(limbs_rest.iter().rev()) {
+        *r = l;
+    }
+}
+
+/// Big-endian bytes → `len` W-bit limbs + zero padding; `None` if the value needs more.
 fn from_be(bytes: &[u8], len: usize) -> Option<Vec<u32>> {
     let mut limbs = Vec::with_capacity(len + PAD);
     let (mut acc, mut acc_bits) = (0u64, 0u32);
@@ -347,7 +435,9 @@ mod tests {
 
     #[test]
     fn limb_conversions_round_trip() {
-        let bytes: Vec<u8> = (1..=37).collect();
+        // 37 bytes, the top one full: 296 bits, 11 limbs (10 hold 290 bits).
+        let mut bytes: Vec<u8> = (1..=37).collect();
+        bytes[0] = 0xa5;
         let limbs = from_be(&bytes, 11).unwrap();
         assert_eq!(limbs.len(), 11 + PAD);
         assert!(limbs.iter().all(|&l| u64::from(l) <= MASK));
@@ -363,11 +453,11 @@ mod tests {
         let n: u128 = 0xfb4f_3a4c_27c1_d5e9_0f3f_6c13_4b1f; // odd, 112 bits
         let bits = 128 - n.leading_zeros() as usize;
         let m = Modulus::new(&n.to_be_bytes(), bits).unwrap();
-        assert_eq!(m.len, 5); // 2^140 > 4n
+        assert_eq!(m.len, 114usize.div_ceil(W as usize)); // R = 2^(W·L) ≥ 2^114 > 4n
         let r_inv_mod = |x: u128| {
-            // x·R⁻¹ mod n via 140 halvings mod n (n odd)
+            // x·R⁻¹ mod n via W·L halvings mod n (n odd)
             let mut x = x % n;
-            for _ in 0..140 {
+            for _ in 0..W as usize * m.len {
                 x = if x.is_multiple_of(2) {
                     x / 2
                 } else {
@@ -404,6 +494,164 @@ mod tests {
                 y >>= 1;
             }
             assert_eq!(got % n, r_inv_mod(p), "{a} {b}");
+        }
+    }
+
+    /// xorshift64*: reproducible "random" operands.
+    struct Rng(u64);
+    impl Rng {
+        fn next(&mut self) -> u64 {
+            self.0 ^= self.0 >> 12;
+            self.0 ^= self.0 << 25;
+            self.0 ^= self.0 >> 27;
+            self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
+        }
+        /// A number below `bound` (> 0): random bytes as long as `bound`, reduced.
+        fn below(&mut self, bound: &BigUint) -> BigUint {
+            let bytes: Vec<u8> = (0..bound.to_bytes_be().len() + 1)
+                .map(|_| self.next() as u8)
+                .collect();
+            BigUint::from_bytes_be(&bytes) % bound
+        }
+    }
+
+    use rsa::BigUint;
+
+    fn limbs(x: &BigUint, len: usize) -> Vec<u32> {
+        from_be(&x.to_bytes_be(), len).unwrap()
+    }
+
+    fn big(limbs: &[u32]) -> BigUint {
+        BigUint::from_bytes_be(&to_be(limbs, limbs.len() * 4).unwrap())
+    }
+
+    /// Moduli of `bits` bits: all ones, 2^(bits−1) + 1 (the smallest), and a random odd one.
+    /// The sizes give L ≡ 0, 1, 2, 3 (mod 4) (the column groups and the squaring's scalar
+    /// tails) with both limb widths (2048–2134 bits: L = 74–77 with W = 28, 71–74 with
+    /// W = 29) up to 4096 bits (L = 147 or 142), and small L where few columns exist.
+    fn moduli(rng: &mut Rng) -> Vec<BigUint> {
+        let one = BigUint::from(1u32);
+        let mut out = Vec::new();
+        for bits in [30, 56, 112, 200, 2048, 2078, 2106, 2134, 3072, 4096] {
+            let top = &one << (bits - 1);
+            out.push((&top << 1) - &one);
+            out.push(&top + &one);
+            out.push(rng.below(&top) | &top | &one);
+        }
+        out
+    }
+
+    /// Operands < 2n: the edges (0, 1, n − 1, n, n + 1, 2n − 1, all-ones limbs below n's top
+    /// bit, a single top bit) and random ones.
+    fn operands(n: &BigUint, rng: &mut Rng) -> Vec<BigUint> {
+        let one = BigUint::from(1u32);
+        let bits = n.bits();
+        let mut out = vec![
+            BigUint::from(0u32),
+            one.clone(),
+            BigUint::from(2u32),
+            n - &one,
+            n.clone(),
+            n + &one,
+            (n << 1) - &one,
+            (&one << bits) - &one,
+            (&one << (bits / W as usize * W as usize)) - &one,
+            &one << (bits - 1),
+        ];
+        out.extend((0..6).map(|_| rng.below(&(n << 1))));
+        out
+    }
+
+    /// The dedicated squaring gives exactly the limbs of the general product of a with itself
+    /// (the column sums are the same integers), below 2n and ≡ a²·R⁻¹ (mod n), with the
+    /// padding left zero: edge and random operands, for moduli of every shape above. In the
+    /// wasm test build this runs the SIMD128 kernel.
+    #[test]
+    fn squaring_is_the_product_with_itself() {
+        let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
+        let mut checked = 0;
+        for n in moduli(&mut rng) {
+            let m = Modulus::new(&n.to_bytes_be(), n.bits()).unwrap();
+            let r = BigUint::from(1u32) << (W as usize * m.len);
+            let mut scratch = Scratch {
+                b_rev: vec![0; m.len + PAD],
+                m_rev: vec![0; m.len + PAD],
+            };
+            for a in operands(&n, &mut rng) {
+                let la = limbs(&a, m.len);
+                let (mut sq, mut prod) = (vec![0; m.len + PAD], vec![0; m.len + PAD]);
+                m.mont_sqr(&la, &mut scratch, &mut sq).unwrap();
+                m.mont_mul(&la, &la, &mut scratch, &mut prod).unwrap();
+                assert_eq!(sq, prod, "n = {n:x}, a = {a:x}");
+                assert!(sq[m.len..].iter().all(|&l| l == 0), "padding");
+                let got = big(&sq);
+                assert!(got < (&n << 1), "n = {n:x}, a = {a:x}");
+                assert_eq!((got * &r) % &n, (&a * &a) % &n, "n = {n:x}, a = {a:x}");
+                checked += 1;
+            }
+        }
+        assert_eq!(checked, 30 * 16);
+    }
+
+    /// The column-sum bound at its limit: the largest modulus accepted (L = 256, all ones) with
+    /// the largest operands (2n − 1, all-ones limbs), where a u64 lane of the SIMD128 kernel gets
+    /// 64 products of 29-bit limbs (28-bit natively); and one bit more is refused.
+    #[test]
+    fn largest_modulus_keeps_the_sums_exact() {
+        let one = BigUint::from(1u32);
+        let bits = W as usize * 256 - 2;
+        let n = (&one << bits) - &one;
+        let m = Modulus::new(&n.to_bytes_be(), bits).unwrap();
+        assert_eq!(m.len, 256);
+        let r = &one << (W as usize * m.len);
+        let mut scratch = Scratch {
+            b_rev: vec![0; m.len + PAD],
+            m_rev: vec![0; m.len + PAD],
+        };
+        for a in [
+            (&n << 1) - &one,
+            n.clone(),
+            (&one << (W as usize * 255)) - &one,
+        ] {
+            let la = limbs(&a, m.len);
+            let (mut sq, mut prod) = (vec![0; m.len + PAD], vec![0; m.len + PAD]);
+            m.mont_sqr(&la, &mut scratch, &mut sq).unwrap();
+            m.mont_mul(&la, &la, &mut scratch, &mut prod).unwrap();
+            assert_eq!(sq, prod);
+            let got = big(&sq);
+            assert!(got < (&n << 1));
+            assert_eq!((got * &r) % &n, (&a * &a) % &n);
+        }
+        let n = (&one << (bits + 1)) - &one;
+        assert!(Modulus::new(&n.to_bytes_be(), bits + 1).is_none());
+    }
+
+    /// `pow` against BigUint's modpow: e = 65537 (squarings, then the final product by s),
+    /// e = 3, and a 64-bit e with many set bits (products by s·R between squarings).
+    #[test]
+    fn pow_matches_modpow() {
+        let mut rng = Rng(0x2545_f491_4f6c_dd1d);
+        let one = BigUint::from(1u32);
+        for n in moduli(&mut rng).into_iter().filter(|n| n.bits() >= 112) {
+            let m = Modulus::new(&n.to_bytes_be(), n.bits()).unwrap();
+            let k = n.bits().div_ceil(8);
+            let mut bases = vec![BigUint::from(0u32), one.clone(), &n - &one];
+            bases.extend((0..3).map(|_| rng.below(&n)));
+            for s in bases {
+                for e in [65537u64, 3, 0xf00f_ffff_0000_fff1] {
+                    let got = m.pow(&s.to_bytes_be(), e, k).unwrap();
+                    let want = s.modpow(&BigUint::from(e), &n);
+                    assert_eq!(
+                        BigUint::from_bytes_be(&got),
+                        want,
+                        "n = {n:x}, s = {s:x}, e = {e}"
+                    );
+                }
+            }
+            assert!(
+                m.pow(&n.to_bytes_be(), 65537, k).is_none(),
+                "s = n is refused"
+            );
         }
     }
 }
