@@ -15,7 +15,7 @@ VENV_PY     := .venv/bin/python
 export JWTGATE_WASM   := $(CURDIR)/$(WASM)
 export JWTGATE_CORPUS := $(CURDIR)/$(CORPUS)
 
-.PHONY: toolchain build oci test-oci test test-core test-host test-crypto-wasm test-nginx nginx-module lint-nginx bench-nginx corpus lint run fuzz bench clean size schema
+.PHONY: toolchain fmt lint-unbuilt build oci test-oci test test-core test-host test-crypto-wasm test-nginx nginx-module lint-nginx bench-nginx corpus lint run fuzz bench clean size schema
 
 FUZZ_SECONDS ?= 60
 
@@ -29,10 +29,21 @@ TOOLCHAIN := $(shell sed -n 's/^channel *= *"\(.*\)"/\1/p' rust-toolchain.toml)
 toolchain:
 	@rustup target list --installed --toolchain $(TOOLCHAIN) 2>/dev/null | grep -x wasm32-wasip1 >/dev/null || rustup toolchain install
 
+# Lint while compiling: cargo runs clippy-driver (rustc plus clippy's lints) for the workspace's
+# own crates, as `cargo clippy` does (RUSTC_WORKSPACE_WRAPPER; CLIPPY_ARGS carries `-D warnings`
+# as `cargo clippy -- -D warnings` would). So `make test`'s builds are also its clippy passes and
+# no dependency is compiled a second time in check mode (the separate check of tests/host's
+# wasmtime and cranelift alone took minutes of a cold run). `make lint` still runs cargo clippy.
+CLIPPY_DRIVER = $(or $(shell rustup which clippy-driver 2>/dev/null),$(error clippy-driver not found: rustup component add clippy))
+WITH_CLIPPY   = RUSTC_WORKSPACE_WRAPPER=$(CLIPPY_DRIVER) CLIPPY_ARGS=-Dwarnings
+# tests/host (its own workspace, its own target directory), always with the same environment so
+# that no invocation rebuilds another's wasmtime.
+HOST_CARGO    = cd tests/host && CARGO_TARGET_DIR=$(HOST_TARGET) $(WITH_CLIPPY) cargo
+
 ## build: the release filter, target/jwtgate.wasm: cargo's output, then wasm-opt -Oz when binaryen
 ## is installed (.ci/run installs it)
 build: toolchain
-	cargo build --release --target wasm32-wasip1 --lib
+	$(WITH_CLIPPY) cargo build --release --target wasm32-wasip1 --lib
 	@# $(WASM_OPTIMIZED) marks a file wasm-opt made from the current cargo output: binaryen
 	@# installed later still takes effect, and `make bench` can refuse an unoptimized filter.
 	@if command -v wasm-opt >/dev/null 2>&1; then \
@@ -56,18 +67,19 @@ oci: build
 test-oci: oci
 	python3 tests/oci/check_oci.py $(WASM) target/oci target/jwtgate-oci.tar
 
-## test: lint (format, clippy: the workspace, tests/host, tests/fuzz), the wasm build, the PyJWT
-## corpus, the workspace's tests with default and with no default features (+ corpus natively),
-## the in-host tests (+ corpus in-host), the demo's self-test and the RSA and P-256 verifiers'
-## tests as wasm, the native NGINX module inside Debian's nginx, and the Istio OCI image
-test: toolchain lint build corpus test-core test-host test-crypto-wasm test-nginx test-oci
+## test: formatting, the wasm build, the PyJWT corpus, the workspace's tests with default and
+## with no default features (+ corpus natively), the in-host tests (+ corpus in-host), the demo's
+## self-test and the RSA and P-256 verifiers' tests as wasm, the native NGINX module inside
+## Debian's nginx, the Istio OCI image, and the clippy passes no build covers (the builds above
+## run clippy on every crate of ours they compile: WITH_CLIPPY) — everything `make lint` checks
+test: toolchain fmt build corpus test-core test-host test-crypto-wasm test-nginx test-oci lint-unbuilt
 
 test-core:
-	cargo test --workspace
+	$(WITH_CLIPPY) cargo test --workspace
 	$(VENV_PY) tests/corpus/check_cli.py target/debug/jwtgate
 	$(VENV_PY) tests/corpus/check_schema.py target/debug/jwtgate
 	# The core without ES384/ES512 (and without the CLI's feature `cli`): its own tests again.
-	cargo test -p jwtgate-core --no-default-features
+	$(WITH_CLIPPY) cargo test -p jwtgate-core --no-default-features
 
 ## nginx-module: the native dynamic module for the installed stock NGINX (Debian's nginx +
 ## nginx-dev): Debian's own configure arguments into target/nginx/build, then the crate
@@ -78,8 +90,8 @@ NGINX_SRC    := /usr/share/nginx/src
 NGINX_BUILD  := $(CURDIR)/target/nginx/build
 NGINX_MODULE := target/nginx/ngx_http_jwtgate_module.so
 NGINX_CARGO_TARGET := $(if $(CARGO_TARGET_DIR),$(CARGO_TARGET_DIR),$(CURDIR)/target)/nginx-module
-NGINX_CARGO  := cd crates/jwtgate-nginx && CARGO_TARGET_DIR=$(NGINX_CARGO_TARGET) \
-  NGINX_SOURCE_DIR=$(NGINX_SRC) NGINX_BUILD_DIR=$(NGINX_BUILD) cargo
+NGINX_CARGO  = cd crates/jwtgate-nginx && CARGO_TARGET_DIR=$(NGINX_CARGO_TARGET) \
+  NGINX_SOURCE_DIR=$(NGINX_SRC) NGINX_BUILD_DIR=$(NGINX_BUILD) $(WITH_CLIPPY) cargo
 nginx-module: toolchain
 	crates/jwtgate-nginx/configure-nginx.sh $(NGINX_BUILD)
 	$(NGINX_CARGO) build --release --locked
@@ -96,7 +108,8 @@ lint-nginx: toolchain
 ## reloads; then remote_jwks, ext_auth and introspection against a local IdP and auth service with two workers
 ## (nginx_remote.py, ~25 s: it waits out a 10 s cache_duration). Fails (never skips) when nginx
 ## or nginx-dev is missing.
-test-nginx: lint-nginx nginx-module corpus
+test-nginx: nginx-module corpus
+	cd crates/jwtgate-nginx && cargo fmt -- --check
 	$(NGINX_CARGO) test --locked
 	$(VENV_PY) crates/jwtgate-nginx/tests/nginx_module.py $(NGINX_MODULE) $(CORPUS)
 	$(VENV_PY) crates/jwtgate-nginx/tests/nginx_remote.py $(NGINX_MODULE)
@@ -113,8 +126,8 @@ corpus:
 
 ## test-host: the built jwtgate.wasm inside proxy-wasm-host (a third-party host on wasmtime)
 test-host:
-	cd tests/host && CARGO_TARGET_DIR=$(HOST_TARGET) cargo test --release
-	cd tests/host && CARGO_TARGET_DIR=$(HOST_TARGET) cargo run --release --quiet --bin jwtgate-demo -- --self-test --listen 127.0.0.1:0
+	$(HOST_CARGO) test --release
+	$(HOST_CARGO) run --release --quiet --bin jwtgate-demo -- --self-test --listen 127.0.0.1:0
 
 ## test-crypto-wasm: crates/jwtgate-rsa's and crates/jwtgate-p256's tests compiled to
 ## wasm32-wasip1 and run under wasmtime (tests/host's wasi-test-runner) and under V8 (Node's WASI;
@@ -122,7 +135,7 @@ test-host:
 ## P-256/P-384/P-521 verifiers meet Wycheproof, the bit flips and the differential comparisons
 ## (against rsa, p256, p384, p521) in both engines
 test-crypto-wasm: corpus
-	cd tests/host && CARGO_TARGET_DIR=$(HOST_TARGET) cargo build --release --quiet --bin wasi-test-runner
+	$(HOST_CARGO) build --release --quiet --bin wasi-test-runner
 	cargo test -p jwtgate-rsa -p jwtgate-p256 --target wasm32-wasip1 --no-run --message-format=json \
 	  | $(VENV_PY) -c 'import sys, json; [print(m["executable"]) for m in map(json.loads, sys.stdin) if m.get("executable") and "example" not in m["target"]["kind"]]' \
 	  > target/crypto-wasm-tests.txt
@@ -139,21 +152,27 @@ test-crypto-wasm: corpus
 ## lint: rustfmt and clippy -D warnings for the workspace (default and no default features, native
 ## and wasm), tests/host (its release build's target directory) and tests/fuzz (the fuzz targets
 ## as plain binaries: libfuzzer-sys builds on stable; running them needs nightly, `make fuzz`)
-lint:
+lint: fmt lint-unbuilt
+	cargo clippy --workspace --all-targets -- -D warnings
+	cargo clippy -p jwtgate-core --all-targets --no-default-features -- -D warnings
+	$(HOST_CARGO) clippy --release --all-targets -- -D warnings
+	cargo clippy --release --target wasm32-wasip1 --workspace --lib -- -D warnings
+
+fmt:
 	cargo fmt --all -- --check
 	cargo fmt --all --manifest-path tests/host/Cargo.toml -- --check
 	cargo fmt --all --manifest-path tests/fuzz/Cargo.toml -- --check
-	cargo clippy --workspace --all-targets -- -D warnings
-	cargo clippy -p jwtgate-core --all-targets --no-default-features -- -D warnings
-	cd tests/host && CARGO_TARGET_DIR=$(HOST_TARGET) cargo clippy --release --all-targets -- -D warnings
-	CARGO_TARGET_DIR=$(CURDIR)/target/fuzz cargo clippy --manifest-path tests/fuzz/Cargo.toml --all-targets -- -D warnings
-	cargo clippy --release --target wasm32-wasip1 --workspace --lib -- -D warnings
+
+## lint-unbuilt: clippy for what no `make test` build compiles: tests/fuzz (without libFuzzer's
+## C++, feature link_libfuzzer), the filter without ES384/ES512, the portable RSA kernel
+lint-unbuilt:
+	CARGO_TARGET_DIR=$(CURDIR)/target/fuzz cargo clippy --manifest-path tests/fuzz/Cargo.toml --all-targets --no-default-features -- -D warnings
 	cargo clippy --release --target wasm32-wasip1 --lib --no-default-features -- -D warnings
 	cargo clippy --release --target wasm32-wasip1 -p jwtgate-rsa --features portable -- -D warnings
 
 ## run: the demo gateway on 127.0.0.1:8080 running the real jwtgate.wasm
 run: build
-	cd tests/host && CARGO_TARGET_DIR=$(HOST_TARGET) cargo run --release --bin jwtgate-demo -- $(ARGS)
+	$(HOST_CARGO) run --release --bin jwtgate-demo -- $(ARGS)
 
 ## fuzz: each cargo-fuzz target for FUZZ_SECONDS (nightly); seeds in tests/fuzz/seeds
 fuzz:
@@ -181,12 +200,13 @@ bench: build bench-nginx
 	cargo build --release --quiet --target wasm32-wasip1 -p jwtgate-rsa --example rsa_speed
 	cargo build --release --quiet --target wasm32-wasip1 -p jwtgate-p256 --example ecdsa_speed
 	CARGO_TARGET_DIR=target/portable cargo build --release --quiet --target wasm32-wasip1 -p jwtgate-rsa --features portable --example rsa_speed
-	cd tests/host && CARGO_TARGET_DIR=$(HOST_TARGET) cargo build --release --quiet --bin wasi-test-runner
+	$(HOST_CARGO) build --profile host-bench --quiet --bin wasi-test-runner
+	$(HOST_CARGO) build --profile host-bench --quiet --bin jwtgate-bench
 	cd tests/host && JWTGATE_RSA_SPEED_WASM=$(CURDIR)/target/wasm32-wasip1/release/examples/rsa_speed.wasm \
 	  JWTGATE_RSA_SPEED_WASM_PORTABLE=$(CURDIR)/target/portable/wasm32-wasip1/release/examples/rsa_speed.wasm \
 	  JWTGATE_ECDSA_SPEED_WASM=$(CURDIR)/target/wasm32-wasip1/release/examples/ecdsa_speed.wasm \
-	  JWTGATE_WASI_RUNNER=$(HOST_TARGET)/release/wasi-test-runner JWTGATE_NODE_WASI=$(CURDIR)/tests/bench/wasi-run.mjs \
-	  CARGO_TARGET_DIR=$(HOST_TARGET) cargo run --release --quiet --bin jwtgate-bench > $(CURDIR)/target/bench/table.md
+	  JWTGATE_WASI_RUNNER=$(HOST_TARGET)/host-bench/wasi-test-runner JWTGATE_NODE_WASI=$(CURDIR)/tests/bench/wasi-run.mjs \
+	  $(HOST_TARGET)/host-bench/jwtgate-bench > $(CURDIR)/target/bench/table.md
 	{ echo "# jwtgate benchmarks"; echo; echo "One run of \`make bench\` on $$(nproc) cores ($$(uname -m), $$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)), $$(date -u +%Y-%m-%d)."; \
 	  echo "Medians of 7 rounds (min–max). OpenSSL is timed through Python \`cryptography\`, so it includes ~1–2 µs of call overhead."; echo; \
 	  cat target/bench/table.md; echo; cat target/bench/nginx.md; } > BENCHMARKS.md
