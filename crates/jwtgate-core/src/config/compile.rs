@@ -761,15 +761,7 @@ fn introspection(
     }
     let cache = i.cache;
     let ttl = |field: &str, d: Option<RawDuration>, default: u64| {
-        let path = format!("{at}.cache.{field}");
-        match d.map(|d| duration_ms(&path, d)).transpose()? {
-            None => Ok(default),
-            Some(ms) if ms > MAX_CACHE_TTL_MS => Err(err(
-                path,
-                format!("must be at most {}s", MAX_CACHE_TTL_MS / 1000),
-            )),
-            Some(ms) => Ok(ms),
-        }
+        cache_ttl_ms(&format!("{at}.cache.{field}"), d, default)
     };
     let (ttl_raw, negative_raw, entries, bytes) = match cache {
         Some(c) => (c.ttl, c.negative_ttl, c.max_entries, c.max_bytes),
@@ -1451,15 +1443,7 @@ fn ext_auth_service(at: &str, name: String, e: RawExtAuth) -> Result<ExtAuthServ
         None => None,
         Some(c) => {
             let ttl = |field: &str, d: Option<RawDuration>, default: u64| {
-                let path = format!("{at}.cache.{field}");
-                match d.map(|d| duration_ms(&path, d)).transpose()? {
-                    None => Ok(default),
-                    Some(ms) if ms > MAX_CACHE_TTL_MS => Err(err(
-                        path,
-                        format!("must be at most {}s", MAX_CACHE_TTL_MS / 1000),
-                    )),
-                    Some(ms) => Ok(ms),
-                }
+                cache_ttl_ms(&format!("{at}.cache.{field}"), d, default)
             };
             let max_entries = c
                 .max_entries
@@ -1497,6 +1481,19 @@ fn ext_auth_service(at: &str, name: String, e: RawExtAuth) -> Result<ExtAuthServ
         status_on_error,
         cache,
     })
+}
+
+/// A cache lifetime (`ext_auth.<s>.cache.*_ttl`, `introspection.cache.*ttl`) in ms: `default`
+/// when left out, at most a day.
+fn cache_ttl_ms(path: &str, d: Option<RawDuration>, default: u64) -> Result<u64, ConfigError> {
+    match d.map(|d| duration_ms(path, d)).transpose()? {
+        None => Ok(default),
+        Some(ms) if ms > MAX_CACHE_TTL_MS => Err(err(
+            path,
+            format!("must be at most {}s", MAX_CACHE_TTL_MS / 1000),
+        )),
+        Some(ms) => Ok(ms),
+    }
 }
 
 fn duration_ms(at: &str, d: RawDuration) -> Result<u64, ConfigError> {
