@@ -68,7 +68,7 @@ impl ClientAuth {
 }
 
 /// A provider's `introspection`.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Introspection {
     pub endpoint: HttpUri,
     pub client_auth: ClientAuth,
@@ -76,8 +76,9 @@ pub struct Introspection {
     pub negative_cache_ttl_ms: u64,
     pub max_entries: usize,
     pub max_bytes: usize,
-    /// Every one must be in the answer's space-separated `scope` (else 403).
-    pub required_scopes: Vec<String>,
+    /// `required_scopes` as the claim condition it is checked with (`scope` must hold all of
+    /// them, else 403), built once at configuration time.
+    pub scope_condition: Option<super::authorize::Condition>,
     /// When not empty, the answer's `client_id` must be one of these.
     pub client_ids: Vec<String>,
 }
@@ -122,6 +123,17 @@ impl Failure {
 /// What a provider made of an introspected token, before the time checks every use repeats:
 /// the verified claims, or why the token is refused.
 pub type Introspected = Result<Rc<Verified>, Rejection>;
+
+/// The condition `required_scopes` stands for: every one in the answer's `scope` (403).
+pub fn scope_condition(required_scopes: Vec<String>) -> Option<super::authorize::Condition> {
+    (!required_scopes.is_empty()).then(|| super::authorize::Condition {
+        claim: "scope".to_string(),
+        op: super::authorize::ClaimOp::AllOf(
+            required_scopes.into_iter().map(Value::String).collect(),
+        ),
+        rejection: Rejection::ClaimsForbidden,
+    })
+}
 
 impl Introspection {
     /// The callout: headers (pseudo-headers first) and the form body.
@@ -177,18 +189,8 @@ impl Introspection {
                 _ => return Err(Rejection::ClientNotAllowed),
             }
         }
-        if !self.required_scopes.is_empty() {
-            let condition = super::authorize::Condition {
-                claim: "scope".to_string(),
-                op: super::authorize::ClaimOp::AllOf(
-                    self.required_scopes
-                        .iter()
-                        .map(|s| Value::String(s.clone()))
-                        .collect(),
-                ),
-                rejection: Rejection::ClaimsForbidden,
-            };
-            super::authorize::check_all(std::slice::from_ref(&condition), claims)?;
+        if let Some(condition) = &self.scope_condition {
+            super::authorize::check_all(std::slice::from_ref(condition), claims)?;
         }
         Ok(())
     }
@@ -327,7 +329,7 @@ mod tests {
             negative_cache_ttl_ms: 10_000,
             max_entries: 4,
             max_bytes: 1 << 20,
-            required_scopes: vec!["read".into()],
+            scope_condition: scope_condition(vec!["read".into()]),
             client_ids: vec![],
         }
     }

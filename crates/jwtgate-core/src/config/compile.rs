@@ -802,7 +802,7 @@ fn introspection(
         negative_cache_ttl_ms,
         max_entries,
         max_bytes,
-        required_scopes: i.required_scopes,
+        scope_condition: crate::introspection::scope_condition(i.required_scopes),
         client_ids: i.client_ids,
     })
 }
