@@ -175,7 +175,7 @@ fn main() {
     // JWTGATE_BENCH_COMPARE=<other .wasm>: the same requests through both filters, rounds
     // interleaved so that load from elsewhere on the machine hits both alike.
     if let Ok(other) = std::env::var("JWTGATE_BENCH_COMPARE") {
-        compare_section(&warm_config, now, &rows, &other);
+        compare_section(&warm_config, &cold_config, now, &rows, &other);
     }
     // JWTGATE_BENCH_QUICK=1: the filter's own rows only (no verifier-alone sections).
     if std::env::var_os("JWTGATE_BENCH_QUICK").is_none() {
@@ -237,52 +237,91 @@ fn main() {
 
 /// Whole requests through this filter and through `other` (another build), µs: rounds of
 /// each request kind alternate between the two (which goes first alternates too), medians of
-/// 31 rounds of 200 requests.
-fn compare_section(config: &str, now: u64, rows: &[(String, Vec<String>)], other: &str) {
+/// 31 rounds of 200 requests (20 for the rows that verify a signature on every request).
+fn compare_section(
+    config: &str,
+    cold_config: &str,
+    now: u64,
+    rows: &[(String, Vec<String>)],
+    other: &str,
+) {
     let other_filter = match jwtgate_host_tests::Filter::load(std::path::Path::new(other)) {
         Ok(f) => f,
         Err(e) => panic!("{other}: {e}"),
     };
-    let mut this = shared_filter()
-        .start(config)
-        .unwrap_or_else(|e| panic!("{e}"));
-    let mut that = other_filter.start(config).unwrap_or_else(|e| panic!("{e}"));
-    this.set_now(now);
-    that.set_now(now);
+    let start = |filter: &jwtgate_host_tests::Filter, config: &str| {
+        let gw = filter.start(config).unwrap_or_else(|e| panic!("{e}"));
+        gw.set_now(now);
+        gw
+    };
+    // Warm: the token cache on (cached rows); cold: no cache, so every request verifies.
+    let mut this = [
+        start(shared_filter(), config),
+        start(shared_filter(), cold_config),
+    ];
+    let mut that = [
+        start(&other_filter, config),
+        start(&other_filter, cold_config),
+    ];
     let first = |alg: &str| {
         rows.iter()
             .find(|(a, _)| a == alg)
             .and_then(|(_, t)| t.first().cloned())
     };
-    let mut kinds: Vec<(String, String, Option<String>, u32)> = vec![
-        ("open route".into(), "/public/x".into(), None, 200),
+    // (label, path, token, status, cold gateway, requests per round)
+    let mut kinds: Vec<(String, String, Option<String>, u32, bool, u32)> = vec![
+        (
+            "open route".into(),
+            "/public/x".into(),
+            None,
+            200,
+            false,
+            200,
+        ),
         (
             "protected route, no token (401)".into(),
             "/hs256/x".into(),
             None,
             401,
+            false,
+            200,
         ),
     ];
     for alg in ["HS256", "RS256"] {
         if let Some(token) = first(alg) {
             let route = format!("/{}/x", alg.to_lowercase());
-            kinds.push((format!("{alg}, cached token"), route, Some(token), 200));
+            kinds.push((
+                format!("{alg}, cached token"),
+                route,
+                Some(token),
+                200,
+                false,
+                200,
+            ));
+        }
+    }
+    for (alg, _) in rows {
+        if let Some(token) = first(alg) {
+            let route = format!("/{}/x", alg.to_lowercase());
+            let label = format!("{alg}, verified (no cache)");
+            kinds.push((label, route, Some(token), 200, true, 20));
         }
     }
     println!("## This filter against {other}, µs per request (interleaved rounds)\n");
     println!("| request | this filter | the other | this ÷ other |");
     println!("|---|---|---|---|");
-    for (label, path, token, want) in kinds {
+    for (label, path, token, want, cold, n) in kinds {
         let mut samples = (Vec::new(), Vec::new());
         for round in 0..31 {
             for side in [round % 2, 1 - round % 2] {
-                let gw = if side == 0 { &mut this } else { &mut that };
+                let pair = if side == 0 { &mut this } else { &mut that };
+                let gw = &mut pair[usize::from(cold)];
                 request(gw, &path, token.as_deref(), want); // primes the cache
                 let start = Instant::now();
-                for _ in 0..200 {
+                for _ in 0..n {
                     request(gw, &path, token.as_deref(), want);
                 }
-                let us = start.elapsed().as_secs_f64() * 1e6 / 200.0;
+                let us = start.elapsed().as_secs_f64() * 1e6 / f64::from(n);
                 if side == 0 {
                     samples.0.push(us);
                 } else {
