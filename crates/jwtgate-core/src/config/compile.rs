@@ -1258,11 +1258,7 @@ fn remote_jwks(
             if !(min..=max).contains(&ms) {
                 return Err(err(
                     path,
-                    format!(
-                        "must be between {}s and {}s",
-                        min as f64 / 1000.0,
-                        max / 1000
-                    ),
+                    format!("must be between {}s and {}s", seconds_text(min), max / 1000),
                 ));
             }
             Ok(ms)
@@ -1280,7 +1276,7 @@ fn remote_jwks(
         if used != asked {
             remote.warnings.push(format!(
                 "{path}: {}s is {} than jwtgate allows; using {}s",
-                asked as f64 / 1000.0,
+                seconds_text(asked),
                 if asked < used { "shorter" } else { "longer" },
                 used / 1000
             ));
@@ -1528,6 +1524,33 @@ fn duration_seconds(at: &str, d: RawDuration) -> Result<u64, ConfigError> {
                 return Err(err(at, "must be a non-negative duration"));
             }
             Ok(seconds.floor() as u64)
+        }
+    }
+}
+
+/// Milliseconds as seconds for messages (`1.5`, `0.25`, `30`), without float formatting (which
+/// would link core's float printing into the filter for two messages).
+fn seconds_text(ms: u64) -> String {
+    let (whole, frac) = (ms / 1000, ms % 1000);
+    if frac == 0 {
+        return whole.to_string();
+    }
+    let digits = format!("{frac:03}");
+    format!("{whole}.{}", digits.trim_end_matches('0'))
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn seconds_text_writes_what_float_display_wrote() {
+        for (ms, text) in [
+            (0, "0"),
+            (1, "0.001"),
+            (10, "0.01"),
+            (1500, "1.5"),
+            (30_000, "30"),
+        ] {
+            assert_eq!(super::seconds_text(ms), text);
         }
     }
 }

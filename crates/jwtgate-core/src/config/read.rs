@@ -24,13 +24,23 @@ pub(super) fn member(at: &str, name: &str) -> String {
     }
 }
 
+/// A number as JSON writes it. `Number`'s `Display` would link core's float printing (~11 KB
+/// of the filter) for these messages alone; serde_json's writer is in the filter anyway.
+pub(super) fn number_text(n: &Number) -> String {
+    match (n.as_u64(), n.as_i64()) {
+        (Some(u), _) => u.to_string(),
+        (None, Some(i)) => i.to_string(),
+        _ => serde_json::to_string(n).unwrap_or_default(),
+    }
+}
+
 /// How serde names a JSON value in `invalid type` messages.
 fn unexpected(v: &Value) -> String {
     match v {
         Value::Null => "null".into(),
         Value::Bool(b) => format!("boolean `{b}`"),
-        Value::Number(n) if n.is_f64() => format!("floating point `{n}`"),
-        Value::Number(n) => format!("integer `{n}`"),
+        Value::Number(n) if n.is_f64() => format!("floating point `{}`", number_text(n)),
+        Value::Number(n) => format!("integer `{}`", number_text(n)),
         Value::String(s) => format!("string {s:?}"),
         Value::Array(_) => "sequence".into(),
         Value::Object(_) => "map".into(),
@@ -145,7 +155,10 @@ fn unsigned(v: &Value, at: &str, name: &str, max: u64) -> Result<u64, ConfigErro
         Some(x) if x <= max => Ok(x),
         _ => Err(err(
             at,
-            format!("invalid value: integer `{n}`, expected {name}"),
+            format!(
+                "invalid value: integer `{}`, expected {name}",
+                number_text(n)
+            ),
         )),
     }
 }
@@ -244,6 +257,13 @@ mod tests {
         ] {
             assert_eq!(read::<u32>(json), Err(err("f", message)), "{json}");
         }
+        assert_eq!(
+            read::<u64>("-2.5"),
+            Err(err(
+                "f",
+                "invalid type: floating point `-2.5`, expected u64"
+            ))
+        );
         assert_eq!(
             read::<usize>("true"),
             Err(err("f", "invalid type: boolean `true`, expected usize"))
