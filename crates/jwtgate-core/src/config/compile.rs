@@ -80,7 +80,7 @@ pub(super) fn compile(raw: RawConfig) -> Result<Gateway, ConfigError> {
     if providers.iter().any(|p| p.allow_unverified) {
         managed_headers.push(crate::gateway::UNVERIFIED_HEADER.to_string());
     }
-    managed_headers.sort();
+    managed_headers.sort_unstable();
     managed_headers.dedup();
     for p in &providers {
         for source in &p.sources {
@@ -105,7 +105,7 @@ pub(super) fn compile(raw: RawConfig) -> Result<Gateway, ConfigError> {
     for service in &ext_services {
         managed_headers.extend(service.allowed_upstream_headers.iter().cloned());
     }
-    managed_headers.sort();
+    managed_headers.sort_unstable();
     managed_headers.dedup();
 
     let stat_prefix = raw.stat_prefix.unwrap_or_else(|| "jwtgate".into());
