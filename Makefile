@@ -202,6 +202,10 @@ bench: build bench-nginx
 	CARGO_TARGET_DIR=target/portable cargo build --release --quiet --target wasm32-wasip1 -p jwtgate-rsa --features portable --example rsa_speed
 	$(HOST_CARGO) build --profile host-bench --quiet --bin wasi-test-runner
 	$(HOST_CARGO) build --profile host-bench --quiet --bin jwtgate-bench
+	@# Heap allocations per request on the core's request path (the test's table; natively)
+	cargo test --quiet -p jwtgate-core --test allocations -- --nocapture > target/bench/allocations.out
+	{ echo "## Allocations per request on the core's request path (crates/jwtgate-core/tests/allocations.rs, native)"; echo; \
+	  grep '^|' target/bench/allocations.out; } > target/bench/allocations.md
 	cd tests/host && JWTGATE_RSA_SPEED_WASM=$(CURDIR)/target/wasm32-wasip1/release/examples/rsa_speed.wasm \
 	  JWTGATE_RSA_SPEED_WASM_PORTABLE=$(CURDIR)/target/portable/wasm32-wasip1/release/examples/rsa_speed.wasm \
 	  JWTGATE_ECDSA_SPEED_WASM=$(CURDIR)/target/wasm32-wasip1/release/examples/ecdsa_speed.wasm \
@@ -209,7 +213,7 @@ bench: build bench-nginx
 	  $(HOST_TARGET)/host-bench/jwtgate-bench > $(CURDIR)/target/bench/table.md
 	{ echo "# jwtgate benchmarks"; echo; echo "One run of \`make bench\` on $$(nproc) cores ($$(uname -m), $$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)), $$(date -u +%Y-%m-%d)."; \
 	  echo "Medians of 7 rounds (min–max). OpenSSL is timed through Python \`cryptography\`, so it includes ~1–2 µs of call overhead."; echo; \
-	  cat target/bench/table.md; echo; cat target/bench/nginx.md; } > BENCHMARKS.md
+	  cat target/bench/table.md; echo; cat target/bench/allocations.md; echo; cat target/bench/nginx.md; } > BENCHMARKS.md
 	cat BENCHMARKS.md
 
 ## size: the release filter's size, without the optional ES384/ES512 families, and its top
