@@ -277,7 +277,6 @@ pub(crate) trait Curve<const L: usize, const K: usize>: Sized + 'static {
 
     /// Whether the x coordinate of u1·G + u2·Q, reduced mod n, equals r (ECDSA's final
     /// check); false when the sum is the point at infinity. u1, u2 and r are canonical, r ≠ 0.
-    #[inline(always)]
     fn check_combination(
         g: &CombTable<L>,
         u1: &Limbs<L>,
