@@ -30,10 +30,9 @@
 //!   for j > i (a copy of a, cleared as rows go), a_i² into slot 2i; chunks whose a limbs are
 //!   all cleared get m·n only.
 //!   **Bound**: a row adds at most three products' worth below 2^58 to a slot (m_i·n_j, and a_i·b_j
-//!   or 2a_i·a_j or a_i²). Every NORM_ROWS = 16 rows the live slots are *normalized*: each keeps
-//!   its low 29 bits plus the high part of the slot below, < 2^29 + 2^35 after; 16 rows then add
-//!   below 48·2^58 = 3·2^62, so no slot reaches 2^64 (with 28-bit limbs the same holds for 64
-//!   rows). A completed slot plus its carry (< 2^35) stays below 2^64 too.
+//!   or 2a_i·a_j or a_i²). Every NORM_ROWS = 20 rows the live slots are *normalized* (in SIMD):
+//!   each keeps its low 29 bits plus the high part of the slot below, < 2^29 + 2^35 after; 20
+//!   rows then add at most 60·2^58, so no slot reaches 2^64 = 64·2^58. A completed slot plus its carry (< 2^35) stays below 2^64 too.
 //! - Either way L ≤ 256 (keys up to 7166 bits; we accept ≤ 4096: L = 147 or 142). 29-bit limbs:
 //!   L = 71 instead of 74 for RSA-2048 (8 % fewer products). The largest modulus (L = 256, all
 //!   ones, the largest operands) is a test in both engines.
@@ -55,10 +54,10 @@ const PAD: usize = 16;
 const G: usize = 8;
 /// Rows between two normalizations of the SIMD128 kernel's slots (even: rows go in pairs): a row
 /// adds at most three products' worth below 2^(2W) to a slot (m_i·n_j, and a·b or 2a_i·a_j or
-/// a_i²), so 2^(62−2W) rows add below 3·2^62, and a normalized slot is below 2^W + 2^(64−W): no
-/// slot reaches 2^64.
+/// a_i²), so NORM_ROWS rows add at most 3·NORM_ROWS·2^(2W) ≤ 2^64 − 4·2^(2W) (W = 29: 20 rows,
+/// 60·2^58), and a normalized slot is below 2^W + 2^(64−W): no slot reaches 2^64.
 #[cfg(all(target_arch = "wasm32", not(feature = "portable")))]
-const NORM_ROWS: usize = 1 << (62 - 2 * W);
+const NORM_ROWS: usize = ((1 << (64 - 2 * W)) - 4) / 6 * 2;
 
 /// An odd modulus prepared for Montgomery arithmetic.
 #[derive(Clone, PartialEq, Eq)]
@@ -349,7 +348,9 @@ impl Modulus {
             }
             i += 2;
             if i % NORM_ROWS == 0 && i < len {
-                normalize(t.get_mut(i - 1..i + len)?);
+                // slots i − 1 (cleared) ..= i + L − 1 (the slot above the highest one reached),
+                // one more if that makes their number even
+                normalize(t.get_mut(i - 1..i - 1 + ((len + 1) | 1))?);
             }
         }
         if i < len {
@@ -566,18 +567,26 @@ fn row1(t: &mut [u64], y: u32, q: &[u32]) {
     }
 }
 
-/// Slots [t_0, t_1, …]: each t_k (k ≥ 1) becomes its low W bits plus the high part of t_(k−1),
-/// top down (each step reads values not yet rewritten); t_0 is 0 (a consumed slot) and the last
-/// slot 0 before (it receives the high part of the one below). The sum Σ t_k·2^(W·k) is unchanged
-/// and every slot is below 2^W + 2^(64−W) after.
+/// Slots [t_0, t_1, …] (an odd number of them): each t_k (k ≥ 1) becomes its low W bits plus the
+/// high part of t_(k−1); t_0 is 0 (a consumed slot) and the last slot 0 before (it receives the
+/// high part of the one below). The sum Σ t_k·2^(W·k) is unchanged and every slot is below
+/// 2^W + 2^(64−W) after. Two slots per step, top down (a step reads only slots no step has
+/// rewritten yet); SIMD128.
 #[cfg(all(target_arch = "wasm32", not(feature = "portable")))]
 #[inline(always)]
+#[allow(unsafe_code)]
 fn normalize(t: &mut [u64]) {
-    for k in (1..t.len()).rev() {
-        if let (Some(&below), Some(slot)) = (t.get(k - 1), t.get(k)) {
-            let v = (slot & MASK) + (below >> W);
-            if let Some(slot) = t.get_mut(k) {
-                *slot = v;
+    use core::arch::wasm32::{i64x2_add, u64x2_shr, u64x2_splat, v128_and, v128_load, v128_store};
+    let mask = u64x2_splat(MASK);
+    for k in (1..t.len().saturating_sub(1)).rev().step_by(2) {
+        if let Some(w) = t.get_mut(k - 1..k + 2) {
+            let p = w.as_mut_ptr();
+            // SAFETY: w is slots k − 1 ..= k + 1 (24 bytes): both loads read 16 of them, the store
+            // writes slots k and k + 1; v128.load/store have no alignment requirement.
+            unsafe {
+                let (below, here) = (v128_load(p.cast()), v128_load(p.add(1).cast()));
+                let v = i64x2_add(v128_and(here, mask), u64x2_shr(below, W));
+                v128_store(p.add(1).cast(), v);
             }
         }
     }
@@ -893,6 +902,23 @@ mod tests {
         }
         let n = (&one << (bits + 1)) - &one;
         assert!(Modulus::new(&n.to_bytes_be(), bits + 1).is_none());
+    }
+
+    /// The SIMD128 kernel's slot bound in numbers: a normalized slot (< 2^W + 2^(64−W)), plus
+    /// NORM_ROWS rows of at most three products of W-bit limbs each (m·n, and a·b or a doubled a·a
+    /// or a²), plus a carry (< 2^(64−W)) stays below 2^64, and two rows more would not. The
+    /// largest-modulus test above does not reach this worst case (its quotients m are not all
+    /// ones: it also passes with 24 rows), so the interval rests on this inequality.
+    #[cfg(all(target_arch = "wasm32", not(feature = "portable")))]
+    #[test]
+    fn slots_stay_below_2_64_between_normalizations() {
+        let product = u128::from(MASK) * u128::from(MASK);
+        let worst = |rows: usize| {
+            (1u128 << W) + (1 << (64 - W)) + 3 * rows as u128 * product + (1 << (64 - W))
+        };
+        assert!(worst(NORM_ROWS) < 1 << 64);
+        assert!(worst(NORM_ROWS + 2) >= 1 << 64);
+        assert_eq!(NORM_ROWS % 2, 0, "rows go in pairs");
     }
 
     /// `pow` against BigUint's modpow: e = 65537 (squarings, then the final product by s),
