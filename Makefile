@@ -20,7 +20,7 @@ export JWTGATE_CORPUS := $(CURDIR)/$(CORPUS)
 FUZZ_SECONDS ?= 60
 
 # binaryen's wasm-opt: -Oz made the filter 15% smaller *and* faster here (BENCHMARKS.md). The
-# features are the ones rustc's wasm32-wasip1 output uses (SIMD128: jwtgate-rsa's column kernel).
+# features are the ones rustc's wasm32-wasip1 output uses (SIMD128: jwtgate-rsa's row kernel).
 WASM_OPT_FLAGS := -Oz --enable-simd --enable-bulk-memory --enable-sign-ext --enable-nontrapping-float-to-int --enable-mutable-globals
 
 # The toolchain and wasm target rust-toolchain.toml pins, installed when missing: these machines

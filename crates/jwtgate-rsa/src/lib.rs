@@ -3,8 +3,9 @@
 //!
 //! Why its own crate: the bignum crates are shaped for native 64-bit limbs, and inside wasm
 //! (no 64×64→128 multiply) they took 250–900 µs per RS256 verification in jwtgate's filter.
-//! This one uses 28/29-bit limbs with lazy column sums and wasm SIMD128 (see `montgomery.rs`), and
-//! it is compiled at opt-level 3 while the filter around it is built for size.
+//! This one uses 28/29-bit limbs with lazy sums (column by column natively, row by row with wasm
+//! SIMD128; see `montgomery.rs`), and it is compiled at opt-level 3 while the filter around it is
+//! built for size.
 //!
 //! Verification touches only public data (key, message, signature), so there is no secret to
 //! leak through timing: the question is correctness, which the tests settle (Wycheproof, every

@@ -4,41 +4,60 @@
 //! time with SIMD128's `i64x2.extmul_*_i32x4_u`). With 32-bit limbs every product needs its
 //! carry propagated at once; with **W-bit limbs** (W = 29 with SIMD128, 28 without) a product is
 //! below 2^(2W) and a u64 can add up 64 (W = 29) or 256 (W = 28) of them before it could
-//! overflow, so a whole column of the schoolbook product is summed first and carried once
-//! ("lazy" column sums, product scanning).
+//! overflow, so the products of one position of the schoolbook product are summed first and
+//! carried once ("lazy" sums).
 //!
-//! Montgomery multiplication (FIPS order: the product and the reduction interleaved column by
-//! column) computes mont(a, b) = a·b·R⁻¹ mod n with R = 2^(W·L):
-//! - column k sums a_i·b_(k−i) and m_i·n_(k−i); for k < L it then picks
-//!   m_k = (column mod 2^W)·(−n⁻¹ mod 2^W), which makes the column ≡ 0 mod 2^W; columns ≥ L
-//!   are the result limbs. The quotients m are known only for columns already done, which is
-//!   exactly what column k needs (m_i with i ≤ k).
+//! Montgomery multiplication (FIPS order: the product and the reduction interleaved) computes
+//! mont(a, b) = a·b·R⁻¹ mod n with R = 2^(W·L). Position k of a·b + m·n sums a_i·b_(k−i) and
+//! m_i·n_(k−i); for k < L, once position k is complete, m_k = (its value mod 2^W)·(−n⁻¹ mod 2^W)
+//! makes it ≡ 0 mod 2^W and its carry moves up; positions ≥ L are the result limbs.
 //! - **No subtraction inside the loop**: L is chosen so that R > 4n. Then for a, b < 2n,
 //!   (a·b + m·n)/R < (4n² + R·n)/R < 2n: every intermediate value stays below 2n, and a single
 //!   comparison at the very end brings the result below n.
-//! - **Bounds**: a column holds at most L products a·b and L products m·n, each below 2^(2W).
-//!   W = 28 (scalar): the two sums are kept apart, so each stays below 2^64 for L ≤ 256, and
-//!   are then folded as low 28 bits + high part, so no sum of the two ever has to fit.
-//!   W = 29 (SIMD128): a sum is never formed in one u64: each of the four u64 lanes of a dot
-//!   product gets every fourth product, at most ⌈L/4⌉ ≤ 64 below 2^58, so < 2^64; every lane is
-//!   folded (low 29 bits + high part) before lanes are added. Either way L ≤ 256 (keys up to
-//!   7166 bits; we accept ≤ 4096: L = 147 or 142). 29-bit limbs: L = 71 instead of 74 for
-//!   RSA-2048 (8 % fewer products, 4 % fewer columns).
-//! - The column slices are read in groups of 4 limbs (one v128); every buffer carries 4 zero
-//!   limbs after its L limbs so a group that runs past a column's last term multiplies by zero.
-//!   b and m are stored reversed (b_(k−i) for ascending i is then a contiguous ascending slice).
+//! - **Without SIMD128** (natively, feature `portable`; W = 28): product scanning, column by
+//!   column. Column k holds at most L products a·b and L products m·n, each below 2^56; the two
+//!   sums are kept apart, so each stays below 2^64 for L ≤ 256, and are then folded as low 28
+//!   bits + high part. The column slices are read in groups of 4 limbs; every buffer carries
+//!   zero limbs (PAD) after its L limbs so a group that runs past a column's last term multiplies
+//!   by zero. b and m are stored reversed (b_(k−i) for ascending i is then an ascending slice).
+//! - **With SIMD128** (W = 29): operand scanning, row by row, two rows per pass. 2L u64 *slots*
+//!   hold the positions' lazy sums. Rows i and i + 1 first complete slots i and i + 1 in scalar
+//!   code (their m_i, m_(i+1) and carries), then one pass adds a_i·b_j + m_i·n_j +
+//!   a_(i+1)·b_(j−1) + m_(i+1)·n_(j−1) to slot i + j for all j ≥ 2 at once, four slots per v128
+//!   pair: the products of `extmul` line up with the slots, so nothing is reversed, and every
+//!   pass has the same length (⌈(L−1)/G⌉ chunks of G limbs; the padding multiplies by zero), so
+//!   there are no per-column sums, splits or leftover groups. Squaring: row i adds 2a_i·a_j only
+//!   for j > i (a copy of a, cleared as rows go), a_i² into slot 2i; chunks whose a limbs are
+//!   all cleared get m·n only.
+//!   **Bound**: a row adds at most three products' worth below 2^58 to a slot (m_i·n_j, and a_i·b_j
+//!   or 2a_i·a_j or a_i²). Every NORM_ROWS = 20 rows the live slots are *normalized* (in SIMD):
+//!   each keeps its low 29 bits plus the high part of the slot below, < 2^29 + 2^35 after; 20
+//!   rows then add at most 60·2^58, so no slot reaches 2^64 = 64·2^58. A completed slot plus its carry (< 2^35) stays below 2^64 too.
+//! - Either way L ≤ 256 (keys up to 7166 bits; we accept ≤ 4096: L = 147 or 142). 29-bit limbs:
+//!   L = 71 instead of 74 for RSA-2048 (8 % fewer products). The largest modulus (L = 256, all
+//!   ones, the largest operands) is a test in both engines.
 //!
 //! Verification handles only public data (key, message, signature): no constant-time needs.
 
-/// Limb width (bits) and mask: 29 with the SIMD128 kernel, which splits its four u64 lanes
-/// (`column`), 28 without it, where a whole column sum has to fit a u64.
+/// Limb width (bits) and mask: 29 with the SIMD128 kernel, which normalizes its slots every
+/// NORM_ROWS rows, 28 without it, where a whole column sum has to fit a u64.
 #[cfg(all(target_arch = "wasm32", not(feature = "portable")))]
 const W: u32 = 29;
 #[cfg(any(not(target_arch = "wasm32"), feature = "portable"))]
 const W: u32 = 28;
 const MASK: u64 = (1 << W) - 1;
-/// Zero limbs after the L limbs of every buffer, so column groups of 4 never need a tail loop.
-const PAD: usize = 4;
+/// Zero limbs after the L limbs of every buffer, so column groups of 4 and row chunks of G
+/// never need a tail loop.
+const PAD: usize = 16;
+/// Limbs per row chunk of the SIMD128 kernel (one loop iteration; at most PAD).
+#[cfg(all(target_arch = "wasm32", not(feature = "portable")))]
+const G: usize = 8;
+/// Rows between two normalizations of the SIMD128 kernel's slots (even: rows go in pairs): a row
+/// adds at most three products' worth below 2^(2W) to a slot (m_i·n_j, and a·b or 2a_i·a_j or
+/// a_i²), so NORM_ROWS rows add at most 3·NORM_ROWS·2^(2W) ≤ 2^64 − 4·2^(2W) (W = 29: 20 rows,
+/// 60·2^58), and a normalized slot is below 2^W + 2^(64−W): no slot reaches 2^64.
+#[cfg(all(target_arch = "wasm32", not(feature = "portable")))]
+const NORM_ROWS: usize = ((1 << (64 - 2 * W)) - 4) / 6 * 2;
 
 /// An odd modulus prepared for Montgomery arithmetic.
 #[derive(Clone, PartialEq, Eq)]
@@ -56,10 +75,27 @@ pub(crate) struct Modulus {
 
 /// Working buffers for one exponentiation (allocated once per verification).
 struct Scratch {
-    /// The second operand, reversed (plus zero padding).
+    /// The second operand, reversed (plus zero padding); the SIMD128 kernel's squaring keeps its
+    /// copy of a here instead (not reversed).
     b_rev: Vec<u32>,
     /// The reduction quotients m_k, reversed (plus zero padding).
+    #[cfg(any(not(target_arch = "wasm32"), feature = "portable"))]
     m_rev: Vec<u32>,
+    /// The SIMD128 kernel's 2L column slots (u64, lazily carried), plus padding.
+    #[cfg(all(target_arch = "wasm32", not(feature = "portable")))]
+    t: Vec<u64>,
+}
+
+impl Scratch {
+    fn new(len: usize) -> Scratch {
+        Scratch {
+            b_rev: vec![0; len + PAD],
+            #[cfg(any(not(target_arch = "wasm32"), feature = "portable"))]
+            m_rev: vec![0; len + PAD],
+            #[cfg(all(target_arch = "wasm32", not(feature = "portable")))]
+            t: vec![0; 2 * len + 2 * PAD],
+        }
+    }
 }
 
 impl Modulus {
@@ -117,10 +153,7 @@ impl Modulus {
         if !self.below_n(&s) {
             return None;
         }
-        let mut scratch = Scratch {
-            b_rev: vec![0; self.len + PAD],
-            m_rev: vec![0; self.len + PAD],
-        };
+        let mut scratch = Scratch::new(self.len);
         let mut base = vec![0; self.len + PAD];
         self.mont_mul(&s, &self.r2, &mut scratch, &mut base)?; // s·R: Montgomery form
         let mut acc = base.clone();
@@ -159,11 +192,7 @@ impl Modulus {
     }
 
     /// The Montgomery product column by column; `SQUARE` means b is a (see `mont_sqr`).
-    /// SIMD128 is enabled here (not on the kernels) so they inline into the loop.
-    #[cfg_attr(
-        all(target_arch = "wasm32", not(feature = "portable")),
-        target_feature(enable = "simd128")
-    )]
+    #[cfg(any(not(target_arch = "wasm32"), feature = "portable"))]
     fn mont<const SQUARE: bool>(
         &self,
         a: &[u32],
@@ -238,6 +267,120 @@ impl Modulus {
         Some(())
     }
 
+    /// The Montgomery product row by row (operand scanning), two rows per pass, with SIMD128
+    /// (module notes); `SQUARE` means b is a. Row i adds a_i·b_j and m_i·n_j into slot i + j
+    /// (u64, no carry); slot i is then complete: m_i is picked from it, its carry moves up and the
+    /// slot is cleared. SIMD128 is enabled here (not on the kernels) so they inline into the loop.
+    #[cfg(all(target_arch = "wasm32", not(feature = "portable")))]
+    #[target_feature(enable = "simd128")]
+    fn mont<const SQUARE: bool>(
+        &self,
+        a: &[u32],
+        b: &[u32],
+        scratch: &mut Scratch,
+        out: &mut [u32],
+    ) -> Option<()> {
+        let len = self.len;
+        // A pass covers j = 2 .. 2 + G·chunks (1 .. for the last row when L is odd), past L − 1
+        // for row i and L for row i + 1: the padding multiplies by zero.
+        let chunks = (len - 1).div_ceil(G);
+        let Scratch { b_rev: az, t, .. } = scratch;
+        t.fill(0);
+        if SQUARE {
+            // a, cleared limb by limb: at row i it holds a_j for j > i only
+            az.copy_from_slice(a.get(..len + PAD)?);
+        }
+        let n = self.n.get(..2 + chunks * G)?;
+        let (n0, n1) = (u64::from(self.n0), u64::from(*n.get(1)?));
+        let (b0, b1) = (u64::from(*b.first()?), u64::from(*b.get(1)?));
+        let mut carry = 0u64;
+        // m for a slot whose value is v (≡ 0 mod 2^W after adding m·n_0), and the carry out
+        let reduce = |v: u64| {
+            let m = (v as u32).wrapping_mul(self.n0_inv) & MASK as u32;
+            (m, (v + u64::from(m) * n0) >> W)
+        };
+        let mut i = 0;
+        // Two rows per pass: slots i and i + 1 are completed in scalar code (the terms of rows i
+        // and i + 1 that land there), then one pass adds both rows' other terms to slots i + j
+        // (j ≥ 2): row i's x_j and row i + 1's x_(j−1).
+        while i + 1 < len {
+            let (a0, a1) = (*a.get(i)?, *a.get(i + 1)?);
+            let (a0w, a1w) = (u64::from(a0), u64::from(a1));
+            if SQUARE {
+                // a_i² into slot 2i, 2a_i·a_(i+1) into 2i + 1, a_(i+1)² into 2i + 2 (all ≥ i + 1:
+                // before those slots are consumed); the pass has the a·a terms past these.
+                *t.get_mut(2 * i)? += a0w * a0w;
+                *t.get_mut(2 * i + 1)? += 2 * a0w * a1w;
+                *t.get_mut(2 * i + 2)? += a1w * a1w;
+            }
+            let (s0, s1) = (*t.get(i)?, *t.get(i + 1)?);
+            let (m0, c0) = reduce(s0 + carry + if SQUARE { 0 } else { a0w * b0 });
+            let v1 = s1 + c0 + u64::from(m0) * n1 + if SQUARE { 0 } else { a0w * b1 + a1w * b0 };
+            let (m1, c1) = reduce(v1);
+            carry = c1;
+            *t.get_mut(i)? = 0;
+            *t.get_mut(i + 1)? = 0;
+            let row = t.get_mut(i + 2..i + 2 + chunks * G)?;
+            let (n_j, n_j1) = (n.get(2..2 + chunks * G)?, n.get(1..1 + chunks * G)?);
+            if SQUARE {
+                // Chunks whose j − 1 are all ≤ i: m·n only; from there on the a terms too
+                // (az_j = 0 for j ≤ i + 1).
+                *az.get_mut(i)? = 0;
+                *az.get_mut(i + 1)? = 0;
+                let split = i / G * G;
+                let (row_n, row_all) = row.split_at_mut_checked(split)?;
+                let (nj_only, nj_all) = n_j.split_at_checked(split)?;
+                let (nj1_only, nj1_all) = n_j1.split_at_checked(split)?;
+                rows_n(row_n, [m0, m1], nj_only, nj1_only);
+                rows_all(
+                    row_all,
+                    [2 * a0, m0, 2 * a1, m1],
+                    [az.get(2 + split..2 + chunks * G)?, nj_all],
+                    [az.get(1 + split..1 + chunks * G)?, nj1_all],
+                );
+            } else {
+                rows_all(
+                    row,
+                    [a0, m0, a1, m1],
+                    [b.get(2..2 + chunks * G)?, n_j],
+                    [b.get(1..1 + chunks * G)?, n_j1],
+                );
+            }
+            i += 2;
+            if i % NORM_ROWS == 0 && i < len {
+                // slots i − 1 (cleared) ..= i + L − 1 (the slot above the highest one reached),
+                // one more if that makes their number even
+                normalize(t.get_mut(i - 1..i - 1 + ((len + 1) | 1))?);
+            }
+        }
+        if i < len {
+            // The last row when L is odd (no a·a terms past the diagonal when squaring).
+            let ai = *a.get(i)?;
+            let aw = u64::from(ai);
+            if SQUARE {
+                *t.get_mut(2 * i)? += aw * aw;
+            }
+            let slot = t.get_mut(i)?;
+            let (m, c) = reduce(*slot + carry + if SQUARE { 0 } else { aw * b0 });
+            *slot = 0;
+            carry = c;
+            let row = t.get_mut(i + 1..i + 1 + chunks * G)?;
+            let n_j = n.get(1..1 + chunks * G)?;
+            if SQUARE {
+                row1(row, m, n_j);
+            } else {
+                row2(row, ai, b.get(1..1 + chunks * G)?, m, n_j);
+            }
+        }
+        // Slots L .. 2L − 1 are the result (< 2n < R: the last carry is 0).
+        for (limb, &slot) in out.iter_mut().zip(t.get(len..2 * len)?) {
+            let v = slot + carry;
+            *limb = (v & MASK) as u32;
+            carry = v >> W;
+        }
+        Some(())
+    }
+
     /// x < n (L limbs each; the padding is zero in both).
     fn below_n(&self, x: &[u32]) -> bool {
         for (&xi, &ni) in x.iter().zip(&self.n).rev() {
@@ -260,81 +403,221 @@ impl Modulus {
     }
 }
 
-/// Σ a_i·b_i (doubled if `DOUBLE`) + `extra` + Σ n_i·m_i over slices whose lengths are multiples of 4
-/// (a and b as long as each other, n and m too), as (low, high) with the sum = low + high·2^W.
-/// No sum of products is formed beyond one u64 lane: a lane gets every fourth product, at most
-/// ⌈L/4⌉ ≤ 64 of them below 2^58, so it stays below 2^64; each lane is then split into its low
-/// W bits and the rest (doubling the split a·b lanes is exact), and the parts are added: low
-/// < 8·2^29·2, high < 8·2^35·2.
+/// Two rows at once: slots t_j += x0·p_j + y0·q_j + x1·p′_j + y1·q′_j with `mults` = [x0, y0,
+/// x1, y1], `now` = [p, q] and `prev` = [p′, q′] (the same limbs one lower), j over whole chunks
+/// of G; SIMD128.
 #[cfg(all(target_arch = "wasm32", not(feature = "portable")))]
 #[inline(always)]
-fn column<const DOUBLE: bool>(
-    a: &[u32],
-    b: &[u32],
-    n: &[u32],
-    m: &[u32],
-    extra: u64,
-) -> (u64, u64) {
+fn rows_all(t: &mut [u64], mults: [u32; 4], now: [&[u32]; 2], prev: [&[u32]; 2]) {
     use core::arch::wasm32::{
-        i64x2_add, i64x2_shl, u64x2_extract_lane, u64x2_shr, u64x2_splat, v128_and,
+        i64x2_add, u32x4_splat, u64x2_extmul_high_u32x4, u64x2_extmul_low_u32x4,
     };
-    let mask = u64x2_splat(MASK);
-    let (ab0, ab1) = dot(a, b);
-    let (nm0, nm1) = dot(n, m);
-    let mut lo = i64x2_add(v128_and(ab0, mask), v128_and(ab1, mask));
-    let mut hi = i64x2_add(u64x2_shr(ab0, W), u64x2_shr(ab1, W));
-    if DOUBLE {
-        lo = i64x2_shl(lo, 1);
-        hi = i64x2_shl(hi, 1);
+    let splats = mults.map(|x| u32x4_splat(x));
+    let (t, _) = t.as_chunks_mut::<G>();
+    let [p, q] = now.map(|x| x.as_chunks::<G>().0);
+    let [pp, qp] = prev.map(|x| x.as_chunks::<G>().0);
+    for ((((t, p), q), pp), qp) in t.iter_mut().zip(p).zip(q).zip(pp).zip(qp) {
+        // Reloaded each chunk, opaque to LLVM: see row2.
+        let [x0, y0, x1, y1] = *core::hint::black_box(&splats);
+        let (t4, _) = t.as_chunks_mut::<4>();
+        let groups = t4
+            .iter_mut()
+            .zip(p.as_chunks::<4>().0)
+            .zip(q.as_chunks::<4>().0)
+            .zip(pp.as_chunks::<4>().0)
+            .zip(qp.as_chunks::<4>().0);
+        for ((((t4, p4), q4), pp4), qp4) in groups {
+            let (p4, q4, pp4, qp4) = (load(p4), load(q4), load(pp4), load(qp4));
+            let (lo, hi) = load_slots(t4);
+            let lo = i64x2_add(
+                lo,
+                i64x2_add(
+                    i64x2_add(
+                        u64x2_extmul_low_u32x4(x0, p4),
+                        u64x2_extmul_low_u32x4(y0, q4),
+                    ),
+                    i64x2_add(
+                        u64x2_extmul_low_u32x4(x1, pp4),
+                        u64x2_extmul_low_u32x4(y1, qp4),
+                    ),
+                ),
+            );
+            let hi = i64x2_add(
+                hi,
+                i64x2_add(
+                    i64x2_add(
+                        u64x2_extmul_high_u32x4(x0, p4),
+                        u64x2_extmul_high_u32x4(y0, q4),
+                    ),
+                    i64x2_add(
+                        u64x2_extmul_high_u32x4(x1, pp4),
+                        u64x2_extmul_high_u32x4(y1, qp4),
+                    ),
+                ),
+            );
+            store_slots(t4, lo, hi);
+        }
     }
-    lo = i64x2_add(lo, i64x2_add(v128_and(nm0, mask), v128_and(nm1, mask)));
-    hi = i64x2_add(hi, i64x2_add(u64x2_shr(nm0, W), u64x2_shr(nm1, W)));
-    (
-        u64x2_extract_lane::<0>(lo) + u64x2_extract_lane::<1>(lo) + (extra & MASK),
-        u64x2_extract_lane::<0>(hi) + u64x2_extract_lane::<1>(hi) + (extra >> W),
-    )
 }
 
-/// Σ x_i·y_i, SIMD128, in four u64 lanes (two v128): the low and high halves of each group of
-/// 4 in their own pair of lanes (two independent add chains). Sixteen limbs per iteration: hosts
-/// that bound guest CPU time check at every loop back-edge (wasmtime's epoch interruption, on in
-/// proxy-wasm-host), which made a 4-limb loop 1.8× slower; with 16 limbs it costs ~10 %
-/// (BENCHMARKS.md notes).
+/// Two rows of m·n only: slots t_j += y0·q_j + y1·q′_j; SIMD128.
 #[cfg(all(target_arch = "wasm32", not(feature = "portable")))]
 #[inline(always)]
-fn dot(x: &[u32], y: &[u32]) -> (core::arch::wasm32::v128, core::arch::wasm32::v128) {
+fn rows_n(t: &mut [u64], mults: [u32; 2], q: &[u32], qp: &[u32]) {
     use core::arch::wasm32::{
-        i64x2_add, u64x2_extmul_high_u32x4, u64x2_extmul_low_u32x4, u64x2_splat, v128,
+        i64x2_add, u32x4_splat, u64x2_extmul_high_u32x4, u64x2_extmul_low_u32x4,
     };
-    #[inline(always)]
-    fn add4(acc: (v128, v128), x: &[u32; 4], y: &[u32; 4]) -> (v128, v128) {
-        let (x, y) = (load(x), load(y));
+    let splats = mults.map(|x| u32x4_splat(x));
+    let (t, _) = t.as_chunks_mut::<G>();
+    let (q, _) = q.as_chunks::<G>();
+    let (qp, _) = qp.as_chunks::<G>();
+    for ((t, q), qp) in t.iter_mut().zip(q).zip(qp) {
+        let [y0, y1] = *core::hint::black_box(&splats); // see row2
+        let (t4, _) = t.as_chunks_mut::<4>();
+        let groups = t4
+            .iter_mut()
+            .zip(q.as_chunks::<4>().0)
+            .zip(qp.as_chunks::<4>().0);
+        for ((t4, q4), qp4) in groups {
+            let (q4, qp4) = (load(q4), load(qp4));
+            let (lo, hi) = load_slots(t4);
+            let lo = i64x2_add(
+                lo,
+                i64x2_add(
+                    u64x2_extmul_low_u32x4(y0, q4),
+                    u64x2_extmul_low_u32x4(y1, qp4),
+                ),
+            );
+            let hi = i64x2_add(
+                hi,
+                i64x2_add(
+                    u64x2_extmul_high_u32x4(y0, q4),
+                    u64x2_extmul_high_u32x4(y1, qp4),
+                ),
+            );
+            store_slots(t4, lo, hi);
+        }
+    }
+}
+
+/// Slots t_j += x·p_j + y·q_j (j over whole chunks of G), SIMD128: four limbs of p and of q per
+/// v128, their products in u64 lanes that line up with the slots (no reversal).
+#[cfg(all(target_arch = "wasm32", not(feature = "portable")))]
+#[inline(always)]
+fn row2(t: &mut [u64], x: u32, p: &[u32], y: u32, q: &[u32]) {
+    use core::arch::wasm32::{
+        i64x2_add, u32x4_splat, u64x2_extmul_high_u32x4, u64x2_extmul_low_u32x4,
+    };
+    let splats = [u32x4_splat(x), u32x4_splat(y)];
+    let (t, _) = t.as_chunks_mut::<G>();
+    let (p, _) = p.as_chunks::<G>();
+    let (q, _) = q.as_chunks::<G>();
+    for ((t, p), q) in t.iter_mut().zip(p).zip(q) {
+        // Reloaded each chunk, opaque to LLVM: a loop-invariant multiplier has its extension
+        // hoisted, and extmul becomes extend + i64x2.mul, which both engines lower to three
+        // multiplies (no 64×64 SIMD multiply without AVX-512).
+        let [xs, ys] = *core::hint::black_box(&splats);
+        let (t4, _) = t.as_chunks_mut::<4>();
+        for ((t4, p4), q4) in t4
+            .iter_mut()
+            .zip(p.as_chunks::<4>().0)
+            .zip(q.as_chunks::<4>().0)
+        {
+            let (p4, q4) = (load(p4), load(q4));
+            let (lo, hi) = load_slots(t4);
+            let lo = i64x2_add(
+                lo,
+                i64x2_add(
+                    u64x2_extmul_low_u32x4(xs, p4),
+                    u64x2_extmul_low_u32x4(ys, q4),
+                ),
+            );
+            let hi = i64x2_add(
+                hi,
+                i64x2_add(
+                    u64x2_extmul_high_u32x4(xs, p4),
+                    u64x2_extmul_high_u32x4(ys, q4),
+                ),
+            );
+            store_slots(t4, lo, hi);
+        }
+    }
+}
+
+/// Slots t_j += y·q_j (j over whole chunks of G), SIMD128.
+#[cfg(all(target_arch = "wasm32", not(feature = "portable")))]
+#[inline(always)]
+fn row1(t: &mut [u64], y: u32, q: &[u32]) {
+    use core::arch::wasm32::{
+        i64x2_add, u32x4_splat, u64x2_extmul_high_u32x4, u64x2_extmul_low_u32x4,
+    };
+    let splat = u32x4_splat(y);
+    let (t, _) = t.as_chunks_mut::<G>();
+    let (q, _) = q.as_chunks::<G>();
+    for (t, q) in t.iter_mut().zip(q) {
+        let ys = *core::hint::black_box(&splat); // see row2
+        let (t4, _) = t.as_chunks_mut::<4>();
+        for (t4, q4) in t4.iter_mut().zip(q.as_chunks::<4>().0) {
+            let q4 = load(q4);
+            let (lo, hi) = load_slots(t4);
+            let lo = i64x2_add(lo, u64x2_extmul_low_u32x4(ys, q4));
+            let hi = i64x2_add(hi, u64x2_extmul_high_u32x4(ys, q4));
+            store_slots(t4, lo, hi);
+        }
+    }
+}
+
+/// Slots [t_0, t_1, …] (an odd number of them): each t_k (k ≥ 1) becomes its low W bits plus the
+/// high part of t_(k−1); t_0 is 0 (a consumed slot) and the last slot 0 before (it receives the
+/// high part of the one below). The sum Σ t_k·2^(W·k) is unchanged and every slot is below
+/// 2^W + 2^(64−W) after. Two slots per step, top down (a step reads only slots no step has
+/// rewritten yet); SIMD128.
+#[cfg(all(target_arch = "wasm32", not(feature = "portable")))]
+#[inline(always)]
+#[allow(unsafe_code)]
+fn normalize(t: &mut [u64]) {
+    use core::arch::wasm32::{i64x2_add, u64x2_shr, u64x2_splat, v128_and, v128_load, v128_store};
+    let mask = u64x2_splat(MASK);
+    for k in (1..t.len().saturating_sub(1)).rev().step_by(2) {
+        if let Some(w) = t.get_mut(k - 1..k + 2) {
+            let p = w.as_mut_ptr();
+            // SAFETY: w is slots k − 1 ..= k + 1 (24 bytes): both loads read 16 of them, the store
+            // writes slots k and k + 1; v128.load/store have no alignment requirement.
+            unsafe {
+                let (below, here) = (v128_load(p.cast()), v128_load(p.add(1).cast()));
+                let v = i64x2_add(v128_and(here, mask), u64x2_shr(below, W));
+                v128_store(p.add(1).cast(), v);
+            }
+        }
+    }
+}
+
+/// Four u64 slots as two v128.
+#[cfg(all(target_arch = "wasm32", not(feature = "portable")))]
+#[inline(always)]
+#[allow(unsafe_code)]
+fn load_slots(slots: &[u64; 4]) -> (core::arch::wasm32::v128, core::arch::wasm32::v128) {
+    use core::arch::wasm32::v128_load;
+    // SAFETY: `slots` is 32 readable bytes; v128.load has no alignment requirement.
+    unsafe {
         (
-            i64x2_add(acc.0, u64x2_extmul_low_u32x4(x, y)),
-            i64x2_add(acc.1, u64x2_extmul_high_u32x4(x, y)),
+            v128_load(slots.as_ptr().cast()),
+            v128_load(slots.as_ptr().add(2).cast()),
         )
     }
-    let (x16, x_rest) = x.as_chunks::<16>();
-    let (y16, y_rest) = y.as_chunks::<16>();
-    let mut acc = (u64x2_splat(0), u64x2_splat(0));
-    for (x16, y16) in x16.iter().zip(y16) {
-        if let ([x0, x1, x2, x3], [y0, y1, y2, y3]) =
-            (x16.as_chunks::<4>().0, y16.as_chunks::<4>().0)
-        {
-            acc = add4(acc, x0, y0);
-            acc = add4(acc, x1, y1);
-            acc = add4(acc, x2, y2);
-            acc = add4(acc, x3, y3);
-        }
+}
+
+/// Two v128 into four u64 slots.
+#[cfg(all(target_arch = "wasm32", not(feature = "portable")))]
+#[inline(always)]
+#[allow(unsafe_code)]
+fn store_slots(slots: &mut [u64; 4], lo: core::arch::wasm32::v128, hi: core::arch::wasm32::v128) {
+    use core::arch::wasm32::v128_store;
+    // SAFETY: `slots` is 32 writable bytes; v128.store has no alignment requirement.
+    unsafe {
+        v128_store(slots.as_mut_ptr().cast(), lo);
+        v128_store(slots.as_mut_ptr().add(2).cast(), hi);
     }
-    // At most three groups of 4 left: straight-line code, no loop.
-    let (x4, y4) = (x_rest.as_chunks::<4>().0, y_rest.as_chunks::<4>().0);
-    for i in 0..3 {
-        if let (Some(x), Some(y)) = (x4.get(i), y4.get(i)) {
-            acc = add4(acc, x, y);
-        }
-    }
-    acc
 }
 
 /// Four limbs as one v128 (a single `v128.load`; building it lane by lane measured 1.5× slower).
@@ -346,9 +629,11 @@ fn load(limbs: &[u32; 4]) -> core::arch::wasm32::v128 {
     unsafe { core::arch::wasm32::v128_load(limbs.as_ptr().cast()) }
 }
 
-/// The same sums without SIMD128 (natively, and with the `portable` feature), where limbs have
-/// 28 bits: each of the two sums, at most L ≤ 256 products below 2^56 (the doubled a·b pairs
-/// count as two), fits a u64 (which LLVM vectorizes natively), and is split once.
+/// Σ a_i·b_i (doubled if `DOUBLE`) + `extra` + Σ n_i·m_i (a and b as long as each other, n and m
+/// too) as (low, high) with the sum = low + high·2^W, without SIMD128 (natively, and with the
+/// `portable` feature), where limbs have 28 bits: each of the two sums, at most L ≤ 256 products
+/// below 2^56 (the doubled a·b pairs count as two), fits a u64 (which LLVM vectorizes natively),
+/// and is split once.
 #[cfg(any(not(target_arch = "wasm32"), feature = "portable"))]
 #[inline(always)]
 fn column<const DOUBLE: bool>(
@@ -368,6 +653,7 @@ fn column<const DOUBLE: bool>(
     ((x & MASK) + (y & MASK), (x >> W) + (y >> W))
 }
 
+#[cfg(any(not(target_arch = "wasm32"), feature = "portable"))]
 /// `rev` = `limbs` reversed (equal lengths). Four limbs per step: a limb at a time this was
 /// 8 % of a squaring under V8 (each loop iteration also checks for interrupts).
 #[inline(always)]
@@ -466,10 +752,7 @@ mod tests {
             }
             x
         };
-        let mut scratch = Scratch {
-            b_rev: vec![0; m.len + PAD],
-            m_rev: vec![0; m.len + PAD],
-        };
+        let mut scratch = Scratch::new(m.len);
         for (a, b) in [
             (1u128, 1u128),
             (n - 1, n - 1),
@@ -573,10 +856,7 @@ mod tests {
         for n in moduli(&mut rng) {
             let m = Modulus::new(&n.to_bytes_be(), n.bits()).unwrap();
             let r = BigUint::from(1u32) << (W as usize * m.len);
-            let mut scratch = Scratch {
-                b_rev: vec![0; m.len + PAD],
-                m_rev: vec![0; m.len + PAD],
-            };
+            let mut scratch = Scratch::new(m.len);
             for a in operands(&n, &mut rng) {
                 let la = limbs(&a, m.len);
                 let (mut sq, mut prod) = (vec![0; m.len + PAD], vec![0; m.len + PAD]);
@@ -593,9 +873,10 @@ mod tests {
         assert_eq!(checked, 30 * 16);
     }
 
-    /// The column-sum bound at its limit: the largest modulus accepted (L = 256, all ones) with
-    /// the largest operands (2n − 1, all-ones limbs), where a u64 lane of the SIMD128 kernel gets
-    /// 64 products of 29-bit limbs (28-bit natively); and one bit more is refused.
+    /// The sum bounds at their limit: the largest modulus accepted (L = 256, all ones) with the
+    /// largest operands (2n − 1, all-ones limbs), where a slot of the SIMD128 kernel gets three
+    /// products' worth of 29-bit limbs per row for NORM_ROWS rows between normalizations (and a
+    /// column sum of the scalar kernel 256 products of 28-bit limbs); one bit more is refused.
     #[test]
     fn largest_modulus_keeps_the_sums_exact() {
         let one = BigUint::from(1u32);
@@ -604,10 +885,7 @@ mod tests {
         let m = Modulus::new(&n.to_bytes_be(), bits).unwrap();
         assert_eq!(m.len, 256);
         let r = &one << (W as usize * m.len);
-        let mut scratch = Scratch {
-            b_rev: vec![0; m.len + PAD],
-            m_rev: vec![0; m.len + PAD],
-        };
+        let mut scratch = Scratch::new(m.len);
         for a in [
             (&n << 1) - &one,
             n.clone(),
@@ -624,6 +902,23 @@ mod tests {
         }
         let n = (&one << (bits + 1)) - &one;
         assert!(Modulus::new(&n.to_bytes_be(), bits + 1).is_none());
+    }
+
+    /// The SIMD128 kernel's slot bound in numbers: a normalized slot (< 2^W + 2^(64−W)), plus
+    /// NORM_ROWS rows of at most three products of W-bit limbs each (m·n, and a·b or a doubled a·a
+    /// or a²), plus a carry (< 2^(64−W)) stays below 2^64, and two rows more would not. The
+    /// largest-modulus test above does not reach this worst case (its quotients m are not all
+    /// ones: it also passes with 24 rows), so the interval rests on this inequality.
+    #[cfg(all(target_arch = "wasm32", not(feature = "portable")))]
+    #[test]
+    fn slots_stay_below_2_64_between_normalizations() {
+        let product = u128::from(MASK) * u128::from(MASK);
+        let worst = |rows: usize| {
+            (1u128 << W) + (1 << (64 - W)) + 3 * rows as u128 * product + (1 << (64 - W))
+        };
+        assert!(worst(NORM_ROWS) < 1 << 64);
+        assert!(worst(NORM_ROWS + 2) >= 1 << 64);
+        assert_eq!(NORM_ROWS % 2, 0, "rows go in pairs");
     }
 
     /// `pow` against BigUint's modpow: e = 65537 (squarings, then the final product by s),
