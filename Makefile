@@ -217,7 +217,8 @@ bench: build bench-nginx
 	  JWTGATE_WASI_RUNNER=$(HOST_TARGET)/host-bench/wasi-test-runner JWTGATE_NODE_WASI=$(CURDIR)/tests/bench/wasi-run.mjs \
 	  $(HOST_TARGET)/host-bench/jwtgate-bench > $(CURDIR)/target/bench/table.md
 	{ echo "# jwtgate benchmarks"; echo; echo "One run of \`make bench\` on $$(nproc) cores ($$(uname -m), $$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)), $$(date -u +%Y-%m-%d)."; \
-	  echo "Medians of 7 rounds (min–max). OpenSSL is timed through Python \`cryptography\`, so it includes ~1–2 µs of call overhead."; echo; \
+	  echo "Medians of 7 rounds (min–max). OpenSSL is timed through Python \`cryptography\`, so it includes ~1–2 µs of call overhead."; \
+	  echo "What was tried on the RSA kernel, with its numbers: crates/jwtgate-rsa/MEASUREMENTS.md."; echo; \
 	  cat target/bench/table.md; echo; cat target/bench/allocations.md; echo; cat target/bench/nginx.md; } > BENCHMARKS.md
 	cat BENCHMARKS.md
 
