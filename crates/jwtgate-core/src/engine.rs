@@ -19,7 +19,7 @@ use super::port::{apply_all, HostError, HostPort, LogLevel, RawHeader};
 use super::remote_jwks::{
     decode_shared, encode_shared, Availability, FetchFailure, FetchReason, RemoteJwks,
 };
-use super::request::{header_text, path_text};
+use super::request::{header_text, path_text_into};
 use super::vm_state::VmState;
 use super::{Decision, Gateway, LocalResponse, Rejection, Request, Verdict};
 
@@ -106,21 +106,25 @@ pub struct Engine {
     counters: Counters,
     /// A request's log line is formatted here (its capacity is kept between requests).
     line: String,
+    /// The request being decided, read here (its buffers are kept between requests).
+    read: ReadRequest,
     /// Names this worker in the shared fetch claims (`share_jwks`).
     worker_id: u64,
 }
 
-/// The current request as the core reads it: method, `:path`, headers.
+/// The current request as the core reads it: method, `:path`, headers. The engine keeps one
+/// and reads every request into it: method and path reuse their capacity.
+#[derive(Default)]
 struct ReadRequest {
     method: String,
     path: String,
     headers: Vec<(String, String)>,
 }
 
-/// Reads the current request. Header bytes above 0x7F (obs-text) are decoded lossily: a token
-/// carrying them fails verification, any other header is only compared. `:path` keeps them as
-/// `%XX` (NGINX hands over a decoded path), so rules match bytes.
-fn read_request(host: &dyn HostPort) -> Result<ReadRequest, HostError> {
+/// Reads the current request into `read`. Header bytes above 0x7F (obs-text) are decoded
+/// lossily: a token carrying them fails verification, any other header is only compared.
+/// `:path` keeps them as `%XX` (NGINX hands over a decoded path), so rules match bytes.
+fn read_request(host: &dyn HostPort, read: &mut ReadRequest) -> Result<(), HostError> {
     let raw = host.request_headers()?;
     // In the list (Envoy, most hosts): read in place, no copy.
     let listed = |name: &str| {
@@ -128,25 +132,26 @@ fn read_request(host: &dyn HostPort) -> Result<ReadRequest, HostError> {
             .find(|(n, _)| n.as_slice() == name.as_bytes())
             .map(|(_, v)| v.as_slice())
     };
-    let path = match listed(":path") {
-        Some(p) => path_text(p),
-        None => host
-            .request_pseudo(":path", "path")?
-            .map_or_else(|| "/".to_string(), |p| path_text(&p)),
-    };
-    let method = match listed(":method") {
-        Some(m) => String::from_utf8_lossy(m).into_owned(),
-        None => host
-            .request_pseudo(":method", "method")?
-            .map(|m| String::from_utf8_lossy(&m).into_owned())
-            .unwrap_or_default(),
-    };
-    let headers = raw.into_iter().map(lossy_pair).collect();
-    Ok(ReadRequest {
-        method,
-        path,
-        headers,
-    })
+    read.path.clear();
+    match listed(":path") {
+        Some(p) => path_text_into(p, &mut read.path),
+        None => match host.request_pseudo(":path", "path")? {
+            Some(p) => path_text_into(&p, &mut read.path),
+            None => read.path.push('/'),
+        },
+    }
+    read.method.clear();
+    match listed(":method") {
+        Some(m) => read.method.push_str(&String::from_utf8_lossy(m)),
+        None => {
+            if let Some(m) = host.request_pseudo(":method", "method")? {
+                read.method.push_str(&String::from_utf8_lossy(&m));
+            }
+        }
+    }
+    // Each pair's bytes become its strings in place (no copy when they are UTF-8).
+    read.headers = raw.into_iter().map(lossy_pair).collect();
+    Ok(())
 }
 
 fn lossy_pair((name, value): RawHeader) -> (String, String) {
@@ -202,6 +207,7 @@ impl Engine {
         Engine {
             counters,
             line: String::new(),
+            read: ReadRequest::default(),
             state: gateway.new_vm_state(seed),
             waiters: Vec::new(),
             fetches: HashMap::new(),
@@ -271,17 +277,30 @@ impl Engine {
     /// Decides the request of the effective context and applies the decision (header changes
     /// or a local response). `may_wait`: a token whose keys are being fetched may pause.
     pub fn run(&mut self, context_id: u32, now_ms: u64, may_wait: bool) -> Ran {
-        let read = match read_request(self.host.as_ref()) {
-            Ok(read) => read,
+        let mut read = std::mem::take(&mut self.read);
+        let ran = match read_request(self.host.as_ref(), &mut read) {
+            Ok(()) => self.decide_read(&read, context_id, now_ms, may_wait),
             Err(status) => {
                 self.host.log(
                     LogLevel::Error,
                     &format!("jwtgate: the host refused the request headers ({status})"),
                 );
                 self.refuse(Rejection::HostError);
-                return Ran::Responded;
+                Ran::Responded
             }
         };
+        self.read = read;
+        ran
+    }
+
+    /// [`Engine::run`] once the request is read.
+    fn decide_read(
+        &mut self,
+        read: &ReadRequest,
+        context_id: u32,
+        now_ms: u64,
+        may_wait: bool,
+    ) -> Ran {
         let (method, path) = (read.method.as_str(), read.path.as_str());
         let request = Request {
             method,
@@ -742,11 +761,13 @@ impl Engine {
         }
         // Cache allow/deny answers (never failures), keyed by method, path and credentials.
         if s.ttl_ms(&answer).is_some() {
+            let mut read = ReadRequest::default();
             let read = self
                 .host
                 .select(context_id)
                 .ok()
-                .and_then(|()| read_request(self.host.as_ref()).ok());
+                .and_then(|()| read_request(self.host.as_ref(), &mut read).ok())
+                .map(|()| read);
             if let Some(read) = read {
                 let req = Request {
                     method: &read.method,

@@ -59,6 +59,8 @@ pub struct Rule {
     pub route: RouteMatch,
     /// `None`: the route is open.
     pub requires: Option<Requirement>,
+    /// The providers `requires` may consult ([`Requirement::providers`]), listed once.
+    pub consulted: Vec<usize>,
     /// The rule's own, else the global one.
     pub failure: FailurePolicy,
     /// Report-only: decide, log and count, never deny.
@@ -516,7 +518,7 @@ impl Gateway {
         }
 
         // The path rules are matched on; what upstreams could resolve differently is refused.
-        let matched = match self.path_policy.canonical(req.path) {
+        let (matched_path, forward_path) = match self.path_policy.matching(req.path) {
             Ok(matched) => matched,
             Err(rejection) => return self.refuse_at_boundary(rejection, req, ops),
         };
@@ -528,7 +530,7 @@ impl Gateway {
             self.rules
                 .iter()
                 .enumerate()
-                .find(|(_, r)| r.route.matches(req, &matched.path, compare))
+                .find(|(_, r)| r.route.matches(req, &matched_path, compare))
         };
         let chosen = match self.path_policy.case_matching {
             CaseMatching::Sensitive => select(false),
@@ -542,7 +544,7 @@ impl Gateway {
             }
         };
         // `unescape` / `strip` changed the path: the upstream gets the one that was matched.
-        let forward_path = matched.forward.as_deref();
+        let forward_path = forward_path.as_deref();
         let Some((rule_index, rule)) = chosen else {
             ops.extend(removals(&[], req, forward_path));
             return Verdict::forward(ops, None);
@@ -561,7 +563,7 @@ impl Gateway {
             state,
             answers,
         );
-        let rule_providers = requirement.providers(self.providers.len());
+        let rule_providers = rule.consulted.as_slice();
         let lenient = requirement.is_lenient();
         // Every token in the rule's providers' locations must verify (Envoy's rule), unless
         // the requirement passes whatever the tokens are.
@@ -569,7 +571,7 @@ impl Gateway {
             if lenient {
                 return Ok((used, Vec::new()));
             }
-            let located = evaluation.account_for_tokens(&rule_providers)?;
+            let located = evaluation.account_for_tokens(rule_providers)?;
             Ok((used, located))
         });
         let ext_cache_hits: Vec<String> = evaluation
@@ -715,7 +717,7 @@ impl Gateway {
             }
             Err(rejection) => {
                 let mut response = self.respond(rule, rejection, req);
-                self.dpop_challenge(&rule_providers, rejection, req, &mut response);
+                self.dpop_challenge(rule_providers, rejection, req, &mut response);
                 if rejection == Rejection::KeysUnavailable && response.status == 401 {
                     response.status = self.keys_unavailable_status(&evaluation.without_keys());
                 }

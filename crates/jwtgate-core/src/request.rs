@@ -81,8 +81,14 @@ pub enum HeaderOp {
 /// bytes (never legal in a request target), as `%XX`. NGINX hands over a decoded path (`GET
 /// /%ff` arrives as byte 0xFF); every host adapter uses this one encoding.
 pub fn path_text(raw: &[u8]) -> String {
-    use std::fmt::Write;
     let mut out = String::with_capacity(raw.len());
+    path_text_into(raw, &mut out);
+    out
+}
+
+/// [`path_text`] appended to `out` (no allocation beyond `out`'s growth).
+pub fn path_text_into(raw: &[u8], out: &mut String) {
+    use std::fmt::Write;
     for chunk in raw.utf8_chunks() {
         for c in chunk.valid().chars() {
             if c.is_ascii_control() {
@@ -95,7 +101,6 @@ pub fn path_text(raw: &[u8]) -> String {
             let _ = write!(out, "%{b:02X}");
         }
     }
-    out
 }
 
 /// Header bytes as the core reads them: UTF-8 as it is, obs-text (0x80–0xFF) decoded lossily,
