@@ -2,6 +2,8 @@
 //! cookies and query parameters, in that order. Also how to remove the token once verified
 //! (`forward: false`).
 
+use std::borrow::Cow;
+
 use super::request::{HeaderOp, Request};
 
 /// One configured token location.
@@ -40,29 +42,28 @@ impl Source {
     }
 }
 
-/// A token found in a request, and where.
+/// A token found in a request, and where. The token is borrowed from the request unless
+/// decoding changed it (a percent-encoded query parameter).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Found<'s> {
-    pub token: String,
-    pub source: &'s Source,
+pub struct Found<'a> {
+    pub token: Cow<'a, str>,
+    pub source: &'a Source,
     /// Position of `source` in the provider's list.
     pub index: usize,
 }
 
 /// The first token found in `sources` order. A header whose value does not carry the prefix
 /// (e.g. `Authorization: Basic …`) holds no token for this source.
-pub fn find<'s>(sources: &'s [Source], req: &Request<'_>) -> Option<Found<'s>> {
+pub fn find<'a>(sources: &'a [Source], req: &Request<'a>) -> Option<Found<'a>> {
     find_all(sources, req).next()
 }
 
 /// Every token found, one per source at most, in `sources` order.
-pub fn find_all<'s, 'r>(
-    sources: &'s [Source],
-    req: &'r Request<'r>,
-) -> impl Iterator<Item = Found<'s>> + 'r
-where
-    's: 'r,
-{
+pub fn find_all<'a>(
+    sources: &'a [Source],
+    req: &Request<'a>,
+) -> impl Iterator<Item = Found<'a>> + 'a {
+    let req = *req;
     sources
         .iter()
         .enumerate()
@@ -70,10 +71,12 @@ where
             let token = match source {
                 Source::Header { name, prefix } => req
                     .header_values(name)
-                    .find_map(|value| strip_prefix_ci(value, prefix)),
+                    .find_map(|value| strip_prefix_ci(value, prefix))
+                    .map(Cow::Borrowed),
                 Source::Cookie(name) => req
                     .header_values("cookie")
-                    .find_map(|header| cookie_value(header, name)),
+                    .find_map(|header| cookie_value(header, name))
+                    .map(Cow::Borrowed),
                 Source::Param(name) => req.query().and_then(|q| query_value(q, name)),
             }?;
             Some(Found {
@@ -87,41 +90,47 @@ where
 /// Every token in the request, in `sources` order: every value of a header that carries the
 /// prefix, every cookie of that name in every `Cookie` header, every query parameter of that
 /// name. Envoy verifies each token a request carries; so does jwtgate (a forged second token
-/// must never ride along with a valid first one).
-pub fn find_every<'s>(sources: &'s [Source], req: &Request<'_>) -> Vec<Found<'s>> {
-    let mut out = Vec::new();
-    for (index, source) in sources.iter().enumerate() {
-        let mut push = |token: String| {
-            out.push(Found {
+/// must never ride along with a valid first one). Found as iterated: nothing is collected.
+pub fn find_every<'a>(
+    sources: &'a [Source],
+    req: &Request<'a>,
+) -> impl Iterator<Item = Found<'a>> + 'a {
+    let req = *req;
+    sources.iter().enumerate().flat_map(move |(index, source)| {
+        let (header, cookie, param) = match source {
+            Source::Header { name, prefix } => (Some((name, prefix)), None, None),
+            Source::Cookie(name) => (None, Some(name), None),
+            Source::Param(name) => (None, None, req.query().map(|q| (q, name))),
+        };
+        let headers = header.into_iter().flat_map(move |(name, prefix)| {
+            req.header_values(name)
+                .filter_map(move |value| strip_prefix_ci(value, prefix))
+                .map(Cow::Borrowed)
+        });
+        let cookies = cookie.into_iter().flat_map(move |name| {
+            req.header_values("cookie")
+                .flat_map(move |header| cookie_values(header, name))
+                .map(Cow::Borrowed)
+        });
+        let params = param
+            .into_iter()
+            .flat_map(|(q, name)| query_values(q, name));
+        headers
+            .chain(cookies)
+            .chain(params)
+            .map(move |token| Found {
                 token,
                 source,
                 index,
             })
-        };
-        match source {
-            Source::Header { name, prefix } => req
-                .header_values(name)
-                .filter_map(|value| strip_prefix_ci(value, prefix))
-                .for_each(&mut push),
-            Source::Cookie(name) => req
-                .header_values("cookie")
-                .flat_map(|header| cookie_values(header, name))
-                .for_each(&mut push),
-            Source::Param(name) => {
-                if let Some(q) = req.query() {
-                    query_values(q, name).for_each(&mut push)
-                }
-            }
-        }
-    }
-    out
+    })
 }
 
 /// `value` after `prefix` (ASCII case-insensitive). A prefix that is an auth scheme
 /// (`Bearer`, `Bearer `) needs a space after the scheme, accepts any run of spaces/tabs there,
 /// and a bare scheme yields an empty token, which then fails as malformed instead of being
 /// treated as "no token". Other prefixes (`token=`) are stripped as they are.
-fn strip_prefix_ci(value: &str, prefix: &str) -> Option<String> {
+fn strip_prefix_ci<'v>(value: &'v str, prefix: &str) -> Option<&'v str> {
     let value = value.trim_matches([' ', '\t']);
     let scheme = prefix.trim_end_matches([' ', '\t']);
     let head = value.get(..scheme.len())?;
@@ -134,20 +143,20 @@ fn strip_prefix_ci(value: &str, prefix: &str) -> Option<String> {
         if !rest.is_empty() && !rest.starts_with([' ', '\t']) {
             return None; // "Bearerx…" is another scheme
         }
-        return Some(rest.trim_start_matches([' ', '\t']).to_string());
+        return Some(rest.trim_start_matches([' ', '\t']));
     }
     if scheme.len() == prefix.len() {
-        Some(rest.to_string())
+        Some(rest)
     } else {
-        Some(rest.trim_start_matches([' ', '\t']).to_string())
+        Some(rest.trim_start_matches([' ', '\t']))
     }
 }
 
-fn cookie_value(header: &str, name: &str) -> Option<String> {
+fn cookie_value<'h>(header: &'h str, name: &'h str) -> Option<&'h str> {
     cookie_values(header, name).next()
 }
 
-fn cookie_values<'h>(header: &'h str, name: &'h str) -> impl Iterator<Item = String> + 'h {
+fn cookie_values<'h>(header: &'h str, name: &'h str) -> impl Iterator<Item = &'h str> + 'h {
     header.split(';').filter_map(move |pair| {
         let (n, v) = pair.trim().split_once('=')?;
         (n.trim() == name).then(|| {
@@ -155,20 +164,28 @@ fn cookie_values<'h>(header: &'h str, name: &'h str) -> impl Iterator<Item = Str
             v.strip_prefix('"')
                 .and_then(|v| v.strip_suffix('"'))
                 .unwrap_or(v)
-                .to_string()
         })
     })
 }
 
-fn query_value(query: &str, name: &str) -> Option<String> {
+fn query_value<'q>(query: &'q str, name: &'q str) -> Option<Cow<'q, str>> {
     query_values(query, name).next()
 }
 
-fn query_values<'q>(query: &'q str, name: &'q str) -> impl Iterator<Item = String> + 'q {
+fn query_values<'q>(query: &'q str, name: &'q str) -> impl Iterator<Item = Cow<'q, str>> + 'q {
     query.split('&').filter_map(move |pair| {
         let (n, v) = pair.split_once('=').unwrap_or((pair, ""));
-        (percent_decode(n) == name).then(|| percent_decode(v))
+        (decoded(n) == name).then(|| decoded(v))
     })
+}
+
+/// [`percent_decode`], borrowing text without `%` (which decoding leaves as it is).
+fn decoded(s: &str) -> Cow<'_, str> {
+    if s.contains('%') {
+        Cow::Owned(percent_decode(s))
+    } else {
+        Cow::Borrowed(s)
+    }
 }
 
 /// Percent-decodes `%XX` (invalid escapes stay literal). `+` is left alone: it is not part of

@@ -276,7 +276,13 @@ impl Gateway {
             .flat_map(|p| {
                 super::extract::find_every(&p.sources, req)
                     .into_iter()
-                    .map(|found| (p.name.clone(), found.source.describe(), found.token))
+                    .map(|found| {
+                        (
+                            p.name.clone(),
+                            found.source.describe(),
+                            found.token.into_owned(),
+                        )
+                    })
                     .collect::<Vec<_>>()
             })
             .collect()
@@ -371,6 +377,7 @@ impl Gateway {
                     .map(|p| p.dpop.as_ref().map(|d| d.replay_entries)),
             ),
             introspection: self.new_introspection_store(),
+            scratch: Default::default(),
         };
         let verdict = self.decide_with(req, now.saturating_mul(1000), &mut state, &[], false);
         *cache = state.tokens;
@@ -390,6 +397,7 @@ impl Gateway {
                     .map(|p| p.dpop.as_ref().map(|d| d.replay_entries)),
             ),
             introspection: self.new_introspection_store(),
+            scratch: Default::default(),
         }
     }
 
@@ -567,12 +575,11 @@ impl Gateway {
         let lenient = requirement.is_lenient();
         // Every token in the rule's providers' locations must verify (Envoy's rule), unless
         // the requirement passes whatever the tokens are.
-        let result = evaluation.satisfy(requirement).and_then(|used| {
+        let result = evaluation.satisfy_rule(requirement).and_then(|()| {
             if lenient {
-                return Ok((used, Vec::new()));
+                return Ok(());
             }
-            let located = evaluation.account_for_tokens(rule_providers)?;
-            Ok((used, located))
+            evaluation.account_for_rule(rule_providers)
         });
         let ext_cache_hits: Vec<String> = evaluation
             .ext_cache_hits
@@ -618,29 +625,28 @@ impl Gateway {
             Rejection::IntrospectionPending => Rejection::IntrospectionError,
             other => other,
         });
-        let names = |used: &[Used]| -> Vec<String> {
-            used.iter()
-                .filter_map(|u| match u {
-                    Used::Provider(i) => self.providers.get(*i).map(|p| p.name.clone()),
-                    Used::ExtAuth(i) => self.ext_services.get(*i).map(|s| s.name.clone()),
-                })
-                .collect()
+        let names = |used: &mut dyn Iterator<Item = Used>| -> Vec<String> {
+            used.filter_map(|u| match u {
+                Used::Provider(i) => self.providers.get(i).map(|p| p.name.clone()),
+                Used::ExtAuth(i) => self.ext_services.get(i).map(|s| s.name.clone()),
+            })
+            .collect()
         };
         // Refusals only: an allowed request builds no list of the providers consulted.
-        let consulted =
-            || -> Vec<Used> { rule_providers.iter().copied().map(Used::Provider).collect() };
+        let consulted = || rule_providers.iter().copied().map(Used::Provider);
         match result {
-            Ok((used, located)) => {
+            Ok(()) => {
+                let (used, located) = (evaluation.used(), evaluation.located());
                 // `forward: false`: every location a verified token came from is removed (all
                 // of them when every token was accounted for; else those of the providers
                 // used), in one change per header, one for cookies, one for `:path`.
                 let mut sources: Vec<&super::extract::Source> = Vec::new();
-                for &(index, at) in &located {
+                for &(index, at) in located {
                     if let Some(p) = self.providers.get(index).filter(|p| !p.forward) {
                         sources.extend(p.sources.get(at));
                     }
                 }
-                for u in &used {
+                for u in used {
                     if let Used::Provider(index) = *u {
                         if let (Some(provider), Some(verified)) =
                             (self.providers.get(index), evaluation.verified(index))
@@ -652,7 +658,7 @@ impl Gateway {
                 // Room for the removals and the usual claim headers: one allocation.
                 ops.reserve(sources.len() + 4);
                 ops.extend(removals(&sources, req, forward_path));
-                for u in &used {
+                for u in used {
                     match *u {
                         Used::Provider(index) => {
                             if let (Some(provider), Some(verified)) =
@@ -669,7 +675,7 @@ impl Gateway {
                     }
                 }
                 let mut verdict = Verdict::forward(ops, Some(rule_index));
-                verdict.providers = names(&used);
+                verdict.providers = names(&mut used.iter().copied());
                 verdict.ext_cache_hits = ext_cache_hits;
                 verdict.introspection_cache_hits = intro_cache_hits;
                 verdict.verified = used
@@ -684,7 +690,7 @@ impl Gateway {
             Err(rejection) if rule.dry_run => {
                 ops.extend(removals(&[], req, forward_path));
                 let mut verdict = Verdict::forward(ops, Some(rule_index));
-                verdict.providers = names(&consulted());
+                verdict.providers = names(&mut consulted());
                 verdict.rejection = Some(rejection);
                 verdict.dry_run = true;
                 verdict.ext_cache_hits = ext_cache_hits;
@@ -705,10 +711,10 @@ impl Gateway {
                 ops.extend(removals(&[], req, forward_path));
                 ops.push(HeaderOp::Set(
                     UNVERIFIED_HEADER.to_string(),
-                    names(&without).join(","),
+                    names(&mut without.iter().copied()).join(","),
                 ));
                 let mut verdict = Verdict::forward(ops, Some(rule_index));
-                verdict.providers = names(&without);
+                verdict.providers = names(&mut without.iter().copied());
                 verdict.rejection = Some(Rejection::KeysUnavailable);
                 verdict.unverified = true;
                 verdict.ext_cache_hits = ext_cache_hits;
@@ -734,7 +740,7 @@ impl Gateway {
                     let failed = ExtAnswer::Failed(super::ext_auth::ExtFailure::NoResponse);
                     self.ext_response(service, &failed, &mut response);
                 }
-                let mut providers = names(&consulted());
+                let mut providers = names(&mut consulted());
                 if let Some((service, _)) = evaluation.ext_refusal() {
                     providers.extend(self.ext_services.get(service).map(|s| s.name.clone()));
                 }
