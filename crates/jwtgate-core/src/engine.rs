@@ -21,7 +21,7 @@ use super::remote_jwks::{
 };
 use super::request::{header_text, path_text_into};
 use super::vm_state::VmState;
-use super::{Decision, Gateway, LocalResponse, Rejection, Request, Verdict};
+use super::{Decision, Gateway, HeaderOp, LocalResponse, Rejection, Request, Verdict};
 
 /// The auth answers one request has received: (service, answer).
 type Answers = Vec<(usize, Rc<ExtAnswer>)>;
@@ -108,6 +108,8 @@ pub struct Engine {
     line: String,
     /// The request being decided, read here (its buffers are kept between requests).
     read: ReadRequest,
+    /// The last verdict: the next request's is written over it (its capacity reused).
+    verdict: Verdict,
     /// Names this worker in the shared fetch claims (`share_jwks`).
     worker_id: u64,
 }
@@ -208,6 +210,7 @@ impl Engine {
             counters,
             line: String::new(),
             read: ReadRequest::default(),
+            verdict: Verdict::default(),
             state: gateway.new_vm_state(seed),
             waiters: Vec::new(),
             fetches: HashMap::new(),
@@ -313,9 +316,16 @@ impl Engine {
             .get(&context_id)
             .cloned()
             .unwrap_or_default();
-        let verdict =
-            self.gateway
-                .decide_with(&request, now_ms, &mut self.state, &answers, may_wait);
+        // The previous request's verdict is written over (its lists and strings reused).
+        let mut verdict = std::mem::take(&mut self.verdict);
+        self.gateway.decide_into(
+            &request,
+            now_ms,
+            &mut self.state,
+            &answers,
+            may_wait,
+            &mut verdict,
+        );
         self.state.introspection.delivered.clear();
         let host = self.host.as_ref();
         self.counters
@@ -326,40 +336,54 @@ impl Engine {
         ) {
             self.host.decided(&verdict);
         }
-        match verdict.decision {
-            Decision::WaitForKeys(providers) => Ran::Wait(providers),
-            Decision::AskExtAuth { service, headers } => Ran::Ask(service, headers),
-            Decision::Introspect { provider, token } => Ran::Introspect(provider, token),
-            Decision::Forward(ref ops) => {
-                // Dry-run refusals are reported like denials; passes only at debug.
-                // An unverified pass (`allow_unverified`) is always reported.
-                let level = if verdict.unverified {
-                    LogLevel::Warn
-                } else if verdict.dry_run {
-                    LogLevel::Info
-                } else {
-                    LogLevel::Debug
-                };
-                if verdict.rule.is_some() {
-                    self.log_verdict(level, &verdict, method, path);
-                }
-                if let Err(status) = apply_all(self.host.as_ref(), ops, &read.headers) {
-                    // A spoofed header we cannot remove must not reach the upstream.
-                    self.host.log(
-                        LogLevel::Error,
-                        &format!("jwtgate: the host refused a header change ({status})"),
-                    );
-                    self.refuse(Rejection::HostError);
-                    return Ran::Responded;
-                }
-                Ran::Forward
-            }
+        let ran = match verdict.decision {
+            Decision::WaitForKeys(ref mut providers) => Ran::Wait(std::mem::take(providers)),
+            Decision::AskExtAuth {
+                service,
+                ref mut headers,
+            } => Ran::Ask(service, std::mem::take(headers)),
+            Decision::Introspect {
+                provider,
+                ref mut token,
+            } => Ran::Introspect(
+                provider,
+                super::introspection::Secret(std::mem::take(&mut token.0)),
+            ),
+            Decision::Forward(ref ops) => self.forward(&verdict, ops, read),
             Decision::Respond(ref response) => {
                 self.log_verdict(LogLevel::Info, &verdict, method, path);
                 self.respond(response);
                 Ran::Responded
             }
+        };
+        self.verdict = verdict;
+        ran
+    }
+
+    /// Applies an allowing verdict's header changes `ops` to the current request `read`.
+    fn forward(&mut self, verdict: &Verdict, ops: &[HeaderOp], read: &ReadRequest) -> Ran {
+        // Dry-run refusals are reported like denials; passes only at debug.
+        // An unverified pass (`allow_unverified`) is always reported.
+        let level = if verdict.unverified {
+            LogLevel::Warn
+        } else if verdict.dry_run {
+            LogLevel::Info
+        } else {
+            LogLevel::Debug
+        };
+        if verdict.rule.is_some() {
+            self.log_verdict(level, verdict, &read.method, &read.path);
         }
+        if let Err(status) = apply_all(self.host.as_ref(), ops, &read.headers) {
+            // A spoofed header we cannot remove must not reach the upstream.
+            self.host.log(
+                LogLevel::Error,
+                &format!("jwtgate: the host refused a header change ({status})"),
+            );
+            self.refuse(Rejection::HostError);
+            return Ran::Responded;
+        }
+        Ran::Forward
     }
 
     /// `on_http_request_headers`: decide, starting fetches and pausing when keys are loading.

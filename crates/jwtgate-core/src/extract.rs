@@ -4,7 +4,7 @@
 
 use std::borrow::Cow;
 
-use super::request::{HeaderOp, Request};
+use super::request::{HeaderOp, OpsWriter, Request};
 
 /// One configured token location.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -206,15 +206,30 @@ pub fn removal(source: &Source, req: &Request<'_>) -> Option<HeaderOp> {
 /// `path`: the path part to forward instead of the request's own (a normalized path), if any;
 /// it is combined into the same `:path` change.
 pub fn removals(sources: &[&Source], req: &Request<'_>, path: Option<&str>) -> Vec<HeaderOp> {
-    let mut ops = Vec::new();
+    let mut ops = OpsWriter::default();
+    removals_into(sources.iter().copied(), req, path, &mut ops);
+    ops.finish()
+}
+
+/// [`removals`], appended to `ops`.
+pub fn removals_into<'s>(
+    sources: impl IntoIterator<Item = &'s Source>,
+    req: &Request<'_>,
+    path: Option<&str>,
+    ops: &mut OpsWriter,
+) {
+    let start = ops.len();
     let mut cookies: Vec<&str> = Vec::new();
     let mut params: Vec<&str> = Vec::new();
     for source in sources {
         match source {
             Source::Header { name, .. } => {
-                let op = HeaderOp::Remove(name.clone());
-                if !ops.contains(&op) {
-                    ops.push(op);
+                let written = ops.ops().get(start..).unwrap_or(&[]);
+                if !written
+                    .iter()
+                    .any(|op| matches!(op, HeaderOp::Remove(n) if n == name))
+                {
+                    ops.remove(name);
                 }
             }
             Source::Cookie(name) => cookies.push(name),
@@ -231,11 +246,11 @@ pub fn removals(sources: &[&Source], req: &Request<'_>, path: Option<&str>) -> V
                 !pair.is_empty() && !cookies.contains(&n)
             })
             .collect();
-        ops.push(if kept.is_empty() {
-            HeaderOp::Remove("cookie".into())
+        if kept.is_empty() {
+            ops.remove("cookie");
         } else {
-            HeaderOp::Set("cookie".into(), kept.join("; "))
-        });
+            ops.set("cookie", &kept.join("; "));
+        }
     }
     let (own_path, query) = match req.path.split_once('?') {
         Some((p, q)) => (p, Some(q)),
@@ -262,9 +277,8 @@ pub fn removals(sources: &[&Source], req: &Request<'_>, path: Option<&str>) -> V
             Some(q) => format!("{base}?{q}"),
             None => base.to_string(),
         };
-        ops.push(HeaderOp::Set(":path".into(), new_path));
+        ops.set(":path", &new_path);
     }
-    ops
 }
 
 #[cfg(test)]

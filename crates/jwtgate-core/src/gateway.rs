@@ -4,14 +4,14 @@
 use super::cache::TokenCache;
 use super::dpop::ReplayCaches;
 use super::ext_auth::{DecisionCaches, ExtAnswer, ExtAuthService};
-use super::extract::removals;
+use super::extract::removals_into;
 use super::failure::FailurePolicy;
 use super::matcher::{Compare, RouteMatch};
 use super::path_policy::{CaseMatching, PathPolicy};
 use super::provider::{Provider, Verified};
 use super::rejection::{LocalResponse, Rejection};
 use super::remote_jwks::{JwksStore, RemoteKeys};
-use super::request::{HeaderOp, Request};
+use super::request::{HeaderOp, OpsWriter, Request};
 use super::requirement::Used;
 use super::requirement::{Evaluation, Requirement};
 use super::vm_state::VmState;
@@ -116,6 +116,45 @@ pub struct Verdict {
 /// Set on a request forwarded unverified (`on_keys_unavailable: allow_unverified`) to the
 /// providers whose keys were unavailable; a managed header (client copies always removed).
 pub const UNVERIFIED_HEADER: &str = "x-jwtgate-unverified";
+
+impl Default for Verdict {
+    /// An allow without rule, changes or facts (what a kept verdict starts as).
+    fn default() -> Verdict {
+        Verdict::forward(Vec::new(), None)
+    }
+}
+
+/// What a previous verdict leaves to be written over: its header changes, provider names and
+/// verified tokens (emptied).
+#[derive(Default)]
+struct Spare {
+    ops: Vec<HeaderOp>,
+    providers: Vec<String>,
+    verified: Vec<Rc<Verified>>,
+}
+
+impl Spare {
+    fn take(verdict: &mut Verdict) -> Spare {
+        let ops = match std::mem::take(&mut verdict.decision) {
+            Decision::Forward(ops) => ops,
+            _ => Vec::new(),
+        };
+        let mut verified = std::mem::take(&mut verdict.verified);
+        verified.clear();
+        Spare {
+            ops,
+            providers: std::mem::take(&mut verdict.providers),
+            verified,
+        }
+    }
+}
+
+impl Default for Decision {
+    /// Forward, changing nothing.
+    fn default() -> Decision {
+        Decision::Forward(Vec::new())
+    }
+}
 
 impl Verdict {
     fn forward(ops: Vec<HeaderOp>, rule: Option<usize>) -> Verdict {
@@ -510,17 +549,48 @@ impl Gateway {
         answers: &[(usize, Rc<ExtAnswer>)],
         may_wait: bool,
     ) -> Verdict {
+        self.decide_reusing(req, now_ms, state, answers, may_wait, Spare::default())
+    }
+
+    /// [`Gateway::decide_with`] into `verdict`, which holds the previous request's verdict:
+    /// its lists and strings are written over (their capacity reused), so deciding a request
+    /// like the previous one (a cached token's) allocates nothing for the verdict.
+    pub fn decide_into(
+        &self,
+        req: &Request<'_>,
+        now_ms: u64,
+        state: &mut VmState,
+        answers: &[(usize, Rc<ExtAnswer>)],
+        may_wait: bool,
+        verdict: &mut Verdict,
+    ) {
+        let spare = Spare::take(verdict);
+        *verdict = self.decide_reusing(req, now_ms, state, answers, may_wait, spare);
+    }
+
+    fn decide_reusing(
+        &self,
+        req: &Request<'_>,
+        now_ms: u64,
+        state: &mut VmState,
+        answers: &[(usize, Rc<ExtAnswer>)],
+        may_wait: bool,
+        spare: Spare,
+    ) -> Verdict {
         // Anti-spoofing comes first and applies to every request, open routes included: every
         // spelling of a managed header the client sent (case, `_` for `-`) is removed.
         let spellings = self.managed_spellings(req);
         let refuse_spoofing = self.reject_managed_headers && !spellings.is_empty();
-        let mut ops: Vec<HeaderOp> = spellings.into_iter().map(HeaderOp::Remove).collect();
+        let mut ops = OpsWriter::reuse(spare.ops);
+        for name in &spellings {
+            ops.remove(name);
+        }
         if refuse_spoofing {
-            return self.refuse_at_boundary(Rejection::ManagedHeaderPresent, req, ops);
+            return self.refuse_at_boundary(Rejection::ManagedHeaderPresent, req, ops.finish());
         }
 
         if self.bypass_cors_preflight && is_cors_preflight(req) {
-            let mut verdict = Verdict::forward(ops, None);
+            let mut verdict = Verdict::forward(ops.finish(), None);
             verdict.cors_bypassed = true;
             return verdict;
         }
@@ -528,7 +598,7 @@ impl Gateway {
         // The path rules are matched on; what upstreams could resolve differently is refused.
         let (matched_path, forward_path) = match self.path_policy.matching(req.path) {
             Ok(matched) => matched,
-            Err(rejection) => return self.refuse_at_boundary(rejection, req, ops),
+            Err(rejection) => return self.refuse_at_boundary(rejection, req, ops.finish()),
         };
         let select = |ignore_case: bool| {
             let compare = Compare {
@@ -546,7 +616,7 @@ impl Gateway {
             CaseMatching::RejectAmbiguous => {
                 let sensitive = select(false);
                 if sensitive.map(|(i, _)| i) != select(true).map(|(i, _)| i) {
-                    return self.refuse_at_boundary(Rejection::PathAmbiguous, req, ops);
+                    return self.refuse_at_boundary(Rejection::PathAmbiguous, req, ops.finish());
                 }
                 sensitive
             }
@@ -554,12 +624,12 @@ impl Gateway {
         // `unescape` / `strip` changed the path: the upstream gets the one that was matched.
         let forward_path = forward_path.as_deref();
         let Some((rule_index, rule)) = chosen else {
-            ops.extend(removals(&[], req, forward_path));
-            return Verdict::forward(ops, None);
+            removals_into([], req, forward_path, &mut ops);
+            return Verdict::forward(ops.finish(), None);
         };
         let Some(requirement) = &rule.requires else {
-            ops.extend(removals(&[], req, forward_path));
-            return Verdict::forward(ops, Some(rule_index));
+            removals_into([], req, forward_path, &mut ops);
+            return Verdict::forward(ops.finish(), Some(rule_index));
         };
 
         let mut evaluation = Evaluation::new(
@@ -625,12 +695,28 @@ impl Gateway {
             Rejection::IntrospectionPending => Rejection::IntrospectionError,
             other => other,
         });
-        let names = |used: &mut dyn Iterator<Item = Used>| -> Vec<String> {
-            used.filter_map(|u| match u {
-                Used::Provider(i) => self.providers.get(i).map(|p| p.name.clone()),
-                Used::ExtAuth(i) => self.ext_services.get(i).map(|s| s.name.clone()),
-            })
-            .collect()
+        // The names of what was used or consulted, written over the previous verdict's.
+        let mut spare_names = Some(spare.providers);
+        let mut names = |used: &mut dyn Iterator<Item = Used>| -> Vec<String> {
+            let mut out = spare_names.take().unwrap_or_default();
+            let mut len = 0;
+            for u in used {
+                let name = match u {
+                    Used::Provider(i) => self.providers.get(i).map(|p| p.name.as_str()),
+                    Used::ExtAuth(i) => self.ext_services.get(i).map(|s| s.name.as_str()),
+                };
+                let Some(name) = name else { continue };
+                match out.get_mut(len) {
+                    Some(old) => {
+                        old.clear();
+                        old.push_str(name);
+                    }
+                    None => out.push(name.to_string()),
+                }
+                len += 1;
+            }
+            out.truncate(len);
+            out
         };
         // Refusals only: an allowed request builds no list of the providers consulted.
         let consulted = || rule_providers.iter().copied().map(Used::Provider);
@@ -640,24 +726,18 @@ impl Gateway {
                 // `forward: false`: every location a verified token came from is removed (all
                 // of them when every token was accounted for; else those of the providers
                 // used), in one change per header, one for cookies, one for `:path`.
-                let mut sources: Vec<&super::extract::Source> = Vec::new();
-                for &(index, at) in located {
-                    if let Some(p) = self.providers.get(index).filter(|p| !p.forward) {
-                        sources.extend(p.sources.get(at));
+                let from_located = located.iter().filter_map(|&(index, at)| {
+                    let provider = self.providers.get(index).filter(|p| !p.forward)?;
+                    provider.sources.get(at)
+                });
+                let from_used = used.iter().filter_map(|u| match *u {
+                    Used::Provider(index) => {
+                        let provider = self.providers.get(index)?;
+                        provider.removable_source(evaluation.verified(index)?)
                     }
-                }
-                for u in used {
-                    if let Used::Provider(index) = *u {
-                        if let (Some(provider), Some(verified)) =
-                            (self.providers.get(index), evaluation.verified(index))
-                        {
-                            sources.extend(provider.removable_source(verified));
-                        }
-                    }
-                }
-                // Room for the removals and the usual claim headers: one allocation.
-                ops.reserve(sources.len() + 4);
-                ops.extend(removals(&sources, req, forward_path));
+                    Used::ExtAuth(_) => None,
+                });
+                removals_into(from_located.chain(from_used), req, forward_path, &mut ops);
                 for u in used {
                     match *u {
                         Used::Provider(index) => {
@@ -669,27 +749,26 @@ impl Gateway {
                         }
                         Used::ExtAuth(index) => {
                             for (name, value) in evaluation.ext_allowed(index).unwrap_or(&[]) {
-                                ops.push(HeaderOp::Set(name.clone(), value.clone()));
+                                ops.set(name, value);
                             }
                         }
                     }
                 }
-                let mut verdict = Verdict::forward(ops, Some(rule_index));
+                let mut verdict = Verdict::forward(ops.finish(), Some(rule_index));
                 verdict.providers = names(&mut used.iter().copied());
                 verdict.ext_cache_hits = ext_cache_hits;
                 verdict.introspection_cache_hits = intro_cache_hits;
-                verdict.verified = used
-                    .iter()
-                    .filter_map(|u| match *u {
-                        Used::Provider(index) => evaluation.verified(index).map(Rc::clone),
-                        Used::ExtAuth(_) => None,
-                    })
-                    .collect();
+                let mut verified = spare.verified;
+                verified.extend(used.iter().filter_map(|u| match *u {
+                    Used::Provider(index) => evaluation.verified(index).map(Rc::clone),
+                    Used::ExtAuth(_) => None,
+                }));
+                verdict.verified = verified;
                 verdict
             }
             Err(rejection) if rule.dry_run => {
-                ops.extend(removals(&[], req, forward_path));
-                let mut verdict = Verdict::forward(ops, Some(rule_index));
+                removals_into([], req, forward_path, &mut ops);
+                let mut verdict = Verdict::forward(ops.finish(), Some(rule_index));
                 verdict.providers = names(&mut consulted());
                 verdict.rejection = Some(rejection);
                 verdict.dry_run = true;
@@ -708,13 +787,11 @@ impl Gateway {
                     .into_iter()
                     .map(Used::Provider)
                     .collect();
-                ops.extend(removals(&[], req, forward_path));
-                ops.push(HeaderOp::Set(
-                    UNVERIFIED_HEADER.to_string(),
-                    names(&mut without.iter().copied()).join(","),
-                ));
-                let mut verdict = Verdict::forward(ops, Some(rule_index));
-                verdict.providers = names(&mut without.iter().copied());
+                removals_into([], req, forward_path, &mut ops);
+                let marked = names(&mut without.iter().copied());
+                ops.set(UNVERIFIED_HEADER, &marked.join(","));
+                let mut verdict = Verdict::forward(ops.finish(), Some(rule_index));
+                verdict.providers = marked;
                 verdict.rejection = Some(Rejection::KeysUnavailable);
                 verdict.unverified = true;
                 verdict.ext_cache_hits = ext_cache_hits;

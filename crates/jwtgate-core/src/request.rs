@@ -77,6 +77,93 @@ pub enum HeaderOp {
     Set(String, String),
 }
 
+/// Header changes written over a list kept between requests: each change overwrites the
+/// strings of the change that was at its place (their capacity is reused), so a request whose
+/// changes are shaped like the previous one's allocates nothing. [`OpsWriter::finish`] drops
+/// what is left of the old list.
+#[derive(Debug, Default)]
+pub struct OpsWriter {
+    list: Vec<HeaderOp>,
+    len: usize,
+}
+
+impl OpsWriter {
+    /// Writes over `list` (a previous decision's changes), from its start.
+    pub fn reuse(list: Vec<HeaderOp>) -> OpsWriter {
+        OpsWriter { list, len: 0 }
+    }
+
+    /// The changes written so far.
+    pub fn ops(&self) -> &[HeaderOp] {
+        self.list.get(..self.len).unwrap_or(&[])
+    }
+
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// Appends `Remove(name)`.
+    pub fn remove(&mut self, name: &str) {
+        match self.list.get_mut(self.len) {
+            Some(HeaderOp::Remove(old)) => overwrite(old, name),
+            Some(slot) => *slot = HeaderOp::Remove(name.to_string()),
+            None => self.list.push(HeaderOp::Remove(name.to_string())),
+        }
+        self.len += 1;
+    }
+
+    /// Appends `Set(name, value)`.
+    pub fn set(&mut self, name: &str, value: &str) {
+        self.set_with(name, |out| out.push_str(value));
+    }
+
+    /// Appends `Set(name, value)`, `value` written by `write` into an empty string.
+    pub fn set_with(&mut self, name: &str, write: impl FnOnce(&mut String)) {
+        match self.list.get_mut(self.len) {
+            Some(HeaderOp::Set(old_name, old_value)) => {
+                overwrite(old_name, name);
+                old_value.clear();
+                write(old_value);
+            }
+            slot => {
+                let mut value = String::new();
+                write(&mut value);
+                let op = HeaderOp::Set(name.to_string(), value);
+                match slot {
+                    Some(slot) => *slot = op,
+                    None => self.list.push(op),
+                }
+            }
+        }
+        self.len += 1;
+    }
+
+    /// Appends `op` as it is.
+    pub fn push(&mut self, op: HeaderOp) {
+        match self.list.get_mut(self.len) {
+            Some(slot) => *slot = op,
+            None => self.list.push(op),
+        }
+        self.len += 1;
+    }
+
+    /// The changes written, in order.
+    pub fn finish(mut self) -> Vec<HeaderOp> {
+        self.list.truncate(self.len);
+        self.list
+    }
+}
+
+/// `text` becomes `with`, in `text`'s capacity.
+fn overwrite(text: &mut String, with: &str) {
+    text.clear();
+    text.push_str(with);
+}
+
 /// `:path` bytes as the core compares them: valid UTF-8 as it is; other bytes, and control
 /// bytes (never legal in a request target), as `%XX`. NGINX hands over a decoded path (`GET
 /// /%ff` arrives as byte 0xFF); every host adapter uses this one encoding.

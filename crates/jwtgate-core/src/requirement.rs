@@ -121,10 +121,13 @@ pub struct Scratch {
     located: Vec<(usize, usize)>,
 }
 
-/// `list`, emptied, as a list of the same items borrowing for another lifetime: the standard
-/// library collects `into_iter().filter_map(..)` into the same allocation (the item layout is
-/// the same), so the capacity carries over without `unsafe`.
-fn recycle<'x, 'y>(mut list: Vec<Checked<'x>>) -> Vec<Checked<'y>> {
+/// `list`, emptied, as a list of the same items borrowing for another (longer) lifetime, to
+/// be kept in the VM: the standard library collects `into_iter().filter_map(..)` into the
+/// same allocation (the item layout is the same), so the capacity carries over without
+/// `unsafe`. (The other way, a kept list lends itself to a request by covariance.)
+// `filter` would keep the item type, and with it the request's lifetime.
+#[allow(clippy::unnecessary_filter_map)]
+fn recycle<'x>(mut list: Vec<Checked<'x>>) -> Vec<Checked<'static>> {
     list.clear();
     list.into_iter().filter_map(|_| None).collect()
 }
@@ -158,7 +161,7 @@ impl<'a> Evaluation<'a> {
         let mut outcomes = std::mem::take(&mut state.scratch.outcomes);
         outcomes.clear();
         outcomes.resize(providers.len(), None);
-        let checked = recycle(std::mem::take(&mut state.scratch.checked));
+        let checked: Vec<Checked<'a>> = std::mem::take(&mut state.scratch.checked);
         let used = std::mem::take(&mut state.scratch.used);
         let located = std::mem::take(&mut state.scratch.located);
         Evaluation {
