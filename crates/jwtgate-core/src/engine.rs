@@ -13,6 +13,7 @@ use std::collections::HashMap;
 use std::rc::Rc;
 
 use super::ext_auth::{ExtAnswer, ExtFailure};
+use super::gateway::Recycled;
 use super::introspection::{token_key, Answer, Failure, Introspected, MAX_ANSWER_BYTES};
 use super::metrics::Counters;
 use super::port::{apply_all, HostError, HostPort, LogLevel, RawHeader};
@@ -108,8 +109,8 @@ pub struct Engine {
     line: String,
     /// The request being decided, read here (its buffers are kept between requests).
     read: ReadRequest,
-    /// The last verdict: the next request's is written over it (its capacity reused).
-    verdict: Verdict,
+    /// What earlier verdicts left: the next ones are written over it (capacity reused).
+    recycled: Recycled,
     /// Names this worker in the shared fetch claims (`share_jwks`).
     worker_id: u64,
 }
@@ -210,7 +211,7 @@ impl Engine {
             counters,
             line: String::new(),
             read: ReadRequest::default(),
-            verdict: Verdict::default(),
+            recycled: Recycled::default(),
             state: gateway.new_vm_state(seed),
             waiters: Vec::new(),
             fetches: HashMap::new(),
@@ -316,15 +317,14 @@ impl Engine {
             .get(&context_id)
             .cloned()
             .unwrap_or_default();
-        // The previous request's verdict is written over (its lists and strings reused).
-        let mut verdict = std::mem::take(&mut self.verdict);
-        self.gateway.decide_into(
+        // Written over what earlier verdicts left (their lists and strings reused).
+        let mut verdict = self.gateway.decide_recycling(
             &request,
             now_ms,
             &mut self.state,
             &answers,
             may_wait,
-            &mut verdict,
+            &mut self.recycled,
         );
         self.state.introspection.delivered.clear();
         let host = self.host.as_ref();
@@ -356,7 +356,7 @@ impl Engine {
                 Ran::Responded
             }
         };
-        self.verdict = verdict;
+        self.recycled.keep(verdict);
         ran
     }
 

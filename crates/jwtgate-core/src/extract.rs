@@ -208,7 +208,7 @@ pub fn removal(source: &Source, req: &Request<'_>) -> Option<HeaderOp> {
 pub fn removals(sources: &[&Source], req: &Request<'_>, path: Option<&str>) -> Vec<HeaderOp> {
     let mut ops = OpsWriter::default();
     removals_into(sources.iter().copied(), req, path, &mut ops);
-    ops.finish()
+    ops.finish(&mut Vec::new())
 }
 
 /// [`removals`], appended to `ops`.

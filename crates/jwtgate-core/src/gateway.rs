@@ -117,42 +117,36 @@ pub struct Verdict {
 /// providers whose keys were unavailable; a managed header (client copies always removed).
 pub const UNVERIFIED_HEADER: &str = "x-jwtgate-unverified";
 
-impl Default for Verdict {
-    /// An allow without rule, changes or facts (what a kept verdict starts as).
-    fn default() -> Verdict {
-        Verdict::forward(Vec::new(), None)
-    }
-}
-
-/// What a previous verdict leaves to be written over: its header changes, provider names and
-/// verified tokens (emptied).
-#[derive(Default)]
-struct Spare {
+/// What a VM's verdicts leave for the next ones to be written over (their capacity reused):
+/// header changes, a local response, provider names, the verified list (emptied). The engine
+/// keeps one and gives each verdict back ([`Recycled::keep`]) once it is applied.
+#[derive(Debug, Default)]
+pub struct Recycled {
     ops: Vec<HeaderOp>,
+    /// The changes beyond the last verdict's (a verdict with fewer than the one before).
+    tail: Vec<HeaderOp>,
+    response: LocalResponse,
     providers: Vec<String>,
     verified: Vec<Rc<Verified>>,
 }
 
-impl Spare {
-    fn take(verdict: &mut Verdict) -> Spare {
-        let ops = match std::mem::take(&mut verdict.decision) {
-            Decision::Forward(ops) => ops,
-            _ => Vec::new(),
-        };
-        let mut verified = std::mem::take(&mut verdict.verified);
-        verified.clear();
-        Spare {
-            ops,
-            providers: std::mem::take(&mut verdict.providers),
-            verified,
+impl Recycled {
+    /// Keeps what `verdict` holds for the verdicts to come (of two lists, the larger).
+    pub fn keep(&mut self, verdict: Verdict) {
+        fn larger<T>(kept: &mut Vec<T>, other: Vec<T>) {
+            if other.capacity() >= kept.capacity() {
+                *kept = other;
+            }
         }
-    }
-}
-
-impl Default for Decision {
-    /// Forward, changing nothing.
-    fn default() -> Decision {
-        Decision::Forward(Vec::new())
+        match verdict.decision {
+            Decision::Forward(ops) => larger(&mut self.ops, ops),
+            Decision::Respond(response) => self.response = response,
+            _ => {}
+        }
+        larger(&mut self.providers, verdict.providers);
+        let mut verified = verdict.verified;
+        verified.clear();
+        larger(&mut self.verified, verified);
     }
 }
 
@@ -549,48 +543,46 @@ impl Gateway {
         answers: &[(usize, Rc<ExtAnswer>)],
         may_wait: bool,
     ) -> Verdict {
-        self.decide_reusing(req, now_ms, state, answers, may_wait, Spare::default())
+        self.decide_recycling(
+            req,
+            now_ms,
+            state,
+            answers,
+            may_wait,
+            &mut Recycled::default(),
+        )
     }
 
-    /// [`Gateway::decide_with`] into `verdict`, which holds the previous request's verdict:
-    /// its lists and strings are written over (their capacity reused), so deciding a request
-    /// like the previous one (a cached token's) allocates nothing for the verdict.
-    pub fn decide_into(
+    /// [`Gateway::decide_with`], writing the verdict over what earlier verdicts left in
+    /// `recycled` (their lists and strings reused), so deciding a request like an earlier one
+    /// (a cached token's, a refusal) allocates nothing for the verdict.
+    pub fn decide_recycling(
         &self,
         req: &Request<'_>,
         now_ms: u64,
         state: &mut VmState,
         answers: &[(usize, Rc<ExtAnswer>)],
         may_wait: bool,
-        verdict: &mut Verdict,
-    ) {
-        let spare = Spare::take(verdict);
-        *verdict = self.decide_reusing(req, now_ms, state, answers, may_wait, spare);
-    }
-
-    fn decide_reusing(
-        &self,
-        req: &Request<'_>,
-        now_ms: u64,
-        state: &mut VmState,
-        answers: &[(usize, Rc<ExtAnswer>)],
-        may_wait: bool,
-        spare: Spare,
+        recycled: &mut Recycled,
     ) -> Verdict {
         // Anti-spoofing comes first and applies to every request, open routes included: every
         // spelling of a managed header the client sent (case, `_` for `-`) is removed.
         let spellings = self.managed_spellings(req);
         let refuse_spoofing = self.reject_managed_headers && !spellings.is_empty();
-        let mut ops = OpsWriter::reuse(spare.ops);
+        let mut ops = OpsWriter::reuse(std::mem::take(&mut recycled.ops), &mut recycled.tail);
         for name in &spellings {
             ops.remove(name);
         }
         if refuse_spoofing {
-            return self.refuse_at_boundary(Rejection::ManagedHeaderPresent, req, ops.finish());
+            return self.refuse_at_boundary(
+                Rejection::ManagedHeaderPresent,
+                req,
+                ops.finish(&mut recycled.tail),
+            );
         }
 
         if self.bypass_cors_preflight && is_cors_preflight(req) {
-            let mut verdict = Verdict::forward(ops.finish(), None);
+            let mut verdict = Verdict::forward(ops.finish(&mut recycled.tail), None);
             verdict.cors_bypassed = true;
             return verdict;
         }
@@ -598,7 +590,9 @@ impl Gateway {
         // The path rules are matched on; what upstreams could resolve differently is refused.
         let (matched_path, forward_path) = match self.path_policy.matching(req.path) {
             Ok(matched) => matched,
-            Err(rejection) => return self.refuse_at_boundary(rejection, req, ops.finish()),
+            Err(rejection) => {
+                return self.refuse_at_boundary(rejection, req, ops.finish(&mut recycled.tail))
+            }
         };
         let select = |ignore_case: bool| {
             let compare = Compare {
@@ -616,7 +610,11 @@ impl Gateway {
             CaseMatching::RejectAmbiguous => {
                 let sensitive = select(false);
                 if sensitive.map(|(i, _)| i) != select(true).map(|(i, _)| i) {
-                    return self.refuse_at_boundary(Rejection::PathAmbiguous, req, ops.finish());
+                    return self.refuse_at_boundary(
+                        Rejection::PathAmbiguous,
+                        req,
+                        ops.finish(&mut recycled.tail),
+                    );
                 }
                 sensitive
             }
@@ -625,11 +623,11 @@ impl Gateway {
         let forward_path = forward_path.as_deref();
         let Some((rule_index, rule)) = chosen else {
             removals_into([], req, forward_path, &mut ops);
-            return Verdict::forward(ops.finish(), None);
+            return Verdict::forward(ops.finish(&mut recycled.tail), None);
         };
         let Some(requirement) = &rule.requires else {
             removals_into([], req, forward_path, &mut ops);
-            return Verdict::forward(ops.finish(), Some(rule_index));
+            return Verdict::forward(ops.finish(&mut recycled.tail), Some(rule_index));
         };
 
         let mut evaluation = Evaluation::new(
@@ -696,7 +694,7 @@ impl Gateway {
             other => other,
         });
         // The names of what was used or consulted, written over the previous verdict's.
-        let mut spare_names = Some(spare.providers);
+        let mut spare_names = Some(std::mem::take(&mut recycled.providers));
         let mut names = |used: &mut dyn Iterator<Item = Used>| -> Vec<String> {
             let mut out = spare_names.take().unwrap_or_default();
             let mut len = 0;
@@ -754,11 +752,12 @@ impl Gateway {
                         }
                     }
                 }
-                let mut verdict = Verdict::forward(ops.finish(), Some(rule_index));
+                let mut verdict =
+                    Verdict::forward(ops.finish(&mut recycled.tail), Some(rule_index));
                 verdict.providers = names(&mut used.iter().copied());
                 verdict.ext_cache_hits = ext_cache_hits;
                 verdict.introspection_cache_hits = intro_cache_hits;
-                let mut verified = spare.verified;
+                let mut verified = std::mem::take(&mut recycled.verified);
                 verified.extend(used.iter().filter_map(|u| match *u {
                     Used::Provider(index) => evaluation.verified(index).map(Rc::clone),
                     Used::ExtAuth(_) => None,
@@ -768,7 +767,8 @@ impl Gateway {
             }
             Err(rejection) if rule.dry_run => {
                 removals_into([], req, forward_path, &mut ops);
-                let mut verdict = Verdict::forward(ops.finish(), Some(rule_index));
+                let mut verdict =
+                    Verdict::forward(ops.finish(&mut recycled.tail), Some(rule_index));
                 verdict.providers = names(&mut consulted());
                 verdict.rejection = Some(rejection);
                 verdict.dry_run = true;
@@ -790,7 +790,8 @@ impl Gateway {
                 removals_into([], req, forward_path, &mut ops);
                 let marked = names(&mut without.iter().copied());
                 ops.set(UNVERIFIED_HEADER, &marked.join(","));
-                let mut verdict = Verdict::forward(ops.finish(), Some(rule_index));
+                let mut verdict =
+                    Verdict::forward(ops.finish(&mut recycled.tail), Some(rule_index));
                 verdict.providers = marked;
                 verdict.rejection = Some(Rejection::KeysUnavailable);
                 verdict.unverified = true;
@@ -799,7 +800,11 @@ impl Gateway {
                 verdict
             }
             Err(rejection) => {
-                let mut response = self.respond(rule, rejection, req);
+                // A refusal forwards no header change: the list waits for the next verdict.
+                recycled.ops = ops.into_list();
+                let mut response = std::mem::take(&mut recycled.response);
+                rule.failure
+                    .respond_into(&mut response, rejection, &self.realm, req.path);
                 self.dpop_challenge(rule_providers, rejection, req, &mut response);
                 if rejection == Rejection::KeysUnavailable && response.status == 401 {
                     response.status = self.keys_unavailable_status(&evaluation.without_keys());
@@ -939,10 +944,6 @@ impl Gateway {
                 *value = format!("DPoP {rest}, algs=\"{}\"", super::dpop::algs_text(&algs));
             }
         }
-    }
-
-    fn respond(&self, rule: &Rule, rejection: Rejection, req: &Request<'_>) -> LocalResponse {
-        rule.failure.respond(rejection, &self.realm, req.path)
     }
 
     /// Whether a `keys_unavailable` refusal becomes an unverified pass: every provider that met

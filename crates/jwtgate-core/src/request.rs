@@ -79,8 +79,8 @@ pub enum HeaderOp {
 
 /// Header changes written over a list kept between requests: each change overwrites the
 /// strings of the change that was at its place (their capacity is reused), so a request whose
-/// changes are shaped like the previous one's allocates nothing. [`OpsWriter::finish`] drops
-/// what is left of the old list.
+/// changes are shaped like an earlier one's allocates nothing. [`OpsWriter::finish`] sets
+/// aside what is left of the old list for the next writer.
 #[derive(Debug, Default)]
 pub struct OpsWriter {
     list: Vec<HeaderOp>,
@@ -88,8 +88,10 @@ pub struct OpsWriter {
 }
 
 impl OpsWriter {
-    /// Writes over `list` (a previous decision's changes), from its start.
-    pub fn reuse(list: Vec<HeaderOp>) -> OpsWriter {
+    /// Writes over `list` (a previous decision's changes) and then `tail` (what an earlier
+    /// [`OpsWriter::finish`] set aside; left empty), from the start.
+    pub fn reuse(mut list: Vec<HeaderOp>, tail: &mut Vec<HeaderOp>) -> OpsWriter {
+        list.append(tail);
         OpsWriter { list, len: 0 }
     }
 
@@ -151,9 +153,15 @@ impl OpsWriter {
         self.len += 1;
     }
 
-    /// The changes written, in order.
-    pub fn finish(mut self) -> Vec<HeaderOp> {
-        self.list.truncate(self.len);
+    /// The list as it is (the changes written, then what is left of the old ones), for a
+    /// writer to come.
+    pub fn into_list(self) -> Vec<HeaderOp> {
+        self.list
+    }
+
+    /// The changes written, in order; the old ones left over are moved to `tail`.
+    pub fn finish(mut self, tail: &mut Vec<HeaderOp>) -> Vec<HeaderOp> {
+        tail.extend(self.list.drain(self.len..));
         self.list
     }
 }
