@@ -116,19 +116,34 @@ pub struct Engine {
 }
 
 /// The current request as the core reads it: method, `:path`, headers. The engine keeps one
-/// and reads every request into it: method and path reuse their capacity.
+/// and reads every request into it: method and path reuse their capacity, and each header's
+/// strings go back to bytes (no copy) for the host to write the next request's pairs over.
 #[derive(Default)]
 struct ReadRequest {
     method: String,
     path: String,
     headers: Vec<(String, String)>,
+    /// Byte buffers for the host to write pairs over ([`HostPort::request_headers_into`]):
+    /// the pairs it wrote become `headers`; those it did not are kept for later requests.
+    raw: Vec<RawHeader>,
 }
 
 /// Reads the current request into `read`. Header bytes above 0x7F (obs-text) are decoded
 /// lossily: a token carrying them fails verification, any other header is only compared.
 /// `:path` keeps them as `%XX` (NGINX hands over a decoded path), so rules match bytes.
 fn read_request(host: &dyn HostPort, read: &mut ReadRequest) -> Result<(), HostError> {
-    let raw = host.request_headers()?;
+    // The last request's strings go back to bytes, in their places before the leftovers: the
+    // host writes each pair over the buffers of the pair at its place last time.
+    let raw = &mut read.raw;
+    let leftovers = raw.len();
+    raw.extend(
+        read.headers
+            .drain(..)
+            .map(|(name, value)| (name.into_bytes(), value.into_bytes())),
+    );
+    raw.rotate_left(leftovers);
+    let written = host.request_headers_into(raw)?.min(raw.len());
+    let raw = read.raw.get(..written).unwrap_or(&[]);
     // In the list (Envoy, most hosts): read in place, no copy.
     let listed = |name: &str| {
         raw.iter()
@@ -153,7 +168,8 @@ fn read_request(host: &dyn HostPort, read: &mut ReadRequest) -> Result<(), HostE
         }
     }
     // Each pair's bytes become its strings in place (no copy when they are UTF-8).
-    read.headers = raw.into_iter().map(lossy_pair).collect();
+    read.headers
+        .extend(read.raw.drain(..written).map(lossy_pair));
     Ok(())
 }
 
