@@ -95,35 +95,97 @@ pub fn find_every<'a>(
     sources: &'a [Source],
     req: &Request<'a>,
 ) -> impl Iterator<Item = Found<'a>> + 'a {
-    let req = *req;
-    sources.iter().enumerate().flat_map(move |(index, source)| {
-        let (header, cookie, param) = match source {
-            Source::Header { name, prefix } => (Some((name, prefix)), None, None),
-            Source::Cookie(name) => (None, Some(name), None),
-            Source::Param(name) => (None, None, req.query().map(|q| (q, name))),
-        };
-        let headers = header.into_iter().flat_map(move |(name, prefix)| {
-            req.header_values(name)
-                .filter_map(move |value| strip_prefix_ci(value, prefix))
-                .map(Cow::Borrowed)
-        });
-        let cookies = cookie.into_iter().flat_map(move |name| {
-            req.header_values("cookie")
-                .flat_map(move |header| cookie_values(header, name))
-                .map(Cow::Borrowed)
-        });
-        let params = param
-            .into_iter()
-            .flat_map(|(q, name)| query_values(q, name));
-        headers
-            .chain(cookies)
-            .chain(params)
-            .map(move |token| Found {
-                token,
-                source,
-                index,
-            })
-    })
+    Every {
+        sources,
+        req: *req,
+        index: 0,
+        header: 0,
+        offset: 0,
+    }
+}
+
+/// [`find_every`]'s iterator: where it is in `sources`, in the header list and in the text
+/// (a `Cookie` header or the query) being split.
+struct Every<'a> {
+    sources: &'a [Source],
+    req: Request<'a>,
+    index: usize,
+    header: usize,
+    offset: usize,
+}
+
+impl<'a> Iterator for Every<'a> {
+    type Item = Found<'a>;
+
+    fn next(&mut self) -> Option<Found<'a>> {
+        loop {
+            let source = self.sources.get(self.index)?;
+            if let Some(token) = self.next_in(source) {
+                return Some(Found {
+                    token,
+                    source,
+                    index: self.index,
+                });
+            }
+            self.index += 1;
+            self.header = 0;
+            self.offset = 0;
+        }
+    }
+}
+
+impl<'a> Every<'a> {
+    /// The next token of `source` (the current one), if any.
+    fn next_in(&mut self, source: &'a Source) -> Option<Cow<'a, str>> {
+        let headers = self.req.headers;
+        match source {
+            Source::Header { name, prefix } => {
+                while let Some((n, value)) = headers.get(self.header) {
+                    self.header += 1;
+                    if n.eq_ignore_ascii_case(name) {
+                        if let Some(token) = strip_prefix_ci(value, prefix) {
+                            return Some(Cow::Borrowed(token));
+                        }
+                    }
+                }
+                None
+            }
+            Source::Cookie(name) => {
+                while let Some((n, header)) = headers.get(self.header) {
+                    if n.eq_ignore_ascii_case("cookie") {
+                        while let Some(pair) = next_piece(header, &mut self.offset, ';') {
+                            if let Some(value) = cookie_pair(pair, name) {
+                                return Some(Cow::Borrowed(value));
+                            }
+                        }
+                    }
+                    self.header += 1;
+                    self.offset = 0;
+                }
+                None
+            }
+            Source::Param(name) => {
+                let query = self.req.query()?;
+                while let Some(pair) = next_piece(query, &mut self.offset, '&') {
+                    if let Some(value) = param_pair(pair, name) {
+                        return Some(value);
+                    }
+                }
+                None
+            }
+        }
+    }
+}
+
+/// The piece of `text` that starts at `*offset` and ends before the next `separator` (as
+/// `split` yields them), moving `*offset` past it; `None` after the last piece.
+fn next_piece<'t>(text: &'t str, offset: &mut usize, separator: char) -> Option<&'t str> {
+    let rest = text.get(*offset..)?;
+    let piece = rest.split(separator).next().unwrap_or(rest);
+    *offset = offset
+        .saturating_add(piece.len())
+        .saturating_add(separator.len_utf8());
+    Some(piece)
 }
 
 /// `value` after `prefix` (ASCII case-insensitive). A prefix that is an auth scheme
@@ -157,14 +219,20 @@ fn cookie_value<'h>(header: &'h str, name: &'h str) -> Option<&'h str> {
 }
 
 fn cookie_values<'h>(header: &'h str, name: &'h str) -> impl Iterator<Item = &'h str> + 'h {
-    header.split(';').filter_map(move |pair| {
-        let (n, v) = pair.trim().split_once('=')?;
-        (n.trim() == name).then(|| {
-            let v = v.trim();
-            v.strip_prefix('"')
-                .and_then(|v| v.strip_suffix('"'))
-                .unwrap_or(v)
-        })
+    header
+        .split(';')
+        .filter_map(move |pair| cookie_pair(pair, name))
+}
+
+/// The value of cookie `pair` (`name=value`, spaces and quotes around the value dropped) if
+/// it is cookie `name`'s.
+fn cookie_pair<'h>(pair: &'h str, name: &str) -> Option<&'h str> {
+    let (n, v) = pair.trim().split_once('=')?;
+    (n.trim() == name).then(|| {
+        let v = v.trim();
+        v.strip_prefix('"')
+            .and_then(|v| v.strip_suffix('"'))
+            .unwrap_or(v)
     })
 }
 
@@ -173,10 +241,16 @@ fn query_value<'q>(query: &'q str, name: &'q str) -> Option<Cow<'q, str>> {
 }
 
 fn query_values<'q>(query: &'q str, name: &'q str) -> impl Iterator<Item = Cow<'q, str>> + 'q {
-    query.split('&').filter_map(move |pair| {
-        let (n, v) = pair.split_once('=').unwrap_or((pair, ""));
-        (decoded(n) == name).then(|| decoded(v))
-    })
+    query
+        .split('&')
+        .filter_map(move |pair| param_pair(pair, name))
+}
+
+/// The decoded value of query `pair` (`name=value`, or `name` alone) if it is parameter
+/// `name`'s.
+fn param_pair<'q>(pair: &'q str, name: &str) -> Option<Cow<'q, str>> {
+    let (n, v) = pair.split_once('=').unwrap_or((pair, ""));
+    (decoded(n) == name).then(|| decoded(v))
 }
 
 /// [`percent_decode`], borrowing text without `%` (which decoding leaves as it is).
@@ -466,5 +540,48 @@ mod tests {
             removal(found.source, &r),
             Some(HeaderOp::Remove("authorization".into()))
         );
+    }
+
+    #[test]
+    fn every_token_of_every_source_in_order() {
+        let sources = vec![
+            Source::Header {
+                name: "authorization".into(),
+                prefix: "Bearer ".into(),
+            },
+            Source::Cookie("t".into()),
+            Source::Param("t".into()),
+        ];
+        let h = headers(&[
+            ("Authorization", "Bearer a1"),
+            ("cookie", "x=1; t=c1;; t=\"c2\";"),
+            ("authorization", "Basic no"),
+            ("COOKIE", "t=c3"),
+            ("authorization", "bearer a2"),
+            ("cookie", ""),
+        ]);
+        let r = req("/p?t=q1&&t&u=2&t=q%2E2&", &h);
+        let every: Vec<(String, usize)> = find_every(&sources, &r)
+            .map(|f| (f.token.into_owned(), f.index))
+            .collect();
+        let want = [
+            ("a1", 0),
+            ("a2", 0),
+            ("c1", 1),
+            ("c2", 1),
+            ("c3", 1),
+            ("q1", 2),
+            ("", 2),
+            ("q.2", 2),
+        ];
+        let want: Vec<(String, usize)> = want.iter().map(|(t, i)| (t.to_string(), *i)).collect();
+        assert_eq!(every, want);
+        // Each source as the split iterators read it.
+        let by_split: Vec<String> = cookie_values("x=1; t=c1;; t=\"c2\";", "t")
+            .map(str::to_string)
+            .chain(query_values("t=q1&&t&u=2&t=q%2E2&", "t").map(Cow::into_owned))
+            .collect();
+        assert_eq!(by_split, ["c1", "c2", "q1", "", "q.2"]);
+        assert_eq!(find_every(&sources, &req("/p", &[])).count(), 0);
     }
 }
