@@ -308,7 +308,6 @@ impl Gateway {
             .iter()
             .flat_map(|p| {
                 super::extract::find_every(&p.sources, req)
-                    .into_iter()
                     .map(|found| {
                         (
                             p.name.clone(),
