@@ -133,13 +133,23 @@ struct ReadRequest {
 /// `:path` keeps them as `%XX` (NGINX hands over a decoded path), so rules match bytes.
 fn read_request(host: &dyn HostPort, read: &mut ReadRequest) -> Result<(), HostError> {
     // The last request's strings go back to bytes, in their places before the leftovers: the
-    // host writes each pair over the buffers of the pair at its place last time.
+    // host writes each pair over the buffers of the pair at its place last time. What is kept
+    // is bounded (KEPT_HEADER_BYTES): an outsized request's buffers are freed, not held.
     let raw = &mut read.raw;
     let leftovers = raw.len();
+    let mut budget = KEPT_HEADER_BYTES.saturating_sub(raw.iter().map(pair_capacity).sum());
     raw.extend(
         read.headers
             .drain(..)
-            .map(|(name, value)| (name.into_bytes(), value.into_bytes())),
+            .map(|(name, value)| (name.into_bytes(), value.into_bytes()))
+            .filter(|pair| {
+                let size = pair_capacity(pair);
+                let keep = size <= budget;
+                if keep {
+                    budget -= size;
+                }
+                keep
+            }),
     );
     raw.rotate_left(leftovers);
     let written = host.request_headers_into(raw)?.min(raw.len());
@@ -171,6 +181,14 @@ fn read_request(host: &dyn HostPort, read: &mut ReadRequest) -> Result<(), HostE
     read.headers
         .extend(read.raw.drain(..written).map(lossy_pair));
     Ok(())
+}
+
+/// Most bytes of header buffers the engine keeps between requests (64 KiB, a little above
+/// Envoy's default limit on a request's headers, 60 KiB).
+const KEPT_HEADER_BYTES: usize = 64 * 1024;
+
+fn pair_capacity((name, value): &RawHeader) -> usize {
+    name.capacity().saturating_add(value.capacity())
 }
 
 fn lossy_pair((name, value): RawHeader) -> (String, String) {
