@@ -10,6 +10,8 @@
 use std::ptr::{null, null_mut};
 use std::time::Duration;
 
+use jwtgate_core::port::PairsWriter;
+
 /// A host status other than OK (proxy-wasm ABI `WasmResult`: 1 not found, 2 bad argument,
 /// 8 CAS mismatch, 10 internal failure, 12 unimplemented, ...).
 pub use jwtgate_core::port::HostError as Status;
@@ -207,11 +209,20 @@ pub type RawHeader = (Vec<u8>, Vec<u8>);
 
 /// Every pair of a header map, in order (duplicates kept).
 pub fn header_pairs(map: MapType) -> Result<Vec<RawHeader>, Status> {
+    let mut pairs = Vec::new();
+    let written = header_pairs_into(map, &mut pairs)?;
+    pairs.truncate(written);
+    Ok(pairs)
+}
+
+/// [`header_pairs`] written over the first pairs of `pairs` (an earlier list: its buffers keep
+/// their capacity; [`PairsWriter`]), returning how many.
+pub fn header_pairs_into(map: MapType, pairs: &mut Vec<RawHeader>) -> Result<usize, Status> {
     // SAFETY: valid out pointers.
     let bytes = out_bytes(|d, s| unsafe { proxy_get_header_map_pairs(map as u32, d, s) })?;
     match bytes {
-        None => Ok(Vec::new()),
-        Some(bytes) => decode_pairs(&bytes).ok_or(Status(3)),
+        None => Ok(0),
+        Some(bytes) => decode_pairs_into(&bytes, pairs).ok_or(Status(3)),
     }
 }
 
@@ -384,13 +395,15 @@ fn encode_pairs<'a>(pairs: impl Iterator<Item = (&'a str, &'a str)> + Clone) -> 
 }
 
 /// Decodes the ABI's map encoding; `None` when the host's bytes do not add up.
-fn decode_pairs(bytes: &[u8]) -> Option<Vec<RawHeader>> {
+/// The pairs of a serialized header map, written over the first pairs of `pairs`
+/// ([`PairsWriter`]): how many.
+fn decode_pairs_into(bytes: &[u8], pairs: &mut Vec<RawHeader>) -> Option<usize> {
     let u32_at = |at: usize| -> Option<usize> {
         let b: [u8; 4] = bytes.get(at..at.checked_add(4)?)?.try_into().ok()?;
         usize::try_from(u32::from_le_bytes(b)).ok()
     };
     if bytes.is_empty() {
-        return Some(Vec::new());
+        return Some(0);
     }
     let count = u32_at(0)?;
     // Each pair takes at least 8 bytes of lengths and 2 NULs: a count the buffer cannot hold
@@ -398,21 +411,22 @@ fn decode_pairs(bytes: &[u8]) -> Option<Vec<RawHeader>> {
     if count > bytes.len() / 10 {
         return None;
     }
-    let mut pairs = Vec::with_capacity(count);
+    pairs.reserve(count.saturating_sub(pairs.len()));
     let mut at = 4usize.checked_add(count.checked_mul(8)?)?;
-    let mut slice = |len: usize| -> Option<Vec<u8>> {
+    let mut slice = move |len: usize| -> Option<&[u8]> {
         let end = at.checked_add(len)?;
-        let value = bytes.get(at..end)?.to_vec();
+        let value = bytes.get(at..end)?;
         at = end.checked_add(1)?; // the NUL
         Some(value)
     };
+    let mut out = PairsWriter::new(pairs);
     for n in 0..count {
         let lengths = 4 + n * 8;
         let name_len = u32_at(lengths)?;
         let value_len = u32_at(lengths + 4)?;
         let name = slice(name_len)?;
         let value = slice(value_len)?;
-        pairs.push((name, value));
+        out.push(name, value);
     }
-    Some(pairs)
+    Some(out.finish())
 }

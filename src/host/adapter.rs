@@ -76,21 +76,37 @@ impl HostPort for ProxyWasm {
     }
 
     fn request_headers(&self) -> Result<Vec<RawHeader>, HostError> {
-        let mut pairs = abi::header_pairs(MapType::HttpRequestHeaders)?;
+        let mut pairs = Vec::new();
+        let written = self.request_headers_into(&mut pairs)?;
+        pairs.truncate(written);
+        Ok(pairs)
+    }
+
+    fn request_headers_into(&self, pairs: &mut Vec<RawHeader>) -> Result<usize, HostError> {
+        let mut written = abi::header_pairs_into(MapType::HttpRequestHeaders, pairs)?;
         // The reserved pseudo-header carries only what the host says about the connection:
         // any entry already listed under its name is dropped first.
         let reserved = PEER_CERTIFICATE_SHA256.as_bytes();
-        pairs.retain(|(name, _)| !name.eq_ignore_ascii_case(reserved));
+        let mut i = 0;
+        while let Some((name, _)) = pairs.get(i).filter(|_| i < written) {
+            if name.eq_ignore_ascii_case(reserved) {
+                pairs.remove(i);
+                written -= 1;
+            } else {
+                i += 1;
+            }
+        }
         if self.peer_certificate {
             // Envoy: hex SHA-256 of the peer certificate's DER, empty without one.
             let digest = abi::property(&["connection", "sha256_peer_certificate_digest"]);
             if let Ok(Some(hex)) = digest {
                 if !hex.is_empty() {
-                    pairs.push((reserved.to_vec(), hex));
+                    pairs.insert(written, (reserved.to_vec(), hex));
+                    written += 1;
                 }
             }
         }
-        Ok(pairs)
+        Ok(written)
     }
 
     fn request_pseudo(&self, name: &str, property: &str) -> Result<Option<Vec<u8>>, HostError> {

@@ -13,15 +13,16 @@ use std::collections::HashMap;
 use std::rc::Rc;
 
 use super::ext_auth::{ExtAnswer, ExtFailure};
+use super::gateway::Recycled;
 use super::introspection::{token_key, Answer, Failure, Introspected, MAX_ANSWER_BYTES};
 use super::metrics::Counters;
 use super::port::{apply_all, HostError, HostPort, LogLevel, RawHeader};
 use super::remote_jwks::{
     decode_shared, encode_shared, Availability, FetchFailure, FetchReason, RemoteJwks,
 };
-use super::request::{header_text, path_text};
+use super::request::{header_text, path_text_into};
 use super::vm_state::VmState;
-use super::{Decision, Gateway, LocalResponse, Rejection, Request, Verdict};
+use super::{Decision, Gateway, HeaderOp, LocalResponse, Rejection, Request, Verdict};
 
 /// The auth answers one request has received: (service, answer).
 type Answers = Vec<(usize, Rc<ExtAnswer>)>;
@@ -106,47 +107,88 @@ pub struct Engine {
     counters: Counters,
     /// A request's log line is formatted here (its capacity is kept between requests).
     line: String,
+    /// The request being decided, read here (its buffers are kept between requests).
+    read: ReadRequest,
+    /// What earlier verdicts left: the next ones are written over it (capacity reused).
+    recycled: Recycled,
     /// Names this worker in the shared fetch claims (`share_jwks`).
     worker_id: u64,
 }
 
-/// The current request as the core reads it: method, `:path`, headers.
+/// The current request as the core reads it: method, `:path`, headers. The engine keeps one
+/// and reads every request into it: method and path reuse their capacity, and each header's
+/// strings go back to bytes (no copy) for the host to write the next request's pairs over.
+#[derive(Default)]
 struct ReadRequest {
     method: String,
     path: String,
     headers: Vec<(String, String)>,
+    /// Byte buffers for the host to write pairs over ([`HostPort::request_headers_into`]):
+    /// the pairs it wrote become `headers`; those it did not are kept for later requests.
+    raw: Vec<RawHeader>,
 }
 
-/// Reads the current request. Header bytes above 0x7F (obs-text) are decoded lossily: a token
-/// carrying them fails verification, any other header is only compared. `:path` keeps them as
-/// `%XX` (NGINX hands over a decoded path), so rules match bytes.
-fn read_request(host: &dyn HostPort) -> Result<ReadRequest, HostError> {
-    let raw = host.request_headers()?;
+/// Reads the current request into `read`. Header bytes above 0x7F (obs-text) are decoded
+/// lossily: a token carrying them fails verification, any other header is only compared.
+/// `:path` keeps them as `%XX` (NGINX hands over a decoded path), so rules match bytes.
+fn read_request(host: &dyn HostPort, read: &mut ReadRequest) -> Result<(), HostError> {
+    // The last request's strings go back to bytes, in their places before the leftovers: the
+    // host writes each pair over the buffers of the pair at its place last time. What is kept
+    // is bounded (KEPT_HEADER_BYTES): an outsized request's buffers are freed, not held.
+    let raw = &mut read.raw;
+    let leftovers = raw.len();
+    let mut budget = KEPT_HEADER_BYTES.saturating_sub(raw.iter().map(pair_capacity).sum());
+    raw.extend(
+        read.headers
+            .drain(..)
+            .map(|(name, value)| (name.into_bytes(), value.into_bytes()))
+            .filter(|pair| {
+                let size = pair_capacity(pair);
+                let keep = size <= budget;
+                if keep {
+                    budget -= size;
+                }
+                keep
+            }),
+    );
+    raw.rotate_left(leftovers);
+    let written = host.request_headers_into(raw)?.min(raw.len());
+    let raw = read.raw.get(..written).unwrap_or(&[]);
     // In the list (Envoy, most hosts): read in place, no copy.
     let listed = |name: &str| {
         raw.iter()
             .find(|(n, _)| n.as_slice() == name.as_bytes())
             .map(|(_, v)| v.as_slice())
     };
-    let path = match listed(":path") {
-        Some(p) => path_text(p),
-        None => host
-            .request_pseudo(":path", "path")?
-            .map_or_else(|| "/".to_string(), |p| path_text(&p)),
-    };
-    let method = match listed(":method") {
-        Some(m) => String::from_utf8_lossy(m).into_owned(),
-        None => host
-            .request_pseudo(":method", "method")?
-            .map(|m| String::from_utf8_lossy(&m).into_owned())
-            .unwrap_or_default(),
-    };
-    let headers = raw.into_iter().map(lossy_pair).collect();
-    Ok(ReadRequest {
-        method,
-        path,
-        headers,
-    })
+    read.path.clear();
+    match listed(":path") {
+        Some(p) => path_text_into(p, &mut read.path),
+        None => match host.request_pseudo(":path", "path")? {
+            Some(p) => path_text_into(&p, &mut read.path),
+            None => read.path.push('/'),
+        },
+    }
+    read.method.clear();
+    match listed(":method") {
+        Some(m) => read.method.push_str(&String::from_utf8_lossy(m)),
+        None => {
+            if let Some(m) = host.request_pseudo(":method", "method")? {
+                read.method.push_str(&String::from_utf8_lossy(&m));
+            }
+        }
+    }
+    // Each pair's bytes become its strings in place (no copy when they are UTF-8).
+    read.headers
+        .extend(read.raw.drain(..written).map(lossy_pair));
+    Ok(())
+}
+
+/// Most bytes of header buffers the engine keeps between requests (64 KiB, a little above
+/// Envoy's default limit on a request's headers, 60 KiB).
+const KEPT_HEADER_BYTES: usize = 64 * 1024;
+
+fn pair_capacity((name, value): &RawHeader) -> usize {
+    name.capacity().saturating_add(value.capacity())
 }
 
 fn lossy_pair((name, value): RawHeader) -> (String, String) {
@@ -202,6 +244,8 @@ impl Engine {
         Engine {
             counters,
             line: String::new(),
+            read: ReadRequest::default(),
+            recycled: Recycled::default(),
             state: gateway.new_vm_state(seed),
             waiters: Vec::new(),
             fetches: HashMap::new(),
@@ -271,17 +315,30 @@ impl Engine {
     /// Decides the request of the effective context and applies the decision (header changes
     /// or a local response). `may_wait`: a token whose keys are being fetched may pause.
     pub fn run(&mut self, context_id: u32, now_ms: u64, may_wait: bool) -> Ran {
-        let read = match read_request(self.host.as_ref()) {
-            Ok(read) => read,
+        let mut read = std::mem::take(&mut self.read);
+        let ran = match read_request(self.host.as_ref(), &mut read) {
+            Ok(()) => self.decide_read(&read, context_id, now_ms, may_wait),
             Err(status) => {
                 self.host.log(
                     LogLevel::Error,
                     &format!("jwtgate: the host refused the request headers ({status})"),
                 );
                 self.refuse(Rejection::HostError);
-                return Ran::Responded;
+                Ran::Responded
             }
         };
+        self.read = read;
+        ran
+    }
+
+    /// [`Engine::run`] once the request is read.
+    fn decide_read(
+        &mut self,
+        read: &ReadRequest,
+        context_id: u32,
+        now_ms: u64,
+        may_wait: bool,
+    ) -> Ran {
         let (method, path) = (read.method.as_str(), read.path.as_str());
         let request = Request {
             method,
@@ -294,9 +351,15 @@ impl Engine {
             .get(&context_id)
             .cloned()
             .unwrap_or_default();
-        let verdict =
-            self.gateway
-                .decide_with(&request, now_ms, &mut self.state, &answers, may_wait);
+        // Written over what earlier verdicts left (their lists and strings reused).
+        let mut verdict = self.gateway.decide_recycling(
+            &request,
+            now_ms,
+            &mut self.state,
+            &answers,
+            may_wait,
+            &mut self.recycled,
+        );
         self.state.introspection.delivered.clear();
         let host = self.host.as_ref();
         self.counters
@@ -307,40 +370,54 @@ impl Engine {
         ) {
             self.host.decided(&verdict);
         }
-        match verdict.decision {
-            Decision::WaitForKeys(providers) => Ran::Wait(providers),
-            Decision::AskExtAuth { service, headers } => Ran::Ask(service, headers),
-            Decision::Introspect { provider, token } => Ran::Introspect(provider, token),
-            Decision::Forward(ref ops) => {
-                // Dry-run refusals are reported like denials; passes only at debug.
-                // An unverified pass (`allow_unverified`) is always reported.
-                let level = if verdict.unverified {
-                    LogLevel::Warn
-                } else if verdict.dry_run {
-                    LogLevel::Info
-                } else {
-                    LogLevel::Debug
-                };
-                if verdict.rule.is_some() {
-                    self.log_verdict(level, &verdict, method, path);
-                }
-                if let Err(status) = apply_all(self.host.as_ref(), ops, &read.headers) {
-                    // A spoofed header we cannot remove must not reach the upstream.
-                    self.host.log(
-                        LogLevel::Error,
-                        &format!("jwtgate: the host refused a header change ({status})"),
-                    );
-                    self.refuse(Rejection::HostError);
-                    return Ran::Responded;
-                }
-                Ran::Forward
-            }
+        let ran = match verdict.decision {
+            Decision::WaitForKeys(ref mut providers) => Ran::Wait(std::mem::take(providers)),
+            Decision::AskExtAuth {
+                service,
+                ref mut headers,
+            } => Ran::Ask(service, std::mem::take(headers)),
+            Decision::Introspect {
+                provider,
+                ref mut token,
+            } => Ran::Introspect(
+                provider,
+                super::introspection::Secret(std::mem::take(&mut token.0)),
+            ),
+            Decision::Forward(ref ops) => self.forward(&verdict, ops, read),
             Decision::Respond(ref response) => {
                 self.log_verdict(LogLevel::Info, &verdict, method, path);
                 self.respond(response);
                 Ran::Responded
             }
+        };
+        self.recycled.keep(verdict);
+        ran
+    }
+
+    /// Applies an allowing verdict's header changes `ops` to the current request `read`.
+    fn forward(&mut self, verdict: &Verdict, ops: &[HeaderOp], read: &ReadRequest) -> Ran {
+        // Dry-run refusals are reported like denials; passes only at debug.
+        // An unverified pass (`allow_unverified`) is always reported.
+        let level = if verdict.unverified {
+            LogLevel::Warn
+        } else if verdict.dry_run {
+            LogLevel::Info
+        } else {
+            LogLevel::Debug
+        };
+        if verdict.rule.is_some() {
+            self.log_verdict(level, verdict, &read.method, &read.path);
         }
+        if let Err(status) = apply_all(self.host.as_ref(), ops, &read.headers) {
+            // A spoofed header we cannot remove must not reach the upstream.
+            self.host.log(
+                LogLevel::Error,
+                &format!("jwtgate: the host refused a header change ({status})"),
+            );
+            self.refuse(Rejection::HostError);
+            return Ran::Responded;
+        }
+        Ran::Forward
     }
 
     /// `on_http_request_headers`: decide, starting fetches and pausing when keys are loading.
@@ -742,11 +819,13 @@ impl Engine {
         }
         // Cache allow/deny answers (never failures), keyed by method, path and credentials.
         if s.ttl_ms(&answer).is_some() {
+            let mut read = ReadRequest::default();
             let read = self
                 .host
                 .select(context_id)
                 .ok()
-                .and_then(|()| read_request(self.host.as_ref()).ok());
+                .and_then(|()| read_request(self.host.as_ref(), &mut read).ok())
+                .map(|()| read);
             if let Some(read) = read {
                 let req = Request {
                     method: &read.method,

@@ -2,7 +2,9 @@
 //! cookies and query parameters, in that order. Also how to remove the token once verified
 //! (`forward: false`).
 
-use super::request::{HeaderOp, Request};
+use std::borrow::Cow;
+
+use super::request::{HeaderOp, OpsWriter, Request};
 
 /// One configured token location.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -40,29 +42,28 @@ impl Source {
     }
 }
 
-/// A token found in a request, and where.
+/// A token found in a request, and where. The token is borrowed from the request unless
+/// decoding changed it (a percent-encoded query parameter).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Found<'s> {
-    pub token: String,
-    pub source: &'s Source,
+pub struct Found<'a> {
+    pub token: Cow<'a, str>,
+    pub source: &'a Source,
     /// Position of `source` in the provider's list.
     pub index: usize,
 }
 
 /// The first token found in `sources` order. A header whose value does not carry the prefix
 /// (e.g. `Authorization: Basic …`) holds no token for this source.
-pub fn find<'s>(sources: &'s [Source], req: &Request<'_>) -> Option<Found<'s>> {
+pub fn find<'a>(sources: &'a [Source], req: &Request<'a>) -> Option<Found<'a>> {
     find_all(sources, req).next()
 }
 
 /// Every token found, one per source at most, in `sources` order.
-pub fn find_all<'s, 'r>(
-    sources: &'s [Source],
-    req: &'r Request<'r>,
-) -> impl Iterator<Item = Found<'s>> + 'r
-where
-    's: 'r,
-{
+pub fn find_all<'a>(
+    sources: &'a [Source],
+    req: &Request<'a>,
+) -> impl Iterator<Item = Found<'a>> + 'a {
+    let req = *req;
     sources
         .iter()
         .enumerate()
@@ -70,10 +71,12 @@ where
             let token = match source {
                 Source::Header { name, prefix } => req
                     .header_values(name)
-                    .find_map(|value| strip_prefix_ci(value, prefix)),
+                    .find_map(|value| strip_prefix_ci(value, prefix))
+                    .map(Cow::Borrowed),
                 Source::Cookie(name) => req
                     .header_values("cookie")
-                    .find_map(|header| cookie_value(header, name)),
+                    .find_map(|header| cookie_value(header, name))
+                    .map(Cow::Borrowed),
                 Source::Param(name) => req.query().and_then(|q| query_value(q, name)),
             }?;
             Some(Found {
@@ -87,41 +90,109 @@ where
 /// Every token in the request, in `sources` order: every value of a header that carries the
 /// prefix, every cookie of that name in every `Cookie` header, every query parameter of that
 /// name. Envoy verifies each token a request carries; so does jwtgate (a forged second token
-/// must never ride along with a valid first one).
-pub fn find_every<'s>(sources: &'s [Source], req: &Request<'_>) -> Vec<Found<'s>> {
-    let mut out = Vec::new();
-    for (index, source) in sources.iter().enumerate() {
-        let mut push = |token: String| {
-            out.push(Found {
-                token,
-                source,
-                index,
-            })
-        };
+/// must never ride along with a valid first one). Found as iterated: nothing is collected.
+pub fn find_every<'a>(
+    sources: &'a [Source],
+    req: &Request<'a>,
+) -> impl Iterator<Item = Found<'a>> + 'a {
+    Every {
+        sources,
+        req: *req,
+        index: 0,
+        header: 0,
+        offset: 0,
+    }
+}
+
+/// [`find_every`]'s iterator: where it is in `sources`, in the header list and in the text
+/// (a `Cookie` header or the query) being split.
+struct Every<'a> {
+    sources: &'a [Source],
+    req: Request<'a>,
+    index: usize,
+    header: usize,
+    offset: usize,
+}
+
+impl<'a> Iterator for Every<'a> {
+    type Item = Found<'a>;
+
+    fn next(&mut self) -> Option<Found<'a>> {
+        loop {
+            let source = self.sources.get(self.index)?;
+            if let Some(token) = self.next_in(source) {
+                return Some(Found {
+                    token,
+                    source,
+                    index: self.index,
+                });
+            }
+            self.index += 1;
+            self.header = 0;
+            self.offset = 0;
+        }
+    }
+}
+
+impl<'a> Every<'a> {
+    /// The next token of `source` (the current one), if any.
+    fn next_in(&mut self, source: &'a Source) -> Option<Cow<'a, str>> {
+        let headers = self.req.headers;
         match source {
-            Source::Header { name, prefix } => req
-                .header_values(name)
-                .filter_map(|value| strip_prefix_ci(value, prefix))
-                .for_each(&mut push),
-            Source::Cookie(name) => req
-                .header_values("cookie")
-                .flat_map(|header| cookie_values(header, name))
-                .for_each(&mut push),
-            Source::Param(name) => {
-                if let Some(q) = req.query() {
-                    query_values(q, name).for_each(&mut push)
+            Source::Header { name, prefix } => {
+                while let Some((n, value)) = headers.get(self.header) {
+                    self.header += 1;
+                    if n.eq_ignore_ascii_case(name) {
+                        if let Some(token) = strip_prefix_ci(value, prefix) {
+                            return Some(Cow::Borrowed(token));
+                        }
+                    }
                 }
+                None
+            }
+            Source::Cookie(name) => {
+                while let Some((n, header)) = headers.get(self.header) {
+                    if n.eq_ignore_ascii_case("cookie") {
+                        while let Some(pair) = next_piece(header, &mut self.offset, ';') {
+                            if let Some(value) = cookie_pair(pair, name) {
+                                return Some(Cow::Borrowed(value));
+                            }
+                        }
+                    }
+                    self.header += 1;
+                    self.offset = 0;
+                }
+                None
+            }
+            Source::Param(name) => {
+                let query = self.req.query()?;
+                while let Some(pair) = next_piece(query, &mut self.offset, '&') {
+                    if let Some(value) = param_pair(pair, name) {
+                        return Some(value);
+                    }
+                }
+                None
             }
         }
     }
-    out
+}
+
+/// The piece of `text` that starts at `*offset` and ends before the next `separator` (as
+/// `split` yields them), moving `*offset` past it; `None` after the last piece.
+fn next_piece<'t>(text: &'t str, offset: &mut usize, separator: char) -> Option<&'t str> {
+    let rest = text.get(*offset..)?;
+    let piece = rest.split(separator).next().unwrap_or(rest);
+    *offset = offset
+        .saturating_add(piece.len())
+        .saturating_add(separator.len_utf8());
+    Some(piece)
 }
 
 /// `value` after `prefix` (ASCII case-insensitive). A prefix that is an auth scheme
 /// (`Bearer`, `Bearer `) needs a space after the scheme, accepts any run of spaces/tabs there,
 /// and a bare scheme yields an empty token, which then fails as malformed instead of being
 /// treated as "no token". Other prefixes (`token=`) are stripped as they are.
-fn strip_prefix_ci(value: &str, prefix: &str) -> Option<String> {
+fn strip_prefix_ci<'v>(value: &'v str, prefix: &str) -> Option<&'v str> {
     let value = value.trim_matches([' ', '\t']);
     let scheme = prefix.trim_end_matches([' ', '\t']);
     let head = value.get(..scheme.len())?;
@@ -134,41 +205,61 @@ fn strip_prefix_ci(value: &str, prefix: &str) -> Option<String> {
         if !rest.is_empty() && !rest.starts_with([' ', '\t']) {
             return None; // "Bearerx…" is another scheme
         }
-        return Some(rest.trim_start_matches([' ', '\t']).to_string());
+        return Some(rest.trim_start_matches([' ', '\t']));
     }
     if scheme.len() == prefix.len() {
-        Some(rest.to_string())
+        Some(rest)
     } else {
-        Some(rest.trim_start_matches([' ', '\t']).to_string())
+        Some(rest.trim_start_matches([' ', '\t']))
     }
 }
 
-fn cookie_value(header: &str, name: &str) -> Option<String> {
+fn cookie_value<'h>(header: &'h str, name: &'h str) -> Option<&'h str> {
     cookie_values(header, name).next()
 }
 
-fn cookie_values<'h>(header: &'h str, name: &'h str) -> impl Iterator<Item = String> + 'h {
-    header.split(';').filter_map(move |pair| {
-        let (n, v) = pair.trim().split_once('=')?;
-        (n.trim() == name).then(|| {
-            let v = v.trim();
-            v.strip_prefix('"')
-                .and_then(|v| v.strip_suffix('"'))
-                .unwrap_or(v)
-                .to_string()
-        })
+fn cookie_values<'h>(header: &'h str, name: &'h str) -> impl Iterator<Item = &'h str> + 'h {
+    header
+        .split(';')
+        .filter_map(move |pair| cookie_pair(pair, name))
+}
+
+/// The value of cookie `pair` (`name=value`, spaces and quotes around the value dropped) if
+/// it is cookie `name`'s.
+fn cookie_pair<'h>(pair: &'h str, name: &str) -> Option<&'h str> {
+    let (n, v) = pair.trim().split_once('=')?;
+    (n.trim() == name).then(|| {
+        let v = v.trim();
+        v.strip_prefix('"')
+            .and_then(|v| v.strip_suffix('"'))
+            .unwrap_or(v)
     })
 }
 
-fn query_value(query: &str, name: &str) -> Option<String> {
+fn query_value<'q>(query: &'q str, name: &'q str) -> Option<Cow<'q, str>> {
     query_values(query, name).next()
 }
 
-fn query_values<'q>(query: &'q str, name: &'q str) -> impl Iterator<Item = String> + 'q {
-    query.split('&').filter_map(move |pair| {
-        let (n, v) = pair.split_once('=').unwrap_or((pair, ""));
-        (percent_decode(n) == name).then(|| percent_decode(v))
-    })
+fn query_values<'q>(query: &'q str, name: &'q str) -> impl Iterator<Item = Cow<'q, str>> + 'q {
+    query
+        .split('&')
+        .filter_map(move |pair| param_pair(pair, name))
+}
+
+/// The decoded value of query `pair` (`name=value`, or `name` alone) if it is parameter
+/// `name`'s.
+fn param_pair<'q>(pair: &'q str, name: &str) -> Option<Cow<'q, str>> {
+    let (n, v) = pair.split_once('=').unwrap_or((pair, ""));
+    (decoded(n) == name).then(|| decoded(v))
+}
+
+/// [`percent_decode`], borrowing text without `%` (which decoding leaves as it is).
+fn decoded(s: &str) -> Cow<'_, str> {
+    if s.contains('%') {
+        Cow::Owned(percent_decode(s))
+    } else {
+        Cow::Borrowed(s)
+    }
 }
 
 /// Percent-decodes `%XX` (invalid escapes stay literal). `+` is left alone: it is not part of
@@ -189,15 +280,30 @@ pub fn removal(source: &Source, req: &Request<'_>) -> Option<HeaderOp> {
 /// `path`: the path part to forward instead of the request's own (a normalized path), if any;
 /// it is combined into the same `:path` change.
 pub fn removals(sources: &[&Source], req: &Request<'_>, path: Option<&str>) -> Vec<HeaderOp> {
-    let mut ops = Vec::new();
+    let mut ops = OpsWriter::default();
+    removals_into(sources.iter().copied(), req, path, &mut ops);
+    ops.finish(&mut Vec::new())
+}
+
+/// [`removals`], appended to `ops`.
+pub fn removals_into<'s>(
+    sources: impl IntoIterator<Item = &'s Source>,
+    req: &Request<'_>,
+    path: Option<&str>,
+    ops: &mut OpsWriter,
+) {
+    let start = ops.len();
     let mut cookies: Vec<&str> = Vec::new();
     let mut params: Vec<&str> = Vec::new();
     for source in sources {
         match source {
             Source::Header { name, .. } => {
-                let op = HeaderOp::Remove(name.clone());
-                if !ops.contains(&op) {
-                    ops.push(op);
+                let written = ops.ops().get(start..).unwrap_or(&[]);
+                if !written
+                    .iter()
+                    .any(|op| matches!(op, HeaderOp::Remove(n) if n == name))
+                {
+                    ops.remove(name);
                 }
             }
             Source::Cookie(name) => cookies.push(name),
@@ -214,11 +320,11 @@ pub fn removals(sources: &[&Source], req: &Request<'_>, path: Option<&str>) -> V
                 !pair.is_empty() && !cookies.contains(&n)
             })
             .collect();
-        ops.push(if kept.is_empty() {
-            HeaderOp::Remove("cookie".into())
+        if kept.is_empty() {
+            ops.remove("cookie");
         } else {
-            HeaderOp::Set("cookie".into(), kept.join("; "))
-        });
+            ops.set("cookie", &kept.join("; "));
+        }
     }
     let (own_path, query) = match req.path.split_once('?') {
         Some((p, q)) => (p, Some(q)),
@@ -245,9 +351,8 @@ pub fn removals(sources: &[&Source], req: &Request<'_>, path: Option<&str>) -> V
             Some(q) => format!("{base}?{q}"),
             None => base.to_string(),
         };
-        ops.push(HeaderOp::Set(":path".into(), new_path));
+        ops.set(":path", &new_path);
     }
-    ops
 }
 
 #[cfg(test)]
@@ -435,5 +540,48 @@ mod tests {
             removal(found.source, &r),
             Some(HeaderOp::Remove("authorization".into()))
         );
+    }
+
+    #[test]
+    fn every_token_of_every_source_in_order() {
+        let sources = vec![
+            Source::Header {
+                name: "authorization".into(),
+                prefix: "Bearer ".into(),
+            },
+            Source::Cookie("t".into()),
+            Source::Param("t".into()),
+        ];
+        let h = headers(&[
+            ("Authorization", "Bearer a1"),
+            ("cookie", "x=1; t=c1;; t=\"c2\";"),
+            ("authorization", "Basic no"),
+            ("COOKIE", "t=c3"),
+            ("authorization", "bearer a2"),
+            ("cookie", ""),
+        ]);
+        let r = req("/p?t=q1&&t&u=2&t=q%2E2&", &h);
+        let every: Vec<(String, usize)> = find_every(&sources, &r)
+            .map(|f| (f.token.into_owned(), f.index))
+            .collect();
+        let want = [
+            ("a1", 0),
+            ("a2", 0),
+            ("c1", 1),
+            ("c2", 1),
+            ("c3", 1),
+            ("q1", 2),
+            ("", 2),
+            ("q.2", 2),
+        ];
+        let want: Vec<(String, usize)> = want.iter().map(|(t, i)| (t.to_string(), *i)).collect();
+        assert_eq!(every, want);
+        // Each source as the split iterators read it.
+        let by_split: Vec<String> = cookie_values("x=1; t=c1;; t=\"c2\";", "t")
+            .map(str::to_string)
+            .chain(query_values("t=q1&&t&u=2&t=q%2E2&", "t").map(Cow::into_owned))
+            .collect();
+        assert_eq!(by_split, ["c1", "c2", "q1", "", "q.2"]);
+        assert_eq!(find_every(&sources, &req("/p", &[])).count(), 0);
     }
 }

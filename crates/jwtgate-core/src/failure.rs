@@ -31,8 +31,27 @@ impl FailurePolicy {
     /// The answer to `rejection` for a request to `request_uri` (`:path`, query included).
     pub fn respond(&self, rejection: Rejection, realm: &str, request_uri: &str) -> LocalResponse {
         let mut response = LocalResponse::for_rejection(rejection, realm);
+        self.adjust(&mut response, rejection, request_uri);
+        response
+    }
+
+    /// [`FailurePolicy::respond`] written over `response` (a previous answer): the default
+    /// answer reuses its strings' capacity.
+    pub fn respond_into(
+        &self,
+        response: &mut LocalResponse,
+        rejection: Rejection,
+        realm: &str,
+        request_uri: &str,
+    ) {
+        response.write_rejection(rejection, realm);
+        self.adjust(response, rejection, request_uri);
+    }
+
+    /// What this policy changes in the RFC 6750 answer to `rejection`.
+    fn adjust(&self, response: &mut LocalResponse, rejection: Rejection, request_uri: &str) {
         if rejection == Rejection::ConfigInvalid {
-            return response;
+            return;
         }
         if let (Some(redirect), 401) = (&self.redirect, rejection.status()) {
             let separator = if redirect.url.contains('?') { '&' } else { '?' };
@@ -42,7 +61,7 @@ impl FailurePolicy {
                 redirect.param,
                 percent_encode(request_uri)
             );
-            return LocalResponse {
+            *response = LocalResponse {
                 status: 302,
                 headers: vec![
                     ("location".into(), location),
@@ -50,6 +69,7 @@ impl FailurePolicy {
                 ],
                 body: String::new(),
             };
+            return;
         }
         // A 400 (the request itself is refused) keeps its status.
         if let (Some(status), false) = (self.status, rejection.status() == 400) {
@@ -65,7 +85,9 @@ impl FailurePolicy {
                     .replace("{status}", &response.status.to_string())
                     .replace("{error}", rejection.body_error())
                     .replace("{error_description}", rejection.description()),
-                None if content_type.starts_with("application/json") => response.body,
+                None if content_type.starts_with("application/json") => {
+                    std::mem::take(&mut response.body)
+                }
                 None => format!("{}\n", rejection.description()),
             };
             for (name, value) in &mut response.headers {
@@ -80,7 +102,6 @@ impl FailurePolicy {
                 .headers
                 .retain(|(n, _)| n != "www-authenticate" && n != "content-type");
         }
-        response
     }
 }
 

@@ -4,14 +4,14 @@
 use super::cache::TokenCache;
 use super::dpop::ReplayCaches;
 use super::ext_auth::{DecisionCaches, ExtAnswer, ExtAuthService};
-use super::extract::removals;
+use super::extract::removals_into;
 use super::failure::FailurePolicy;
 use super::matcher::{Compare, RouteMatch};
 use super::path_policy::{CaseMatching, PathPolicy};
 use super::provider::{Provider, Verified};
 use super::rejection::{LocalResponse, Rejection};
 use super::remote_jwks::{JwksStore, RemoteKeys};
-use super::request::{HeaderOp, Request};
+use super::request::{HeaderOp, OpsWriter, Request};
 use super::requirement::Used;
 use super::requirement::{Evaluation, Requirement};
 use super::vm_state::VmState;
@@ -59,6 +59,8 @@ pub struct Rule {
     pub route: RouteMatch,
     /// `None`: the route is open.
     pub requires: Option<Requirement>,
+    /// The providers `requires` may consult ([`Requirement::providers`]), listed once.
+    pub consulted: Vec<usize>,
     /// The rule's own, else the global one.
     pub failure: FailurePolicy,
     /// Report-only: decide, log and count, never deny.
@@ -114,6 +116,39 @@ pub struct Verdict {
 /// Set on a request forwarded unverified (`on_keys_unavailable: allow_unverified`) to the
 /// providers whose keys were unavailable; a managed header (client copies always removed).
 pub const UNVERIFIED_HEADER: &str = "x-jwtgate-unverified";
+
+/// What a VM's verdicts leave for the next ones to be written over (their capacity reused):
+/// header changes, a local response, provider names, the verified list (emptied). The engine
+/// keeps one and gives each verdict back ([`Recycled::keep`]) once it is applied.
+#[derive(Debug, Default)]
+pub struct Recycled {
+    ops: Vec<HeaderOp>,
+    /// The changes beyond the last verdict's (a verdict with fewer than the one before).
+    tail: Vec<HeaderOp>,
+    response: LocalResponse,
+    providers: Vec<String>,
+    verified: Vec<Rc<Verified>>,
+}
+
+impl Recycled {
+    /// Keeps what `verdict` holds for the verdicts to come (of two lists, the larger).
+    pub fn keep(&mut self, verdict: Verdict) {
+        fn larger<T>(kept: &mut Vec<T>, other: Vec<T>) {
+            if other.capacity() >= kept.capacity() {
+                *kept = other;
+            }
+        }
+        match verdict.decision {
+            Decision::Forward(ops) => larger(&mut self.ops, ops),
+            Decision::Respond(response) => self.response = response,
+            _ => {}
+        }
+        larger(&mut self.providers, verdict.providers);
+        let mut verified = verdict.verified;
+        verified.clear();
+        larger(&mut self.verified, verified);
+    }
+}
 
 impl Verdict {
     fn forward(ops: Vec<HeaderOp>, rule: Option<usize>) -> Verdict {
@@ -273,8 +308,13 @@ impl Gateway {
             .iter()
             .flat_map(|p| {
                 super::extract::find_every(&p.sources, req)
-                    .into_iter()
-                    .map(|found| (p.name.clone(), found.source.describe(), found.token))
+                    .map(|found| {
+                        (
+                            p.name.clone(),
+                            found.source.describe(),
+                            found.token.into_owned(),
+                        )
+                    })
                     .collect::<Vec<_>>()
             })
             .collect()
@@ -369,6 +409,7 @@ impl Gateway {
                     .map(|p| p.dpop.as_ref().map(|d| d.replay_entries)),
             ),
             introspection: self.new_introspection_store(),
+            scratch: Default::default(),
         };
         let verdict = self.decide_with(req, now.saturating_mul(1000), &mut state, &[], false);
         *cache = state.tokens;
@@ -388,6 +429,7 @@ impl Gateway {
                     .map(|p| p.dpop.as_ref().map(|d| d.replay_entries)),
             ),
             introspection: self.new_introspection_store(),
+            scratch: Default::default(),
         }
     }
 
@@ -500,25 +542,56 @@ impl Gateway {
         answers: &[(usize, Rc<ExtAnswer>)],
         may_wait: bool,
     ) -> Verdict {
+        self.decide_recycling(
+            req,
+            now_ms,
+            state,
+            answers,
+            may_wait,
+            &mut Recycled::default(),
+        )
+    }
+
+    /// [`Gateway::decide_with`], writing the verdict over what earlier verdicts left in
+    /// `recycled` (their lists and strings reused), so deciding a request like an earlier one
+    /// (a cached token's, a refusal) allocates nothing for the verdict.
+    pub fn decide_recycling(
+        &self,
+        req: &Request<'_>,
+        now_ms: u64,
+        state: &mut VmState,
+        answers: &[(usize, Rc<ExtAnswer>)],
+        may_wait: bool,
+        recycled: &mut Recycled,
+    ) -> Verdict {
         // Anti-spoofing comes first and applies to every request, open routes included: every
         // spelling of a managed header the client sent (case, `_` for `-`) is removed.
         let spellings = self.managed_spellings(req);
         let refuse_spoofing = self.reject_managed_headers && !spellings.is_empty();
-        let mut ops: Vec<HeaderOp> = spellings.into_iter().map(HeaderOp::Remove).collect();
+        let mut ops = OpsWriter::reuse(std::mem::take(&mut recycled.ops), &mut recycled.tail);
+        for name in &spellings {
+            ops.remove(name);
+        }
         if refuse_spoofing {
-            return self.refuse_at_boundary(Rejection::ManagedHeaderPresent, req, ops);
+            return self.refuse_at_boundary(
+                Rejection::ManagedHeaderPresent,
+                req,
+                ops.finish(&mut recycled.tail),
+            );
         }
 
         if self.bypass_cors_preflight && is_cors_preflight(req) {
-            let mut verdict = Verdict::forward(ops, None);
+            let mut verdict = Verdict::forward(ops.finish(&mut recycled.tail), None);
             verdict.cors_bypassed = true;
             return verdict;
         }
 
         // The path rules are matched on; what upstreams could resolve differently is refused.
-        let matched = match self.path_policy.canonical(req.path) {
+        let (matched_path, forward_path) = match self.path_policy.matching(req.path) {
             Ok(matched) => matched,
-            Err(rejection) => return self.refuse_at_boundary(rejection, req, ops),
+            Err(rejection) => {
+                return self.refuse_at_boundary(rejection, req, ops.finish(&mut recycled.tail))
+            }
         };
         let select = |ignore_case: bool| {
             let compare = Compare {
@@ -528,7 +601,7 @@ impl Gateway {
             self.rules
                 .iter()
                 .enumerate()
-                .find(|(_, r)| r.route.matches(req, &matched.path, compare))
+                .find(|(_, r)| r.route.matches(req, &matched_path, compare))
         };
         let chosen = match self.path_policy.case_matching {
             CaseMatching::Sensitive => select(false),
@@ -536,20 +609,24 @@ impl Gateway {
             CaseMatching::RejectAmbiguous => {
                 let sensitive = select(false);
                 if sensitive.map(|(i, _)| i) != select(true).map(|(i, _)| i) {
-                    return self.refuse_at_boundary(Rejection::PathAmbiguous, req, ops);
+                    return self.refuse_at_boundary(
+                        Rejection::PathAmbiguous,
+                        req,
+                        ops.finish(&mut recycled.tail),
+                    );
                 }
                 sensitive
             }
         };
         // `unescape` / `strip` changed the path: the upstream gets the one that was matched.
-        let forward_path = matched.forward.as_deref();
+        let forward_path = forward_path.as_deref();
         let Some((rule_index, rule)) = chosen else {
-            ops.extend(removals(&[], req, forward_path));
-            return Verdict::forward(ops, None);
+            removals_into([], req, forward_path, &mut ops);
+            return Verdict::forward(ops.finish(&mut recycled.tail), None);
         };
         let Some(requirement) = &rule.requires else {
-            ops.extend(removals(&[], req, forward_path));
-            return Verdict::forward(ops, Some(rule_index));
+            removals_into([], req, forward_path, &mut ops);
+            return Verdict::forward(ops.finish(&mut recycled.tail), Some(rule_index));
         };
 
         let mut evaluation = Evaluation::new(
@@ -561,16 +638,15 @@ impl Gateway {
             state,
             answers,
         );
-        let rule_providers = requirement.providers(self.providers.len());
+        let rule_providers = rule.consulted.as_slice();
         let lenient = requirement.is_lenient();
         // Every token in the rule's providers' locations must verify (Envoy's rule), unless
         // the requirement passes whatever the tokens are.
-        let result = evaluation.satisfy(requirement).and_then(|used| {
+        let result = evaluation.satisfy_rule(requirement).and_then(|()| {
             if lenient {
-                return Ok((used, Vec::new()));
+                return Ok(());
             }
-            let located = evaluation.account_for_tokens(&rule_providers)?;
-            Ok((used, located))
+            evaluation.account_for_rule(rule_providers)
         });
         let ext_cache_hits: Vec<String> = evaluation
             .ext_cache_hits
@@ -616,41 +692,50 @@ impl Gateway {
             Rejection::IntrospectionPending => Rejection::IntrospectionError,
             other => other,
         });
-        let names = |used: &[Used]| -> Vec<String> {
-            used.iter()
-                .filter_map(|u| match u {
-                    Used::Provider(i) => self.providers.get(*i).map(|p| p.name.clone()),
-                    Used::ExtAuth(i) => self.ext_services.get(*i).map(|s| s.name.clone()),
-                })
-                .collect()
+        // The names of what was used or consulted, written over the previous verdict's.
+        let mut spare_names = Some(std::mem::take(&mut recycled.providers));
+        let mut names = |used: &mut dyn Iterator<Item = Used>| -> Vec<String> {
+            let mut out = spare_names.take().unwrap_or_default();
+            let mut len = 0;
+            for u in used {
+                let name = match u {
+                    Used::Provider(i) => self.providers.get(i).map(|p| p.name.as_str()),
+                    Used::ExtAuth(i) => self.ext_services.get(i).map(|s| s.name.as_str()),
+                };
+                let Some(name) = name else { continue };
+                match out.get_mut(len) {
+                    Some(old) => {
+                        old.clear();
+                        old.push_str(name);
+                    }
+                    None => out.push(name.to_string()),
+                }
+                len += 1;
+            }
+            out.truncate(len);
+            out
         };
         // Refusals only: an allowed request builds no list of the providers consulted.
-        let consulted =
-            || -> Vec<Used> { rule_providers.iter().copied().map(Used::Provider).collect() };
+        let consulted = || rule_providers.iter().copied().map(Used::Provider);
         match result {
-            Ok((used, located)) => {
+            Ok(()) => {
+                let (used, located) = (evaluation.used(), evaluation.located());
                 // `forward: false`: every location a verified token came from is removed (all
                 // of them when every token was accounted for; else those of the providers
                 // used), in one change per header, one for cookies, one for `:path`.
-                let mut sources: Vec<&super::extract::Source> = Vec::new();
-                for &(index, at) in &located {
-                    if let Some(p) = self.providers.get(index).filter(|p| !p.forward) {
-                        sources.extend(p.sources.get(at));
+                let from_located = located.iter().filter_map(|&(index, at)| {
+                    let provider = self.providers.get(index).filter(|p| !p.forward)?;
+                    provider.sources.get(at)
+                });
+                let from_used = used.iter().filter_map(|u| match *u {
+                    Used::Provider(index) => {
+                        let provider = self.providers.get(index)?;
+                        provider.removable_source(evaluation.verified(index)?)
                     }
-                }
-                for u in &used {
-                    if let Used::Provider(index) = *u {
-                        if let (Some(provider), Some(verified)) =
-                            (self.providers.get(index), evaluation.verified(index))
-                        {
-                            sources.extend(provider.removable_source(verified));
-                        }
-                    }
-                }
-                // Room for the removals and the usual claim headers: one allocation.
-                ops.reserve(sources.len() + 4);
-                ops.extend(removals(&sources, req, forward_path));
-                for u in &used {
+                    Used::ExtAuth(_) => None,
+                });
+                removals_into(from_located.chain(from_used), req, forward_path, &mut ops);
+                for u in used {
                     match *u {
                         Used::Provider(index) => {
                             if let (Some(provider), Some(verified)) =
@@ -661,28 +746,29 @@ impl Gateway {
                         }
                         Used::ExtAuth(index) => {
                             for (name, value) in evaluation.ext_allowed(index).unwrap_or(&[]) {
-                                ops.push(HeaderOp::Set(name.clone(), value.clone()));
+                                ops.set(name, value);
                             }
                         }
                     }
                 }
-                let mut verdict = Verdict::forward(ops, Some(rule_index));
-                verdict.providers = names(&used);
+                let mut verdict =
+                    Verdict::forward(ops.finish(&mut recycled.tail), Some(rule_index));
+                verdict.providers = names(&mut used.iter().copied());
                 verdict.ext_cache_hits = ext_cache_hits;
                 verdict.introspection_cache_hits = intro_cache_hits;
-                verdict.verified = used
-                    .iter()
-                    .filter_map(|u| match *u {
-                        Used::Provider(index) => evaluation.verified(index).map(Rc::clone),
-                        Used::ExtAuth(_) => None,
-                    })
-                    .collect();
+                let mut verified = std::mem::take(&mut recycled.verified);
+                verified.extend(used.iter().filter_map(|u| match *u {
+                    Used::Provider(index) => evaluation.verified(index).map(Rc::clone),
+                    Used::ExtAuth(_) => None,
+                }));
+                verdict.verified = verified;
                 verdict
             }
             Err(rejection) if rule.dry_run => {
-                ops.extend(removals(&[], req, forward_path));
-                let mut verdict = Verdict::forward(ops, Some(rule_index));
-                verdict.providers = names(&consulted());
+                removals_into([], req, forward_path, &mut ops);
+                let mut verdict =
+                    Verdict::forward(ops.finish(&mut recycled.tail), Some(rule_index));
+                verdict.providers = names(&mut consulted());
                 verdict.rejection = Some(rejection);
                 verdict.dry_run = true;
                 verdict.ext_cache_hits = ext_cache_hits;
@@ -700,13 +786,12 @@ impl Gateway {
                     .into_iter()
                     .map(Used::Provider)
                     .collect();
-                ops.extend(removals(&[], req, forward_path));
-                ops.push(HeaderOp::Set(
-                    UNVERIFIED_HEADER.to_string(),
-                    names(&without).join(","),
-                ));
-                let mut verdict = Verdict::forward(ops, Some(rule_index));
-                verdict.providers = names(&without);
+                removals_into([], req, forward_path, &mut ops);
+                let marked = names(&mut without.iter().copied());
+                ops.set(UNVERIFIED_HEADER, &marked.join(","));
+                let mut verdict =
+                    Verdict::forward(ops.finish(&mut recycled.tail), Some(rule_index));
+                verdict.providers = marked;
                 verdict.rejection = Some(Rejection::KeysUnavailable);
                 verdict.unverified = true;
                 verdict.ext_cache_hits = ext_cache_hits;
@@ -714,8 +799,12 @@ impl Gateway {
                 verdict
             }
             Err(rejection) => {
-                let mut response = self.respond(rule, rejection, req);
-                self.dpop_challenge(&rule_providers, rejection, req, &mut response);
+                // A refusal forwards no header change: the list waits for the next verdict.
+                recycled.ops = ops.into_list();
+                let mut response = std::mem::take(&mut recycled.response);
+                rule.failure
+                    .respond_into(&mut response, rejection, &self.realm, req.path);
+                self.dpop_challenge(rule_providers, rejection, req, &mut response);
                 if rejection == Rejection::KeysUnavailable && response.status == 401 {
                     response.status = self.keys_unavailable_status(&evaluation.without_keys());
                 }
@@ -732,7 +821,7 @@ impl Gateway {
                     let failed = ExtAnswer::Failed(super::ext_auth::ExtFailure::NoResponse);
                     self.ext_response(service, &failed, &mut response);
                 }
-                let mut providers = names(&consulted());
+                let mut providers = names(&mut consulted());
                 if let Some((service, _)) = evaluation.ext_refusal() {
                     providers.extend(self.ext_services.get(service).map(|s| s.name.clone()));
                 }
@@ -854,10 +943,6 @@ impl Gateway {
                 *value = format!("DPoP {rest}, algs=\"{}\"", super::dpop::algs_text(&algs));
             }
         }
-    }
-
-    fn respond(&self, rule: &Rule, rejection: Rejection, req: &Request<'_>) -> LocalResponse {
-        rule.failure.respond(rejection, &self.realm, req.path)
     }
 
     /// Whether a `keys_unavailable` refusal becomes an unverified pass: every provider that met

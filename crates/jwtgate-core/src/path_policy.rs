@@ -19,6 +19,8 @@
 //! `%25`, which stay encoded (upper-case hex); bytes that are not UTF-8 (the host encodes raw
 //! ones as `%XX`) stay `%XX`. Dot segments are resolved and repeated slashes merged.
 
+use std::borrow::Cow;
+
 use super::rejection::Rejection;
 
 /// `path_policy` (top level of the configuration).
@@ -104,6 +106,43 @@ impl PathPolicy {
         let forward = changed.then(|| wire(&path));
         Ok(MatchPath { path, forward })
     }
+}
+
+impl PathPolicy {
+    /// [`PathPolicy::canonical`]'s (path, forward) without a copy when the path is canonical
+    /// already, as most are (no escape, no `\\` or `;`, no control byte, no dot or empty
+    /// segment): then it is matched as sent and nothing is forwarded instead.
+    pub fn matching<'p>(&self, raw: &'p str) -> Result<(Cow<'p, str>, Option<String>), Rejection> {
+        let path = raw.split('?').next().unwrap_or("");
+        if is_canonical(path) {
+            return Ok((Cow::Borrowed(path), None));
+        }
+        let matched = self.canonical(raw)?;
+        Ok((Cow::Owned(matched.path), matched.forward))
+    }
+}
+
+/// Whether `path` (no query) is its own canonical form under every policy: it starts with `/`,
+/// holds nothing `decode` changes or refuses, and nothing `resolve` changes (a `.` or `..`
+/// segment, an empty one before the last).
+fn is_canonical(path: &str) -> bool {
+    let Some(rest) = path.strip_prefix('/') else {
+        return false;
+    };
+    if path
+        .bytes()
+        .any(|b| matches!(b, b'%' | b'\\' | b';' | 0..=0x1f | 0x7f))
+    {
+        return false;
+    }
+    let mut segments = rest.split('/').peekable();
+    while let Some(segment) = segments.next() {
+        let last = segments.peek().is_none();
+        if (segment.is_empty() && !last) || segment == "." || segment == ".." {
+            return false;
+        }
+    }
+    true
 }
 
 /// A rule's `prefix` / `path` in the canonical form requests are matched in (escapes decoded
@@ -379,6 +418,53 @@ mod tests {
             Some("/api;x%2F")
         );
         assert_eq!(canonical_rule_path("/%zz"), None);
+    }
+
+    #[test]
+    fn matching_borrows_only_what_canonical_would_return_unchanged() {
+        for raw in [
+            "/",
+            "",
+            "*",
+            "/api",
+            "/api/",
+            "/api?x=/public;%2F",
+            "/a//b",
+            "//",
+            "/a/",
+            "/a/.",
+            "/a/./b",
+            "/a/..",
+            "/..",
+            "/.",
+            "/.a/b..",
+            "/a/...",
+            "/a%2Fb",
+            "/a\\b",
+            "/a;b",
+            "/a%3bb",
+            "/a%61",
+            "/a\u{7f}",
+            "/a\u{1}b",
+            "/caf\u{e9}/x",
+            "/a b#c",
+            "a/b",
+            "/x?a=%2F",
+            "/admin//../x",
+            "/a//",
+        ] {
+            for policy in [PathPolicy::default(), lenient()] {
+                let want = policy.canonical(raw).map(|m| (m.path, m.forward));
+                let got = policy
+                    .matching(raw)
+                    .map(|(path, forward)| (path.into_owned(), forward));
+                assert_eq!(got, want, "{raw:?}");
+            }
+        }
+        assert!(matches!(
+            PathPolicy::default().matching("/api/x?y=1"),
+            Ok((Cow::Borrowed("/api/x"), None))
+        ));
     }
 
     #[test]

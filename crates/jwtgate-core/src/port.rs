@@ -69,6 +69,16 @@ pub trait HostPort {
     /// The current request's header pairs as the host holds them (pseudo-headers included
     /// where the host lists them).
     fn request_headers(&self) -> Result<Vec<RawHeader>, HostError>;
+    /// [`HostPort::request_headers`] written over `pairs` from its start, returning how many
+    /// pairs it wrote: the list there holds byte buffers of earlier requests, and a host that
+    /// copies the pairs out of its own memory writes them over those ([`PairsWriter`]), which
+    /// keep their capacity, so reading a request like an earlier one allocates nothing for
+    /// it. The pairs after those written are leftovers, kept for later requests. By default
+    /// the list is replaced by [`HostPort::request_headers`]'.
+    fn request_headers_into(&self, pairs: &mut Vec<RawHeader>) -> Result<usize, HostError> {
+        *pairs = self.request_headers()?;
+        Ok(pairs.len())
+    }
     /// One request header or pseudo-header by name (hosts that leave `:path`/`:method` out of
     /// the list answer these), else the host's own property for it (`path`, `method`).
     fn request_pseudo(&self, name: &str, property: &str) -> Result<Option<Vec<u8>>, HostError>;
@@ -100,6 +110,39 @@ pub trait HostPort {
     /// Shared data between workers: value and CAS token.
     fn shared_get(&self, key: &str) -> Option<(Vec<u8>, u32)>;
     fn shared_set(&self, key: &str, value: &[u8], cas: u32) -> Result<(), HostError>;
+}
+
+/// Writes header pairs over a list kept between requests, from its start: each pair's bytes
+/// go into the buffers of the pair that was at its place. The pairs after those written stay
+/// as they were (leftovers for later requests).
+pub struct PairsWriter<'p> {
+    pairs: &'p mut Vec<RawHeader>,
+    len: usize,
+}
+
+impl<'p> PairsWriter<'p> {
+    pub fn new(pairs: &'p mut Vec<RawHeader>) -> PairsWriter<'p> {
+        PairsWriter { pairs, len: 0 }
+    }
+
+    /// Appends (`name`, `value`).
+    pub fn push(&mut self, name: &[u8], value: &[u8]) {
+        match self.pairs.get_mut(self.len) {
+            Some((old_name, old_value)) => {
+                old_name.clear();
+                old_name.extend_from_slice(name);
+                old_value.clear();
+                old_value.extend_from_slice(value);
+            }
+            None => self.pairs.push((name.to_vec(), value.to_vec())),
+        }
+        self.len += 1;
+    }
+
+    /// How many pairs were written (the list's first ones).
+    pub fn finish(self) -> usize {
+        self.len
+    }
 }
 
 /// Applies a decision's header changes to the current request, whose headers the host listed

@@ -15,7 +15,7 @@ use super::mtls::MtlsPolicy;
 use super::profile::TokenProfile;
 use super::rejection::Rejection;
 use super::remote_jwks::{Availability, RemoteJwks, RemoteKeys};
-use super::request::{HeaderOp, Request};
+use super::request::{OpsWriter, Request};
 use super::token::UntrustedToken;
 
 #[derive(Debug)]
@@ -365,18 +365,19 @@ impl Provider {
 
     /// The request changes for a verified token: the payload and claim headers (the token's
     /// removal is the gateway's, which removes every token location at once).
-    pub fn forward_ops(&self, verified: &Verified, ops: &mut Vec<HeaderOp>) {
+    pub fn forward_ops(&self, verified: &Verified, ops: &mut OpsWriter) {
         if let Some(header) = &self.forward_payload_header {
-            let mut payload = verified.payload_b64.clone();
-            if self.pad_forward_payload_header {
-                while !payload.len().is_multiple_of(4) {
-                    payload.push('=');
+            ops.set_with(header, |payload| {
+                payload.push_str(&verified.payload_b64);
+                if self.pad_forward_payload_header {
+                    while !payload.len().is_multiple_of(4) {
+                        payload.push('=');
+                    }
                 }
-            }
-            ops.push(HeaderOp::Set(header.clone(), payload));
+            });
         }
         for (header, text) in &verified.headers {
-            ops.push(HeaderOp::Set(header.clone(), text.clone()));
+            ops.set(header, text);
         }
     }
 }

@@ -392,7 +392,7 @@ impl Rejection {
 }
 
 /// A local response the host should send instead of forwarding the request.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct LocalResponse {
     pub status: u32,
     pub headers: Vec<(String, String)>,
@@ -421,38 +421,91 @@ impl LocalResponse {
 
     /// The RFC 6750 answer for `rejection`, with `realm` in `WWW-Authenticate`.
     pub fn for_rejection(rejection: Rejection, realm: &str) -> LocalResponse {
-        let mut headers = Vec::with_capacity(3);
+        let mut response = LocalResponse {
+            headers: Vec::with_capacity(3),
+            ..LocalResponse::default()
+        };
+        response.write_rejection(rejection, realm);
+        response
+    }
+
+    /// [`LocalResponse::for_rejection`] written over this response (a previous one): its
+    /// strings and header list keep their capacity, so answering like last time allocates
+    /// nothing.
+    pub fn write_rejection(&mut self, rejection: Rejection, realm: &str) {
+        use std::fmt::Write;
+        let mut len = 0;
         // A challenge only where credentials are the problem (never on 400 or 500).
         if matches!(rejection.status(), 401 | 403) {
-            let challenge = match rejection.bearer_error() {
-                Some(code) => format!(
-                    "Bearer realm=\"{realm}\", error=\"{code}\", error_description=\"{}\"",
-                    rejection.description()
-                ),
-                None => format!("Bearer realm=\"{realm}\""),
-            };
-            headers.push(("www-authenticate".to_string(), challenge));
+            put_header(&mut self.headers, &mut len, "www-authenticate", |value| {
+                // Writing to a String cannot fail.
+                let _ = match rejection.bearer_error() {
+                    Some(code) => write!(
+                        value,
+                        "Bearer realm=\"{realm}\", error=\"{code}\", error_description=\"{}\"",
+                        rejection.description()
+                    ),
+                    None => write!(value, "Bearer realm=\"{realm}\""),
+                };
+            });
         }
-        headers.push(("content-type".to_string(), "application/json".to_string()));
-        headers.push(("cache-control".to_string(), "no-store".to_string()));
-        let body = json_error_body(rejection.body_error(), rejection.description());
-        LocalResponse {
-            status: rejection.status(),
-            headers,
-            body,
-        }
+        put_header(&mut self.headers, &mut len, "content-type", |value| {
+            value.push_str("application/json")
+        });
+        put_header(&mut self.headers, &mut len, "cache-control", |value| {
+            value.push_str("no-store")
+        });
+        self.headers.truncate(len);
+        self.body.clear();
+        write_json_error_body(
+            &mut self.body,
+            rejection.body_error(),
+            rejection.description(),
+        );
+        self.status = rejection.status();
     }
 }
 
+/// Header number `*len` of `headers` becomes (`name`, what `value` writes into an empty
+/// string), over the strings that were there.
+fn put_header(
+    headers: &mut Vec<(String, String)>,
+    len: &mut usize,
+    name: &str,
+    value: impl FnOnce(&mut String),
+) {
+    match headers.get_mut(*len) {
+        Some((old_name, old_value)) => {
+            old_name.clear();
+            old_name.push_str(name);
+            old_value.clear();
+            value(old_value);
+        }
+        None => {
+            let mut text = String::new();
+            value(&mut text);
+            headers.push((name.to_string(), text));
+        }
+    }
+    *len += 1;
+}
+
 /// `{"error":…,"error_description":…}` exactly as `serde_json` writes it, in one allocation.
+#[cfg(test)]
 fn json_error_body(error: &str, description: &str) -> String {
-    let mut body = String::with_capacity(36 + error.len() + description.len());
-    body.push_str("{\"error\":");
-    push_json_string(&mut body, error);
-    body.push_str(",\"error_description\":");
-    push_json_string(&mut body, description);
-    body.push('}');
+    let mut body = String::new();
+    write_json_error_body(&mut body, error, description);
     body
+}
+
+/// [`json_error_body`] appended to `body` (reserving what it needs at once).
+fn write_json_error_body(body: &mut String, error: &str, description: &str) {
+    body.reserve(36 + error.len() + description.len());
+    body.push_str("{\"error\":");
+    push_json_string(body, error);
+    body.push_str(",\"error_description\":");
+    push_json_string(body, description);
+    body.push('}');
 }
 
 /// A JSON string literal with `serde_json`'s escapes.

@@ -77,12 +77,113 @@ pub enum HeaderOp {
     Set(String, String),
 }
 
+/// Header changes written over a list kept between requests: each change overwrites the
+/// strings of the change that was at its place (their capacity is reused), so a request whose
+/// changes are shaped like an earlier one's allocates nothing. [`OpsWriter::finish`] sets
+/// aside what is left of the old list for the next writer.
+#[derive(Debug, Default)]
+pub struct OpsWriter {
+    list: Vec<HeaderOp>,
+    len: usize,
+}
+
+impl OpsWriter {
+    /// Writes over `list` (a previous decision's changes) and then `tail` (what an earlier
+    /// [`OpsWriter::finish`] set aside; left empty), from the start.
+    pub fn reuse(mut list: Vec<HeaderOp>, tail: &mut Vec<HeaderOp>) -> OpsWriter {
+        list.append(tail);
+        OpsWriter { list, len: 0 }
+    }
+
+    /// The changes written so far.
+    pub fn ops(&self) -> &[HeaderOp] {
+        self.list.get(..self.len).unwrap_or(&[])
+    }
+
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// Appends `Remove(name)`.
+    pub fn remove(&mut self, name: &str) {
+        match self.list.get_mut(self.len) {
+            Some(HeaderOp::Remove(old)) => overwrite(old, name),
+            Some(slot) => *slot = HeaderOp::Remove(name.to_string()),
+            None => self.list.push(HeaderOp::Remove(name.to_string())),
+        }
+        self.len += 1;
+    }
+
+    /// Appends `Set(name, value)`.
+    pub fn set(&mut self, name: &str, value: &str) {
+        self.set_with(name, |out| out.push_str(value));
+    }
+
+    /// Appends `Set(name, value)`, `value` written by `write` into an empty string.
+    pub fn set_with(&mut self, name: &str, write: impl FnOnce(&mut String)) {
+        match self.list.get_mut(self.len) {
+            Some(HeaderOp::Set(old_name, old_value)) => {
+                overwrite(old_name, name);
+                old_value.clear();
+                write(old_value);
+            }
+            slot => {
+                let mut value = String::new();
+                write(&mut value);
+                let op = HeaderOp::Set(name.to_string(), value);
+                match slot {
+                    Some(slot) => *slot = op,
+                    None => self.list.push(op),
+                }
+            }
+        }
+        self.len += 1;
+    }
+
+    /// Appends `op` as it is.
+    pub fn push(&mut self, op: HeaderOp) {
+        match self.list.get_mut(self.len) {
+            Some(slot) => *slot = op,
+            None => self.list.push(op),
+        }
+        self.len += 1;
+    }
+
+    /// The list as it is (the changes written, then what is left of the old ones), for a
+    /// writer to come.
+    pub fn into_list(self) -> Vec<HeaderOp> {
+        self.list
+    }
+
+    /// The changes written, in order; the old ones left over are moved to `tail`.
+    pub fn finish(mut self, tail: &mut Vec<HeaderOp>) -> Vec<HeaderOp> {
+        tail.extend(self.list.drain(self.len..));
+        self.list
+    }
+}
+
+/// `text` becomes `with`, in `text`'s capacity.
+fn overwrite(text: &mut String, with: &str) {
+    text.clear();
+    text.push_str(with);
+}
+
 /// `:path` bytes as the core compares them: valid UTF-8 as it is; other bytes, and control
 /// bytes (never legal in a request target), as `%XX`. NGINX hands over a decoded path (`GET
 /// /%ff` arrives as byte 0xFF); every host adapter uses this one encoding.
 pub fn path_text(raw: &[u8]) -> String {
-    use std::fmt::Write;
     let mut out = String::with_capacity(raw.len());
+    path_text_into(raw, &mut out);
+    out
+}
+
+/// [`path_text`] appended to `out` (no allocation beyond `out`'s growth).
+pub fn path_text_into(raw: &[u8], out: &mut String) {
+    use std::fmt::Write;
     for chunk in raw.utf8_chunks() {
         for c in chunk.valid().chars() {
             if c.is_ascii_control() {
@@ -95,7 +196,6 @@ pub fn path_text(raw: &[u8]) -> String {
             let _ = write!(out, "%{b:02X}");
         }
     }
-    out
 }
 
 /// Header bytes as the core reads them: UTF-8 as it is, obs-text (0x80–0xFF) decoded lossily,

@@ -3,6 +3,7 @@
 //! claim conditions on a provider requirement.
 
 use super::authorize::{check_all, Condition};
+use std::borrow::Cow;
 use std::rc::Rc;
 
 use super::claims::ClaimPolicy;
@@ -89,7 +90,11 @@ pub struct Evaluation<'a> {
     outcomes: Vec<Option<Outcome>>,
     /// Every (provider, token, location index) verified for this request, and its outcome:
     /// no token is verified twice by the same provider.
-    checked: Vec<(usize, String, usize, Outcome)>,
+    checked: Vec<Checked<'a>>,
+    /// What satisfied the requirement ([`Evaluation::satisfy_rule`]).
+    used: Vec<Used>,
+    /// Where the verified tokens were ([`Evaluation::account_for_rule`]).
+    located: Vec<(usize, usize)>,
     /// Auth answers consulted (from `answers` or the decision cache), by service.
     ext: Vec<Option<Rc<ExtAnswer>>>,
     /// Services whose answer is needed and not known: ask them.
@@ -100,6 +105,44 @@ pub struct Evaluation<'a> {
     pub intro_pending: Vec<(usize, String)>,
     /// Providers whose introspection answers came from the cache.
     pub intro_cache_hits: Vec<usize>,
+}
+
+/// A token a provider checked for this request: (provider, token, location index, outcome).
+type Checked<'a> = (usize, Cow<'a, str>, usize, Outcome);
+
+/// The lists an evaluation fills, kept in the VM between requests so that their capacity is
+/// reused: a cached token's request allocates none of them.
+#[derive(Debug, Default)]
+pub struct Scratch {
+    outcomes: Vec<Option<Outcome>>,
+    /// Always empty between requests (its tokens borrow a request).
+    checked: Vec<Checked<'static>>,
+    used: Vec<Used>,
+    located: Vec<(usize, usize)>,
+}
+
+/// `list`, emptied, as a list of the same items borrowing for another (longer) lifetime, to
+/// be kept in the VM: the standard library collects `into_iter().filter_map(..)` into the
+/// same allocation (the item layout is the same), so the capacity carries over without
+/// `unsafe`. (The other way, a kept list lends itself to a request by covariance.)
+// `filter` would keep the item type, and with it the request's lifetime.
+#[allow(clippy::unnecessary_filter_map)]
+fn recycle<'x>(mut list: Vec<Checked<'x>>) -> Vec<Checked<'static>> {
+    list.clear();
+    list.into_iter().filter_map(|_| None).collect()
+}
+
+impl Drop for Evaluation<'_> {
+    fn drop(&mut self) {
+        let scratch = &mut self.state.scratch;
+        self.outcomes.clear();
+        self.used.clear();
+        self.located.clear();
+        scratch.outcomes = std::mem::take(&mut self.outcomes);
+        scratch.checked = recycle(std::mem::take(&mut self.checked));
+        scratch.used = std::mem::take(&mut self.used);
+        scratch.located = std::mem::take(&mut self.located);
+    }
 }
 
 impl<'a> Evaluation<'a> {
@@ -113,6 +156,14 @@ impl<'a> Evaluation<'a> {
         state: &'a mut VmState,
         answers: &'a [(usize, Rc<ExtAnswer>)],
     ) -> Self {
+        // The lists an evaluation fills are the VM's, kept between requests (their capacity
+        // stays): given back, empty, when the evaluation ends.
+        let mut outcomes = std::mem::take(&mut state.scratch.outcomes);
+        outcomes.clear();
+        outcomes.resize(providers.len(), None);
+        let checked: Vec<Checked<'a>> = std::mem::take(&mut state.scratch.checked);
+        let used = std::mem::take(&mut state.scratch.used);
+        let located = std::mem::take(&mut state.scratch.located);
         Evaluation {
             providers,
             services,
@@ -121,8 +172,10 @@ impl<'a> Evaluation<'a> {
             max_token_bytes,
             state,
             answers,
-            outcomes: vec![None; providers.len()],
-            checked: Vec::new(),
+            outcomes,
+            checked,
+            used,
+            located,
             ext: vec![None; services.len()],
             ext_pending: Vec::new(),
             ext_cache_hits: Vec::new(),
@@ -175,9 +228,57 @@ impl<'a> Evaluation<'a> {
         }
     }
 
+    /// [`Evaluation::satisfy`], kept in the evaluation ([`Evaluation::used`]): the list
+    /// reuses the VM's capacity.
+    pub fn satisfy_rule(&mut self, requirement: &Requirement) -> Result<(), Rejection> {
+        let mut used = std::mem::take(&mut self.used);
+        used.clear();
+        let result = self.satisfy_into(requirement, &mut used);
+        self.used = used;
+        result
+    }
+
+    /// What satisfied the requirement, once [`Evaluation::satisfy_rule`] succeeded.
+    pub fn used(&self) -> &[Used] {
+        &self.used
+    }
+
     /// The providers whose verified tokens satisfied `requirement` (their headers are
     /// forwarded), or why it failed.
     pub fn satisfy(&mut self, requirement: &Requirement) -> Result<Vec<Used>, Rejection> {
+        let mut used = Vec::new();
+        self.satisfy_into(requirement, &mut used)?;
+        Ok(used)
+    }
+
+    /// [`Evaluation::satisfy`], appending to `out` (each entry once); on a failure `out` is
+    /// as it was.
+    fn satisfy_into(
+        &mut self,
+        requirement: &Requirement,
+        out: &mut Vec<Used>,
+    ) -> Result<(), Rejection> {
+        let start = out.len();
+        let result = self.satisfy_at(requirement, out, start);
+        if result.is_err() {
+            out.truncate(start);
+        }
+        result
+    }
+
+    /// Adds `used` to `out[start..]` unless it is there.
+    fn add_used(out: &mut Vec<Used>, start: usize, used: Used) {
+        if !out.get(start..).unwrap_or(&[]).contains(&used) {
+            out.push(used);
+        }
+    }
+
+    fn satisfy_at(
+        &mut self,
+        requirement: &Requirement,
+        out: &mut Vec<Used>,
+        start: usize,
+    ) -> Result<(), Rejection> {
         match requirement {
             Requirement::ExtAuth(index) => {
                 let Some(answer) = self.ext_answer(*index) else {
@@ -190,13 +291,18 @@ impl<'a> Evaluation<'a> {
                     .services
                     .get(*index)
                     .is_some_and(|s| s.failure_mode_allow);
+                let used = Used::ExtAuth(*index);
                 match answer.as_ref() {
-                    ExtAnswer::Allowed(_) => Ok(vec![Used::ExtAuth(*index)]),
+                    ExtAnswer::Allowed(_) => {
+                        Self::add_used(out, start, used);
+                        Ok(())
+                    }
                     ExtAnswer::Denied(403, _) => Err(Rejection::ExtAuthForbidden),
                     ExtAnswer::Denied(..) => Err(Rejection::ExtAuthUnauthorized),
                     // Envoy's failure_mode_allow: transport errors and 5xx only.
                     ExtAnswer::Failed(kind) if fail_open && kind.may_fail_open() => {
-                        Ok(vec![Used::ExtAuth(*index)])
+                        Self::add_used(out, start, used);
+                        Ok(())
                     }
                     ExtAnswer::Failed(_) => Err(Rejection::ExtAuthError),
                 }
@@ -210,37 +316,46 @@ impl<'a> Evaluation<'a> {
                 if let Some(Outcome::Verified(v)) = self.outcome(*provider) {
                     check_all(claims, &v.claims)?;
                 }
-                Ok(vec![Used::Provider(*provider)])
+                Self::add_used(out, start, Used::Provider(*provider));
+                Ok(())
             }
             Requirement::Any(alternatives) => {
                 let mut failure = Rejection::MissingToken;
                 for alternative in alternatives {
-                    match self.satisfy(alternative) {
-                        Ok(used) => return Ok(used),
+                    match self.satisfy_into(alternative, out) {
+                        Ok(()) => return Ok(()),
                         Err(other) => failure = most_telling(failure, other),
                     }
                 }
                 Err(failure)
             }
             Requirement::All(parts) => {
-                let mut used = Vec::new();
+                // Each part's own entries, appended where this list starts: one entry each.
                 for part in parts {
-                    for p in self.satisfy(part)? {
-                        if !used.contains(&p) {
-                            used.push(p);
+                    let at = out.len();
+                    self.satisfy_into(part, out)?;
+                    let mut i = at;
+                    while let Some(&used) = out.get(i) {
+                        if out.get(start..i).unwrap_or(&[]).contains(&used) {
+                            out.remove(i);
+                        } else {
+                            i += 1;
                         }
                     }
                 }
-                Ok(used)
+                Ok(())
             }
             Requirement::AllowMissing | Requirement::AllowMissingOrFailed => {
                 let lenient = matches!(requirement, Requirement::AllowMissingOrFailed);
-                let mut accepted = Vec::new();
+                let mut accepted = false;
                 let mut foreign = false;
                 let mut failure = None;
                 for provider in 0..self.providers.len() {
                     match self.accept(provider, None) {
-                        Ok(()) => accepted.push(Used::Provider(provider)),
+                        Ok(()) => {
+                            accepted = true;
+                            Self::add_used(out, start, Used::Provider(provider));
+                        }
                         Err(Rejection::MissingToken) => {}
                         // Another issuer's token: fine if some provider accepts it.
                         Err(Rejection::IssuerMismatch) => foreign = true,
@@ -251,11 +366,11 @@ impl<'a> Evaluation<'a> {
                 }
                 // No token: pass. Every token that is there must verify with its issuer's
                 // provider, and a token no provider knows is refused (never "missing").
-                match (failure, accepted.is_empty(), foreign) {
-                    _ if lenient => Ok(accepted),
+                match (failure, accepted, foreign) {
+                    _ if lenient => Ok(()),
                     (Some(failure), _, _) => Err(failure),
-                    (None, true, true) => Err(Rejection::IssuerMismatch),
-                    (None, _, _) => Ok(accepted),
+                    (None, false, true) => Err(Rejection::IssuerMismatch),
+                    (None, _, _) => Ok(()),
                 }
             }
         }
@@ -324,7 +439,7 @@ impl<'a> Evaluation<'a> {
     }
 
     /// `provider`'s verdict on one token it found (memoized for this request).
-    fn check(&mut self, provider: usize, found: &Found<'_>) -> Outcome {
+    fn check(&mut self, provider: usize, found: &Found<'a>) -> Outcome {
         if let Some((_, _, _, known)) = self
             .checked
             .iter()
@@ -381,7 +496,7 @@ impl<'a> Evaluation<'a> {
                     .iter()
                     .any(|(q, t)| *q == provider && *t == found.token)
                 {
-                    self.intro_pending.push((provider, found.token.clone()));
+                    self.intro_pending.push((provider, found.token.to_string()));
                 }
                 Outcome::Failed(Rejection::IntrospectionPending)
             }
@@ -418,11 +533,19 @@ impl<'a> Evaluation<'a> {
         &mut self,
         providers: &[usize],
     ) -> Result<Vec<(usize, usize)>, Rejection> {
+        self.account_for_rule(providers)?;
+        Ok(self.located.clone())
+    }
+
+    /// [`Evaluation::account_for_tokens`], kept in the evaluation ([`Evaluation::located`]):
+    /// the list reuses the VM's capacity.
+    pub fn account_for_rule(&mut self, providers: &[usize]) -> Result<(), Rejection> {
         let all = self.providers;
-        let mut located = Vec::new();
+        let req = self.req;
+        self.located.clear();
         for &p in providers {
             let Some(provider) = all.get(p) else { continue };
-            for found in extract::find_every(&provider.sources, self.req) {
+            for found in extract::find_every(&provider.sources, req) {
                 let mut waiting = None;
                 let mut accounted = None;
                 // The provider that found it first, then any other that finds the same token.
@@ -430,24 +553,16 @@ impl<'a> Evaluation<'a> {
                     std::iter::once(p).chain(providers.iter().copied().filter(|&q| q != p));
                 for q in candidates {
                     let Some(other) = all.get(q) else { continue };
-                    let here: Vec<Found<'_>> = if q == p {
-                        vec![found.clone()]
+                    if q == p {
+                        self.account(q, &found, &mut accounted, &mut waiting);
                     } else {
-                        extract::find_every(&other.sources, self.req)
-                            .into_iter()
-                            .filter(|f| f.token == found.token)
-                            .collect()
-                    };
-                    for f in here {
-                        match self.check(q, &f) {
-                            Outcome::Verified(_) => accounted = Some((q, f.index)),
-                            Outcome::Failed(
-                                r @ (Rejection::KeysLoading | Rejection::IntrospectionPending),
-                            ) => waiting = Some(r),
-                            _ => {}
-                        }
-                        if accounted.is_some() {
-                            break;
+                        let same = extract::find_every(&other.sources, req)
+                            .filter(|f| f.token == found.token);
+                        for f in same {
+                            self.account(q, &f, &mut accounted, &mut waiting);
+                            if accounted.is_some() {
+                                break;
+                            }
                         }
                     }
                     if accounted.is_some() {
@@ -455,13 +570,37 @@ impl<'a> Evaluation<'a> {
                     }
                 }
                 match accounted {
-                    Some(at) if !located.contains(&at) => located.push(at),
+                    Some(at) if !self.located.contains(&at) => self.located.push(at),
                     Some(_) => {}
                     None => return Err(waiting.unwrap_or(Rejection::ExtraTokenInvalid)),
                 }
             }
         }
-        Ok(located)
+        Ok(())
+    }
+
+    /// Where the verified tokens were, as (provider, location index), once
+    /// [`Evaluation::account_for_rule`] succeeded.
+    pub fn located(&self) -> &[(usize, usize)] {
+        &self.located
+    }
+
+    /// Provider `q`'s verdict on `found` for [`Evaluation::account_for_rule`]: where it
+    /// verified, or that it waits.
+    fn account(
+        &mut self,
+        q: usize,
+        found: &Found<'a>,
+        accounted: &mut Option<(usize, usize)>,
+        waiting: &mut Option<Rejection>,
+    ) {
+        match self.check(q, found) {
+            Outcome::Verified(_) => *accounted = Some((q, found.index)),
+            Outcome::Failed(r @ (Rejection::KeysLoading | Rejection::IntrospectionPending)) => {
+                *waiting = Some(r)
+            }
+            _ => {}
+        }
     }
 
     /// Providers whose tokens wait for a key fetch (cold start or a new `kid`).

@@ -5,6 +5,7 @@ use super::dpop::ReplayCaches;
 use super::ext_auth::DecisionCaches;
 use super::introspection::IntrospectionStore;
 use super::remote_jwks::JwksStore;
+use super::requirement::Scratch;
 
 /// Verified tokens, fetched key sets, auth answers, DPoP proofs seen.
 #[derive(Debug, Default)]
@@ -18,4 +19,6 @@ pub struct VmState {
     pub dpop_replay: ReplayCaches,
     /// Introspection answers (RFC 7662), one cache per provider with `introspection`.
     pub introspection: IntrospectionStore,
+    /// The lists deciding a request fills, kept for their capacity (empty between requests).
+    pub scratch: Scratch,
 }

@@ -18,7 +18,7 @@ use std::ffi::c_void;
 use std::ptr;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use jwtgate_core::port::{HostError, HostPort, LogLevel, RawHeader};
+use jwtgate_core::port::{HostError, HostPort, LogLevel, PairsWriter, RawHeader};
 use jwtgate_core::{HeaderOp, LocalResponse, Verdict};
 use ngx::ffi::*;
 use ngx::ngx_log_error;
@@ -287,16 +287,26 @@ impl HostPort for PortHandle {
     /// `htu`) and, when a provider binds tokens to the connection's certificate, its SHA-256
     /// (`mtls_binding.certificate_from: connection`).
     fn request_headers(&self) -> Result<Vec<RawHeader>, HostError> {
+        let mut headers = Vec::new();
+        let written = self.request_headers_into(&mut headers)?;
+        headers.truncate(written);
+        Ok(headers)
+    }
+
+    fn request_headers_into(&self, headers: &mut Vec<RawHeader>) -> Result<usize, HostError> {
         let r = self.0.current.get();
         if r.is_null() {
             return Err(HostError(1));
         }
         unsafe {
-            let mut headers: Vec<RawHeader> = header_entries(r)
-                .iter()
-                .map(|&e| (bytes(&(*e).key).to_vec(), bytes(&(*e).value).to_vec()))
-                .filter(|(n, _)| !n.starts_with(b":"))
-                .collect();
+            // Written over the buffers of an earlier request's pairs (their capacity reused).
+            let mut out = PairsWriter::new(headers);
+            for &e in header_entries(r).iter() {
+                let name = bytes(&(*e).key);
+                if !name.starts_with(b":") {
+                    out.push(name, bytes(&(*e).value));
+                }
+            }
             let c = (*r).connection;
             let ssl = if c.is_null() {
                 ptr::null_mut()
@@ -304,18 +314,16 @@ impl HostPort for PortHandle {
                 (*c).ssl
             };
             let scheme: &[u8] = if ssl.is_null() { b"http" } else { b"https" };
-            headers.push((b":scheme".to_vec(), scheme.to_vec()));
+            out.push(b":scheme", scheme);
             if self.0.reads_peer_certificate.get() && !ssl.is_null() {
                 if let Some(digest) = peer_certificate_sha256((*ssl).connection) {
-                    headers.push((
-                        jwtgate_core::request::PEER_CERTIFICATE_SHA256
-                            .as_bytes()
-                            .to_vec(),
-                        digest.into_bytes(),
-                    ));
+                    out.push(
+                        jwtgate_core::request::PEER_CERTIFICATE_SHA256.as_bytes(),
+                        digest.as_bytes(),
+                    );
                 }
             }
-            Ok(headers)
+            Ok(out.finish())
         }
     }
 

@@ -142,6 +142,9 @@ pub(super) fn compile(raw: RawConfig) -> Result<Gateway, ConfigError> {
         };
         rules.push(Rule {
             route,
+            consulted: requires
+                .as_ref()
+                .map_or_else(Vec::new, |r| r.providers(providers.len())),
             requires,
             failure,
             dry_run: r.dry_run.unwrap_or(raw.dry_run),
