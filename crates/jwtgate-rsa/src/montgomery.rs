@@ -331,7 +331,7 @@ impl Modulus {
                 let (row_n, row_all) = row.split_at_mut_checked(split)?;
                 let (nj_only, nj_all) = n_j.split_at_checked(split)?;
                 let (nj1_only, nj1_all) = n_j1.split_at_checked(split)?;
-                rows_n(row_n, [m0, m1], nj_only, nj1_only);
+                row2(row_n, m0, nj_only, m1, nj1_only);
                 rows_all(
                     row_all,
                     [2 * a0, m0, 2 * a1, m1],
@@ -453,46 +453,6 @@ fn rows_all(t: &mut [u64], mults: [u32; 4], now: [&[u32]; 2], prev: [&[u32]; 2])
                         u64x2_extmul_high_u32x4(x1, pp4),
                         u64x2_extmul_high_u32x4(y1, qp4),
                     ),
-                ),
-            );
-            store_slots(t4, lo, hi);
-        }
-    }
-}
-
-/// Two rows of m·n only: slots t_j += y0·q_j + y1·q′_j; SIMD128.
-#[cfg(all(target_arch = "wasm32", not(feature = "portable")))]
-#[inline(always)]
-fn rows_n(t: &mut [u64], mults: [u32; 2], q: &[u32], qp: &[u32]) {
-    use core::arch::wasm32::{
-        i64x2_add, u32x4_splat, u64x2_extmul_high_u32x4, u64x2_extmul_low_u32x4,
-    };
-    let splats = mults.map(|x| u32x4_splat(x));
-    let (t, _) = t.as_chunks_mut::<G>();
-    let (q, _) = q.as_chunks::<G>();
-    let (qp, _) = qp.as_chunks::<G>();
-    for ((t, q), qp) in t.iter_mut().zip(q).zip(qp) {
-        let [y0, y1] = *core::hint::black_box(&splats); // see row2
-        let (t4, _) = t.as_chunks_mut::<4>();
-        let groups = t4
-            .iter_mut()
-            .zip(q.as_chunks::<4>().0)
-            .zip(qp.as_chunks::<4>().0);
-        for ((t4, q4), qp4) in groups {
-            let (q4, qp4) = (load(q4), load(qp4));
-            let (lo, hi) = load_slots(t4);
-            let lo = i64x2_add(
-                lo,
-                i64x2_add(
-                    u64x2_extmul_low_u32x4(y0, q4),
-                    u64x2_extmul_low_u32x4(y1, qp4),
-                ),
-            );
-            let hi = i64x2_add(
-                hi,
-                i64x2_add(
-                    u64x2_extmul_high_u32x4(y0, q4),
-                    u64x2_extmul_high_u32x4(y1, qp4),
                 ),
             );
             store_slots(t4, lo, hi);
