@@ -75,12 +75,15 @@ pub(crate) struct Modulus {
 
 /// Working buffers for one exponentiation (allocated once per verification).
 struct Scratch {
-    /// The second operand, reversed (plus zero padding); the SIMD128 kernel's squaring keeps its
-    /// copy of a here instead (not reversed).
+    /// The second operand, reversed (plus zero padding).
+    #[cfg(any(not(target_arch = "wasm32"), feature = "portable"))]
     b_rev: Vec<u32>,
     /// The reduction quotients m_k, reversed (plus zero padding).
     #[cfg(any(not(target_arch = "wasm32"), feature = "portable"))]
     m_rev: Vec<u32>,
+    /// The SIMD128 kernel's squaring: its copy of a, cleared limb by limb (plus zero padding).
+    #[cfg(all(target_arch = "wasm32", not(feature = "portable")))]
+    a_rest: Vec<u32>,
     /// The SIMD128 kernel's 2L column slots (u64, lazily carried), plus padding.
     #[cfg(all(target_arch = "wasm32", not(feature = "portable")))]
     t: Vec<u64>,
@@ -89,9 +92,12 @@ struct Scratch {
 impl Scratch {
     fn new(len: usize) -> Scratch {
         Scratch {
+            #[cfg(any(not(target_arch = "wasm32"), feature = "portable"))]
             b_rev: vec![0; len + PAD],
             #[cfg(any(not(target_arch = "wasm32"), feature = "portable"))]
             m_rev: vec![0; len + PAD],
+            #[cfg(all(target_arch = "wasm32", not(feature = "portable")))]
+            a_rest: vec![0; len + PAD],
             #[cfg(all(target_arch = "wasm32", not(feature = "portable")))]
             t: vec![0; 2 * len + 2 * PAD],
         }
@@ -284,7 +290,7 @@ impl Modulus {
         // A pass covers j = 2 .. 2 + G·chunks (1 .. for the last row when L is odd), past L − 1
         // for row i and L for row i + 1: the padding multiplies by zero.
         let chunks = (len - 1).div_ceil(G);
-        let Scratch { b_rev: az, t, .. } = scratch;
+        let Scratch { a_rest: az, t } = scratch;
         t.fill(0);
         if SQUARE {
             // a, cleared limb by limb: at row i it holds a_j for j > i only
