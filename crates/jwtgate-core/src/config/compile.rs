@@ -1499,16 +1499,12 @@ fn duration_ms(at: &str, d: RawDuration) -> Result<u64, ConfigError> {
     match d {
         RawDuration::Seconds(s) => Ok(s.saturating_mul(1000)),
         RawDuration::Text(text) => {
-            let number = text
-                .strip_suffix('s')
-                .ok_or_else(|| err(at, "a duration is written like \"300s\""))?;
-            let seconds: f64 = number
-                .parse()
-                .map_err(|_| err(at, "a duration is written like \"300s\""))?;
-            if !seconds.is_finite() || !(0.0..=1e12).contains(&seconds) {
+            let (seconds, nanos) = duration_text(at, &text)?;
+            if seconds > 1_000_000_000_000 {
                 return Err(err(at, "must be a non-negative duration"));
             }
-            Ok((seconds * 1000.0).round() as u64)
+            // Rounded to the nearest millisecond, halves up.
+            Ok(seconds * 1000 + (u64::from(nanos) + 500_000) / 1_000_000)
         }
     }
 }
@@ -1516,19 +1512,31 @@ fn duration_ms(at: &str, d: RawDuration) -> Result<u64, ConfigError> {
 fn duration_seconds(at: &str, d: RawDuration) -> Result<u64, ConfigError> {
     match d {
         RawDuration::Seconds(s) => Ok(s),
-        RawDuration::Text(text) => {
-            let number = text
-                .strip_suffix('s')
-                .ok_or_else(|| err(at, "a duration is written like \"300s\""))?;
-            let seconds: f64 = number
-                .parse()
-                .map_err(|_| err(at, "a duration is written like \"300s\""))?;
-            if !seconds.is_finite() || seconds < 0.0 {
-                return Err(err(at, "must be a non-negative duration"));
-            }
-            Ok(seconds.floor() as u64)
-        }
+        RawDuration::Text(text) => Ok(duration_text(at, &text)?.0),
     }
+}
+
+/// A duration as protobuf's JSON writes one: seconds with up to nine decimals and an `s`
+/// (`"300s"`, `"1.5s"`), as (whole seconds, nanoseconds). Read by hand: `str::parse::<f64>`
+/// linked core's float parser (~15 KB of the filter, most of it a table) for this alone.
+fn duration_text(at: &str, text: &str) -> Result<(u64, u32), ConfigError> {
+    let written_like = || err(at, "a duration is written like \"300s\"");
+    let number = text.strip_suffix('s').ok_or_else(written_like)?;
+    if number.starts_with('-') {
+        return Err(err(at, "must be a non-negative duration"));
+    }
+    let (whole, fraction) = number.split_once('.').unwrap_or((number, ""));
+    let digits = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
+    if !digits(whole) || (number.contains('.') && !digits(fraction)) || fraction.len() > 9 {
+        return Err(written_like());
+    }
+    let seconds = whole.parse::<u64>().map_err(|_| written_like())?;
+    let nanos = fraction
+        .bytes()
+        .chain(std::iter::repeat(b'0'))
+        .take(9)
+        .fold(0u32, |n, b| n * 10 + u32::from(b - b'0'));
+    Ok((seconds, nanos))
 }
 
 /// Milliseconds as seconds for messages (`1.5`, `0.25`, `30`), without float formatting (which
@@ -1544,6 +1552,50 @@ fn seconds_text(ms: u64) -> String {
 
 #[cfg(test)]
 mod tests {
+    use super::{duration_ms, duration_seconds, err, RawDuration};
+
+    #[test]
+    fn durations_are_read_as_protobuf_writes_them() {
+        let text = |t: &str| RawDuration::Text(t.into());
+        for (t, ms, s) in [
+            ("300s", 300_000, 300),
+            ("1.5s", 1_500, 1),
+            ("0.25s", 250, 0),
+            ("0.0005s", 1, 0),
+            ("0.0004999s", 0, 0),
+            ("2.999999999s", 3_000, 2),
+            ("0s", 0, 0),
+            ("1000000000000s", 1_000_000_000_000_000, 1_000_000_000_000),
+        ] {
+            assert_eq!(duration_ms("d", text(t)), Ok(ms), "{t}");
+            assert_eq!(duration_seconds("d", text(t)), Ok(s), "{t}");
+        }
+        let written_like = err("d", "a duration is written like \"300s\"");
+        for t in [
+            "300",
+            "s",
+            ".5s",
+            "5.s",
+            "1e3s",
+            "+5s",
+            "1.0000000001s",
+            " 5s",
+            "5 s",
+            "0x10s",
+        ] {
+            assert_eq!(duration_ms("d", text(t)), Err(written_like.clone()), "{t}");
+            assert_eq!(
+                duration_seconds("d", text(t)),
+                Err(written_like.clone()),
+                "{t}"
+            );
+        }
+        let negative = err("d", "must be a non-negative duration");
+        assert_eq!(duration_ms("d", text("-1s")), Err(negative.clone()));
+        assert_eq!(duration_seconds("d", text("-0.5s")), Err(negative.clone()));
+        assert_eq!(duration_ms("d", text("1000000000001s")), Err(negative));
+    }
+
     #[test]
     fn seconds_text_writes_what_float_display_wrote() {
         for (ms, text) in [
