@@ -925,8 +925,7 @@ impl Engine {
             }
             self.host.select(current).ok();
             self.waiters.extend(kept);
-            wanted.sort_unstable();
-            wanted.dedup();
+            crate::sorted::sort_dedup(&mut wanted);
             let settled = wanted
                 .into_iter()
                 .map(|p| self.ensure_fetch(p, now_ms, current))

@@ -33,6 +33,7 @@ pub mod rejection;
 pub mod remote_jwks;
 pub mod request;
 pub mod requirement;
+mod sorted;
 pub mod strict_json;
 pub mod token;
 pub mod vm_state;

@@ -519,8 +519,7 @@ impl<'a> Evaluation<'a> {
             })
             .map(|(p, _, _, _)| *p)
             .collect();
-        out.sort_unstable();
-        out.dedup();
+        crate::sorted::sort_dedup(&mut out);
         out
     }
 
@@ -611,8 +610,7 @@ impl<'a> Evaluation<'a> {
             .filter(|(_, _, _, o)| matches!(o, Outcome::Failed(Rejection::KeysLoading)))
             .map(|(p, _, _, _)| *p)
             .collect();
-        waiting.sort_unstable();
-        waiting.dedup();
+        crate::sorted::sort_dedup(&mut waiting);
         waiting
     }
 
@@ -630,8 +628,7 @@ impl<'a> Evaluation<'a> {
             })
             .map(|(p, _, _, _)| *p)
             .collect();
-        out.sort_unstable();
-        out.dedup();
+        crate::sorted::sort_dedup(&mut out);
         out
     }
 

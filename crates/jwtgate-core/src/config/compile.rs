@@ -80,8 +80,7 @@ pub(super) fn compile(raw: RawConfig) -> Result<Gateway, ConfigError> {
     if providers.iter().any(|p| p.allow_unverified) {
         managed_headers.push(crate::gateway::UNVERIFIED_HEADER.to_string());
     }
-    managed_headers.sort_unstable();
-    managed_headers.dedup();
+    crate::sorted::sort_dedup(&mut managed_headers);
     for p in &providers {
         for source in &p.sources {
             if let Source::Header { name, .. } = source {
@@ -105,8 +104,7 @@ pub(super) fn compile(raw: RawConfig) -> Result<Gateway, ConfigError> {
     for service in &ext_services {
         managed_headers.extend(service.allowed_upstream_headers.iter().cloned());
     }
-    managed_headers.sort_unstable();
-    managed_headers.dedup();
+    crate::sorted::sort_dedup(&mut managed_headers);
 
     let stat_prefix = raw.stat_prefix.unwrap_or_else(|| "jwtgate".into());
     if stat_prefix.is_empty()
