@@ -214,11 +214,13 @@ impl<T: Read> Read for Vec<T> {
         let Value::Array(items) = v else {
             return Err(invalid_type(v, at, "a sequence"));
         };
-        items
-            .iter()
-            .enumerate()
-            .map(|(i, item)| T::read(item, &format!("{at}[{i}]")))
-            .collect()
+        // A loop, not `collect` into a `Result`: that adapter (GenericShunt) was instantiated
+        // per element type.
+        let mut out = Vec::with_capacity(items.len());
+        for (i, item) in items.iter().enumerate() {
+            out.push(T::read(item, &format!("{at}[{i}]"))?);
+        }
+        Ok(out)
     }
 }
 
