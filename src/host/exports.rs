@@ -4,8 +4,8 @@
 //! finds nothing borrowed. A context the table does not know never panics: a request is
 //! refused, anything else is ignored.
 
+use jwtgate_core::id_map::IdMap;
 use std::cell::RefCell;
-use std::collections::HashMap;
 use std::mem::MaybeUninit;
 use std::rc::Rc;
 use std::time::Duration;
@@ -30,9 +30,9 @@ struct Root {
 
 #[derive(Default)]
 struct Contexts {
-    roots: HashMap<u32, Root>,
+    roots: IdMap<Root>,
     /// Request context → its root context.
-    requests: HashMap<u32, u32>,
+    requests: IdMap<u32>,
 }
 
 thread_local! {

@@ -9,11 +9,11 @@
 //! function serves a request's own arrival and a paused request woken later from another
 //! request's call answer or from the timer.
 
-use std::collections::HashMap;
 use std::rc::Rc;
 
 use super::ext_auth::{ExtAnswer, ExtFailure};
 use super::gateway::Recycled;
+use super::id_map::IdMap;
 use super::introspection::{token_key, Answer, Failure, Introspected, MAX_ANSWER_BYTES};
 use super::metrics::Counters;
 use super::port::{apply_all, HostError, HostPort, LogLevel, RawHeader};
@@ -90,16 +90,16 @@ pub struct Engine {
     ext_calls: Calls,
     /// The fetches (by token) that read a provider's OpenID configuration document, and why
     /// the key set is wanted (the JWKS fetch that follows keeps the reason).
-    documents: HashMap<u32, FetchReason>,
+    documents: IdMap<FetchReason>,
     /// Fetches requests asked for, for the next tick to start (`on_keys_loading: retry_after`).
     scheduled: Vec<(usize, FetchReason)>,
     /// Auth answers each paused request has received, by context.
-    answers: HashMap<u32, Answers>,
+    answers: IdMap<Answers>,
     /// Introspection calls in flight, by callout token.
-    intro_calls: HashMap<u32, IntroCall>,
+    intro_calls: IdMap<IntroCall>,
     /// Introspection outcomes each paused request has received, by context (failures are
     /// never cached: a request learns of the call it waited for here).
-    intro_answers: HashMap<u32, Delivered>,
+    intro_answers: IdMap<Delivered>,
     host: Box<dyn HostPort>,
     /// A paused request is answered without waiting any longer after this.
     max_wait_ms: u64,
@@ -196,7 +196,7 @@ fn lossy_pair((name, value): RawHeader) -> (String, String) {
 }
 
 /// Calls in flight: token → (provider or service, context that dispatched it, dispatch time).
-type Calls = HashMap<u32, (usize, u32, u64)>;
+type Calls = IdMap<(usize, u32, u64)>;
 
 /// Removes the calls whose timeout (by provider or service) has passed and returns their
 /// (provider or service, context).
@@ -248,12 +248,12 @@ impl Engine {
             recycled: Recycled::default(),
             state: gateway.new_vm_state(seed),
             waiters: Vec::new(),
-            fetches: HashMap::new(),
-            documents: HashMap::new(),
-            ext_calls: HashMap::new(),
-            answers: HashMap::new(),
-            intro_calls: HashMap::new(),
-            intro_answers: HashMap::new(),
+            fetches: IdMap::default(),
+            documents: IdMap::default(),
+            ext_calls: IdMap::default(),
+            answers: IdMap::default(),
+            intro_calls: IdMap::default(),
+            intro_answers: IdMap::default(),
             scheduled: Vec::new(),
             host,
             max_wait_ms,

@@ -18,6 +18,7 @@ pub mod extract;
 pub mod failure;
 pub mod gateway;
 pub mod http_uri;
+pub mod id_map;
 pub mod introspection;
 pub mod keys;
 pub mod lru;
