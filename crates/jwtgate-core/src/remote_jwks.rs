@@ -17,6 +17,7 @@ use sha2::{Digest, Sha256};
 
 use super::http_uri::HttpUri;
 use super::keys::{jwks_members, Key, MAX_KEYS_PER_JWKS};
+use super::strict_json;
 
 /// Envoy's defaults where Envoy has one; the rest are jwtgate's.
 pub const DEFAULT_TIMEOUT_MS: u64 = 5_000;
@@ -118,7 +119,9 @@ impl RemoteJwks {
         let Some(discovery) = &self.discovery else {
             return Err(FetchFailure::BadDocument);
         };
-        let doc: Value = serde_json::from_slice(body).map_err(|_| FetchFailure::NotJson)?;
+        // Strict like every other JSON jwtgate reads: a document with two `issuer`s or two
+        // `jwks_uri`s means different things to different parsers.
+        let doc = strict_json::parse(body).map_err(|_| FetchFailure::NotJson)?;
         if doc.get("issuer").and_then(Value::as_str) != Some(discovery.issuer.as_str()) {
             return Err(FetchFailure::IssuerMismatch);
         }
@@ -234,7 +237,9 @@ pub const MAX_SKIPPED_REPORTED: usize = 16;
 /// the others are used, up to [`MAX_KEYS_PER_JWKS`] keys (the members after that are not read).
 /// Symmetric (`oct`) keys are never taken from the network.
 pub fn parse_jwks(body: &[u8]) -> Result<ParsedJwks, FetchFailure> {
-    let doc: Value = serde_json::from_slice(body).map_err(|_| FetchFailure::NotJson)?;
+    // Duplicate members refused, as in an inline JWKS (`local_jwks`): the same set must not be
+    // read two ways depending on where it came from.
+    let doc = strict_json::parse(body).map_err(|_| FetchFailure::NotJson)?;
     let members = jwks_members(&doc).map_err(|_| FetchFailure::NotJson)?;
     let mut parsed = ParsedJwks {
         keys: Vec::new(),
@@ -639,6 +644,13 @@ mod tests {
     fn unusable_documents_are_failures() {
         assert_eq!(parse_jwks(b"<html>").unwrap_err(), FetchFailure::NotJson);
         assert_eq!(parse_jwks(b"[1]").unwrap_err(), FetchFailure::NotJson);
+        // A member twice, at any depth: refused, not the last one kept.
+        let twice = br#"{"keys":[{"kty":"EC","crv":"P-256","kid":"ec1","kid":"ec2",
+             "x":"f83OJ3D2xF1Bg8vub9tLe1gHMzV76e8Tus9uPHvRVEU",
+             "y":"x_FEzRu9m36HLN_tue659LNpXW6pCyStikYjKIWI5a0"}]}"#;
+        assert_eq!(parse_jwks(twice).unwrap_err(), FetchFailure::NotJson);
+        let once = String::from_utf8_lossy(twice).replace(r#""kid":"ec2","#, "");
+        assert_eq!(parse_jwks(once.as_bytes()).unwrap().keys.len(), 1);
         assert_eq!(
             parse_jwks(br#"{"keys":[]}"#).unwrap_err(),
             FetchFailure::NoUsableKeys

@@ -923,10 +923,15 @@ fn discovery_reads_the_document_then_fetches_the_jwks_it_names() {
 #[test]
 fn a_document_that_names_another_issuer_or_no_usable_jwks_uri_is_a_failed_fetch() {
     let old = Keys::new(1, "old");
-    let rows: [(&[u8], &str); 7] = [
+    let rows: [(&[u8], &str); 8] = [
         (
             &document("https://evil.test", "https://issuer.test/certs"),
             "issuer_mismatch",
+        ),
+        // Two issuers: another parser may read the other one.
+        (
+            br#"{"issuer": "https://issuer.test", "issuer": "https://evil.test", "jwks_uri": "https://issuer.test/certs"}"#,
+            "not_json",
         ),
         // Exactly equal: a trailing slash is another issuer (OIDC Discovery §4.3).
         (
