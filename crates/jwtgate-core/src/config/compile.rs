@@ -3,6 +3,7 @@
 
 use serde_json::Value;
 
+use super::read::member;
 use crate::algorithm::Alg;
 use crate::authorize::{ClaimOp, Condition};
 use crate::claims::{AudienceMatch, ClaimPolicy};
@@ -125,14 +126,14 @@ pub(super) fn compile(raw: RawConfig) -> Result<Gateway, ConfigError> {
     let mut rules = Vec::with_capacity(raw.rules.len());
     for (i, r) in raw.rules.into_iter().enumerate() {
         let at = format!("rules[{i}]");
-        let route = route_match(&format!("{at}.match"), r.route)?;
+        let route = route_match(&member(&at, "match"), r.route)?;
         let requires = r
             .requires
-            .map(|req| requirement(&format!("{at}.requires"), req, &providers, &ext_services, 0))
+            .map(|req| requirement(&member(&at, "requires"), req, &providers, &ext_services, 0))
             .transpose()?;
         let failure = match r.failure_response {
             Some(f) => failure_policy(
-                &format!("{at}.failure_response"),
+                &member(&at, "failure_response"),
                 f,
                 raw.strip_failure_response,
             )?,
@@ -242,16 +243,14 @@ pub(super) fn compile(raw: RawConfig) -> Result<Gateway, ConfigError> {
 fn route_match(at: &str, m: RawMatch) -> Result<RouteMatch, ConfigError> {
     let path = match (m.prefix, m.path, m.safe_regex) {
         (Some(prefix), None, None) => {
-            PathMatch::Prefix(check_route_path(&format!("{at}.prefix"), prefix)?)
+            PathMatch::Prefix(check_route_path(&member(at, "prefix"), prefix)?)
         }
-        (None, Some(path), None) => {
-            PathMatch::Exact(check_route_path(&format!("{at}.path"), path)?)
-        }
+        (None, Some(path), None) => PathMatch::Exact(check_route_path(&member(at, "path"), path)?),
         (None, None, Some(re)) => PathMatch::Regex(
             // Envoy's safe_regex must match the whole path.
             regex_lite::Regex::new(&format!("^(?:{})$", re.regex)).map_err(|e| {
                 err(
-                    format!("{at}.safe_regex.regex"),
+                    member(at, "safe_regex.regex"),
                     format!("invalid regex: {e}"),
                 )
             })?,
@@ -361,7 +360,7 @@ fn requirement(
     let takes_claims = r.provider_name.is_some() || r.provider_and_audiences.is_some();
     if !takes_claims && !r.claims.is_empty() {
         return Err(err(
-            format!("{at}.claims"),
+            member(at, "claims"),
             "only applies with `provider_name` or `provider_and_audiences`",
         ));
     }
@@ -394,7 +393,7 @@ fn requirement(
                 .position(|s| s.name == name)
                 .ok_or_else(|| {
                     err(
-                        format!("{at}.ext_auth"),
+                        member(at, "ext_auth"),
                         format!("no ext_auth service named `{name}`"),
                     )
                 })?,
@@ -405,7 +404,7 @@ fn requirement(
 }
 
 fn condition(at: &str, c: RawCondition) -> Result<Condition, ConfigError> {
-    crate::claims::check_claim_name(&c.claim).map_err(|e| err(format!("{at}.claim"), e))?;
+    crate::claims::check_claim_name(&c.claim).map_err(|e| err(member(at, "claim"), e))?;
     let mut ops = Vec::new();
     ops.extend(c.equals.map(ClaimOp::Equals));
     ops.extend(c.one_of.map(ClaimOp::OneOf));
@@ -425,7 +424,7 @@ fn condition(at: &str, c: RawCondition) -> Result<Condition, ConfigError> {
     let rejection = match c.status {
         None | Some(403) => Rejection::ClaimsForbidden,
         Some(401) => Rejection::ClaimsRejected,
-        Some(_) => return Err(err(format!("{at}.status"), "must be 401 or 403")),
+        Some(_) => return Err(err(member(at, "status"), "must be 401 or 403")),
     };
     Ok(Condition {
         claim: c.claim,
@@ -441,15 +440,12 @@ fn failure_policy(
 ) -> Result<FailurePolicy, ConfigError> {
     if let Some(status) = f.status {
         if !(400..=599).contains(&status) {
-            return Err(err(format!("{at}.status"), "must be a 4xx or 5xx status"));
+            return Err(err(member(at, "status"), "must be a 4xx or 5xx status"));
         }
     }
     if let Some(ct) = &f.content_type {
         if ct.is_empty() || ct.bytes().any(|b| b < 0x20 || b == 0x7f) {
-            return Err(err(
-                format!("{at}.content_type"),
-                "not a valid content type",
-            ));
+            return Err(err(member(at, "content_type"), "not a valid content type"));
         }
     }
     let redirect = match f.redirect {
@@ -458,14 +454,14 @@ fn failure_policy(
             let printable = |s: &str| !s.is_empty() && s.bytes().all(|b| b > 0x20 && b != 0x7f);
             if !printable(&r.url) {
                 return Err(err(
-                    format!("{at}.redirect.url"),
+                    member(at, "redirect.url"),
                     "must be a URL without spaces",
                 ));
             }
             let param = r.param.unwrap_or_else(|| "redirect".into());
             if !printable(&param) || param.contains(['&', '=', '#', '?']) {
                 return Err(err(
-                    format!("{at}.redirect.param"),
+                    member(at, "redirect.param"),
                     "not a query parameter name",
                 ));
             }
@@ -500,21 +496,21 @@ fn compile_provider(
     if let Some(issuer) = &p.issuer {
         if issuer.is_empty() {
             return Err(err(
-                format!("{at}.issuer"),
+                member(at, "issuer"),
                 "must not be empty (omit it to skip the check)",
             ));
         }
     }
     let mut keys = Vec::new();
     if let Some(jwks) = p.local_jwks {
-        keys.extend(jwks_keys(&format!("{at}.local_jwks"), jwks, warnings)?);
+        keys.extend(jwks_keys(&member(at, "local_jwks"), jwks, warnings)?);
     }
     for (i, k) in p.keys.into_iter().enumerate() {
         keys.push(inline_key(&format!("{at}.keys[{i}]"), k)?);
     }
     let mut remote = p
         .remote_jwks
-        .map(|r| remote_jwks(&format!("{at}.remote_jwks"), r, p.issuer.as_deref()))
+        .map(|r| remote_jwks(&member(at, "remote_jwks"), r, p.issuer.as_deref()))
         .transpose()?;
     if keys.len() > crate::keys::MAX_KEYS_PER_JWKS {
         return Err(err(
@@ -531,30 +527,30 @@ fn compile_provider(
         .unwrap_or(crate::provider::DEFAULT_MAX_KEYS_PER_TOKEN);
     if !(1..=crate::keys::MAX_KEYS_PER_JWKS).contains(&max_keys_per_token) {
         return Err(err(
-            format!("{at}.max_keys_per_token"),
+            member(at, "max_keys_per_token"),
             format!("must be between 1 and {}", crate::keys::MAX_KEYS_PER_JWKS),
         ));
     }
     let introspection = p
         .introspection
-        .map(|i| introspection(&format!("{at}.introspection"), i, warnings))
+        .map(|i| introspection(&member(at, "introspection"), i, warnings))
         .transpose()?;
     if introspection.is_some() {
         if !keys.is_empty() || remote.is_some() {
             return Err(err(
-                format!("{at}.introspection"),
+                member(at, "introspection"),
                 "an introspection provider has no keys: remove `remote_jwks`, `local_jwks` and `keys`",
             ));
         }
         if p.typ.is_some() {
             return Err(err(
-                format!("{at}.typ"),
+                member(at, "typ"),
                 "does not apply to introspected (opaque) tokens: they have no header",
             ));
         }
         if p.on_keys_unavailable == Some(RawOnKeysUnavailable::AllowUnverified) {
             return Err(err(
-                format!("{at}.on_keys_unavailable"),
+                member(at, "on_keys_unavailable"),
                 "allow_unverified does not apply to introspection: failures always fail closed (`deny`: 401, `unavailable`: 503)",
             ));
         }
@@ -593,7 +589,7 @@ fn compile_provider(
     }
     let dpop = p
         .dpop
-        .map(|d| dpop_policy(&format!("{at}.dpop"), d))
+        .map(|d| dpop_policy(&member(at, "dpop"), d))
         .transpose()?;
     if dpop.is_some() && !sources.iter().any(crate::provider::is_dpop_scheme) {
         sources.push(Source::Header {
@@ -603,12 +599,12 @@ fn compile_provider(
     }
     let mtls = p
         .mtls_binding
-        .map(|m| mtls_policy(&format!("{at}.mtls_binding"), m))
+        .map(|m| mtls_policy(&member(at, "mtls_binding"), m))
         .transpose()?;
 
     let forward_payload_header = p
         .forward_payload_header
-        .map(|h| settable_header(&format!("{at}.forward_payload_header"), &h))
+        .map(|h| settable_header(&member(at, "forward_payload_header"), &h))
         .transpose()?;
     let mut claim_to_headers = Vec::new();
     for (i, c) in p.claim_to_headers.into_iter().enumerate() {
@@ -623,7 +619,7 @@ fn compile_provider(
 
     let max_lifetime_seconds = p
         .max_lifetime
-        .map(|d| duration_seconds(&format!("{at}.max_lifetime"), d))
+        .map(|d| duration_seconds(&member(at, "max_lifetime"), d))
         .transpose()?;
     let profile = token_profile(at, p.typ, p.subjects, p.required_claims)?;
     let keys_unavailable_status = match (p.on_keys_unavailable, &remote) {
@@ -632,7 +628,7 @@ fn compile_provider(
         (Some(RawOnKeysUnavailable::Unavailable), None) if introspection.is_some() => Some(503),
         (Some(_), None) => {
             return Err(err(
-                format!("{at}.on_keys_unavailable"),
+                member(at, "on_keys_unavailable"),
                 "only applies with `remote_jwks` or `introspection`",
             ))
         }
@@ -693,29 +689,29 @@ fn introspection(
         (Some(id), Some(secret), None) => {
             if id.is_empty() || id.bytes().any(|b| b < 0x20 || b == 0x7f) {
                 return Err(err(
-                    format!("{at}.client_id"),
+                    member(at, "client_id"),
                     "must be non-empty text without control characters",
                 ));
             }
             if secret.is_empty() || secret.bytes().any(|b| b < 0x20 || b == 0x7f) {
                 return Err(err(
-                    format!("{at}.client_secret"),
+                    member(at, "client_secret"),
                     "must be non-empty text without control characters (value not shown)",
                 ));
             }
             ClientAuth::basic(&id, &secret)
         }
         (None, None, Some(h)) => {
-            let name = header_name(&format!("{at}.client_auth_header.name"), &h.name)?;
+            let name = header_name(&member(at, "client_auth_header.name"), &h.name)?;
             if name.starts_with(':') || ["content-type", "content-length", "host"].contains(&name.as_str()) {
                 return Err(err(
-                    format!("{at}.client_auth_header.name"),
+                    member(at, "client_auth_header.name"),
                     format!("`{name}` cannot carry client authentication"),
                 ));
             }
             if !header_safe(&h.value) {
                 return Err(err(
-                    format!("{at}.client_auth_header.value"),
+                    member(at, "client_auth_header.value"),
                     "must be non-empty printable ASCII (value not shown)",
                 ));
             }
@@ -725,10 +721,10 @@ fn introspection(
             }
         }
         (Some(_), None, None) => {
-            return Err(err(format!("{at}.client_secret"), "is required with `client_id`"))
+            return Err(err(member(at, "client_secret"), "is required with `client_id`"))
         }
         (None, Some(_), None) => {
-            return Err(err(format!("{at}.client_id"), "is required with `client_secret`"))
+            return Err(err(member(at, "client_id"), "is required with `client_secret`"))
         }
         (None, None, None) => {
             return Err(err(
@@ -777,14 +773,14 @@ fn introspection(
     let max_entries = entries.unwrap_or(crate::introspection::DEFAULT_CACHE_ENTRIES);
     if max_entries > MAX_CACHE_ENTRIES {
         return Err(err(
-            format!("{at}.cache.max_entries"),
+            member(at, "cache.max_entries"),
             format!("must be at most {MAX_CACHE_ENTRIES} (0 turns the cache off)"),
         ));
     }
     let max_bytes = bytes.unwrap_or(crate::introspection::DEFAULT_CACHE_BYTES);
     if max_bytes > MAX_CACHE_BYTES {
         return Err(err(
-            format!("{at}.cache.max_bytes"),
+            member(at, "cache.max_bytes"),
             format!("must be at most {MAX_CACHE_BYTES} (64 MiB)"),
         ));
     }
@@ -812,26 +808,23 @@ fn introspection(
 fn dpop_policy(at: &str, d: RawDpop) -> Result<DpopPolicy, ConfigError> {
     let max_age_s = match d.max_age {
         None => crate::dpop::DEFAULT_MAX_AGE_S,
-        Some(t) => duration_seconds(&format!("{at}.max_age"), t)?,
+        Some(t) => duration_seconds(&member(at, "max_age"), t)?,
     };
     if !(1..=86_400).contains(&max_age_s) {
-        return Err(err(
-            format!("{at}.max_age"),
-            "must be between 1s and 86400s",
-        ));
+        return Err(err(member(at, "max_age"), "must be between 1s and 86400s"));
     }
     let leeway_s = match d.leeway {
         None => crate::dpop::DEFAULT_LEEWAY_S,
-        Some(t) => duration_seconds(&format!("{at}.leeway"), t)?,
+        Some(t) => duration_seconds(&member(at, "leeway"), t)?,
     };
     if leeway_s > 300 {
-        return Err(err(format!("{at}.leeway"), "must be at most 300s"));
+        return Err(err(member(at, "leeway"), "must be at most 300s"));
     }
     let algs = match d.algs {
         None => crate::dpop::DEFAULT_ALGS.to_vec(),
         Some(list) if list.is_empty() => {
             return Err(err(
-                format!("{at}.algs"),
+                member(at, "algs"),
                 "must list at least one algorithm (omit it for the default)",
             ))
         }
@@ -868,14 +861,14 @@ fn dpop_policy(at: &str, d: RawDpop) -> Result<DpopPolicy, ConfigError> {
         .unwrap_or(crate::dpop::DEFAULT_REPLAY_ENTRIES);
     if !(1..=MAX_CACHE_ENTRIES).contains(&replay_entries) {
         return Err(err(
-            format!("{at}.replay_cache.max_entries"),
+            member(at, "replay_cache.max_entries"),
             format!("must be between 1 and {MAX_CACHE_ENTRIES}"),
         ));
     }
     let scheme = match d.scheme.as_deref() {
         None => None,
         Some(s @ ("http" | "https")) => Some(s.to_string()),
-        Some(_) => return Err(err(format!("{at}.scheme"), "must be \"https\" or \"http\"")),
+        Some(_) => return Err(err(member(at, "scheme"), "must be \"https\" or \"http\"")),
     };
     Ok(DpopPolicy {
         required: d.required,
@@ -893,12 +886,12 @@ fn mtls_policy(at: &str, m: RawMtlsBinding) -> Result<MtlsPolicy, ConfigError> {
         RawCertificateFrom::Named(name) if name == "connection" => CertificateSource::Connection,
         RawCertificateFrom::Named(_) => {
             return Err(err(
-                format!("{at}.certificate_from"),
+                member(at, "certificate_from"),
                 "must be \"connection\" or {\"header\": \"x-forwarded-client-cert\"}",
             ))
         }
         RawCertificateFrom::Header(h) => CertificateSource::Header(header_name(
-            &format!("{at}.certificate_from.header"),
+            &member(at, "certificate_from.header"),
             &h.header,
         )?),
     };
@@ -919,7 +912,7 @@ fn token_profile(
         None => None,
         Some(list) if list.is_empty() => {
             return Err(err(
-                format!("{at}.typ"),
+                member(at, "typ"),
                 "must list at least one type (omit it to accept any)",
             ))
         }
@@ -948,7 +941,7 @@ fn token_profile(
         }
     };
     let subjects = subjects
-        .map(|m| string_matcher(&format!("{at}.subjects"), m))
+        .map(|m| string_matcher(&member(at, "subjects"), m))
         .transpose()?;
     for (i, name) in required_claims.iter().enumerate() {
         crate::claims::check_claim_name(name)
@@ -972,14 +965,14 @@ fn string_matcher(at: &str, m: RawStringMatcher) -> Result<StringMatcher, Config
     if let Some(re) = m.safe_regex {
         if ic {
             return Err(err(
-                format!("{at}.ignore_case"),
+                member(at, "ignore_case"),
                 "does not apply to `safe_regex`: write `(?i)` in the regex",
             ));
         }
         forms.push(StringMatcher::Regex(
             regex_lite::Regex::new(&format!("^(?:{})$", re.regex)).map_err(|e| {
                 err(
-                    format!("{at}.safe_regex.regex"),
+                    member(at, "safe_regex.regex"),
                     format!("invalid regex: {e}"),
                 )
             })?,
@@ -1012,12 +1005,12 @@ fn jwks_keys(
             use base64::Engine;
             let bytes = base64::engine::general_purpose::STANDARD
                 .decode(b64.trim())
-                .map_err(|_| err(format!("{at}.inline_bytes"), "not valid base64"))?;
-            String::from_utf8(bytes).map_err(|_| err(format!("{at}.inline_bytes"), "not UTF-8"))?
+                .map_err(|_| err(member(at, "inline_bytes"), "not valid base64"))?;
+            String::from_utf8(bytes).map_err(|_| err(member(at, "inline_bytes"), "not UTF-8"))?
         }
         (None, None, Some(_)) => {
             return Err(err(
-                format!("{at}.filename"),
+                member(at, "filename"),
                 "a wasm filter cannot read files; use inline_string",
             ))
         }
@@ -1030,12 +1023,11 @@ fn jwks_keys(
     };
     let jwks = strict_json::parse(text.as_bytes()).map_err(|e| {
         err(
-            format!("{at}.inline_string"),
+            member(at, "inline_string"),
             format!("invalid JWKS JSON: {e}"),
         )
     })?;
-    let list =
-        crate::keys::jwks_members(&jwks).map_err(|e| err(format!("{at}.inline_string"), e))?;
+    let list = crate::keys::jwks_members(&jwks).map_err(|e| err(member(at, "inline_string"), e))?;
     let mut keys = Vec::new();
     let mut skipped = Vec::new();
     for (i, jwk) in list.iter().enumerate() {
@@ -1086,27 +1078,27 @@ fn inline_key(at: &str, k: RawKey) -> Result<Key, ConfigError> {
         None => None,
         Some(name) => Some(Alg::from_name(name).ok_or_else(|| {
             err(
-                format!("{at}.alg"),
+                member(at, "alg"),
                 format!("`{name}` is not a supported algorithm"),
             )
         })?),
     };
     match (k.secret, k.pem) {
         (Some(secret), None) => {
-            let alg = alg.ok_or_else(|| err(format!("{at}.alg"), "required with `secret`"))?;
+            let alg = alg.ok_or_else(|| err(member(at, "alg"), "required with `secret`"))?;
             Key::from_secret(
                 k.kid,
                 alg,
                 &secret,
                 k.encoding.unwrap_or(SecretEncoding::Utf8),
             )
-            .map_err(|e| err(format!("{at}.secret"), e))
+            .map_err(|e| err(member(at, "secret"), e))
         }
         (None, Some(pem)) => {
             if k.encoding.is_some() {
-                return Err(err(format!("{at}.encoding"), "only applies to `secret`"));
+                return Err(err(member(at, "encoding"), "only applies to `secret`"));
             }
-            Key::from_pem(k.kid, alg, &pem).map_err(|e| err(format!("{at}.pem"), e))
+            Key::from_pem(k.kid, alg, &pem).map_err(|e| err(member(at, "pem"), e))
         }
         _ => Err(err(at, "set exactly one of `secret` or `pem`")),
     }
@@ -1150,17 +1142,17 @@ fn http_uri(at: &str, h: RawHttpUri, default_timeout_ms: u64) -> Result<HttpUri,
     let timeout_ms = match h.timeout {
         None => default_timeout_ms,
         Some(d) => {
-            let ms = duration_ms(&format!("{at}.http_uri.timeout"), d)?;
+            let ms = duration_ms(&member(at, "http_uri.timeout"), d)?;
             if !(10..=60_000).contains(&ms) {
                 return Err(err(
-                    format!("{at}.http_uri.timeout"),
+                    member(at, "http_uri.timeout"),
                     "must be between 0.01s and 60s",
                 ));
             }
             ms
         }
     };
-    HttpUri::new(&h.uri, h.cluster, timeout_ms).map_err(|e| err(format!("{at}.http_uri.uri"), e))
+    HttpUri::new(&h.uri, h.cluster, timeout_ms).map_err(|e| err(member(at, "http_uri.uri"), e))
 }
 
 /// `openid_configuration`: the document's endpoint and what its answer must say.
@@ -1169,7 +1161,7 @@ fn discovery(
     o: RawOpenidConfiguration,
     issuer: Option<&str>,
 ) -> Result<(HttpUri, Discovery), ConfigError> {
-    let at = format!("{at}.openid_configuration");
+    let at = member(at, "openid_configuration");
     let issuer = issuer.ok_or_else(|| {
         err(
             &at,
@@ -1207,10 +1199,7 @@ fn discovery(
     };
     let jwks_cluster = match o.jwks_cluster {
         Some(c) if c.is_empty() || c.bytes().any(|b| b <= 0x20 || b == 0x7f) => {
-            return Err(err(
-                format!("{at}.jwks_cluster"),
-                "must be a non-empty name",
-            ))
+            return Err(err(member(&at, "jwks_cluster"), "must be a non-empty name"))
         }
         Some(c) => c,
         None => endpoint.upstream.clone(),
@@ -1271,7 +1260,7 @@ fn remote_jwks(
         // Every duration Envoy accepts is accepted; outside jwtgate's range it is clamped,
         // with a warning (Gateway::warnings) instead of a configuration that fails closed.
         use crate::remote_jwks::{MAX_CACHE_DURATION_MS, MIN_CACHE_DURATION_MS};
-        let path = format!("{at}.cache_duration");
+        let path = member(at, "cache_duration");
         let asked = duration_ms(&path, d)?;
         let used = asked.clamp(MIN_CACHE_DURATION_MS, MAX_CACHE_DURATION_MS);
         if used != asked {
@@ -1311,14 +1300,14 @@ fn remote_jwks(
     }
     if remote.backoff_max_ms < remote.backoff_base_ms {
         return Err(err(
-            format!("{at}.retry_policy.retry_back_off.max_interval"),
+            member(at, "retry_policy.retry_back_off.max_interval"),
             "must not be shorter than the base interval",
         ));
     }
     let mut extra_headers: Vec<(String, String)> = Vec::with_capacity(r.request_headers.len());
     if r.request_headers.len() > MAX_FETCH_HEADERS {
         return Err(err(
-            format!("{at}.request_headers"),
+            member(at, "request_headers"),
             format!("at most {MAX_FETCH_HEADERS} headers"),
         ));
     }
@@ -1389,7 +1378,7 @@ fn remote_jwks(
     if let Some(bytes) = r.max_body_bytes {
         if !(1024..=4 * 1024 * 1024).contains(&bytes) {
             return Err(err(
-                format!("{at}.max_body_bytes"),
+                member(at, "max_body_bytes"),
                 "must be between 1024 and 4194304",
             ));
         }
@@ -1432,7 +1421,7 @@ fn ext_auth_service(at: &str, name: String, e: RawExtAuth) -> Result<ExtAuthServ
         .unwrap_or(crate::ext_auth::DEFAULT_STATUS_ON_ERROR);
     if !(400..=599).contains(&status_on_error) {
         return Err(err(
-            format!("{at}.status_on_error"),
+            member(at, "status_on_error"),
             "must be a 4xx or 5xx status",
         ));
     }
@@ -1447,7 +1436,7 @@ fn ext_auth_service(at: &str, name: String, e: RawExtAuth) -> Result<ExtAuthServ
                 .unwrap_or(crate::ext_auth::DEFAULT_CACHE_ENTRIES);
             if max_entries > MAX_CACHE_ENTRIES {
                 return Err(err(
-                    format!("{at}.cache.max_entries"),
+                    member(at, "cache.max_entries"),
                     format!("must be at most {MAX_CACHE_ENTRIES}"),
                 ));
             }
