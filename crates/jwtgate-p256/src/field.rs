@@ -265,11 +265,20 @@ fn mul_mersenne521<const L: usize>(a: &Limbs<L>, b: &Limbs<L>) -> Limbs<L> {
     const TOP: usize = 18;
     const OFF: u32 = 521 - 18 * W;
     let mut t = [0u64; MAX_POSITIONS];
-    for i in 0..L {
-        let ai = u64::from(a[i]);
-        for j in 0..L {
-            t[i + j] += ai * u64::from(b[j]);
+    // Row 0, then rows in pairs (1, 2), …, (17, 18): position i + j gets a_i·b_j and
+    // a_(i+1)·b_(j−1) at once, so the wasm loads and stores each position once per two
+    // products instead of once per product.
+    let a0 = u64::from(a[0]);
+    for j in 0..L {
+        t[j] = a0 * u64::from(b[j]);
+    }
+    for i in (1..L).step_by(2) {
+        let (lo, hi) = (u64::from(a[i]), u64::from(a[i + 1]));
+        t[i] += lo * u64::from(b[0]);
+        for j in 1..L {
+            t[i + j] += lo * u64::from(b[j]) + hi * u64::from(b[j - 1]);
         }
+        t[i + L] = hi * u64::from(b[L - 1]);
     }
     // Carry into 28-bit limbs (no carry out of the top: the product is below 2^1044).
     let mut c = [0u32; MAX_POSITIONS];
