@@ -171,6 +171,11 @@ impl<const L: usize, const K: usize> Modulus<L, K> {
     #[inline(never)] // called a dozen times per point operation: one copy, not a dozen
     pub(crate) fn add(&self, a: &Limbs<L>, b: &Limbs<L>) -> Limbs<L> {
         let mut out = add_limbs(a, b);
+        if L == 19 && self.mersenne {
+            // a + b < 2^523 (the top limb holds it): fold instead of compare and subtract.
+            fold521(&mut out);
+            return out;
+        }
         if !lt(&out, &self.m2) {
             sub_in_place(&mut out, &self.m2);
         }
@@ -180,6 +185,9 @@ impl<const L: usize, const K: usize> Modulus<L, K> {
     /// a − b in [0, 2m), for a, b in [0, 2m).
     #[inline(never)] // called a dozen times per point operation: one copy, not a dozen
     pub(crate) fn sub(&self, a: &Limbs<L>, b: &Limbs<L>) -> Limbs<L> {
+        if L == 19 && self.mersenne {
+            return sub_mersenne521(a, b);
+        }
         let mut out = *a;
         if sub_in_place(&mut out, b) {
             // Wrapped below zero (out = a − b + 2^(28L)): a − b + 2m is in (0, 2m), and the
@@ -265,11 +273,20 @@ fn mul_mersenne521<const L: usize>(a: &Limbs<L>, b: &Limbs<L>) -> Limbs<L> {
     const TOP: usize = 18;
     const OFF: u32 = 521 - 18 * W;
     let mut t = [0u64; MAX_POSITIONS];
-    for i in 0..L {
-        let ai = u64::from(a[i]);
-        for j in 0..L {
-            t[i + j] += ai * u64::from(b[j]);
+    // Row 0, then rows in pairs (1, 2), …, (17, 18): position i + j gets a_i·b_j and
+    // a_(i+1)·b_(j−1) at once, so the wasm loads and stores each position once per two
+    // products instead of once per product.
+    let a0 = u64::from(a[0]);
+    for j in 0..L {
+        t[j] = a0 * u64::from(b[j]);
+    }
+    for i in (1..L).step_by(2) {
+        let (lo, hi) = (u64::from(a[i]), u64::from(a[i + 1]));
+        t[i] += lo * u64::from(b[0]);
+        for j in 1..L {
+            t[i + j] += lo * u64::from(b[j]) + hi * u64::from(b[j - 1]);
         }
+        t[i + L] = hi * u64::from(b[L - 1]);
     }
     // Carry into 28-bit limbs (no carry out of the top: the product is below 2^1044).
     let mut c = [0u32; MAX_POSITIONS];
@@ -295,9 +312,20 @@ fn mul_mersenne521<const L: usize>(a: &Limbs<L>, b: &Limbs<L>) -> Limbs<L> {
         carry = v >> W;
     }
     // out < 2^524 (carry is 0): fold its bits past 521 once more.
-    let mut carry = out[TOP] >> OFF;
-    out[TOP] &= (1 << OFF) - 1;
-    for limb in out.iter_mut() {
+    fold521(&mut out);
+    out
+}
+
+/// x mod 2^521 + (x >> 521) (≡ x mod p), in [0, 2^521 + 7), for 19 28-bit limbs x < 2^524:
+/// the value of the bits from 521 up (below 8; limb 18 from bit 17) added back at bit 0.
+#[allow(clippy::indexing_slicing)] // L = 19: limb 18 exists
+#[inline(always)]
+fn fold521<const L: usize>(x: &mut Limbs<L>) {
+    const TOP: usize = 18;
+    const OFF: u32 = 521 - 18 * W;
+    let mut carry = x[TOP] >> OFF;
+    x[TOP] &= (1 << OFF) - 1;
+    for limb in x.iter_mut() {
         if carry == 0 {
             break;
         }
@@ -305,6 +333,28 @@ fn mul_mersenne521<const L: usize>(a: &Limbs<L>, b: &Limbs<L>) -> Limbs<L> {
         *limb = v & MASK;
         carry = v >> W;
     }
+}
+
+/// a − b mod 2^521 − 1 in [0, 2^521 + 3) ⊂ [0, 2p), for a, b < 2p = 2^522 − 2, in one pass
+/// without branches: c = 2^522 − 1 − b is b's complement within 522 bits (limb by limb, no
+/// borrows, as b < 2^522), and 2^522 − 1 = 2p + 1 ≡ 1, so a − b ≡ a + c − 1, which is in
+/// [1, 2^523) (c ≥ 2); then folded.
+#[allow(clippy::indexing_slicing)] // L = 19 (checked by the caller): j < 19
+fn sub_mersenne521<const L: usize>(a: &Limbs<L>, b: &Limbs<L>) -> Limbs<L> {
+    // Limb 18 holds bits 504..522 of c: 18 ones.
+    const TOP_ONES: u32 = (1 << (522 - 18 * W)) - 1;
+    let mut out = [0u32; L];
+    // Signed: a limb's a_j + c_j + carry can be −1 (the − 1 borrowed from higher limbs);
+    // below 2^29 + 1 in size, it fits an i32, and >> is arithmetic.
+    let mut carry = -1i32;
+    for j in 0..L {
+        let ones = if j == L - 1 { TOP_ONES } else { MASK };
+        let v = (a[j] + (ones - b[j])) as i32 + carry;
+        out[j] = v as u32 & MASK;
+        carry = v >> W;
+    }
+    // carry is 0 here: a + c − 1 ≥ 0 and below 2^523, which limb 18 (28 bits from 504) holds.
+    fold521(&mut out);
     out
 }
 
@@ -562,10 +612,15 @@ mod tests {
             // Lazy inputs up to 2p − 1 = 2^522 − 3, and all-ones extremes.
             a[18] &= (1 << 18) - 1;
             b[18] &= (1 << 18) - 1;
-            if round == 0 {
-                a = p.m2;
-                a[0] -= 1;
-                b = a;
+            let mut top = p.m2;
+            top[0] -= 1;
+            match round {
+                0 => (a, b) = (top, top),
+                1 => (a, b) = ([0; 19], top),
+                2 => (a, b) = (top, [0; 19]),
+                3 => (a, b) = (*p.modulus(), [0; 19]),
+                4 => (a, b) = ([0; 19], *p.modulus()),
+                _ => {}
             }
             let want = MONT.out_of_mont(&MONT.mul(
                 &MONT.to_mont(&MONT.canonical(&MONT.canonical(&a))),
@@ -574,6 +629,14 @@ mod tests {
             let got = p.mul(&a, &b);
             assert!(lt(&got, &p.m2));
             assert_eq!(p.canonical(&got), want);
+            // The folding add and sub against the generic ones (plain values mod p).
+            for (got, want) in [
+                (p.add(&a, &b), MONT.add(&a, &b)),
+                (p.sub(&a, &b), MONT.sub(&a, &b)),
+            ] {
+                assert!(lt(&got, &p.m2));
+                assert_eq!(p.canonical(&got), MONT.canonical(&want));
+            }
         }
     }
 }

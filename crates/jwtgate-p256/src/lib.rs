@@ -6,10 +6,10 @@
 //! jwtgate's filter, p384/p521 8–11 ms, because wasm has no 64×64→128 multiply. This one uses
 //! 28-bit limbs with lazy accumulation (`field.rs`; P-521's Mersenne prime is reduced by
 //! folding) and per-key comb tables (`curve.rs`): the key's table is built once, at
-//! configuration time, so a verification is s − 1 doublings and ≤ 2s additions (s = 32, 48,
-//! 66); s⁻¹ is binary extended Euclid (`inverse.rs`). One implementation, generic over the
-//! limb count; each curve is a handful of constants. It is compiled at opt-level 3 while the
-//! filter around it is built for size.
+//! configuration time, so a verification is s − 1 doublings and 2s additions (signed comb,
+//! s = 29, 43, 58); s⁻¹ is binary extended Euclid (`inverse.rs`). One implementation,
+//! generic over the limb count; each curve is a handful of constants. It is compiled at
+//! opt-level 3 while the filter around it is built for size.
 //!
 //! Verification touches only public data (key, message, signature), so there is no secret to
 //! leak through timing: the question is correctness, which the tests settle (Wycheproof's
