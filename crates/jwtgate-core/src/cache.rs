@@ -6,11 +6,12 @@
 //! A new configuration (new keys) builds a new cache.
 
 use std::collections::hash_map::RandomState;
-use std::hash::{BuildHasher, BuildHasherDefault, Hasher};
+use std::hash::{BuildHasher, BuildHasherDefault};
 use std::rc::Rc;
 
 use serde_json::Value;
 
+use super::id_map::IntHasher;
 use super::lru::Lru;
 use super::provider::Verified;
 
@@ -27,7 +28,8 @@ pub const DEFAULT_MAX_BYTES: usize = 192 * 1024;
 /// provider and token in full: a lookup hashes the token once and allocates nothing.
 #[derive(Debug)]
 pub struct TokenCache {
-    entries: Lru<u64, Entry, BuildHasherDefault<Prehashed>>,
+    /// Indexed by the keyed hash itself (`IntHasher`: no second SipHash).
+    entries: Lru<u64, Entry, BuildHasherDefault<IntHasher>>,
     keys: RandomState,
     pub hits: u64,
     pub misses: u64,
@@ -38,27 +40,6 @@ struct Entry {
     provider: usize,
     token: Box<str>,
     verified: Rc<Verified>,
-}
-
-/// The index's hasher for keys that already are keyed hashes: passes the u64 through.
-#[derive(Debug, Default, Clone, Copy)]
-struct Prehashed(u64);
-
-impl Hasher for Prehashed {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-
-    fn write(&mut self, bytes: &[u8]) {
-        // Only `write_u64` is ever used (the key is a u64); fold anything else in anyway.
-        for b in bytes {
-            self.0 = self.0.rotate_left(8) ^ u64::from(*b);
-        }
-    }
-
-    fn write_u64(&mut self, n: u64) {
-        self.0 = n;
-    }
 }
 
 impl Default for TokenCache {

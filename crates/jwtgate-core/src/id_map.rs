@@ -1,35 +1,41 @@
-//! Maps keyed by ids the host assigns (context ids, callout tokens). No client picks them, so
-//! they need no keyed hash: `HashMap`'s default (SipHash with random keys) was inlined into every
-//! map type's insert, lookup and rehash (~1.5 KB each of the filter, for eight map types); a
-//! multiply spreads the ids over the table.
+//! Hashing for integer keys no client picks: ids the host assigns (context ids, callout
+//! tokens) and hashes already keyed with a secret (the token cache's SipHash of the token).
+//! They need no second keyed hash; one multiply spreads them over the table. Taking SipHash
+//! out of the engine's six maps and the filter's two context maps made the filter 1.4 KB
+//! smaller and their lookups cheaper.
 
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
 
 /// A map from a host-assigned id.
-pub type IdMap<V> = HashMap<u32, V, BuildHasherDefault<IdHasher>>;
+pub type IdMap<V> = HashMap<u32, V, BuildHasherDefault<IntHasher>>;
 
-/// Hashes an id by one multiplication (Fibonacci hashing: the odd constant keeps the low bits,
-/// which pick the bucket, a bijection of the id's, and fills the high bits the table's tags use).
+/// Hashes an integer by one multiplication (Fibonacci hashing: the odd constant keeps the low
+/// bits, which pick the bucket, a bijection of the key's, and fills the high bits the table's
+/// tags use).
 #[derive(Debug, Default, Clone, Copy)]
-pub struct IdHasher(u64);
+pub struct IntHasher(u64);
 
 const SPREAD: u64 = 0x9e37_79b9_7f4a_7c15;
 
-impl Hasher for IdHasher {
+impl Hasher for IntHasher {
     fn finish(&self) -> u64 {
         self.0
     }
 
     fn write(&mut self, bytes: &[u8]) {
-        // Only `write_u32` is used (the key is a u32); anything else is folded in anyway.
+        // Keys are u32 or u64 (`write_u32`/`write_u64`); anything else is folded in anyway.
         for b in bytes {
             self.0 = (self.0.rotate_left(8) ^ u64::from(*b)).wrapping_mul(SPREAD);
         }
     }
 
     fn write_u32(&mut self, n: u32) {
-        self.0 = u64::from(n).wrapping_mul(SPREAD);
+        self.write_u64(n.into());
+    }
+
+    fn write_u64(&mut self, n: u64) {
+        self.0 = n.wrapping_mul(SPREAD);
     }
 }
 
