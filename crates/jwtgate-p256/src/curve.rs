@@ -11,7 +11,7 @@
 //! exactly s mixed additions. Verification needs u1·G + u2·Q: both scalars share the doublings,
 //! so for P-521 it costs 57 doublings and 116 additions (~1730 field multiplications; the
 //! unsigned 8-teeth comb of the same table size took 65 and ~131, ~1970). G's table is built
-//! once per process, Q's once per key (at configuration time): 256 affine points = 20 KiB
+//! once per process, Q's once per key (when the key is built): 256 affine points = 20 KiB
 //! (P-256), 28 KiB (P-384), 38 KiB (P-521) each.
 
 use crate::field::{self, hex, Limbs, Modulus};

@@ -5,8 +5,8 @@
 //! Why its own crate: RustCrypto's p256 (64-bit limbs) took ~1.7 ms per ES256 token inside
 //! jwtgate's filter, p384/p521 8–11 ms, because wasm has no 64×64→128 multiply. This one uses
 //! 28-bit limbs with lazy accumulation (`field.rs`; P-521's Mersenne prime is reduced by
-//! folding) and per-key comb tables (`curve.rs`): the key's table is built once, at
-//! configuration time, so a verification is s − 1 doublings and 2s additions (signed comb,
+//! folding) and per-key comb tables (`curve.rs`): the key's table is built once, with the key
+//! (jwtgate-core builds a key on its first use), so a verification is s − 1 doublings and 2s additions (signed comb,
 //! s = 29, 43, 58); s⁻¹ is binary extended Euclid (`inverse.rs`). One implementation,
 //! generic over the limb count; each curve is a handful of constants. It is compiled at
 //! opt-level 3 while the filter around it is built for size.
